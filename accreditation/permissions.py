@@ -1,0 +1,63 @@
+"""Roles and the permissions they grant: deny by default, never a bare string."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PRACTITIONER = "practitioner"
+    DATA_ADMIN = "data_admin"
+    USER_ADMIN = "user_admin"
+    SHIELDER = "shielder"
+    AUDITOR = "auditor"
+    INDEX_TEAM = "index_team"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.PRACTITIONER: "Practitioner",
+    Role.DATA_ADMIN: "Data administrator",
+    Role.USER_ADMIN: "User administrator",
+    Role.SHIELDER: "Shielder",
+    Role.AUDITOR: "Auditor",
+    Role.INDEX_TEAM: "Index team",
+}
+
+
+class Permission(StrEnum):
+    RECORD_SEARCH = "record:search"
+    RECORD_VIEW = "record:view"
+    SIGNED_IN = "account:signed-in"
+    SHIELDED_RECORD_VIEW = "record:view:shielded"
+
+
+_EVERY_SIGNED_IN_USER = frozenset({Permission.SIGNED_IN})
+_LOOKUP = frozenset({Permission.RECORD_SEARCH, Permission.RECORD_VIEW})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PRACTITIONER: _EVERY_SIGNED_IN_USER | _LOOKUP,
+    Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP,
+    Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP,
+    Role.USER_ADMIN: _EVERY_SIGNED_IN_USER,
+    Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.SHIELDED_RECORD_VIEW},
+    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.SHIELDED_RECORD_VIEW},
+}
+
+
+def permissions_for(roles: Iterable[Role]) -> frozenset[Permission]:
+    """Every permission the roles grant together; no roles, no permissions."""
+    granted: frozenset[Permission] = frozenset()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS[Role(role)]
+    return granted
+
+
+def is_allowed(roles: Iterable[Role], permission: Permission) -> bool:
+    if not isinstance(permission, Permission):
+        raise TypeError(f"unknown permission {permission!r}")
+    return permission in permissions_for(roles)

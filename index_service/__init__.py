@@ -1,0 +1,114 @@
+"""The Child Index web application: create_app builds one; nothing global holds an app."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app, g, make_response, request, send_from_directory, session
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import ServiceUnavailable, UnsupportedMediaType
+from werkzeug.wrappers import Response
+
+from index_service.access import enforce_guard, is_api_request, public
+from index_service.config import load_settings
+from index_service.database import configure_sqlite
+from index_service.errors import error_response, register_error_handlers
+from index_service.extensions import api, csrf, db, migrate
+from index_service.filters import register_filters
+from index_service.sessions import DatabaseSessionInterface, ServerSession
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def _finish_request(response: Response) -> Response:
+    """The one commit of a request: session and audit with the action, or nothing at all."""
+    if response.status_code >= 500:
+        db.session.rollback()
+        return response
+    try:
+        interface = current_app.session_interface
+        if isinstance(interface, DatabaseSessionInterface) and isinstance(session, ServerSession):
+            interface.persist(session)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("could not commit the request; nothing was shown or changed")
+        return make_response(error_response(ServiceUnavailable()))
+    return response
+
+
+def _security_headers(response: Response) -> Response:
+    nonce = g.get("csp_nonce", "")
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; "
+        f"script-src 'self' 'nonce-{nonce}'; "
+        "style-src 'self'; img-src 'self' data:; font-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint not in ("static", "govuk_assets"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _require_json_for_api() -> None:
+    """API writes take JSON only: a cross-site form cannot send it, which stands in for CSRF."""
+    if is_api_request() and request.method in ("POST", "PUT", "PATCH", "DELETE") and not request.is_json:
+        raise UnsupportedMediaType()
+
+
+def _template_context() -> dict[str, Any]:
+    return {"current_user": g.get("user"), "csp_nonce": g.get("csp_nonce")}
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    settings = load_settings(app.instance_path)
+    app.config.update(settings.flask_config())
+    if config:
+        app.config.update(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    app.session_interface = DatabaseSessionInterface()
+
+    from index_service import health
+    from index_service.auth.blueprint import blueprint as auth_blueprint
+    from index_service.children.api import blueprint as children_api
+    from index_service.children.blueprint import blueprint as web_blueprint
+    from index_service.cli import register_commands
+
+    api.init_app(app)
+    api.register_blueprint(children_api)
+    csrf.exempt(children_api)
+    app.register_blueprint(auth_blueprint)
+    app.register_blueprint(web_blueprint)
+    app.register_blueprint(health.blueprint)
+
+    @app.route("/assets/<path:filename>", endpoint="govuk_assets")
+    @public
+    def govuk_assets(filename: str) -> Response:
+        return send_from_directory(Path(app.static_folder or "") / "govuk" / "assets", filename)
+
+    app.before_request(lambda: setattr(g, "csp_nonce", secrets.token_urlsafe(16)))
+    app.before_request(_require_json_for_api)
+    app.before_request(enforce_guard)
+    app.after_request(_security_headers)
+    app.after_request(_finish_request)  # registered last, so it runs first
+    app.context_processor(_template_context)
+    register_error_handlers(app)
+    register_filters(app)
+    register_commands(app)
+    return app

@@ -1,0 +1,42 @@
+"""Writing audit events: in the request's own transaction, so no action goes unrecorded.
+
+The event is flushed at once, so that if it cannot be written the action fails before any
+result is rendered, and it is committed with the action or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from flask import g, has_request_context, request
+
+from index_service.audit.models import AuditEvent, AuditTag, Outcome
+from index_service.auth.models import User
+from index_service.extensions import db
+
+
+def record_event(
+    tag: AuditTag,
+    outcome: Outcome = Outcome.SUCCESS,
+    *,
+    user: User | None = None,
+    target_ids: Iterable[str] = (),
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    actor = user if user is not None else g.get("user")
+    event = AuditEvent(
+        tag=tag,
+        outcome=outcome,
+        user_id=actor.id if actor else None,
+        organisation_id=actor.organisation_id if actor else None,
+        target_ids=list(target_ids),
+        reason=reason,
+        details=details or {},
+        client_address=request.remote_addr if has_request_context() else None,
+        user_agent=request.user_agent.string[:300] if has_request_context() else None,
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event

@@ -1,0 +1,47 @@
+"""Audit events: append-only rows written in the same transaction as the action they record."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from index_service.database import UTCDateTime, utcnow
+from index_service.enums import enum_column
+from index_service.extensions import db
+
+
+class AuditTag(StrEnum):
+    LOGIN_PASSWORD = "account:login:password"  # noqa: S105 (an event name, not a secret)
+    LOGIN_SUCCESS = "account:login:success"
+    LOGIN_FAILURE = "account:login:failure"
+    LOGOUT = "account:logout"
+    SESSION_EXPIRED = "account:session:expired"
+    RECORD_SEARCH = "record:search"
+    RECORD_VIEW = "record:view"
+    ACCESS_DENIED = "access:denied"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
+    tag: Mapped[AuditTag] = mapped_column(enum_column(AuditTag, "audit_tag"), index=True)
+    outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome, "audit_outcome"))
+    target_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    reason: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    client_address: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(300))

@@ -1,0 +1,72 @@
+"""Sign-in decisions that touch the database: throttling and one-use acceptance of codes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, or_, select, update
+
+from index_service.auth.models import FailedAttempt, User
+from index_service.auth.totp import matching_step
+from index_service.database import utcnow
+from index_service.extensions import db
+
+
+def account_key(email: str) -> str:
+    return "account:" + email.strip().lower()
+
+
+def address_key(address: str | None) -> str:
+    return "address:" + (address or "unknown")
+
+
+def _window_start() -> datetime:
+    return utcnow() - timedelta(minutes=current_app.config["LOCKOUT_WINDOW_MINUTES"])
+
+
+def _failures(key: str) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(FailedAttempt).where(
+            FailedAttempt.key == key, FailedAttempt.at >= _window_start()
+        )
+    ) or 0
+
+
+def is_locked(email: str, address: str | None) -> bool:
+    """Too many recent failures for this account, or from this client address."""
+    config = current_app.config
+    return (
+        _failures(account_key(email)) >= config["ACCOUNT_LOCKOUT_FAILURES"]
+        or _failures(address_key(address)) >= config["ADDRESS_LOCKOUT_FAILURES"]
+    )
+
+
+def record_failure(email: str, address: str | None) -> None:
+    db.session.add_all([FailedAttempt(key=account_key(email)), FailedAttempt(key=address_key(address))])
+    db.session.flush()
+
+
+def clear_account_failures(email: str) -> None:
+    db.session.execute(delete(FailedAttempt).where(FailedAttempt.key == account_key(email)))
+
+
+def accept_code(user: User, code: str, at: float | None = None) -> bool:
+    """Accept a code once: the step must be newer than the last accepted, set atomically.
+
+    One conditional UPDATE decides, so the same code sent twice at once succeeds only once:
+    the second update finds the step already taken and changes no row.
+    """
+    step = matching_step(user.totp_secret, code, at)
+    if step is None:
+        return False
+    result = db.session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.last_totp_step.is_(None), User.last_totp_step < step))
+        .values(last_totp_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    accepted = getattr(result, "rowcount", 0) == 1
+    if accepted:
+        user.last_totp_step = step
+    return accepted

@@ -1,0 +1,50 @@
+"""Web pages for practitioners: the search form, its results, and the child's record."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, redirect, render_template, url_for
+from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.wrappers import Response
+
+from accreditation.permissions import Permission, is_allowed
+from index_service.access import requires
+from index_service.children import operations
+from index_service.children.criteria import SearchPurpose
+from index_service.children.forms import SearchForm
+from index_service.children.index_ids import IndexIdError, parse_index_id
+from matching.search import TOO_MANY
+
+blueprint = Blueprint("web", __name__)
+
+
+@blueprint.route("/")
+@requires(Permission.SIGNED_IN)
+def home() -> str | Response:
+    if is_allowed(g.user.roles, Permission.RECORD_SEARCH):
+        return redirect(url_for("web.search"))
+    return render_template("home.html")
+
+
+@blueprint.route("/search", methods=["GET", "POST"])
+@requires(Permission.RECORD_SEARCH)
+def search() -> str:
+    form = SearchForm()
+    outcome = None
+    if form.validate_on_submit():
+        outcome = operations.search(
+            form.criteria(), SearchPurpose(form.purpose.data), form.purpose_note.data, g.user
+        )
+    return render_template("children/search.html", form=form, outcome=outcome, too_many_message=TOO_MANY)
+
+
+@blueprint.route("/children/<index_id>")
+@requires(Permission.RECORD_VIEW)
+def record(index_id: str) -> str:
+    try:
+        canonical = parse_index_id(index_id)
+    except IndexIdError as error:
+        raise BadRequest(str(error)) from error
+    child = operations.view(canonical, g.user)
+    if child is None:
+        raise NotFound("No child has that index ID. Check it and try again, or search by name and date of birth.")
+    return render_template("children/record.html", child=child)

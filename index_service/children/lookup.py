@@ -1,0 +1,162 @@
+"""Finding children: the database side of matching's search, and loading a record to view.
+
+Candidates come only through indexed lookups (identifiers, blocking keys, and when those
+find nobody a date-of-birth or postcode block), never a scan. Shielded children are removed
+before ranking when a postcode was used, so that "too many" cannot betray them either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from index_service.children.models import Address, BlockingKey, Child, ChildName, IdentifierKind, SourceIdentifier
+from index_service.extensions import db
+from matching.blocking import query_keys, record_keys
+from matching.person import OtherName, Person
+from matching.search import Candidate, Query, Ranking, dates_to_widen, rank
+from shielding.redaction import Viewer, hidden_from_search, redact
+
+WIDEN_LIMIT = 5000
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    results: list[dict[str, Any]]
+    too_many: bool
+    candidates_read: int
+
+
+def person_of(child: Child) -> Person:
+    current = [a.postcode_key for a in child.addresses if a.is_current and a.postcode_key]
+    previous = tuple(a.postcode_key for a in child.addresses if not a.is_current and a.postcode_key)
+    return Person(
+        given_name=child.given_name,
+        family_name=child.family_name,
+        middle_names=child.middle_names,
+        other_names=tuple(OtherName(n.given_name, n.family_name) for n in child.other_names),
+        date_of_birth=child.date_of_birth,
+        gender=child.gender.value,
+        postcode=current[0] if current else None,
+        previous_postcodes=previous,
+        identifiers=frozenset(
+            (i.kind.value, i.value) for i in child.identifiers if i.kind != IdentifierKind.SOURCE_RECORD
+        ),
+    )
+
+
+def refresh_blocking_keys(child: Child) -> None:
+    """Replace the child's stored blocking keys with those of its current details."""
+    db.session.flush()
+    db.session.query(BlockingKey).filter(BlockingKey.child_id == child.id).delete()
+    db.session.add_all(BlockingKey(key=key, child_id=child.id) for key in record_keys(person_of(child)))
+
+
+def _ids_by_identifier(query: Query) -> set[int]:
+    ids: set[int] = set()
+    if query.index_id:
+        ids |= set(db.session.scalars(select(Child.id).where(Child.index_id == query.index_id)))
+    for kind, value in ((IdentifierKind.NHS_NUMBER, query.nhs_number), (IdentifierKind.UPN, query.upn)):
+        if value:
+            ids |= set(
+                db.session.scalars(
+                    select(SourceIdentifier.child_id).where(
+                        SourceIdentifier.kind == kind, SourceIdentifier.value == value
+                    )
+                )
+            )
+    return ids
+
+
+def _ids_by_keys(query: Query) -> set[int]:
+    keys = list(query_keys(query.person))
+    if not keys:
+        return set()
+    return set(db.session.scalars(select(BlockingKey.child_id).where(BlockingKey.key.in_(keys)).distinct()))
+
+
+def _ids_by_block(query: Query) -> set[int]:
+    """The wider net when keys found nobody: everyone born that day, or living at that postcode."""
+    dates = dates_to_widen(query)
+    if dates:
+        statement = select(Child.id).where(Child.date_of_birth.in_(dates))
+    elif query.person.postcode:
+        statement = select(Address.child_id).where(Address.postcode_key == query.person.postcode).distinct()
+    else:
+        return set()
+    return set(db.session.scalars(statement.limit(WIDEN_LIMIT)))
+
+
+def load_children(ids: Iterable[int]) -> list[Child]:
+    ids = list(ids)
+    if not ids:
+        return []
+    return list(
+        db.session.scalars(
+            select(Child)
+            .where(Child.id.in_(ids))
+            .options(
+                selectinload(Child.other_names),
+                selectinload(Child.addresses),
+                selectinload(Child.identifiers),
+            )
+        )
+    )
+
+
+def _rank_children(query: Query, children: list[Child]) -> Ranking:
+    eligible = [c for c in children if not hidden_from_search(c.is_shielded, query.uses_postcode)]
+    return rank(query, [Candidate(c.id, person_of(c), c.index_id) for c in eligible])
+
+
+def _summary(child: Child, score: float, matched: tuple[str, ...], viewer: Viewer) -> dict[str, Any]:
+    address = child.current_address
+    record = {
+        "index_id": child.index_id,
+        "given_name": child.given_name,
+        "middle_names": child.middle_names,
+        "family_name": child.family_name,
+        "date_of_birth": child.date_of_birth,
+        "gender": child.gender.value,
+        "status": child.status.value,
+        "is_shielded": child.is_shielded,
+        "town": address.town if address else None,
+        "postcode": address.postcode if address else None,
+    }
+    return {**redact(record, viewer), "score": score, "matched": list(matched)}
+
+
+def search_children(query: Query, viewer: Viewer) -> SearchOutcome:
+    """Rank the candidates for a query; widen to a whole block only when keys found nobody."""
+    seen_ids = _ids_by_identifier(query) if query.identifiers else _ids_by_keys(query)
+    children = load_children(seen_ids)
+    ranking = _rank_children(query, children)
+    if not query.identifiers and not ranking.matches and not ranking.too_many:
+        extra = _ids_by_block(query) - seen_ids
+        if extra:
+            children += load_children(extra)
+            ranking = _rank_children(query, children)
+    by_id = {child.id: child for child in children}
+    results = [] if ranking.too_many else [
+        _summary(by_id[match.child_id], match.score, match.matched, viewer) for match in ranking.matches
+    ]
+    return SearchOutcome(results, ranking.too_many, len(children))
+
+
+def child_by_index_id(index_id: str) -> Child | None:
+    return db.session.scalar(
+        select(Child)
+        .where(Child.index_id == index_id)
+        .options(
+            selectinload(Child.other_names).joinedload(ChildName.source),
+            selectinload(Child.addresses),
+            selectinload(Child.carers),
+            selectinload(Child.identifiers),
+            selectinload(Child.involvements),
+            selectinload(Child.provenance),
+        )
+    )

@@ -1,0 +1,48 @@
+"""The practitioner's lookups, shared by the pages and the API: search and view, audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import session
+
+from index_service.audit.events import record_event
+from index_service.audit.models import AuditTag, Outcome
+from index_service.auth.models import User
+from index_service.children.criteria import Criteria, SearchPurpose, audit_criteria, query_from
+from index_service.children.lookup import SearchOutcome, child_by_index_id, search_children
+from index_service.children.present import viewer_for, visible_record
+
+
+def search(criteria: Criteria, purpose: SearchPurpose, note: str | None, user: User) -> SearchOutcome:
+    """Search, and record what was asked, why, and which children were shown."""
+    outcome = search_children(query_from(criteria), viewer_for(user))
+    record_event(
+        AuditTag.RECORD_SEARCH,
+        target_ids=[result["index_id"] for result in outcome.results],
+        reason=purpose.value,
+        details={
+            "criteria": audit_criteria(criteria),
+            "note": note or None,
+            "too_many": outcome.too_many,
+            "candidates_read": outcome.candidates_read,
+        },
+    )
+    session["purpose"] = purpose.value
+    return outcome
+
+
+def view(index_id: str, user: User) -> dict[str, Any] | None:
+    """The record as this user may see it, or None; the view is recorded either way."""
+    child = child_by_index_id(index_id)
+    if child is None:
+        record_event(AuditTag.RECORD_VIEW, Outcome.FAILURE, target_ids=[index_id], details={"why": "not found"})
+        return None
+    record = visible_record(child, user)
+    record_event(
+        AuditTag.RECORD_VIEW,
+        target_ids=[index_id],
+        reason=session.get("purpose"),
+        details={"redacted": record["shielded_contact"] is not None},
+    )
+    return record

@@ -1,0 +1,43 @@
+"""Demo data: organisations, one user of each role, and synthetic children (demo only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from accreditation.permissions import Role
+from index_service.auth.totp import provisioning_uri
+from index_service.children.models import DataSource
+from index_service.children.records import create_child
+from index_service.cli import add_organisation, add_user, random_password
+from index_service.extensions import db
+from index_service.synthetic import ORGANISATIONS, ChildFactory
+
+USERS = (
+    (Role.PRACTITIONER, "Leeds Community Healthcare NHS Trust"),
+    (Role.DATA_ADMIN, "Leeds City Council Children's Social Work Service"),
+    (Role.USER_ADMIN, "Leeds City Council Children's Social Work Service"),
+    (Role.SHIELDER, "Child Index National Team"),
+    (Role.AUDITOR, "Child Index National Team"),
+    (Role.INDEX_TEAM, "Child Index National Team"),
+)
+PROGRESS_EVERY = 250
+
+
+def load_demo(count: int, progress: Callable[[int], None] = lambda done: None) -> list[str]:
+    """Create the demo data; returns the sign-in details to print (demo only)."""
+    organisations = {spec.name: add_organisation(spec.name, spec.type, spec.phone) for spec in ORGANISATIONS}
+    lines = ["Demo users (demo data only; passwords are random for this database):"]
+    for role, organisation in USERS:
+        email = f"{role.value.replace('_', '.')}@demo.childindex.example"
+        password = random_password()
+        user = add_user(email, organisations[organisation], [role], password, role.label)
+        lines.append(f"  {role.label:<20} {email}  password: {password}")
+        lines.append(f"  {'':<20} two-factor: {provisioning_uri(user.totp_secret, email)}")
+    source = DataSource(name="Demo synthetic extract", organisation=organisations[USERS[1][1]])
+    db.session.add(source)
+    for done, spec in enumerate(ChildFactory(seed=2026).children(count), start=1):
+        create_child(spec, source, organisations)
+        if done % PROGRESS_EVERY == 0:
+            progress(done)
+    progress(count)
+    return lines

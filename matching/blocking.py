@@ -1,0 +1,75 @@
+"""Blocking keys: the only way candidates are found, so no search or load scans the index.
+
+A key joins a phonetic code of one name part (after mapping nicknames and spellings to their
+canonical forms) with the date of birth or the postcode. Given and family parts share one
+key space, so a search with the names swapped, or a typo in one name, still meets the child
+through the other name. Keys are stored as signed 64-bit hashes to keep the index small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from hashlib import blake2b
+
+import jellyfish
+
+from matching.normalise import name_tokens, swapped_day_month
+from matching.person import Person
+from matching.variants import family_forms, given_forms
+
+
+def key_hash(key: str) -> int:
+    return int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _codes(tokens: Iterable[str], forms: Callable[[str], frozenset[str]]) -> set[str]:
+    codes: set[str] = set()
+    for token in tokens:
+        if len(token) < 2:
+            continue
+        for form in forms(token) | {token}:
+            code = jellyfish.metaphone(form)
+            if code:
+                codes.add(code)
+    return codes
+
+
+def _family_tokens(name: str | None) -> list[str]:
+    tokens = name_tokens(name)
+    return tokens + ["".join(tokens)] if len(tokens) > 1 else tokens
+
+
+def name_codes(person: Person) -> set[str]:
+    """Phonetic codes of every name the person is known by."""
+    codes = _codes(name_tokens(person.given_name), given_forms)
+    codes |= _codes(name_tokens(person.middle_names), given_forms)
+    codes |= _codes(_family_tokens(person.family_name), family_forms)
+    for other in person.other_names:
+        codes |= _codes(name_tokens(other.given_name), given_forms)
+        codes |= _codes(_family_tokens(other.family_name), family_forms)
+    return codes
+
+
+def _keys(codes: set[str], dates: Iterable[str], postcodes: Iterable[str]) -> set[int]:
+    keys = {key_hash(f"nd|{code}|{day}") for code in codes for day in dates}
+    keys |= {key_hash(f"np|{code}|{postcode}") for code in codes for postcode in postcodes}
+    return keys
+
+
+def record_keys(person: Person) -> set[int]:
+    """Keys stored for a child held in the index."""
+    dates = [person.date_of_birth.isoformat()] if person.date_of_birth else []
+    postcodes = [p for p in (person.postcode, *person.previous_postcodes) if p]
+    return _keys(name_codes(person), dates, postcodes)
+
+
+def query_keys(query: Person) -> set[int]:
+    """Keys to look up for a query: its names against its date of birth both ways round."""
+    dates = []
+    if query.date_of_birth:
+        dates.append(query.date_of_birth.isoformat())
+        swapped = swapped_day_month(query.date_of_birth)
+        if swapped:
+            dates.append(swapped.isoformat())
+    postcodes = [query.postcode] if query.postcode else []
+    return _keys(name_codes(query), dates, postcodes)

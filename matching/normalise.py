@@ -1,0 +1,71 @@
+"""Normal forms for comparing names, postcodes and dates; the stored values are never changed."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date
+
+_NOT_LETTER = re.compile(r"[^a-z\s-]")
+_SEPARATORS = re.compile(r"[\s-]+")
+_POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed, apostrophes and other punctuation dropped."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_only = "".join(char for char in decomposed if not unicodedata.combining(char))
+    lowered = ascii_only.lower().replace("'", "").replace("\u2019", "").replace(".", "")
+    return _NOT_LETTER.sub(" ", lowered)
+
+
+def _prefix(token: str) -> str:
+    """MacDonald and McDonald are one name; "Mac " and "Mc " written apart are joined."""
+    if token.startswith("mac") and len(token) > 5:
+        return "mc" + token[3:]
+    return token
+
+
+def name_tokens(text: str | None) -> list[str]:
+    """The parts of a name: "Smith-Jones" gives smith and jones; "Mc Donald" gives mcdonald."""
+    if not text:
+        return []
+    parts = [part for part in _SEPARATORS.split(fold(text).strip()) if part]
+    joined: list[str] = []
+    for part in parts:
+        if joined and joined[-1] in ("mc", "mac", "o", "de", "van", "von", "di", "da", "le", "la"):
+            joined[-1] = joined[-1] + part
+        else:
+            joined.append(part)
+    return [_prefix(part) for part in joined]
+
+
+def name_key(text: str | None) -> str:
+    """The whole name as one comparable string: "Smith-Jones" gives smithjones."""
+    return "".join(name_tokens(text))
+
+
+def normalise_postcode(text: str | None) -> str | None:
+    """A valid-shaped UK postcode without spaces in upper case, or None."""
+    if not text:
+        return None
+    compact = re.sub(r"\s+", "", text).upper()
+    return compact if _POSTCODE.match(compact) else None
+
+
+def format_postcode(compact: str) -> str:
+    return compact[:-3] + " " + compact[-3:]
+
+
+def postcode_outward(compact: str) -> str:
+    return compact[:-3]
+
+
+def swapped_day_month(value: date) -> date | None:
+    """The date with day and month exchanged, when that is a different real date."""
+    if value.day > 12 or value.day == value.month:
+        return None
+    try:
+        return value.replace(month=value.day, day=value.month)
+    except ValueError:
+        return None

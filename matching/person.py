@@ -1,0 +1,27 @@
+"""The plain data that matching works on: a child as held, or a query as typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class OtherName:
+    given_name: str | None = None
+    family_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    """Identity fields only; postcodes are normalised (see normalise.normalise_postcode)."""
+
+    given_name: str | None = None
+    family_name: str | None = None
+    middle_names: str | None = None
+    other_names: tuple[OtherName, ...] = ()
+    date_of_birth: date | None = None
+    gender: str | None = None
+    postcode: str | None = None
+    previous_postcodes: tuple[str, ...] = ()
+    identifiers: frozenset[tuple[str, str]] = field(default_factory=frozenset)

@@ -1,0 +1,42 @@
+"""Redaction of shielded records, applied before any page, API response or report sees them.
+
+ContactPoint's rule: of a shielded child an ordinary viewer sees the index id, names, date of
+birth and gender, the word "shielded" and whom to contact. Nothing that could lead to the
+child's whereabouts: no address, carer, service, identifier or provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+INDEX_TEAM_CONTACT = "Contact the Child Index team on 0300 123 4567 or index.team@childindex.example"
+
+VISIBLE_WHEN_SHIELDED = frozenset(
+    {"index_id", "given_name", "middle_names", "family_name", "other_names", "date_of_birth", "gender", "status"}
+)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    may_see_shielded: bool
+
+
+def redact(record: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
+    """The record as this viewer may see it; a shielded record loses every hidden field."""
+    if not record["is_shielded"] or viewer.may_see_shielded:
+        return {**record, "shielded": record["is_shielded"], "shielded_contact": None}
+    visible = {key: value for key, value in record.items() if key in VISIBLE_WHEN_SHIELDED}
+    visible["other_names"] = [
+        {"kind": name["kind"], "given_name": name["given_name"], "family_name": name["family_name"]}
+        for name in record.get("other_names", [])
+    ]
+    return {**visible, "shielded": True, "shielded_contact": INDEX_TEAM_CONTACT}
+
+
+def hidden_from_search(is_shielded: bool, searched_by_hidden_field: bool) -> bool:
+    """A search on a hidden field (a postcode) never returns a shielded child, for anyone.
+
+    Otherwise guessing postcodes with a known name would confirm where the child lives.
+    """
+    return is_shielded and searched_by_hidden_field

@@ -1,0 +1,97 @@
+"""Every endpoint declares its guard, and none but the public list opens without sign-in."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from accreditation.permissions import Permission, Role
+from index_service.access import PUBLIC, guard_for
+from tests.factories import make_user, sign_in
+
+PUBLIC_ENDPOINTS = {"auth.login", "auth.code", "health.health", "static", "govuk_assets"}
+
+
+def _sample_path(rule) -> str:  # type: ignore[no-untyped-def]
+    values = {name: "ABC" if name != "filename" else "app.css" for name in rule.arguments}
+    return rule.build(values)[1]
+
+
+def test_every_endpoint_is_guarded_or_explicitly_public(app: Flask) -> None:
+    for rule in app.url_map.iter_rules():
+        guard = guard_for(app, rule.endpoint)
+        assert guard is not None, f"{rule.endpoint} ({rule.rule}) declares no guard"
+        if guard == PUBLIC:
+            assert rule.endpoint in PUBLIC_ENDPOINTS, f"{rule.endpoint} is public but not on the public list"
+        else:
+            assert isinstance(guard, Permission)
+
+
+def test_every_guarded_endpoint_refuses_an_anonymous_request(app: Flask, client: FlaskClient) -> None:
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if guard_for(app, rule.endpoint) == PUBLIC:
+            continue
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            kwargs = {"json": {}} if rule.rule.startswith("/api/") and method == "POST" else {}
+            response = client.open(_sample_path(rule), method=method, **kwargs)
+            if rule.rule.startswith("/api/"):
+                assert response.status_code == 401, f"{method} {rule.rule}"
+                assert response.json["message"]
+            elif method == "GET":
+                assert response.status_code == 302 and response.location.endswith("/sign-in"), rule.rule
+            else:
+                assert response.status_code in (302, 400), f"{method} {rule.rule}"
+            checked += 1
+    assert checked >= 5
+
+
+def test_half_signed_in_session_reaches_nothing_guarded(app: Flask, client: FlaskClient) -> None:
+    from tests.factories import submit_password
+
+    user = make_user()
+    submit_password(client, user.email)
+    for rule in app.url_map.iter_rules():
+        if guard_for(app, rule.endpoint) == PUBLIC or "GET" not in rule.methods:
+            continue
+        response = client.get(_sample_path(rule))
+        assert response.status_code in (302, 401), rule.rule
+
+
+def test_public_endpoints_answer_without_sign_in(client: FlaskClient) -> None:
+    assert client.get("/health").json == {"status": "ok", "database": "ok"}
+    assert client.get("/sign-in").status_code == 200
+    for path in ("/static/app.css", "/assets/manifest.json"):
+        with client.get(path) as response:
+            assert response.status_code == 200, path
+
+
+def test_a_role_without_the_permission_is_refused_and_audited(client: FlaskClient) -> None:
+    from sqlalchemy import select
+
+    from index_service.audit.models import AuditEvent, AuditTag
+    from index_service.extensions import db
+
+    user = make_user(Role.USER_ADMIN)
+    sign_in(client, user)
+    assert client.get("/search").status_code == 403
+    assert client.get("/children/ABC").status_code == 403
+    response = client.post("/api/v1/children/search", json={"purpose": "case_work", "family_name": "Smith"})
+    assert response.status_code == 403 and response.json["message"]
+    denied = db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.ACCESS_DENIED)).all()
+    assert len(denied) == 3 and all(event.user_id == user.id for event in denied)
+    assert client.get("/").status_code == 200
+
+
+def test_unknown_page_is_a_404_page(client: FlaskClient) -> None:
+    user = make_user()
+    sign_in(client, user)
+    response = client.get("/no-such-page")
+    assert response.status_code == 404 and "Page not found" in response.text
+
+
+def test_pages_carry_security_headers(client: FlaskClient) -> None:
+    response = client.get("/sign-in")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Frame-Options"] == "DENY"
