@@ -128,13 +128,19 @@ def users_code(email: str) -> None:
 @click.option("--children", "count", default=5000, show_default=True, help="How many synthetic children.")
 @click.option("--credentials-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the demo sign-in details to this file.")
-def demo(count: int, credentials_file: Path | None) -> None:
+@click.option("--if-empty", is_flag=True, help="Do nothing, successfully, when the database holds data.")
+def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
     """Fill an empty database with demo organisations, one user per role and synthetic children."""
     from index_service.demo import load_demo
 
+    if current_app.config["INDEX_ENVIRONMENT"] == "production":
+        raise click.ClickException("Demo data is never loaded in production")
     if db.session.scalar(select(func.count()).select_from(Child)) or db.session.scalar(
         select(func.count()).select_from(User)
     ):
+        if if_empty:
+            click.echo("The database already holds data; no demo data added")
+            return
         raise click.ClickException("The database already holds data; the demo fills only an empty one")
     lines = load_demo(count, progress=lambda done: click.echo(f"\r  {done}/{count} children", nl=False))
     db.session.commit()

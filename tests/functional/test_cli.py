@@ -1,0 +1,76 @@
+"""The command line: organisations, users, closing accounts and the demo."""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import func, select
+
+from accreditation.permissions import Role
+from index_service.auth.models import User
+from index_service.children.models import Child
+from index_service.extensions import db
+from index_service.organisations.models import Organisation, OrganisationType
+from tests.factories import make_user, sign_in
+
+
+def test_orgs_add_and_users_add_print_the_provisioning_uri(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["orgs", "add", "Leeds City Council", "--type", "local_authority"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        args=["users", "add", "Sam.Jones@Leeds.gov.uk", "--org", "Leeds City Council", "--role", "practitioner",
+              "--role", "data_admin", "--password-stdin"],
+        input="a long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "otpauth://totp/Child%20Index:sam.jones%40leeds.gov.uk?secret=" in result.output
+    user = db.session.scalars(select(User).where(User.email == "sam.jones@leeds.gov.uk")).one()
+    assert user.roles == {Role.PRACTITIONER, Role.DATA_ADMIN}
+    assert user.organisation.type == OrganisationType.LOCAL_AUTHORITY
+    assert "a long enough password" not in user.password_hash
+
+
+def test_users_add_refuses_bad_input_with_a_message(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["orgs", "add", "Org A", "--type", "school"])
+    unknown_org = runner.invoke(args=["users", "add", "a@example.org", "--org", "Nope", "--role", "practitioner",
+                                      "--password-stdin"], input="a long enough password\n")
+    assert unknown_org.exit_code != 0 and "No organisation is called 'Nope'" in unknown_org.output
+    short = runner.invoke(args=["users", "add", "a@example.org", "--org", "Org A", "--role", "practitioner",
+                                "--password-stdin"], input="short\n")
+    assert short.exit_code != 0 and "at least 12 characters" in short.output
+    bad_role = runner.invoke(args=["users", "add", "a@example.org", "--org", "Org A", "--role", "wizard",
+                                   "--password-stdin"], input="a long enough password\n")
+    assert bad_role.exit_code != 0
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+    duplicate = runner.invoke(args=["orgs", "add", "Org A", "--type", "school"])
+    assert duplicate.exit_code != 0 and "already exists" in duplicate.output
+
+
+def test_users_close_ends_sessions(app: Flask) -> None:
+    user = make_user()
+    client = app.test_client()
+    sign_in(client, user)
+    result = app.test_cli_runner().invoke(args=["users", "close", user.email])
+    assert result.exit_code == 0 and "ended 1 session" in result.output
+    assert client.get("/search").status_code == 302
+
+
+def test_users_code_only_in_development(app: Flask) -> None:
+    user = make_user()
+    result = app.test_cli_runner().invoke(args=["users", "code", user.email])
+    assert result.exit_code != 0 and "only when CHILD_INDEX_ENV=development" in result.output
+
+
+def test_demo_fills_an_empty_database_once(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["demo", "--children", "60"])
+    assert result.exit_code == 0, result.output
+    assert "practitioner@demo.childindex.example" in result.output and "otpauth://" in result.output
+    assert db.session.scalar(select(func.count()).select_from(Child)) == 60
+    assert db.session.scalar(select(func.count()).select_from(User)) == len(Role)
+    assert db.session.scalar(select(func.count()).select_from(Organisation)) >= 8
+    again = runner.invoke(args=["demo", "--children", "10"])
+    assert again.exit_code != 0 and "already holds data" in again.output
+    quietly = runner.invoke(args=["demo", "--if-empty"])
+    assert quietly.exit_code == 0 and db.session.scalar(select(func.count()).select_from(Child)) == 60
