@@ -19,7 +19,7 @@ from index_service.auth.totp import code_at, new_secret, provisioning_uri
 from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
-from index_service.sessions import end_sessions_for_user
+from index_service.sessions import end_sessions_for_user, purge_stale_rows
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -75,6 +75,7 @@ def show_provisioning(user: User) -> None:
 
 orgs = click.Group("orgs", help="Organisations whose staff use the index.")
 users = click.Group("users", help="People who sign in to the index.")
+sessions = click.Group("sessions", help="Server-side sessions.")
 
 
 @orgs.command("add")
@@ -124,6 +125,14 @@ def users_code(email: str) -> None:
     click.echo(code_at(_user(email).totp_secret, time.time()))
 
 
+@sessions.command("purge")
+def sessions_purge() -> None:
+    """Delete ended and expired sessions, and failed attempts older than the lockout window."""
+    removed_sessions, removed_attempts = purge_stale_rows()
+    db.session.commit()
+    click.echo(f"Removed {removed_sessions} session(s) and {removed_attempts} failed attempt(s)")
+
+
 @click.command("demo")
 @click.option("--children", "count", default=5000, show_default=True, help="How many synthetic children.")
 @click.option("--credentials-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -155,6 +164,7 @@ def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(orgs)
     app.cli.add_command(users)
+    app.cli.add_command(sessions)
     app.cli.add_command(demo)
 
 

@@ -30,6 +30,7 @@ class Settings:
     account_lockout_failures: int = 5
     address_lockout_failures: int = 50
     lockout_window_minutes: int = 15
+    trusted_proxy_hops: int = 0
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -56,6 +57,7 @@ class Settings:
             "WTF_CSRF_SSL_STRICT": not self.local,
             "MAX_CONTENT_LENGTH": 1024 * 1024,
             "INDEX_ENVIRONMENT": self.environment,
+            "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
             "TESTING": self.environment == "testing",
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
@@ -67,7 +69,7 @@ class Settings:
         return config
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -75,8 +77,8 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError as error:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from error
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than zero")
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
     return value
 
 
@@ -114,5 +116,6 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         account_lockout_failures=_int(env, "ACCOUNT_LOCKOUT_FAILURES", 5),
         address_lockout_failures=_int(env, "ADDRESS_LOCKOUT_FAILURES", 50),
         lockout_window_minutes=_int(env, "LOCKOUT_WINDOW_MINUTES", 15),
+        trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
         log_level=env.get("LOG_LEVEL", "INFO"),
     )

@@ -12,12 +12,12 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, current_app
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import select, update
+from sqlalchemy import delete, or_, select, update
 from werkzeug.datastructures import CallbackDict
 
-from index_service.auth.models import UserSession
+from index_service.auth.models import FailedAttempt, UserSession
 from index_service.database import utcnow
 from index_service.extensions import db
 
@@ -60,6 +60,32 @@ def end_sessions_for_user(user_id: int) -> int:
         .values(ended_at=utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_stale_rows() -> tuple[int, int]:
+    """Remove sessions that can never be used again, and failed attempts past their window.
+
+    Meant for a daily job: `flask --app wsgi sessions purge`.
+    """
+    config = current_app.config
+    now = utcnow()
+    idle_before = now - timedelta(minutes=config["SESSION_IDLE_MINUTES"])
+    started_before = now - timedelta(hours=config["SESSION_ABSOLUTE_HOURS"])
+    sessions = db.session.execute(
+        delete(UserSession).where(
+            or_(
+                UserSession.ended_at.is_not(None),
+                UserSession.last_seen_at < idle_before,
+                UserSession.created_at < started_before,
+            )
+        )
+    )
+    attempts = db.session.execute(
+        delete(FailedAttempt).where(
+            FailedAttempt.at < now - timedelta(minutes=config["LOCKOUT_WINDOW_MINUTES"])
+        )
+    )
+    return int(getattr(sessions, "rowcount", 0) or 0), int(getattr(attempts, "rowcount", 0) or 0)
 
 
 class DatabaseSessionInterface(SessionInterface):

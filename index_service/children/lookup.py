@@ -51,9 +51,10 @@ def person_of(child: Child) -> Person:
 
 def refresh_blocking_keys(child: Child) -> None:
     """Replace the child's stored blocking keys with those of its current details."""
-    db.session.flush()
-    db.session.query(BlockingKey).filter(BlockingKey.child_id == child.id).delete()
-    db.session.add_all(BlockingKey(key=key, child_id=child.id) for key in record_keys(person_of(child)))
+    wanted = record_keys(person_of(child))
+    kept = [stored for stored in child.blocking_keys if stored.key in wanted]
+    kept_keys = {stored.key for stored in kept}
+    child.blocking_keys = kept + [BlockingKey(key=key) for key in wanted - kept_keys]
 
 
 def _ids_by_identifier(query: Query) -> set[int]:

@@ -118,6 +118,7 @@ class Child(db.Model):
     provenance: Mapped[list[FieldProvenance]] = relationship(
         back_populates="child", cascade="all, delete-orphan", order_by="FieldProvenance.field"
     )
+    blocking_keys: Mapped[list[BlockingKey]] = relationship(cascade="all, delete-orphan")
 
     @property
     def current_address(self) -> Address | None:

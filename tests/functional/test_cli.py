@@ -74,3 +74,26 @@ def test_demo_fills_an_empty_database_once(app: Flask) -> None:
     assert again.exit_code != 0 and "already holds data" in again.output
     quietly = runner.invoke(args=["demo", "--if-empty"])
     assert quietly.exit_code == 0 and db.session.scalar(select(func.count()).select_from(Child)) == 60
+
+
+def test_sessions_purge_removes_only_dead_rows(app: Flask) -> None:
+    from datetime import timedelta
+
+    from index_service.auth.models import FailedAttempt, UserSession
+    from index_service.database import utcnow
+
+    live, gone = make_user(), make_user()
+    live_client, gone_client = app.test_client(), app.test_client()
+    sign_in(live_client, live)
+    sign_in(gone_client, gone)
+    stale = db.session.scalars(select(UserSession).where(UserSession.user_id == gone.id,
+                                                         UserSession.ended_at.is_(None))).one()
+    stale.last_seen_at = utcnow() - timedelta(hours=1)
+    db.session.add(FailedAttempt(key="account:old@example.org", at=utcnow() - timedelta(hours=1)))
+    db.session.add(FailedAttempt(key="account:new@example.org"))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["sessions", "purge"])
+    assert result.exit_code == 0, result.output
+    assert db.session.scalars(select(UserSession.user_id)).all() == [live.id]
+    assert db.session.scalars(select(FailedAttempt.key)).all() == ["account:new@example.org"]
+    assert live_client.get("/search").status_code == 200

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import pytest
+from flask import Flask, request
 from flask.testing import FlaskClient
 
 from accreditation.permissions import Permission, Role
-from index_service.access import PUBLIC, guard_for
+from index_service import create_app
+from index_service.access import PUBLIC, guard_for, public
 from tests.factories import make_user, sign_in
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.code", "health.health", "static", "govuk_assets"}
@@ -95,3 +97,24 @@ def test_pages_carry_security_headers(client: FlaskClient) -> None:
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def _address_seen(hops: str | None, database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    if hops is not None:
+        monkeypatch.setenv("TRUSTED_PROXY_HOPS", hops)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url})
+
+    @app.route("/_test/address")
+    @public
+    def address() -> str:
+        return request.remote_addr or ""
+
+    return app.test_client().get("/_test/address", headers={"X-Forwarded-For": "203.0.113.9"}).text
+
+
+def test_client_address_comes_from_a_proxy_only_when_trusted(
+    migrated_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = migrated_app.config["SQLALCHEMY_DATABASE_URI"]
+    assert _address_seen(None, url, monkeypatch) == "127.0.0.1"
+    assert _address_seen("1", url, monkeypatch) == "203.0.113.9"
