@@ -6,13 +6,12 @@ from typing import Any
 
 from flask import g
 from flask_smorest import Blueprint
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest
 
 from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.children import operations
 from index_service.children.criteria import CRITERIA_FIELDS, Criteria, query_from
-from index_service.children.index_ids import IndexIdError, parse_index_id
 from index_service.children.schemas import ChildSchema, SearchArgs, SearchResponseSchema
 from matching.search import TOO_MANY, missing_detail
 
@@ -46,11 +45,4 @@ def search(args: dict[str, Any]) -> dict[str, Any]:
 @requires(Permission.RECORD_VIEW)
 def record(index_id: str) -> dict[str, Any]:
     """The child's record, with involvements and their contact details."""
-    try:
-        canonical = parse_index_id(index_id)
-    except IndexIdError as error:
-        raise BadRequest(str(error)) from error
-    child = operations.view(canonical, g.user)
-    if child is None:
-        raise NotFound("No child has that index ID.")
-    return child
+    return operations.view_typed(index_id, g.user)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Blueprint, g, redirect, render_template, url_for
-from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission, is_allowed
@@ -11,7 +10,6 @@ from index_service.access import requires
 from index_service.children import operations
 from index_service.children.criteria import SearchPurpose
 from index_service.children.forms import SearchForm
-from index_service.children.index_ids import IndexIdError, parse_index_id
 from matching.search import TOO_MANY
 
 blueprint = Blueprint("web", __name__)
@@ -40,11 +38,4 @@ def search() -> str:
 @blueprint.route("/children/<index_id>")
 @requires(Permission.RECORD_VIEW)
 def record(index_id: str) -> str:
-    try:
-        canonical = parse_index_id(index_id)
-    except IndexIdError as error:
-        raise BadRequest(str(error)) from error
-    child = operations.view(canonical, g.user)
-    if child is None:
-        raise NotFound("No child has that index ID. Check it and try again, or search by name and date of birth.")
-    return render_template("children/record.html", child=child)
+    return render_template("children/record.html", child=operations.view_typed(index_id, g.user))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import session
+from werkzeug.exceptions import BadRequest, NotFound
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.criteria import Criteria, SearchPurpose, audit_criteria, query_from
+from index_service.children.index_ids import IndexIdError, parse_index_id
 from index_service.children.lookup import SearchOutcome, child_by_index_id, search_children
 from index_service.children.present import viewer_for, visible_record
 
@@ -30,6 +32,21 @@ def search(criteria: Criteria, purpose: SearchPurpose, note: str | None, user: U
     )
     session["purpose"] = purpose.value
     return outcome
+
+
+NOT_FOUND = "No child has that index ID. Check it and try again, or search by name and date of birth."
+
+
+def view_typed(typed_index_id: str, user: User) -> dict[str, Any]:
+    """The record for an index id as typed: 400 when it cannot be one, 404 when nobody has it."""
+    try:
+        index_id = parse_index_id(typed_index_id)
+    except IndexIdError as error:
+        raise BadRequest(str(error)) from error
+    record = view(index_id, user)
+    if record is None:
+        raise NotFound(NOT_FOUND)
+    return record
 
 
 def view(index_id: str, user: User) -> dict[str, Any] | None:

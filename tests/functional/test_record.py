@@ -9,6 +9,7 @@ from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.children.index_ids import new_index_id
 from index_service.children.models import NameKind
+from index_service.children.operations import NOT_FOUND
 from index_service.extensions import db
 from tests.factories import make_child, make_user, page_csrf, sign_in
 
@@ -65,7 +66,7 @@ def test_unknown_index_id_is_a_404_with_a_message(client: FlaskClient) -> None:
     response = client.get(f"/children/{unknown}")
     assert response.status_code == 404 and "No child has that index ID" in response.text
     api = client.get(f"/api/v1/children/{unknown}")
-    assert api.status_code == 404 and api.json == {"status": 404, "message": "No child has that index ID."}
+    assert api.status_code == 404 and api.json == {"status": 404, "message": NOT_FOUND}
     assert [e.outcome for e in _views()] == [Outcome.FAILURE, Outcome.FAILURE]
 
 
