@@ -47,7 +47,7 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
         self.modified = True
 
     def end(self) -> None:
-        """End the session now: sign-out."""
+        """End the session now (sign-out); anything set afterwards, such as a message, starts a new one."""
         self._end = True
         self.clear()
 
@@ -113,17 +113,16 @@ class DatabaseSessionInterface(SessionInterface):
     def persist(self, session: ServerSession) -> None:
         """Write the session to the database in the request's transaction (before commit)."""
         now = utcnow()
-        if session._end or (session._renew and session.row is not None):
-            if session.row is not None:
-                session.row.ended_at = now
-            if session._end:
-                session.row = None
-                session.token = None
+        previous = session.row
+        if previous is not None and (session._end or session._renew):
+            previous.ended_at = now
+            session.row = None
+            session.token = None
+        if session.row is None:
+            if not session:
                 return
-        if session.row is None or session._renew:
-            if not session and not session._renew:
-                return
-            created_at = session.row.created_at if session.row is not None else now
+            renewed = previous is not None and session._renew and not session._end
+            created_at = previous.created_at if renewed and previous is not None else now
             token = secrets.token_urlsafe(32)
             session.row = UserSession(token_hash=_hash(token), created_at=created_at, last_seen_at=now)
             session.token = token
