@@ -155,6 +155,18 @@ def rank(query: Query, candidates: list[Candidate]) -> Ranking:
     return Ranking(tuple(passing), too_many=False)
 
 
+def names_agree(query: Person, held: Person) -> bool:
+    """Whether any name of the query agrees with any name held, either way round.
+
+    Without such agreement no child can reach the threshold (dates of birth and postcodes
+    together weigh too little), so a wide block can be narrowed on names before ranking.
+    """
+    names = [name for name in (query.family_name, query.given_name) if name]
+    return any(
+        compare_family_name(name, held).agrees or compare_given_name(name, held).agrees for name in names
+    )
+
+
 def dates_to_widen(query: Query) -> list[date]:
     """Dates of birth whose whole block is read when the keyed candidates found nobody."""
     if not query.person.date_of_birth:

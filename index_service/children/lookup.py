@@ -8,7 +8,7 @@ before ranking when a postcode was used, so that "too many" cannot betray them e
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from index_service.children.models import Address, BlockingKey, Child, ChildName
 from index_service.extensions import db
 from matching.blocking import query_keys, record_keys
 from matching.person import OtherName, Person
-from matching.search import Candidate, Query, Ranking, dates_to_widen, rank
+from matching.search import Candidate, Query, Ranking, dates_to_widen, names_agree, rank
 from shielding.redaction import Viewer, hidden_from_search, redact
 
 WIDEN_LIMIT = 5000
@@ -80,31 +80,48 @@ def _ids_by_keys(query: Query) -> set[int]:
     return set(db.session.scalars(select(BlockingKey.child_id).where(BlockingKey.key.in_(keys)).distinct()))
 
 
-def _ids_by_block(query: Query) -> set[int]:
-    """The wider net when keys found nobody: everyone born that day, or living at that postcode."""
+def _ids_by_block(query: Query, seen_ids: set[int]) -> set[int]:
+    """The wider net when keys found nobody: everyone born that day, or living at that postcode.
+
+    The block is read as names only and narrowed to children whose names agree with the
+    query before any whole record is loaded, so a common date of birth stays cheap.
+    """
     dates = dates_to_widen(query)
     if dates:
-        statement = select(Child.id).where(Child.date_of_birth.in_(dates))
+        statement = select(Child.id).where(Child.date_of_birth.in_(dates), Child.merged_into_id.is_(None))
     elif query.person.postcode:
         statement = select(Address.child_id).where(Address.postcode_key == query.person.postcode).distinct()
     else:
         return set()
-    return set(db.session.scalars(statement.limit(WIDEN_LIMIT)))
+    ids = set(db.session.scalars(statement.limit(WIDEN_LIMIT))) - seen_ids
+    if not ids:
+        return set()
+    people: dict[int, tuple[Person, list[OtherName]]] = {}
+    rows = db.session.execute(
+        select(Child.id, Child.given_name, Child.middle_names, Child.family_name).where(Child.id.in_(ids))
+    )
+    for child_id, given, middle, family in rows:
+        people[child_id] = (Person(given_name=given, middle_names=middle, family_name=family), [])
+    others = db.session.execute(
+        select(ChildName.child_id, ChildName.given_name, ChildName.family_name).where(ChildName.child_id.in_(ids))
+    )
+    for child_id, given, family in others:
+        people[child_id][1].append(OtherName(given, family))
+    return {
+        child_id for child_id, (person, other_names) in people.items()
+        if names_agree(query.person, replace(person, other_names=tuple(other_names)))
+    }
 
 
-def load_children(ids: Iterable[int]) -> list[Child]:
+def load_children(ids: Iterable[int], *also: Any) -> list[Child]:
+    """Children with what matching reads, and any other relationships asked for, in few queries."""
     ids = list(ids)
     if not ids:
         return []
+    wanted = (Child.other_names, Child.addresses, Child.identifiers, *also)
     return list(
         db.session.scalars(
-            select(Child)
-            .where(Child.id.in_(ids))
-            .options(
-                selectinload(Child.other_names),
-                selectinload(Child.addresses),
-                selectinload(Child.identifiers),
-            )
+            select(Child).where(Child.id.in_(ids)).options(*(selectinload(relation) for relation in wanted))
         )
     )
 
@@ -137,7 +154,7 @@ def search_children(query: Query, viewer: Viewer) -> SearchOutcome:
     children = load_children(seen_ids)
     ranking = _rank_children(query, children)
     if not query.identifiers and not ranking.matches and not ranking.too_many:
-        extra = _ids_by_block(query) - seen_ids
+        extra = _ids_by_block(query, seen_ids)
         if extra:
             children += load_children(extra)
             ranking = _rank_children(query, children)
