@@ -1,0 +1,1 @@
+"""Data sources and their bulk loads: extracts, validation, resolution, the review queue."""
