@@ -14,7 +14,11 @@ class OtherName:
 
 @dataclass(frozen=True)
 class Person:
-    """Identity fields only; postcodes are normalised (see normalise.normalise_postcode)."""
+    """Identity fields only; postcodes are normalised (see normalise.normalise_postcode).
+
+    address_line (the first line of the current address) and carer_names (parents or carers,
+    as written) are used only by linkage's household comparison; search ignores them.
+    """
 
     given_name: str | None = None
     family_name: str | None = None
@@ -25,3 +29,5 @@ class Person:
     postcode: str | None = None
     previous_postcodes: tuple[str, ...] = ()
     identifiers: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    address_line: str | None = None
+    carer_names: tuple[str, ...] = ()

@@ -1,0 +1,381 @@
+"""Regenerate matching/data/linkage_model.json from generated data.
+
+    python bench/train_linkage.py [--children N] [--seed S] [--out PATH]
+
+An "index" of ChildFactory children (households with siblings and twins) and a load of incoming
+rows made from it the way real extracts differ from the index: nicknames, typos, day and month
+swapped, one wrong digit, changed family names, given and family names swapped, house moves,
+missing fields, and children who are not in the index at all (among them the siblings and twins
+of children who are). Blocking (matching.blocking, plus NHS number and UPN equality) gives the
+candidate pairs; the model's m and u probabilities and prior are estimated from those pairs by
+EM without their labels (matching.estimate). The labels are used once, afterwards, to place the two thresholds:
+
+- link: the lowest weight at which fewer than 1 in 2,000 non-conflicted candidate pairs is a
+  different child (and never under probability 0.99);
+- review: going down from there one bit at a time, the band stops at the first bit-wide band in
+  which fewer than 1 in 10 candidate pairs is the same child.
+
+The same generator makes the benchmark's data (bench/matching.py), with another seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import string
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from index_service.synthetic import ChildFactory  # noqa: E402
+from matching.blocking import query_keys, record_keys  # noqa: E402
+from matching.estimate import estimate  # noqa: E402
+from matching.levels import compare_people  # noqa: E402
+from matching.linkage import score  # noqa: E402
+from matching.model import MODEL_FILE, LinkageModel  # noqa: E402
+from matching.normalise import name_key, normalise_postcode  # noqa: E402
+from matching.person import OtherName, Person  # noqa: E402
+from matching.search import Candidate  # noqa: E402
+
+TODAY = date(2025, 6, 1)
+
+
+@dataclass(frozen=True)
+class Row:
+    """An incoming row and the truth about it (which the linkage never sees)."""
+
+    person: Person
+    truth: int | None  # the index child it is, or None for a child not in the index
+    kind: str  # copy | sibling | twin | stranger
+    twin_of: int | None = None  # for a twin not in the index: the index child who is its twin
+
+
+@dataclass
+class Generated:
+    index: list[Person]
+    rows: list[Row]
+    twins: dict[int, int]  # index child -> its twin in the index
+
+
+def _given_groups() -> dict[str, list[str]]:
+    groups: dict[str, list[str]] = {}
+    path = ROOT / "matching" / "data" / "given_name_variants.txt"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            names = [name.strip() for name in line.split(",") if name.strip()]
+            for name in names:
+                groups.setdefault(name, []).extend(other for other in names if other != name)
+    return groups
+
+
+GIVEN_GROUPS = _given_groups()
+
+
+def typo(rng: random.Random, text: str) -> str:
+    """One keyboard slip: a letter changed, dropped, doubled or two letters transposed."""
+    if len(text) < 3:
+        return text
+    i = rng.randrange(1, len(text) - 1)
+    kind = rng.random()
+    letter = rng.choice(string.ascii_lowercase)
+    if kind < 0.35:
+        return text[:i] + letter + text[i + 1 :]
+    if kind < 0.6:
+        return text[:i] + text[i + 1 :]
+    if kind < 0.8:
+        return text[:i] + letter + text[i:]
+    return text[: i - 1] + text[i] + text[i - 1] + text[i + 1 :]
+
+
+def _digit_slip(rng: random.Random, born: date) -> date:
+    """The date with one digit of its day, month or year changed, still a real date of a child."""
+    for _ in range(20):
+        digits = list(born.strftime("%Y%m%d"))
+        position = rng.choice((3, 4, 5, 6, 7))
+        digits[position] = str(rng.randrange(10))
+        text = "".join(digits)
+        try:
+            slipped = date(int(text[:4]), int(text[4:6]), int(text[6:]))
+        except ValueError:
+            continue
+        if slipped != born and slipped < TODAY:
+            return slipped
+    return born
+
+
+def person_of_spec(spec, with_nhs: bool = True, with_upn: bool = True) -> Person:  # noqa: ANN001
+    address = spec.address
+    identifiers = set()
+    if with_nhs and spec.nhs_number:
+        identifiers.add(("nhs_number", spec.nhs_number))
+    if with_upn and spec.upn:
+        identifiers.add(("upn", spec.upn))
+    return Person(
+        given_name=spec.given_name,
+        family_name=spec.family_name,
+        middle_names=spec.middle_names,
+        other_names=tuple(OtherName(given, family) for _, given, family in spec.other_names),
+        date_of_birth=spec.date_of_birth,
+        gender=spec.gender.value,
+        postcode=normalise_postcode(address.postcode) if address else None,
+        previous_postcodes=tuple(
+            p for p in (normalise_postcode(a.postcode) for a in spec.previous_addresses) if p
+        ),
+        identifiers=frozenset(identifiers),
+        address_line=address.line1 if address else None,
+        carer_names=tuple(name for name, _, _ in spec.carers),
+    )
+
+
+class Noise:
+    """Makes an incoming row from a child the way a source's extract would hold it."""
+
+    def __init__(self, rng: random.Random, factory: ChildFactory) -> None:
+        self.rng = rng
+        self.factory = factory
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def row(self, spec) -> Person:  # noqa: ANN001, C901
+        rng, faker = self.rng, self.factory.faker
+        source = rng.choices(("health", "school", "social care"), (0.4, 0.35, 0.25))[0]
+        nhs_present = {"health": 0.95, "school": 0.1, "social care": 0.6}[source]
+        upn_present = {"health": 0.0, "school": 0.95, "social care": 0.3}[source]
+        identifiers = set()
+        if spec.nhs_number and self.chance(nhs_present):
+            wrong = self.chance(0.001)
+            identifiers.add(("nhs_number", self.factory.nhs_number() if wrong else spec.nhs_number))
+        if spec.upn and self.chance(upn_present):
+            identifiers.add(("upn", self.factory.upn() if self.chance(0.001) else spec.upn))
+
+        given, middle, family = spec.given_name, spec.middle_names, spec.family_name
+        other_names: list[OtherName] = []
+        roll = rng.random()
+        lower = given.lower()
+        if roll < 0.08 and GIVEN_GROUPS.get(lower):
+            given = rng.choice(GIVEN_GROUPS[lower]).title()
+        elif roll < 0.12:
+            given = typo(rng, lower).title()
+        elif roll < 0.14 and middle:
+            given, middle = middle, None
+        elif roll < 0.15:
+            given = given.upper()
+        if middle and self.chance(0.4):
+            middle = None
+
+        roll = rng.random()
+        if roll < 0.03:
+            family = typo(rng, family.lower()).title()
+        elif roll < 0.06:
+            old = family
+            family = self.factory._family()
+            if self.chance(0.5):
+                other_names.append(OtherName(None, old))
+        elif roll < 0.075:
+            family = f"{family}-{self.factory._family()}"
+        elif roll < 0.085 and spec.other_names:
+            family = spec.other_names[0][2] or family
+        elif roll < 0.095:
+            family = family.upper()
+
+        if self.chance(0.015):
+            given, family = family, given
+        born = spec.date_of_birth
+        roll = rng.random()
+        if roll < 0.025 and born.day <= 12 and born.day != born.month:
+            born = born.replace(day=born.month, month=born.day)
+        elif roll < 0.045:
+            born = _digit_slip(rng, born)
+
+        gender = spec.gender.value
+        roll = rng.random()
+        if roll < 0.08:
+            gender = "unknown"
+        elif roll < 0.083:
+            gender = "female" if gender == "male" else "male"
+
+        address = spec.address
+        postcode = address.postcode
+        line = address.line1
+        carers = [name for name, _, _ in spec.carers]
+        roll = rng.random()
+        if roll < 0.10:
+            postcode, line = faker.postcode(), faker.street_address()
+            if self.chance(0.3):
+                carers = []
+        elif roll < 0.12:
+            postcode = typo(rng, postcode.replace(" ", "")).upper()
+        elif roll < 0.20:
+            postcode, line = None, None
+        elif roll < 0.28:
+            line = None
+        if self.chance(0.35):
+            carers = []
+        elif self.chance(0.1):
+            carers = [faker.name()]
+        return Person(
+            given_name=given,
+            family_name=family,
+            middle_names=middle,
+            other_names=tuple(other_names),
+            date_of_birth=born,
+            gender=gender,
+            postcode=normalise_postcode(postcode),
+            identifiers=frozenset(identifiers),
+            address_line=line,
+            carer_names=tuple(carers),
+        )
+
+
+def generate(children: int, seed: int) -> Generated:
+    """An index of about `children` children and a load of rows against it."""
+    rng = random.Random(seed)
+    factory = ChildFactory(seed=seed, today=TODAY)
+    noise = Noise(rng, factory)
+    index: list[Person] = []
+    rows: list[Row] = []
+    twins: dict[int, int] = {}
+    while len(index) < children:
+        household = factory.household()
+        if rng.random() < 0.12:  # a household the index has never seen
+            for spec in household:
+                rows.append(Row(noise.row(spec), None, "stranger"))
+            continue
+        placed: list[int | None] = []
+        for spec in household:
+            if rng.random() < 0.85:
+                index.append(person_of_spec(spec, with_nhs=rng.random() < 0.92, with_upn=rng.random() < 0.85))
+                placed.append(len(index) - 1)
+            else:
+                placed.append(None)
+        for position, spec in enumerate(household):
+            twin = next(
+                (
+                    placed[j]
+                    for j, other in enumerate(household)
+                    if j != position and other.date_of_birth == spec.date_of_birth
+                ),
+                None,
+            )
+            child = placed[position]
+            if child is not None and twin is not None:
+                twins[child] = twin
+            if child is None:
+                rows.append(Row(noise.row(spec), None, "twin" if twin is not None else "sibling", twin))
+            elif rng.random() < 0.75:
+                rows.append(Row(noise.row(spec), child, "copy"))
+    rng.shuffle(rows)
+    return Generated(index, rows, twins)
+
+
+class Blocker:
+    """An in-memory stand-in for the index's blocking-key and identifier tables."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[int, list[int]] = defaultdict(list)
+        self.by_identifier: dict[tuple[str, str], list[int]] = defaultdict(list)
+        self.people: list[Person] = []
+        self.child_of: list[int] = []
+
+    def add(self, person: Person, child_id: int) -> None:
+        record = len(self.people)
+        self.people.append(person)
+        self.child_of.append(child_id)
+        for key in record_keys(person):
+            self.by_key[key].append(record)
+        for identifier in person.identifiers:
+            self.by_identifier[identifier].append(record)
+
+    def candidates(self, person: Person) -> list[Candidate]:
+        found: set[int] = set()
+        for key in query_keys(person) | record_keys(person):
+            found.update(self.by_key.get(key, ()))
+        for identifier in person.identifiers:
+            found.update(self.by_identifier.get(identifier, ()))
+        return [Candidate(self.child_of[r], self.people[r], f"C{self.child_of[r]}") for r in sorted(found)]
+
+
+def blocker_for(index: Iterable[Person]) -> Blocker:
+    blocker = Blocker()
+    for child_id, person in enumerate(index):
+        blocker.add(person, child_id)
+    return blocker
+
+
+def candidate_pairs(data: Generated) -> Iterator[tuple[Row, Candidate]]:
+    blocker = blocker_for(data.index)
+    for row in data.rows:
+        for candidate in blocker.candidates(row.person):
+            yield row, candidate
+
+
+def thresholds(model: LinkageModel, pairs: list[tuple[Row, Candidate]]) -> tuple[float, float]:
+    """The two thresholds from labelled pairs (see the module's docstring)."""
+    scored = []
+    for row, candidate in pairs:
+        result = score(row.person, candidate, model)
+        scored.append((result.weight, row.truth == candidate.child_id, bool(result.conflicts)))
+    scored.sort(key=lambda item: -item[0])
+    link = None
+    wrong = right = 0
+    for weight, same, conflicted in scored:
+        if conflicted:
+            continue
+        wrong += not same
+        right += same
+        if wrong > (wrong + right) / 2000 and wrong > 1:
+            break
+        link = weight
+    link = max(link if link is not None else 10.0, 6.65)
+    # Going down from the link threshold one bit at a time, the review band ends at the first
+    # band (of enough pairs) in which fewer than 1 in 10 pairs is the same child.
+    review = link
+    while review > link - 40:
+        band = [same for weight, same, _ in scored if review - 1 <= weight < review]
+        if len(band) >= 20 and sum(band) / len(band) < 0.1:
+            break
+        review -= 1
+    return round(link, 2), round(min(review, link), 2)
+
+
+def train(children: int, seed: int) -> LinkageModel:
+    data = generate(children, seed)
+    pairs = list(candidate_pairs(data))
+    vectors = [compare_people(row.person, candidate.person).levels for row, candidate in pairs]
+    notes = {
+        "how": "EM on unlabelled candidate pairs from bench/train_linkage.py (ChildFactory households "
+        "and noisy copies); thresholds from their labels",
+        "children": len(data.index),
+        "rows": len(data.rows),
+        "seed": seed,
+    }
+    draft = estimate(
+        vectors, (name_key(p.family_name) for p in data.index), link_weight=10.0, review_weight=0.0, notes=notes,
+        given_names=(name_key(p.given_name) for p in data.index),
+    )
+    link, review = thresholds(draft, pairs)
+    return replace(draft, link_weight=link, review_weight=review)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--children", type=int, default=30_000)
+    parser.add_argument("--seed", type=int, default=20250601)
+    parser.add_argument("--out", type=Path, default=MODEL_FILE)
+    args = parser.parse_args()
+    model = train(args.children, args.seed)
+    model.save(args.out)
+    print(f"wrote {args.out}: prior {model.prior:.4f}, link at {model.link_weight}, review at {model.review_weight}")
+    for comparison, levels in model.weights.items():
+        print(f"  {comparison}: " + ", ".join(f"{level} {weight:+.2f}" for level, weight in levels.items()))
+
+
+if __name__ == "__main__":
+    main()

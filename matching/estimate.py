@@ -1,0 +1,155 @@
+"""Estimating the linkage model from unlabelled candidate pairs (Fellegi-Sunter by EM).
+
+The pairs are what blocking finds: every incoming record against every child that shares a
+blocking key with it (or an identifier). Among them are the same child and different children;
+nobody says which. Expectation-maximisation fits a two-class mixture in which the comparisons are
+independent within each class: m (same child) and u (different children among the candidates)
+for every level, and the share of pairs that are the same child (the prior).
+
+u is learnt from the candidate pairs rather than from random pairs on purpose: among candidates,
+different children are mostly siblings, twins and namesakes, so "same household" is common there
+and earns a modest weight, not the huge one random pairs would give it. The household is one
+comparison (family name with address, postcode and carers) because siblings agree on all of them
+together; as separate comparisons the independence assumption would count one fact four times.
+
+"missing" levels are left out of the fit and weigh nothing. A small pseudo-count keeps every
+level possible, so that no weight is infinite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from matching.levels import COMPARISONS, LEVELS, MISSING
+from matching.model import LinkageModel
+
+PSEUDO_COUNT = 0.5
+
+
+def _initial(levels: Sequence[str], rising: bool) -> dict[str, float]:
+    """Starting values: m falls and u rises from the strongest agreement to "different"."""
+    present = [level for level in levels if level != MISSING]
+    raw = [2.0 ** (i if rising else -1.5 * i) for i in range(len(present))]
+    total = sum(raw)
+    return {level: value / total for level, value in zip(present, raw, strict=True)}
+
+
+def surname_frequencies(surnames: Iterable[str]) -> tuple[dict[str, float], float]:
+    """Each normalised family name's share of the records, and the share for an unknown name
+    (that of a name seen once: an unknown name is a rare one)."""
+    counts = Counter(name for name in surnames if name)
+    total = sum(counts.values())
+    if not total:
+        return {}, 1e-4
+    return {name: count / total for name, count in counts.items()}, 1.0 / total
+
+
+def fit(
+    vectors: Mapping[tuple[str, ...], int],
+    *,
+    iterations: int = 500,
+    tolerance: float = 1e-7,
+    prior: float = 0.3,
+    fixed_u: Mapping[str, Mapping[str, float]] | None = None,
+) -> tuple[float, dict[str, dict[str, float]], dict[str, dict[str, float]], int]:
+    """EM over counted comparison vectors: the prior, m, u, and the iterations it took.
+    With fixed_u, u is kept as given and only m and the prior are estimated."""
+    m = {c: _initial(LEVELS[c], rising=False) for c in COMPARISONS}
+    if fixed_u is None:
+        u = {c: _initial(LEVELS[c], rising=True) for c in COMPARISONS}
+    else:
+        u = {c: {level: fixed_u[c][level] for level in m[c]} for c in COMPARISONS}
+    patterns = [(vector, count) for vector, count in vectors.items()]
+    total = sum(count for _, count in patterns)
+    done = 0
+    for done in range(1, iterations + 1):  # noqa: B007 - the count is reported
+        expected_m = {c: dict.fromkeys(m[c], PSEUDO_COUNT) for c in COMPARISONS}
+        expected_u = {c: dict.fromkeys(u[c], PSEUDO_COUNT) for c in COMPARISONS}
+        matched = 0.0
+        log_prior = math.log(prior)
+        log_other = math.log(1.0 - prior)
+        for vector, count in patterns:
+            log_m, log_u = log_prior, log_other
+            for comparison, level in zip(COMPARISONS, vector, strict=True):
+                if level != MISSING:
+                    log_m += math.log(m[comparison][level])
+                    log_u += math.log(u[comparison][level])
+            share = 1.0 / (1.0 + math.exp(min(700.0, log_u - log_m)))
+            matched += count * share
+            for comparison, level in zip(COMPARISONS, vector, strict=True):
+                if level != MISSING:
+                    expected_m[comparison][level] += count * share
+                    expected_u[comparison][level] += count * (1.0 - share)
+        change = abs(matched / total - prior)
+        prior = min(max(matched / total, 1e-6), 1 - 1e-6)
+        for comparison in COMPARISONS:
+            tables = ((m, expected_m),) if fixed_u is not None else ((m, expected_m), (u, expected_u))
+            for table, expected in tables:
+                level_total = sum(expected[comparison].values())
+                for level, value in expected[comparison].items():
+                    new = value / level_total
+                    change = max(change, abs(new - table[comparison][level]))
+                    table[comparison][level] = new
+        if change < tolerance:
+            break
+    return prior, m, u, done
+
+
+def level_shares(vectors: Iterable[Sequence[str]]) -> dict[str, dict[str, float]]:
+    """How often each level occurs (missing left out), smoothed: u from random pairs."""
+    counts = {c: dict.fromkeys((level for level in LEVELS[c] if level != MISSING), PSEUDO_COUNT) for c in COMPARISONS}
+    for vector in vectors:
+        for comparison, level in zip(COMPARISONS, vector, strict=True):
+            if level != MISSING:
+                counts[comparison][level] += 1
+    return {c: {level: n / sum(counts[c].values()) for level, n in counts[c].items()} for c in COMPARISONS}
+
+
+def estimate(
+    vectors: Iterable[Sequence[str]],
+    surnames: Iterable[str] = (),
+    *,
+    link_weight: float,
+    review_weight: float,
+    random_vectors: Iterable[Sequence[str]] | None = None,
+    population_pairs: int | None = None,
+    given_names: Iterable[str] = (),
+    iterations: int = 500,
+    notes: Mapping[str, Any] | None = None,
+) -> LinkageModel:
+    """A model from the comparison vectors (levels in matching.levels.COMPARISONS order) of
+    unlabelled candidate pairs, and the family names of the records for the frequency table.
+    given_names (of the records, normalised): those seen twice or more are kept as known names,
+    so that two of them a letter apart (Georgia, Georgina) count as two names for the twin rule.
+
+    With random_vectors (pairs of records drawn at random, nearly all different people), u is
+    taken from them and EM estimates only m and the prior: for data whose candidate pairs are
+    nearly all matches, where EM cannot see enough non-matches to learn u. Not for children in
+    households (see the module's docstring). The prior is then the expected number of matches
+    among the candidates over population_pairs, all the pairs they were drawn from."""
+    counted = Counter(tuple(vector) for vector in vectors)
+    fixed_u = level_shares(random_vectors) if random_vectors is not None else None
+    prior, m, u, done = fit(counted, iterations=iterations, fixed_u=fixed_u)
+    if fixed_u is not None:
+        if not population_pairs:
+            raise ValueError("u from random pairs needs population_pairs for the prior")
+        prior = prior * sum(counted.values()) / population_pairs
+    for comparison in COMPARISONS:
+        if MISSING in LEVELS[comparison]:
+            m[comparison][MISSING] = 1.0
+            u[comparison][MISSING] = 1.0
+    frequencies, default = surname_frequencies(surnames)
+    return LinkageModel(
+        prior=prior,
+        m=m,
+        u=u,
+        link_weight=link_weight,
+        review_weight=review_weight,
+        surname_frequency=frequencies,
+        default_frequency=default,
+        known_given_names=frozenset(name for name, count in Counter(given_names).items() if name and count >= 2),
+        notes={**(notes or {}), "pairs": sum(counted.values()), "em_iterations": done},
+    )

@@ -1,0 +1,400 @@
+"""Comparison levels for record linkage: how two records agree, field by field, in a few levels.
+
+Each comparison puts a pair of records in exactly one level (the first that applies, strongest
+first), and says why in words. The linkage model (matching.model) holds how likely each level is
+for the same child (m) and for two different children among the candidates (u).
+
+Siblings share a family name, an address, a postcode and carers, so those are one comparison,
+"household": agreement there says "same family", which is not "same child".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+
+from rapidfuzz.distance import OSA, JaroWinkler
+from rapidfuzz.fuzz import token_sort_ratio
+
+from matching.normalise import fold, format_postcode, name_key, name_tokens, postcode_outward, swapped_day_month
+from matching.person import Person
+from matching.variants import are_family_variants, are_given_variants
+
+GIVEN = "given name"
+HOUSEHOLD = "household"
+DOB = "date of birth"
+MIDDLE = "middle names"
+GENDER = "gender"
+NHS = "NHS number"
+UPN = "UPN"
+MISSING = "missing"
+
+# Levels of each comparison, strongest agreement first; "missing" is always last and neutral.
+LEVELS: dict[str, tuple[str, ...]] = {
+    GIVEN: ("exact", "variant", "typo", "middle", "swapped", "different", MISSING),
+    HOUSEHOLD: (
+        "surname and address",
+        "surname and postcode",
+        "similar surname and address",
+        "surname, moved",
+        "surname, same district",
+        "surname, elsewhere",
+        "surname, no address",
+        "similar surname",
+        "other surname, same address",
+        "different",
+        MISSING,
+    ),
+    DOB: ("exact", "swapped", "typo", "different", MISSING),
+    MIDDLE: ("exact", "similar", "different", MISSING),
+    GENDER: ("same", "different", MISSING),
+    NHS: ("same", "different", MISSING),
+    UPN: ("same", "different", MISSING),
+}
+COMPARISONS = tuple(LEVELS)
+# Household levels on which the family names agree exactly: these get the term-frequency adjustment.
+SURNAME_EXACT_LEVELS = frozenset(
+    {"surname and address", "surname and postcode", "surname, moved", "surname, same district",
+     "surname, elsewhere", "surname, no address"}
+)
+# Household levels that put the two records in one home under one family name (the twin rule).
+SAME_HOME_LEVELS = frozenset({"surname and address", "surname and postcode", "similar surname and address"})
+
+JARO_WINKLER_TYPO = 0.92
+ADDRESS_SIMILAR = 88.0
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir", "lady"})
+_NUMBER = re.compile(r"\d+[a-z]?")
+_ADDRESS_WORDS = {
+    "road": "rd", "street": "st", "avenue": "ave", "lane": "ln", "drive": "dr", "close": "cl", "court": "ct",
+    "crescent": "cres", "place": "pl", "gardens": "gdns", "terrace": "terr", "grove": "gr", "square": "sq",
+    "flat": "", "apartment": "", "apt": "", "the": "",
+}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One record's normalised values, computed once per record (see prepare)."""
+
+    given: str
+    given_tokens: tuple[str, ...]
+    family: str
+    family_tokens: tuple[str, ...]
+    middle_tokens: tuple[str, ...]
+    other_given: tuple[str, ...]
+    other_family: tuple[str, ...]
+    date_of_birth: date | None
+    dob_digits: str
+    gender: str | None
+    postcode: str | None
+    previous_postcodes: frozenset[str]
+    address: str | None
+    address_numbers: frozenset[str]
+    carers: tuple[tuple[str, str], ...]
+    nhs: frozenset[str]
+    upn: frozenset[str]
+    given_shown: str = ""
+    family_shown: str = ""
+
+
+@dataclass(frozen=True)
+class Compared:
+    """The level of every comparison for one pair, with words for each, and what the rules need."""
+
+    levels: tuple[str, ...]
+    notes: tuple[str, ...]
+    surname: str | None  # the family name agreed on exactly, for the term-frequency adjustment
+
+
+def _address_key(text: str | None) -> tuple[str | None, frozenset[str]]:
+    if not text:
+        return None, frozenset()
+    folded = fold(text.replace(",", " "))
+    numbers = frozenset(_NUMBER.findall(text.lower()))
+    words = [_ADDRESS_WORDS.get(word, word) for word in folded.replace("-", " ").split()]
+    key = " ".join(word for word in words if word)
+    return (key or None), numbers
+
+
+def _carer(text: str) -> tuple[str, str] | None:
+    """(first name, last name) of a carer as written, titles dropped; None when there is no name."""
+    tokens = [token for token in name_tokens(text) if token not in _TITLES]
+    if not tokens:
+        return None
+    return tokens[0], tokens[-1]
+
+
+@lru_cache(maxsize=262_144)
+def prepare(person: Person) -> Prepared:
+    identifiers = person.identifiers
+    address, numbers = _address_key(person.address_line)
+    gender = (person.gender or "").lower() or None
+    carers = tuple(found for found in (_carer(name) for name in person.carer_names) if found)
+    return Prepared(
+        given=name_key(person.given_name),
+        given_tokens=tuple(name_tokens(person.given_name)),
+        family=name_key(person.family_name),
+        family_tokens=tuple(name_tokens(person.family_name)),
+        middle_tokens=tuple(name_tokens(person.middle_names)),
+        other_given=tuple(key for key in (name_key(o.given_name) for o in person.other_names) if key),
+        other_family=tuple(key for key in (name_key(o.family_name) for o in person.other_names) if key),
+        date_of_birth=person.date_of_birth,
+        dob_digits=person.date_of_birth.strftime("%Y%m%d") if person.date_of_birth else "",
+        gender=None if gender in (None, "unknown", "u", "x", "0") else gender,
+        postcode=person.postcode or None,
+        previous_postcodes=frozenset(person.previous_postcodes),
+        address=address,
+        address_numbers=numbers,
+        carers=carers,
+        nhs=frozenset(value for kind, value in identifiers if kind == "nhs_number"),
+        upn=frozenset(value for kind, value in identifiers if kind == "upn"),
+        given_shown=" ".join((person.given_name or "").split()),
+        family_shown=" ".join((person.family_name or "").split()),
+    )
+
+
+@lru_cache(maxsize=262_144)
+def spelling_close(left: str, right: str) -> bool:
+    """One edit apart (Damerau, for names of 4 letters or more) or Jaro-Winkler 0.92 and over."""
+    if min(len(left), len(right)) >= 4 and OSA.distance(left, right) <= 1:
+        return True
+    return JaroWinkler.normalized_similarity(left, right) >= JARO_WINKLER_TYPO
+
+
+@lru_cache(maxsize=262_144)
+def given_level(left: str, right: str, left_tokens: tuple[str, ...], right_tokens: tuple[str, ...]) -> str:
+    """exact, variant (nickname, spelling, or one part of a double name), typo or different."""
+    if left == right:
+        return "exact"
+    if any(are_given_variants(a, b) for a in left_tokens for b in right_tokens):
+        return "variant"
+    if (len(left_tokens) > 1 or len(right_tokens) > 1) and set(left_tokens) & set(right_tokens):
+        return "variant"
+    if spelling_close(left, right):
+        return "typo"
+    return "different"
+
+
+@lru_cache(maxsize=262_144)
+def family_level(left: str, right: str, left_tokens: tuple[str, ...], right_tokens: tuple[str, ...]) -> str:
+    """exact, close (variant, typo, or one part of a double-barrelled name) or different."""
+    if left == right:
+        return "exact"
+    if (len(left_tokens) > 1 or len(right_tokens) > 1) and set(left_tokens) & set(right_tokens):
+        return "close"
+    if any(are_family_variants(a, b) for a in left_tokens for b in right_tokens):
+        return "close"
+    return "close" if spelling_close(left, right) else "different"
+
+
+def _given(a: Prepared, b: Prepared) -> tuple[str, str]:
+    """Level and words for the given name, trying the names each record is also known by."""
+    if not a.given or not b.given:
+        return MISSING, "given name: not given on one side"
+    shown = f"{a.given_shown} / {b.given_shown}"
+    level = given_level(a.given, b.given, a.given_tokens, b.given_tokens)
+    if level == "exact":
+        return level, f"given name: same ({b.given_shown})"
+    if level == "variant":
+        return level, f"given name: nickname or spelling variant ({shown})"
+    for other in b.other_given:
+        if other == a.given:
+            return "exact", f"given name: same as a name the child is also known by ({other})"
+    for other in a.other_given:
+        if other == b.given:
+            return "exact", f"given name: same as a name the record is also known by ({other})"
+    if level == "typo":
+        return level, f"given name: similar spelling ({shown})"
+    if (set(a.given_tokens) & set(b.middle_tokens)) or (set(b.given_tokens) & set(a.middle_tokens)):
+        return "middle", f"given name: matches a middle name ({shown})"
+    if names_swapped(a, b):
+        return "swapped", f"given name: given and family names swapped ({shown} {a.family_shown})"
+    return "different", f"given name: different ({shown})"
+
+
+def names_swapped(a: Prepared, b: Prepared) -> bool:
+    """The given name written as the family name and the other way round (exactly or nearly)."""
+    if not (a.given and a.family and b.given and b.family):
+        return False
+    return given_level(a.family, b.given, a.family_tokens, b.given_tokens) != "different" and (
+        family_level(a.given, b.family, a.given_tokens, b.family_tokens) != "different"
+    )
+
+
+def _surname(a: Prepared, b: Prepared) -> tuple[str, str]:
+    """exact, close, different or missing, with the words; former and other names count."""
+    if not a.family or not b.family:
+        return MISSING, "family name not given"
+    level = family_level(a.family, b.family, a.family_tokens, b.family_tokens)
+    shown = f"{a.family_shown} / {b.family_shown}"
+    if level == "exact":
+        return level, b.family_shown
+    if level == "different" and names_swapped(a, b):
+        swapped = family_level(a.given, b.family, a.given_tokens, b.family_tokens)
+        return swapped, f"{a.given_shown} / {b.family_shown}, given as the given name"
+    if a.family in b.other_family or b.family in a.other_family:
+        return "exact", f"{shown}, a former or other family name"
+    for other in b.other_family:
+        if family_level(a.family, other, a.family_tokens, (other,)) == "close":
+            return "close", f"{shown}, similar to a former or other family name"
+    return level, shown
+
+
+def _location(a: Prepared, b: Prepared) -> str:
+    """address, postcode, moved, district, different or missing."""
+    if a.postcode and b.postcode:
+        if a.postcode == b.postcode:
+            if a.address and b.address:
+                return "address" if _same_line(a, b) else "postcode"
+            return "address"
+        if a.postcode in b.previous_postcodes or b.postcode in a.previous_postcodes:
+            return "moved"
+        if a.address and b.address and OSA.distance(a.postcode, b.postcode) <= 1 and _same_line(a, b):
+            return "address"  # one slip in the postcode of the same address
+    if _same_carer(a, b):
+        return "moved"
+    if a.postcode and b.postcode:
+        return "district" if postcode_outward(a.postcode) == postcode_outward(b.postcode) else "different"
+    return MISSING
+
+
+def _same_line(a: Prepared, b: Prepared) -> bool:
+    """The first lines of two addresses are the same (house numbers equal, spelling nearly)."""
+    if not (a.address and b.address):
+        return False
+    if a.address_numbers and b.address_numbers and a.address_numbers != b.address_numbers:
+        return False
+    return a.address == b.address or token_sort_ratio(a.address, b.address) >= ADDRESS_SIMILAR
+
+
+def _same_carer(a: Prepared, b: Prepared) -> bool:
+    for first, last in a.carers:
+        for other_first, other_last in b.carers:
+            if last == other_last and (first == other_first or first[0] == other_first[0]):
+                return True
+    return False
+
+
+_LOCATION_WORDS = {
+    "address": "same address",
+    "postcode": "same postcode, another address",
+    "moved": "a previous address or the same carer",
+    "district": "same postcode district",
+    "different": "different address",
+    MISSING: "no address to compare",
+}
+
+
+def _household(a: Prepared, b: Prepared) -> tuple[str, str, str | None]:
+    surname, surname_words = _surname(a, b)
+    location = _location(a, b)
+    where = _LOCATION_WORDS[location]
+    if a.postcode and b.postcode and location in ("address", "postcode", "district", "different"):
+        codes = format_postcode(a.postcode) if a.postcode == b.postcode else (
+            f"{format_postcode(a.postcode)} / {format_postcode(b.postcode)}"
+        )
+        where += f" ({codes})"
+    exact = surname == "exact"
+    if exact or surname == "close":
+        if location == "address" and exact:
+            level = "surname and address"
+        elif location == "postcode" and exact:
+            level = "surname and postcode"
+        elif location in ("address", "postcode"):
+            level = "similar surname and address"
+        elif location == "moved":
+            level = "surname, moved"
+        elif not exact:
+            level = "similar surname"
+        elif location == "district":
+            level = "surname, same district"
+        elif location == "different":
+            level = "surname, elsewhere"
+        else:
+            level = "surname, no address"
+        label = "same family name" if exact else "similar family name"
+        words = f"household: {label} ({surname_words}), {where}"
+        return level, words, (a.family if exact and a.family == b.family else None)
+    if location in ("address", "postcode", "moved"):
+        return "other surname, same address", f"household: family name {surname_words}, but {where}", None
+    if surname == MISSING and location in (MISSING, "district", "different"):
+        return MISSING, f"household: {surname_words}, {where}", None
+    return "different", f"household: different family name ({surname_words}), {where}", None
+
+
+def _dob(a: Prepared, b: Prepared) -> tuple[str, str]:
+    if a.date_of_birth is None or b.date_of_birth is None:
+        return MISSING, "date of birth: not given on one side"
+    shown = f"{a.date_of_birth.isoformat()} / {b.date_of_birth.isoformat()}"
+    if a.date_of_birth == b.date_of_birth:
+        return "exact", f"date of birth: same ({a.date_of_birth.isoformat()})"
+    if swapped_day_month(a.date_of_birth) == b.date_of_birth:
+        return "swapped", f"date of birth: day and month swapped ({shown})"
+    if digits_close(a.dob_digits, b.dob_digits):
+        return "typo", f"date of birth: one digit different ({shown})"
+    return "different", f"date of birth: different ({shown})"
+
+
+@lru_cache(maxsize=65_536)
+def digits_close(left: str, right: str) -> bool:
+    """One digit different, or two neighbouring digits transposed."""
+    if len(left) != len(right):
+        return False
+    differ = [i for i in range(len(left)) if left[i] != right[i]]
+    if len(differ) == 1:
+        return True
+    first = differ[0] if differ else 0
+    return len(differ) == 2 and differ[1] == first + 1 and left[first] == right[first + 1] and (
+        left[first + 1] == right[first]
+    )
+
+
+def _middle(a: Prepared, b: Prepared) -> tuple[str, str]:
+    if not a.middle_tokens or not b.middle_tokens:
+        return MISSING, "middle names: not given on one side"
+    shown = f"{' '.join(a.middle_tokens)} / {' '.join(b.middle_tokens)}"
+    if set(a.middle_tokens) & set(b.middle_tokens):
+        return "exact", f"middle names: same ({shown})"
+    for x in a.middle_tokens:
+        for y in b.middle_tokens:
+            initial = (len(x) == 1 or len(y) == 1) and x[0] == y[0]
+            if initial or given_level(x, y, (x,), (y,)) != "different":
+                return "similar", f"middle names: similar or an initial ({shown})"
+    return "different", f"middle names: different ({shown})"
+
+
+def _gender(a: Prepared, b: Prepared) -> tuple[str, str]:
+    if a.gender is None or b.gender is None:
+        return MISSING, "gender: not known on one side"
+    if a.gender == b.gender:
+        return "same", f"gender: same ({a.gender})"
+    return "different", f"gender: different ({a.gender} / {b.gender})"
+
+
+def _identifier(name: str, left: frozenset[str], right: frozenset[str]) -> tuple[str, str]:
+    if not left or not right:
+        return MISSING, f"{name}: not held on one side"
+    common = left & right
+    if common:
+        return "same", f"{name}: same ({min(common)})"
+    return "different", f"{name}: different ({', '.join(sorted(left))} / {', '.join(sorted(right))})"
+
+
+def compare(incoming: Prepared, held: Prepared) -> Compared:
+    given, given_words = _given(incoming, held)
+    household, household_words, surname = _household(incoming, held)
+    dob, dob_words = _dob(incoming, held)
+    middle, middle_words = _middle(incoming, held)
+    gender, gender_words = _gender(incoming, held)
+    nhs, nhs_words = _identifier(NHS, incoming.nhs, held.nhs)
+    upn, upn_words = _identifier(UPN, incoming.upn, held.upn)
+    return Compared(
+        (given, household, dob, middle, gender, nhs, upn),
+        (given_words, household_words, dob_words, middle_words, gender_words, nhs_words, upn_words),
+        surname,
+    )
+
+
+def compare_people(incoming: Person, held: Person) -> Compared:
+    return compare(prepare(incoming), prepare(held))

@@ -1,0 +1,169 @@
+"""Identity resolution for bulk loads: link an incoming row to a child, send it to review, or
+make a new child (Fellegi-Sunter record linkage with two thresholds).
+
+The caller has already tried the source's own record id and found the candidate children (by
+blocking keys and by NHS number or UPN). Here each candidate is compared field by field
+(matching.levels), weighed by the estimated model (matching.model), and checked against the
+rules that forbid an automatic link whatever the score:
+
+- two different NHS numbers, or two different UPNs: never linked automatically (review at most);
+- one family, one date of birth, one address, but a different given name (or a different
+  gender, or two real names a letter apart such as Georgia and Georgina): twins or siblings,
+  never linked (a new child).
+
+Precision comes first: a wrong link shows one child's workers on another child's record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from matching.levels import (
+    COMPARISONS,
+    DOB,
+    GENDER,
+    GIVEN,
+    HOUSEHOLD,
+    NHS,
+    SAME_HOME_LEVELS,
+    SURNAME_EXACT_LEVELS,
+    UPN,
+    prepare,
+)
+from matching.levels import compare as compare_prepared
+from matching.model import LinkageModel, default_model
+from matching.person import Person
+from matching.search import Candidate
+
+__all__ = [
+    "FieldContribution",
+    "LinkageModel",
+    "Resolution",
+    "ScoredCandidate",
+    "default_model",
+    "resolve",
+    "score",
+]
+
+MAX_CANDIDATES = 5
+LINK = "link"
+REVIEW = "review"
+NEW = "new"
+DIFFERENT_NHS = "different NHS numbers"
+DIFFERENT_UPN = "different Unique Pupil Numbers"
+TWIN = "same family name, date of birth and address but a different child (twin or sibling)"
+
+
+@dataclass(frozen=True)
+class FieldContribution:
+    field: str
+    level: str
+    weight: float
+    explanation: str
+
+
+@dataclass(frozen=True)
+class ScoredCandidate:
+    child_id: int
+    index_id: str
+    weight: float
+    probability: float
+    contributions: tuple[FieldContribution, ...]
+    conflicts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    outcome: str
+    best: ScoredCandidate | None
+    candidates: tuple[ScoredCandidate, ...]
+
+
+def probability(weight: float) -> float:
+    return 1.0 / (1.0 + math.pow(2.0, -max(-1000.0, min(1000.0, weight))))
+
+
+def _surname_words(adjustment: float) -> str:
+    if adjustment > 0.05:
+        return f"; an uncommon family name ({adjustment:+.1f})"
+    if adjustment < -0.05:
+        return f"; a common family name ({adjustment:+.1f})"
+    return ""
+
+
+def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = None) -> ScoredCandidate:
+    """The candidate's match weight, field by field, and the rules it breaks."""
+    model = model or default_model()
+    compared = compare_prepared(prepare(incoming), prepare(candidate.person))
+    levels = dict(zip(COMPARISONS, compared.levels, strict=True))
+    total = model.prior_weight
+    contributions = []
+    for comparison, level, words in zip(COMPARISONS, compared.levels, compared.notes, strict=True):
+        weight = model.weights[comparison][level]
+        if comparison == HOUSEHOLD and compared.surname and level in SURNAME_EXACT_LEVELS:
+            adjustment = model.surname_adjustment(compared.surname)
+            weight += adjustment
+            words += _surname_words(adjustment)
+        total += weight
+        contributions.append(FieldContribution(comparison, level, round(weight, 2), words))
+    conflicts = []
+    if levels[NHS] == "different":
+        conflicts.append(DIFFERENT_NHS)
+    if levels[UPN] == "different":
+        conflicts.append(DIFFERENT_UPN)
+    same_home_and_birthday = levels[HOUSEHOLD] in SAME_HOME_LEVELS and levels[DOB] == "exact"
+    other_child = levels[GIVEN] == "different" or (levels[GENDER] == "different" and levels[GIVEN] != "exact")
+    if levels[GIVEN] == "typo" and not other_child:
+        other_child = _two_names(incoming, candidate.person, model)
+    if same_home_and_birthday and other_child:
+        conflicts.append(TWIN)
+    return ScoredCandidate(
+        child_id=candidate.child_id,
+        index_id=candidate.index_id,
+        weight=round(total, 3),
+        probability=probability(total),
+        contributions=tuple(contributions),
+        conflicts=tuple(conflicts),
+    )
+
+
+def _two_names(incoming: Person, held: Person, model: LinkageModel) -> bool:
+    """Both given names are real names (Georgia, Georgina): twins, not a typo."""
+    names = model.known_given_names
+    return prepare(incoming).given in names and prepare(held).given in names
+
+
+def _shares_identifier(scored: ScoredCandidate) -> bool:
+    return any(c.field in (NHS, UPN) and c.level == "same" for c in scored.contributions)
+
+
+def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageModel | None = None) -> Resolution:
+    """Link to the one clear candidate, or review, or a new child.
+
+    A link needs the best candidate at or over the link threshold, breaking no rule, and no
+    other candidate also over the link threshold. A candidate over the review threshold, or one
+    that shares an identifier but breaks a rule, sends the row to review. Otherwise: new.
+    """
+    model = model or default_model()
+    best_by_child: dict[int, ScoredCandidate] = {}
+    for candidate in candidates:
+        scored = score(incoming, candidate, model)
+        kept = best_by_child.get(scored.child_id)
+        if kept is None or scored.weight > kept.weight:
+            best_by_child[scored.child_id] = scored
+    ranked = sorted(best_by_child.values(), key=lambda s: (-s.weight, s.index_id))
+    if not ranked:
+        return Resolution(NEW, None, ())
+    shown = tuple(ranked[:MAX_CANDIDATES])
+    allowed = [s for s in ranked if not s.conflicts]
+    if allowed and allowed[0].weight >= model.link_weight:
+        rivals = [s for s in allowed[1:] if s.weight >= model.link_weight]
+        return Resolution(REVIEW if rivals else LINK, allowed[0], shown)
+    for scored in ranked:
+        if TWIN in scored.conflicts and not _shares_identifier(scored):
+            continue
+        if scored.weight >= model.review_weight or _shares_identifier(scored):
+            return Resolution(REVIEW, scored, shown)
+    return Resolution(NEW, ranked[0], shown)

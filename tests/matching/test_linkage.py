@@ -1,0 +1,328 @@
+import json
+import math
+import random
+import time
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from matching.estimate import estimate, surname_frequencies
+from matching.levels import COMPARISONS, LEVELS, MISSING, compare_people
+from matching.linkage import (
+    DIFFERENT_NHS,
+    DIFFERENT_UPN,
+    TWIN,
+    FieldContribution,
+    Resolution,
+    ScoredCandidate,
+    default_model,
+    resolve,
+    score,
+)
+from matching.model import MODEL_FILE, LinkageModel
+from matching.person import OtherName, Person
+from matching.search import Candidate
+
+NHS_A = ("nhs_number", "9434765919")
+NHS_B = ("nhs_number", "4010232137")
+
+HELD = Person(
+    given_name="William",
+    middle_names="James",
+    family_name="Oyelaran",
+    date_of_birth=date(2015, 4, 9),
+    gender="male",
+    postcode="LS62AB",
+    previous_postcodes=("BD71AB",),
+    address_line="12 Hyde Park Road",
+    carer_names=("Mrs Ada Oyelaran",),
+    identifiers=frozenset({NHS_A}),
+)
+
+
+def _held(**changes: object) -> Candidate:
+    return Candidate(1, replace(HELD, **changes), "IDX-1")  # type: ignore[arg-type]
+
+
+def _levels(incoming: Person, held: Person = HELD) -> dict[str, str]:
+    return dict(zip(COMPARISONS, compare_people(incoming, held).levels, strict=True))
+
+
+def _contribution(scored: ScoredCandidate, field: str) -> FieldContribution:
+    return next(c for c in scored.contributions if c.field == field)
+
+
+# Normalisation and comparators
+
+
+def test_case_accents_punctuation_and_prefixes_compare_as_exact() -> None:
+    held = Person(given_name="Zoë", family_name="MacDonald", date_of_birth=date(2015, 4, 9))
+    levels = _levels(Person(given_name="ZOE", family_name="Mc Donald", date_of_birth=date(2015, 4, 9)), held)
+    assert levels["given name"] == "exact"
+    assert levels["household"] == "surname, no address"
+    held = Person(given_name="Mary-Jane", family_name="O'Neill")
+    assert _levels(Person(given_name="mary jane", family_name="ONEILL"), held)["household"] == "surname, no address"
+    assert _levels(Person(given_name="mary jane", family_name="ONEILL"), held)["given name"] == "exact"
+
+
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [("Bill", "William"), ("Mohammed", "Muhammad"), ("Aisha", "Ayesha"), ("Siobhan", "Shivaun"), ("Mary", "Mary-Jane")],
+)
+def test_nicknames_and_spelling_variants(left: str, right: str) -> None:
+    assert _levels(Person(given_name=left), Person(given_name=right))["given name"] == "variant"
+
+
+def test_typos_by_edit_distance_and_jaro_winkler_but_not_other_names() -> None:
+    assert _levels(Person(given_name="Olvier"), Person(given_name="Oliver"))["given name"] == "typo"
+    assert _levels(Person(given_name="Christabel"), Person(given_name="Christobel"))["given name"] == "typo"
+    assert _levels(Person(given_name="Samuel"), Person(given_name="William"))["given name"] == "different"
+    assert _levels(Person(given_name="Jack"), Person(given_name="Jake"))["given name"] == "different"
+
+
+def test_given_name_matches_middle_name_or_names_swapped() -> None:
+    assert _levels(replace(HELD, given_name="James", middle_names=None))["given name"] == "middle"
+    swapped = replace(HELD, given_name="Oyelaran", family_name="William")
+    assert _levels(swapped)["given name"] == "swapped"
+
+
+@pytest.mark.parametrize(
+    ("born", "level"),
+    [
+        (date(2015, 4, 9), "exact"),
+        (date(2015, 9, 4), "swapped"),
+        (date(2015, 4, 8), "typo"),
+        (date(2016, 4, 9), "typo"),
+        (date(2015, 4, 19), "typo"),
+        (date(2014, 3, 9), "different"),
+        (None, MISSING),
+    ],
+)
+def test_dates_aware_of_swaps_and_one_digit(born: date | None, level: str) -> None:
+    assert _levels(replace(HELD, date_of_birth=born))["date of birth"] == level
+
+
+@pytest.mark.parametrize(
+    ("changes", "level"),
+    [
+        ({}, "surname and address"),
+        ({"address_line": "14 Hyde Park Road"}, "surname and postcode"),
+        ({"address_line": None}, "surname and address"),
+        ({"postcode": "LS63ZZ", "address_line": "1 Elm St", "carer_names": ()}, "surname, same district"),
+        ({"postcode": "M11AA", "address_line": "1 Elm St", "carer_names": ()}, "surname, elsewhere"),
+        ({"postcode": "BD71AB", "address_line": "1 Elm St"}, "surname, moved"),
+        ({"postcode": "M11AA", "address_line": "1 Elm St", "carer_names": ("Ada Oyelaran",)}, "surname, moved"),
+        ({"family_name": "Oyelarn"}, "similar surname and address"),
+        ({"family_name": "Brown"}, "other surname, same address"),
+        ({"family_name": "Brown", "postcode": "M11AA", "carer_names": ()}, "different"),
+        ({"postcode": None, "address_line": None, "carer_names": ()}, "surname, no address"),
+    ],
+)
+def test_household_is_one_comparison_of_surname_address_postcode_and_carer(changes: dict, level: str) -> None:
+    assert _levels(replace(HELD, **changes))["household"] == level
+
+
+def test_former_family_name_counts_as_the_family_name() -> None:
+    held = replace(HELD, other_names=(OtherName(None, "Walsh"),))
+    assert _levels(replace(HELD, family_name="Walsh"), held)["household"] == "surname and address"
+
+
+# The model: estimated, shipped, term frequencies
+
+
+def test_shipped_model_holds_m_u_thresholds_and_surname_frequencies() -> None:
+    data = json.loads(MODEL_FILE.read_text(encoding="utf-8"))
+    assert set(data["comparisons"]) == set(COMPARISONS)
+    for comparison, levels in data["comparisons"].items():
+        assert set(levels) == set(LEVELS[comparison])
+        for level, values in levels.items():
+            assert 0 < values["m"] <= 1 and 0 < values["u"] <= 1
+            if level != MISSING:
+                assert values["weight"] == pytest.approx(math.log2(values["m"] / values["u"]), abs=1e-2)
+    assert data["thresholds"]["link_weight"] > data["thresholds"]["review_weight"]
+    assert len(data["surname_frequency"]["names"]) > 100 and data["surname_frequency"]["default"] > 0
+    assert "EM" in data["notes"]["how"]
+
+
+def test_weights_point_the_right_way() -> None:
+    weights = default_model().weights
+    assert weights["given name"]["exact"] > weights["given name"]["typo"] > 0 > weights["given name"]["different"]
+    assert weights["date of birth"]["exact"] > 0 > weights["date of birth"]["different"]
+    assert weights["gender"]["different"] < -3
+    assert weights["NHS number"]["same"] > 10
+    assert all(levels[MISSING] == 0 for levels in weights.values())
+
+
+def test_rare_family_name_counts_for_more_than_smith() -> None:
+    model = default_model()
+    assert model.surname_adjustment("oyelaran") > model.surname_adjustment("brown") + 2
+    assert model.surname_adjustment("oyelaran") == model.surname_adjustment("neverseenbefore")
+    smith = replace(HELD, family_name="Smith", carer_names=())
+    rare = score(replace(HELD, carer_names=()), Candidate(1, replace(HELD, carer_names=()), "A"))
+    common = score(smith, Candidate(1, smith, "A"))
+    assert rare.weight > common.weight + 2
+    assert "uncommon family name" in _contribution(rare, "household").explanation
+
+
+def test_surname_frequencies_and_default() -> None:
+    frequencies, default = surname_frequencies(["smith", "smith", "smith", "oyelaran"])
+    assert frequencies == {"smith": 0.75, "oyelaran": 0.25} and default == 0.25
+
+
+def _draw(rng: random.Random, table: dict[str, float]) -> str:
+    return rng.choices(list(table), list(table.values()))[0]
+
+
+def test_em_recovers_m_u_and_prior_from_unlabelled_pairs() -> None:
+    rng = random.Random(7)
+    true_m = {"exact": 0.8, "typo": 0.15, "different": 0.05}
+    true_u = {"exact": 0.05, "typo": 0.05, "different": 0.9}
+    vectors = []
+    for _ in range(20_000):
+        table = true_m if rng.random() < 0.3 else true_u
+        vector = []
+        for comparison in COMPARISONS:
+            levels = [level for level in LEVELS[comparison] if level != MISSING]
+            mapped = {"exact": levels[0], "typo": levels[1], "different": levels[-1]}
+            vector.append(mapped[_draw(rng, table)])
+        vectors.append(tuple(vector))
+    model = estimate(vectors, ["smith"], link_weight=8.0, review_weight=1.0)
+    assert model.prior == pytest.approx(0.3, abs=0.02)
+    assert model.m["given name"]["exact"] == pytest.approx(0.8, abs=0.03)
+    assert model.u["date of birth"]["different"] == pytest.approx(0.9, abs=0.03)
+    round_trip = LinkageModel.from_json(json.loads(json.dumps(model.to_json())))
+    assert round_trip.weights["given name"]["exact"] == pytest.approx(model.weights["given name"]["exact"], abs=1e-3)
+
+
+# Decisions
+
+
+def test_no_candidates_is_a_new_child() -> None:
+    assert resolve(HELD, []) == Resolution("new", None, ())
+
+
+def test_same_details_link_and_every_field_is_explained() -> None:
+    incoming = replace(HELD, given_name="Bill", identifiers=frozenset())
+    resolution = resolve(incoming, [_held()])
+    assert resolution.outcome == "link" and resolution.best is not None
+    assert resolution.best.child_id == 1 and resolution.best.probability > 0.99
+    assert [c.field for c in resolution.best.contributions] == list(COMPARISONS)
+    total = default_model().prior_weight + sum(c.weight for c in resolution.best.contributions)
+    assert resolution.best.weight == pytest.approx(total, abs=0.05)
+    given = _contribution(resolution.best, "given name")
+    assert given.level == "variant" and "Bill / William" in given.explanation
+    assert all(c.explanation for c in resolution.best.contributions)
+
+
+def test_same_nhs_number_is_very_strong_evidence() -> None:
+    incoming = Person(
+        given_name="Billy", family_name="Smith", date_of_birth=date(2015, 4, 9), identifiers=HELD.identifiers
+    )
+    without = score(replace(incoming, identifiers=frozenset()), _held())
+    with_nhs = score(incoming, _held())
+    assert with_nhs.weight > without.weight + 10
+    assert resolve(incoming, [_held()]).outcome == "link"
+
+
+@pytest.mark.parametrize(("identifier", "conflict"), [(NHS_B, DIFFERENT_NHS), (("upn", "X1"), DIFFERENT_UPN)])
+def test_two_different_identifiers_never_link(identifier: tuple[str, str], conflict: str) -> None:
+    held = _held(identifiers=frozenset({NHS_A, ("upn", "X0")}))
+    incoming = replace(HELD, identifiers=frozenset({identifier}))
+    resolution = resolve(incoming, [held])
+    assert resolution.outcome == "review"
+    assert resolution.best is not None and conflict in resolution.best.conflicts
+    weak = Person(
+        given_name="Sam", family_name="Brown", date_of_birth=date(2015, 4, 9), identifiers=frozenset({identifier})
+    )
+    assert resolve(weak, [held]).outcome == "new"
+
+
+def test_twins_never_link_even_with_everything_else_the_same() -> None:
+    twin = replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset())
+    resolution = resolve(twin, [_held()])
+    assert resolution.outcome == "new"
+    assert resolution.best is not None and TWIN in resolution.best.conflicts
+
+
+def test_boy_and_girl_twins_with_similar_names_never_link() -> None:
+    held = _held(given_name="Daniel", identifiers=frozenset())
+    twin = replace(HELD, given_name="Danielle", gender="female", middle_names=None, identifiers=frozenset())
+    assert resolve(twin, [held]).outcome == "new"
+
+
+def test_each_twin_links_to_itself() -> None:
+    twins = [Candidate(1, replace(HELD, identifiers=frozenset()), "A"),
+             Candidate(2, replace(HELD, given_name="Samuel", middle_names="Ade", identifiers=frozenset()), "B")]
+    sam = resolve(replace(HELD, given_name="Sam", middle_names=None, identifiers=frozenset()), twins)
+    assert sam.best is not None and sam.best.child_id == 2
+    resolution = resolve(replace(HELD, identifiers=frozenset()), twins)
+    assert resolution.outcome == "link" and resolution.best.child_id == 1
+    assert [c.index_id for c in resolution.candidates] == ["A", "B"]
+
+
+def test_sibling_is_a_new_child() -> None:
+    sibling = replace(HELD, given_name="Grace", middle_names=None, gender="female", date_of_birth=date(2012, 1, 30),
+                      identifiers=frozenset())
+    assert resolve(sibling, [_held()]).outcome == "new"
+
+
+def test_gender_disagreement_is_strong_evidence_against() -> None:
+    incoming = replace(HELD, identifiers=frozenset())
+    same = score(incoming, _held())
+    other = score(replace(incoming, gender="female"), _held())
+    unknown = score(replace(incoming, gender="unknown"), _held())
+    assert other.weight < unknown.weight - 3 < same.weight - 3
+    assert _contribution(other, "gender").level == "different"
+
+
+def test_two_children_over_the_link_threshold_go_to_review() -> None:
+    copy = Candidate(2, replace(HELD), "IDX-2")
+    assert resolve(replace(HELD, identifiers=frozenset()), [_held(), copy]).outcome == "review"
+
+
+def test_one_child_offered_twice_is_scored_once() -> None:
+    resolution = resolve(replace(HELD, identifiers=frozenset()), [_held(), _held(postcode=None)])
+    assert resolution.outcome == "link" and len(resolution.candidates) == 1
+
+
+def test_review_band_between_the_thresholds() -> None:
+    model = default_model()
+    incoming = Person(given_name="Wiliam", family_name="Oyelaran", date_of_birth=date(2015, 4, 9))
+    weight = score(incoming, _held()).weight
+    between = replace(model, link_weight=weight + 1, review_weight=weight - 1)
+    assert resolve(incoming, [_held()], between).outcome == "review"
+    above = replace(model, link_weight=weight + 2, review_weight=weight + 1)
+    assert resolve(incoming, [_held()], above).outcome == "new"
+    assert resolve(incoming, [_held()], replace(model, link_weight=weight - 1)).outcome == "link"
+
+
+def test_at_most_five_candidates_best_first() -> None:
+    others = [Candidate(i, replace(HELD, given_name=f"Child{i}", date_of_birth=date(2010, 1, i)), f"X{i}")
+              for i in range(2, 10)]
+    resolution = resolve(replace(HELD, identifiers=frozenset()), [*others, _held()])
+    assert len(resolution.candidates) == 5 and resolution.candidates[0].child_id == 1
+    assert [c.weight for c in resolution.candidates] == sorted((c.weight for c in resolution.candidates), reverse=True)
+
+
+def test_fast_enough_for_bulk_loads() -> None:
+    rng = random.Random(3)
+    rows = [replace(HELD, given_name=f"Will{rng.randrange(10**6)}", date_of_birth=date(2015, 4, rng.randrange(1, 28)))
+            for _ in range(400)]
+    candidates = [Candidate(i, replace(HELD, given_name=name), f"I{i}")
+                  for i, name in enumerate(["William", "Samuel", "Grace", "Amelia", "Oliver"])]
+    start = time.perf_counter()
+    for row in rows:
+        resolve(row, candidates)
+    per_candidate = (time.perf_counter() - start) / (len(rows) * len(candidates))
+    assert per_candidate < 0.0002
+
+
+def test_twins_with_two_real_names_a_letter_apart_never_link() -> None:
+    assert {"georgia", "georgina"} <= default_model().known_given_names
+    held = _held(given_name="Georgina", gender="female", identifiers=frozenset())
+    twin = replace(HELD, given_name="Georgia", gender="female", middle_names=None, identifiers=frozenset())
+    resolution = resolve(twin, [held])
+    assert resolution.outcome == "new" and resolution.best is not None and TWIN in resolution.best.conflicts
+    slip = replace(twin, given_name="Georgnia")
+    assert resolve(slip, [held]).outcome == "link"
