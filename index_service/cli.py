@@ -24,7 +24,7 @@ from index_service.sessions import end_sessions_for_user, purge_stale_rows
 MIN_PASSWORD_LENGTH = 12
 
 
-def _organisation(name: str) -> Organisation:
+def organisation_named(name: str) -> Organisation:
     organisation = db.session.scalar(select(Organisation).where(Organisation.name == name))
     if organisation is None:
         raise click.ClickException(f"No organisation is called {name!r}. Add it with: orgs add {name!r} --type TYPE")
@@ -99,7 +99,7 @@ def users_add(email: str, org_name: str, roles: tuple[str, ...], display_name: s
               password_stdin: bool) -> None:
     """Add a user and print the two-factor provisioning URI for their authenticator app."""
     password = sys.stdin.readline().rstrip("\n")
-    user = add_user(email, _organisation(org_name), [Role(r) for r in roles], password, display_name or email)
+    user = add_user(email, organisation_named(org_name), [Role(r) for r in roles], password, display_name or email)
     db.session.commit()
     click.echo(f"Added user {user.email} ({', '.join(sorted(r.value for r in user.roles))})")
     show_provisioning(user)
@@ -162,6 +162,9 @@ def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from index_service.sources.cli import sources
+
+    app.cli.add_command(sources)
     app.cli.add_command(orgs)
     app.cli.add_command(users)
     app.cli.add_command(sessions)

@@ -31,6 +31,7 @@ class Settings:
     address_lockout_failures: int = 50
     lockout_window_minutes: int = 15
     trusted_proxy_hops: int = 0
+    load_batch_rows: int = 500
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,6 +59,7 @@ class Settings:
             "MAX_CONTENT_LENGTH": 1024 * 1024,
             "INDEX_ENVIRONMENT": self.environment,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
+            "LOAD_BATCH_ROWS": self.load_batch_rows,
             "TESTING": self.environment == "testing",
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
@@ -117,5 +119,6 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         address_lockout_failures=_int(env, "ADDRESS_LOCKOUT_FAILURES", 50),
         lockout_window_minutes=_int(env, "LOCKOUT_WINDOW_MINUTES", 15),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
+        load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 500),
         log_level=env.get("LOG_LEVEL", "INFO"),
     )

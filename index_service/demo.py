@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from accreditation.permissions import Role
 from index_service.auth.totp import provisioning_uri
-from index_service.children.models import DataSource
+from index_service.children.models import DataSource, Service, SourceKind
 from index_service.children.records import create_child
 from index_service.cli import add_organisation, add_user, random_password
 from index_service.extensions import db
@@ -33,7 +33,9 @@ def load_demo(count: int, progress: Callable[[int], None] = lambda done: None) -
         user = add_user(email, organisations[organisation], [role], password, role.label)
         lines.append(f"  {role.label:<20} {email}  password: {password}")
         lines.append(f"  {'':<20} two-factor: {provisioning_uri(user.totp_secret, email)}")
-    source = DataSource(name="Demo synthetic extract", organisation=organisations[USERS[1][1]])
+    owner = organisations[USERS[1][1]]
+    source = DataSource(name="Demo synthetic extract", organisation=owner, kind=SourceKind.OTHER,
+                        service=Service.OTHER, involvement_organisation=owner)
     db.session.add(source)
     for done, spec in enumerate(ChildFactory(seed=2026).children(count), start=1):
         create_child(spec, source, organisations)

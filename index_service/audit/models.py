@@ -23,6 +23,14 @@ class AuditTag(StrEnum):
     RECORD_SEARCH = "record:search"
     RECORD_VIEW = "record:view"
     ACCESS_DENIED = "access:denied"
+    SOURCE_REGISTER = "source:register"
+    SOURCE_CHANGE = "source:change"
+    LOAD_START = "load:start"
+    LOAD_FINISH = "load:finish"
+    LOAD_REPORT_VIEW = "load:report:view"
+    REVIEW_DECISION = "review:decide"
+    RECORD_MERGE = "record:merge"
+    RECORD_UNMERGE = "record:unmerge"
 
 
 class Outcome(StrEnum):

@@ -1,0 +1,118 @@
+"""Command line: `flask --app wsgi sources add | list | load`."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+import click
+from sqlalchemy import select
+
+from index_service.children.models import DataSource, Service, SourceKind
+from index_service.cli import organisation_named
+from index_service.extensions import db
+from index_service.sources.extract import ExtractError
+from index_service.sources.loading import begin_load, report_rows, run_load
+from index_service.sources.models import Load, LoadKind
+from index_service.sources.registry import SourceError, register_source, source_named
+from index_service.sources.report import REPORT_COLUMNS, report_line, summary_lines
+
+sources = click.Group("sources", help="Data sources and their bulk loads.")
+
+
+@sources.command("add")
+@click.argument("name")
+@click.option("--org", "org_name", required=True, help="The organisation that owns and runs the source.")
+@click.option("--involvement", "service", required=True, type=click.Choice([s.value for s in Service]),
+              help="The involvement each row implies (the school, GP practice, social care team...).")
+@click.option("--involvement-org", help="The organisation the involvement is with (defaults to --org).")
+@click.option("--role", help="The practitioner role shown when a row gives none, e.g. 'Designated safeguarding lead'.")
+@click.option("--kind", default=SourceKind.OTHER.value, show_default=True,
+              type=click.Choice([k.value for k in SourceKind]), help="The kind of system.")
+def sources_add(name: str, org_name: str, service: str, involvement_org: str | None, role: str | None,
+                kind: str) -> None:
+    """Register a data source."""
+    organisation = organisation_named(org_name)
+    involvement_organisation = organisation_named(involvement_org) if involvement_org else organisation
+    try:
+        source = register_source(name, organisation, SourceKind(kind), Service(service), involvement_organisation, role)
+    except SourceError as error:
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"Added data source {source.name} (id {source.id}) for {organisation.name}: "
+               f"each row is a {Service(service).label.lower()} involvement with {involvement_organisation.name}")
+
+
+@sources.command("list")
+def sources_list() -> None:
+    """List the registered data sources."""
+    for source in db.session.scalars(select(DataSource).order_by(DataSource.name)):
+        state = "active" if source.is_active else "inactive"
+        click.echo(f"{source.id:>4}  {source.name}  ({source.organisation.name}; {source.service.label}; {state})")
+
+
+class _ProgressBar:
+    """Rows, rate and time left, redrawn in place on a terminal and every 10% elsewhere."""
+
+    def __init__(self, out: TextIO, expected: int | None, already: int) -> None:
+        self.out, self.expected, self.already = out, expected, already
+        self.started = time.monotonic()
+        self.last_tenth = -1
+
+    def __call__(self, load: Load) -> None:
+        done = load.rows_done
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = (done - self.already) / elapsed
+        expected = max(self.expected or done, done)
+        share = done / expected if expected else 1.0
+        left = (expected - done) / rate if rate > 0 else 0.0
+        width = 30
+        bar = "#" * int(share * width) + "-" * (width - int(share * width))
+        line = (f"[{bar}] {done:,}/{expected:,} rows  {rate:,.0f} rows/s  "
+                f"{int(left // 60)}m{int(left % 60):02d}s left")
+        if self.out.isatty():
+            self.out.write("\r" + line)
+        elif int(share * 10) != self.last_tenth:
+            self.last_tenth = int(share * 10)
+            self.out.write(line + "\n")
+        self.out.flush()
+
+
+@sources.command("load")
+@click.argument("name")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--full", "kind", flag_value=LoadKind.FULL.value,
+              help="The source's whole caseload: its involvements not in the file are ended.")
+@click.option("--delta", "kind", flag_value=LoadKind.DELTA.value, default=True,
+              help="Only additions and updates (the default).")
+@click.option("--dry-run", is_flag=True, help="Check the file and predict the outcome without changing the index.")
+@click.option("--report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the report (one line per input row) to this CSV file.")
+def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path | None) -> None:
+    """Load an extract (CSV or JSON lines) for a data source; rerun the same command to resume."""
+    source = source_named(name)
+    if source is None:
+        raise click.ClickException(f"No data source is called {name!r}; see: sources list")
+    try:
+        load = begin_load(source, file.resolve(), LoadKind(kind), dry_run=dry_run)
+        db.session.commit()
+        if load.rows_done:
+            click.echo(f"Resuming load {load.id} after row {load.rows_done:,}", err=True)
+        run_load(load, progress=_ProgressBar(sys.stderr, load.rows_expected, load.rows_done))
+    except ExtractError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    if sys.stderr.isatty():
+        click.echo(err=True)
+    for line in summary_lines(load):
+        click.echo(line)
+    if report:
+        with report.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(REPORT_COLUMNS)
+            for row in report_rows(load):
+                writer.writerow(report_line(row))
+        click.echo(f"Report written to {report}")

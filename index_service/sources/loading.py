@@ -1,0 +1,468 @@
+"""Running a load: read, validate, resolve and apply an extract in batches, one transaction each.
+
+Each batch commits its changes to the index together with the report rows of the extract
+rows it applied and the load's position, so a load stopped at any moment (even `kill -9`)
+resumes after its last committed row: no row is applied twice and none is lost. A dry run
+takes the same path inside a savepoint that is rolled back, so what it predicts is what a
+load would do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import and_, exists, select, update
+
+from index_service.audit.events import record_event
+from index_service.audit.models import AuditTag, Outcome
+from index_service.auth.models import User
+from index_service.children.lookup import load_children, person_of
+from index_service.children.models import BlockingKey, Child, DataSource, IdentifierKind, Involvement, SourceIdentifier
+from index_service.database import utcnow
+from index_service.extensions import db
+from index_service.sources.applying import apply_to_child, create_from_row, person_for_linkage, person_of_row
+from index_service.sources.extract import ExtractError, count_rows, format_for, open_extract
+from index_service.sources.models import (
+    Load,
+    LoadKind,
+    LoadRow,
+    LoadStatus,
+    QuarantinedRow,
+    ReviewItem,
+    ReviewStatus,
+    RowOutcome,
+)
+from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
+from matching.blocking import query_keys, record_keys
+from matching.linkage import Resolution, ScoredCandidate, resolve
+from matching.search import Candidate
+
+KEY_CHUNK = 5000
+OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
+OPTIONAL_FIELDS = (
+    "middle_names", "nhs_number", "upn", "address_line1", "town", "postcode", "parent_carer_name",
+    "parent_carer_phone", "practitioner_name", "practitioner_phone",
+)
+
+Progress = Callable[[Load], None]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def begin_load(
+    source: DataSource, path: Path, kind: LoadKind, *, dry_run: bool = False, user: User | None = None,
+    file_name: str | None = None,
+) -> Load:
+    """The load of this file: the unfinished one of the same file, to resume, or a new one."""
+    if not source.is_active:
+        raise ExtractError(f"The data source {source.name!r} is not active; a data administrator can reactivate it")
+    fmt = format_for(file_name or path.name)
+    sha = file_sha256(path)
+    unfinished = db.session.scalar(
+        select(Load)
+        .where(Load.source_id == source.id, Load.file_sha256 == sha, Load.kind == kind,
+               Load.is_dry_run == dry_run, Load.status != LoadStatus.COMPLETED)
+        .order_by(Load.id.desc())
+    )
+    if unfinished is not None:
+        return unfinished
+    load = Load(
+        source=source, kind=kind, is_dry_run=dry_run, file_name=file_name or path.name, file_format=fmt,
+        file_sha256=sha, stored_path=str(path), rows_expected=count_rows(path, fmt), created_by=user,
+        counts={}, summary={},
+    )
+    db.session.add(load)
+    db.session.flush()
+    return load
+
+
+def earlier_load_of_same_file(load: Load) -> Load | None:
+    return db.session.scalar(
+        select(Load)
+        .where(Load.source_id == load.source_id, Load.file_sha256 == load.file_sha256, Load.id != load.id,
+               Load.status == LoadStatus.COMPLETED, Load.is_dry_run.is_(False))
+        .order_by(Load.id.desc())
+    )
+
+
+@dataclass
+class _RowResult:
+    outcome: RowOutcome
+    child: Child | None = None
+    child_id: int | None = None
+    score: float | None = None
+    reasons: tuple[str, ...] = ()
+
+
+class _BatchRun:
+    """One batch: candidates fetched together, then each row resolved and applied in file order."""
+
+    def __init__(self, load: Load, rows: list[ValidRow | RejectedRow], today: date) -> None:
+        self.load, self.source, self.rows, self.today = load, load.source, rows, today
+        self.now = utcnow()
+        self.valid = [row for row in rows if isinstance(row, ValidRow)]
+        self.known: dict[str, int] = {}
+        self.waiting: dict[str, int] = {}
+        self.candidate_ids: dict[int, set[int]] = {}
+        self.children: dict[int, Child] = {}
+        self.created: list[tuple[set[int], Child]] = []
+
+    def prefetch(self) -> None:
+        ids = {row.source_record_id for row in self.rows if row.source_record_id}
+        self.known = self._known_records(ids)
+        self.waiting = dict(
+            db.session.execute(
+                select(ReviewItem.source_record_id, ReviewItem.id).where(
+                    ReviewItem.source_id == self.source.id,
+                    ReviewItem.source_record_id.in_(ids),
+                    ReviewItem.status.in_((ReviewStatus.OPEN, ReviewStatus.DEFERRED)),
+                )
+            ).all()
+        )
+        fresh = [row for row in self.valid if row.source_record_id not in self.known]
+        keys_by_row = {row.row_number: query_keys(person_of_row(row)) for row in fresh}
+        by_key = self._children_by_key(set().union(*keys_by_row.values()) if keys_by_row else set())
+        by_identifier = self._children_by_identifier(fresh)
+        for row in fresh:
+            found = set().union(*(by_key.get(key, ()) for key in keys_by_row[row.row_number]))
+            found |= by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())
+            self.candidate_ids[row.row_number] = found
+        wanted = set(self.known.values()).union(*self.candidate_ids.values()) if self.candidate_ids else set(
+            self.known.values()
+        )
+        self.children = {child.id: child for child in load_children(wanted, Child.carers, Child.involvements,
+                                                                    Child.provenance)}
+
+    def _known_records(self, ids: set[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        found = db.session.execute(
+            select(SourceIdentifier.value, SourceIdentifier.child_id).where(
+                SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD,
+                SourceIdentifier.source_id == self.source.id,
+                SourceIdentifier.value.in_(ids),
+            )
+        ).all()
+        return {value: child_id for value, child_id in found}
+
+    @staticmethod
+    def _children_by_key(keys: set[int]) -> dict[int, set[int]]:
+        found: dict[int, set[int]] = {}
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), KEY_CHUNK):
+            chunk = ordered[start:start + KEY_CHUNK]
+            for key, child_id in db.session.execute(
+                select(BlockingKey.key, BlockingKey.child_id).where(BlockingKey.key.in_(chunk))
+            ):
+                found.setdefault(key, set()).add(child_id)
+        return found
+
+    @staticmethod
+    def _children_by_identifier(rows: list[ValidRow]) -> dict[str, set[int]]:
+        values = {value for row in rows for value in (row.nhs_number, row.upn) if value}
+        if not values:
+            return {}
+        found: dict[str, set[int]] = {}
+        for value, child_id in db.session.execute(
+            select(SourceIdentifier.value, SourceIdentifier.child_id).where(
+                SourceIdentifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)),
+                SourceIdentifier.value.in_(values),
+            )
+        ):
+            found.setdefault(value, set()).add(child_id)
+        return found
+
+    def _current(self, child: Child) -> Child:
+        """A retired record's rows belong to the record it was merged into."""
+        seen = 0
+        while child.merged_into_id is not None and seen < 10:
+            child = self.children.get(child.merged_into_id) or db.session.get(Child, child.merged_into_id)
+            seen += 1
+        return child
+
+    def run(self) -> list[_RowResult]:
+        """Resolve and apply every row, writing once at the end of the batch."""
+        with db.session.no_autoflush:
+            self.prefetch()
+            results = [self._one(row) for row in self.rows]
+        db.session.flush()
+        return results
+
+    def _one(self, row: ValidRow | RejectedRow) -> _RowResult:
+        if isinstance(row, RejectedRow):
+            child_id = self.known.get(row.source_record_id or "")
+            return _RowResult(RowOutcome.REJECTED, child_id=child_id, reasons=row.reasons)
+        reasons = tuple(f"warning: {warning}" for warning in row.warnings)
+        known_id = self.known.get(row.source_record_id)
+        if known_id is not None:
+            child = self._current(self.children[known_id])
+            applied = apply_to_child(child, row, self.source, self.now)
+            outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
+            return _RowResult(outcome, child, reasons=reasons + ("source record seen before",) + tuple(applied.notes))
+        waiting = self.waiting.get(row.source_record_id)
+        if waiting is not None:
+            return _RowResult(RowOutcome.REVIEW, reasons=reasons + (f"already waiting for review (item {waiting})",))
+        return self._resolve(row, reasons)
+
+    def _candidates(self, row: ValidRow) -> list[Candidate]:
+        children = {self._current(self.children[i]) for i in self.candidate_ids.get(row.row_number, ()) if
+                    i in self.children}
+        found = [Candidate(c.id, person_for_linkage(c), c.index_id) for c in children if c.merged_into_id is None]
+        keys = query_keys(person_of_row(row))
+        # Children made earlier in this batch are not written yet: they go by a provisional id.
+        found += [
+            Candidate(-number, person_for_linkage(child), child.index_id)
+            for number, (child_keys, child) in enumerate(self.created, start=1) if child_keys & keys
+        ]
+        return found
+
+    def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
+        resolution = resolve(person_of_row(row), self._candidates(row))
+        if resolution.outcome == "link" and resolution.best is not None:
+            child = self._child(resolution.best.child_id)
+            applied = apply_to_child(child, row, self.source, self.now)
+            return _RowResult(RowOutcome.LINKED, child, score=_score(resolution.best),
+                              reasons=reasons + _why(resolution.best) + tuple(applied.notes))
+        if resolution.outcome == "review":
+            item = ReviewItem(
+                load=self.load, source=self.source, row_number=row.row_number,
+                source_record_id=row.source_record_id, incoming=row_as_json(row),
+                candidates=[candidate_as_json(c) for c in resolution.candidates],
+            )
+            db.session.add(item)
+            best = resolution.best
+            return _RowResult(RowOutcome.REVIEW, score=_score(best) if best else None,
+                              reasons=reasons + _review_reasons(resolution))
+        if row.over_age:
+            return _RowResult(RowOutcome.REJECTED, reasons=reasons + (OVER_AGE,))
+        child = create_from_row(row, self.source)
+        self.created.append((record_keys(person_of(child)), child))
+        return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
+
+    def _child(self, child_id: int) -> Child:
+        if child_id < 0:
+            return self.created[-child_id - 1][1]
+        return self._current(self.children[child_id])
+
+
+def _score(candidate: ScoredCandidate) -> float:
+    return round(candidate.probability * 100, 1)
+
+
+def _why(candidate: ScoredCandidate) -> tuple[str, ...]:
+    return tuple(c.explanation for c in candidate.contributions if c.weight > 0)
+
+
+def _review_reasons(resolution: Resolution) -> tuple[str, ...]:
+    best = resolution.best
+    if best is None:
+        return ("resembles a child in the index, but not enough to link",)
+    found = f"best candidate {best.index_id} scored {_score(best)}, between the thresholds for new and link"
+    return (found,) + tuple(f"conflict: {conflict}" for conflict in best.conflicts)
+
+
+def row_as_json(row: ValidRow) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, value in vars(row).items():
+        values[name] = value.isoformat() if isinstance(value, date) else list(value) if isinstance(
+            value, tuple) else value
+    return values
+
+
+def candidate_as_json(candidate: ScoredCandidate) -> dict[str, Any]:
+    return {
+        "child_id": candidate.child_id if candidate.child_id > 0 else None,
+        "index_id": candidate.index_id,
+        "weight": round(candidate.weight, 2),
+        "probability": round(candidate.probability, 4),
+        "conflicts": list(candidate.conflicts),
+        "contributions": [
+            {"field": c.field, "level": c.level, "weight": round(c.weight, 2), "explanation": c.explanation}
+            for c in candidate.contributions
+        ],
+    }
+
+
+class _Tally:
+    """The load's running totals, kept in the load row so a resumed load carries on counting."""
+
+    def __init__(self, load: Load) -> None:
+        self.load = load
+        self.outcomes: Counter[str] = Counter(load.counts or {})
+        summary = load.summary or {}
+        self.rejected_by_field: Counter[str] = Counter(summary.get("rejected_by_field", {}))
+        self.missing: Counter[str] = Counter(summary.get("missing", {}))
+        self.warnings = int(summary.get("warnings", 0))
+
+    def add(self, row: ValidRow | RejectedRow, result: _RowResult) -> None:
+        self.outcomes[result.outcome.value] += 1
+        if isinstance(row, ValidRow):
+            self.missing.update(name for name in OPTIONAL_FIELDS if getattr(row, name) is None)
+            self.warnings += bool(row.warnings)
+        for reason in result.reasons if result.outcome is RowOutcome.REJECTED else ():
+            self.rejected_by_field[reason.split(":", 1)[0] if ":" in reason else reason] += 1
+
+    def store(self) -> None:
+        self.load.counts = dict(self.outcomes)
+        self.load.summary = {
+            **(self.load.summary or {}),
+            "rejected_by_field": dict(self.rejected_by_field.most_common()),
+            "missing": dict(self.missing.most_common()),
+            "warnings": self.warnings,
+        }
+
+
+def _batches(rows: Iterator[ValidRow | RejectedRow], after: int) -> Iterator[list[ValidRow | RejectedRow]]:
+    """Rows after the last committed one, in batches of LOAD_BATCH_ROWS (one transaction each)."""
+    size = current_app.config["LOAD_BATCH_ROWS"]
+    batch: list[ValidRow | RejectedRow] = []
+    for row in rows:
+        if row.row_number <= after:
+            continue
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _validated(load: Load, today: date) -> tuple[list[str], Iterator[ValidRow | RejectedRow]]:
+    stream = Path(load.stored_path or "").open("rb")  # noqa: SIM115 - closed when the rows run out
+    try:
+        header, raw_rows = open_extract(stream, load.file_format)
+    except BaseException:
+        stream.close()
+        raise
+    validator = RowValidator(today)
+
+    def rows() -> Iterator[ValidRow | RejectedRow]:
+        with stream:
+            for raw in raw_rows:
+                yield validator.validate(raw)
+
+    return list(header.unknown), rows()
+
+
+def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[_RowResult]) -> None:
+    for row, result in zip(batch, results, strict=True):
+        child_id = result.child.id if result.child is not None else result.child_id
+        db.session.add(LoadRow(
+            load_id=load.id, row_number=row.row_number, source_record_id=row.source_record_id,
+            outcome=result.outcome, child_id=child_id, score=result.score, reasons=list(result.reasons),
+        ))
+        if isinstance(row, RejectedRow):
+            db.session.add(QuarantinedRow(load_id=load.id, row_number=row.row_number, raw_values=row.values,
+                                          reasons=list(row.reasons)))
+        elif result.outcome is RowOutcome.REJECTED:
+            db.session.add(QuarantinedRow(load_id=load.id, row_number=row.row_number,
+                                          raw_values={k: str(v) for k, v in row_as_json(row).items() if v},
+                                          reasons=list(result.reasons)))
+
+
+def _end_involvements_not_supplied(load: Load, today: date) -> int:
+    """A full load is the source's whole caseload: its other open involvements have ended."""
+    supplied = exists().where(and_(LoadRow.load_id == load.id, LoadRow.child_id == Involvement.child_id))
+    result = db.session.execute(
+        update(Involvement)
+        .where(Involvement.source_id == load.source_id, Involvement.end_date.is_(None), ~supplied)
+        .values(end_date=today)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _predict(load: Load, batch: list[ValidRow | RejectedRow], today: date) -> list[_RowResult]:
+    """A dry run's batch: applied inside a savepoint and rolled back; children it created are forgotten."""
+    savepoint = db.session.begin_nested()
+    run = _BatchRun(load, batch, today)
+    results = run.run()
+    made = {id(child) for _, child in run.created}
+    predicted = [
+        _RowResult(r.outcome, child_id=None if r.child is None or id(r.child) in made else r.child.id,
+                   score=r.score, reasons=r.reasons)
+        for r in results
+    ]
+    savepoint.rollback()
+    return predicted
+
+
+def run_load(load: Load, *, today: date | None = None, progress: Progress | None = None) -> Load:
+    """Apply (or, for a dry run, predict) the whole load, resuming after its last committed row."""
+    today = today or date.today()
+    user = load.created_by
+    unknown, rows = _validated(load, today)
+    resuming = load.rows_done > 0
+    load.status = LoadStatus.RUNNING
+    load.started_at = load.started_at or utcnow()
+    load.summary = {**(load.summary or {}), "unknown_columns": unknown}
+    record_event(AuditTag.LOAD_START, user=user, details=_audit_details(load, resumed=resuming))
+    db.session.commit()
+    tally = _Tally(load)
+    try:
+        for batch in _batches(rows, after=load.rows_done):
+            results = _predict(load, batch, today) if load.is_dry_run else _BatchRun(load, batch, today).run()
+            _write_batch(load, batch, results)
+            for row, result in zip(batch, results, strict=True):
+                tally.add(row, result)
+            load.rows_done = batch[-1].row_number
+            tally.store()
+            db.session.commit()
+            if progress:
+                progress(load)
+    except Exception as error:
+        db.session.rollback()
+        load.status = LoadStatus.FAILED
+        load.error = f"{type(error).__name__}: stopped after row {load.rows_done}; run the load again to resume"
+        record_event(AuditTag.LOAD_FINISH, Outcome.FAILURE, user=user, details=_audit_details(load))
+        db.session.commit()
+        raise
+    return _finish(load, today, user)
+
+
+def _finish(load: Load, today: date, user: User | None) -> Load:
+    ended = 0
+    if load.kind is LoadKind.FULL and not load.is_dry_run:
+        ended = _end_involvements_not_supplied(load, today)
+    earlier = earlier_load_of_same_file(load)
+    changes = sum(load.counts.get(o.value, 0) for o in (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED))
+    load.summary = {
+        **load.summary,
+        "involvements_ended": ended,
+        "same_file_as_load": earlier.id if earlier else None,
+        "nothing_changed": changes == 0 and ended == 0 and not load.is_dry_run,
+    }
+    load.status = LoadStatus.COMPLETED
+    load.finished_at = utcnow()
+    record_event(AuditTag.LOAD_FINISH, user=user, details=_audit_details(load))
+    db.session.commit()
+    return load
+
+
+def _audit_details(load: Load, **extra: Any) -> dict[str, Any]:
+    return {
+        "load_id": load.id, "source": load.source.name, "file_name": load.file_name,
+        "file_sha256": load.file_sha256, "kind": load.kind.value, "dry_run": load.is_dry_run,
+        "rows_done": load.rows_done, "counts": dict(load.counts or {}), **extra,
+    }
+
+
+def report_rows(load: Load) -> Iterable[LoadRow]:
+    """The load's report, one line per input row, streamed in row order."""
+    return db.session.scalars(
+        select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number)
+        .execution_options(yield_per=1000)
+    )

@@ -1,0 +1,61 @@
+"""Registering data sources: who owns each, what it is, and which involvement its rows imply."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from index_service.audit.events import record_event
+from index_service.audit.models import AuditTag
+from index_service.auth.models import User
+from index_service.children.models import DataSource, Service, SourceKind
+from index_service.extensions import db
+from index_service.organisations.models import Organisation
+
+
+class SourceError(ValueError):
+    """A data source cannot be registered or changed as asked; the message says why."""
+
+
+def source_named(name: str) -> DataSource | None:
+    return db.session.scalar(select(DataSource).where(func.lower(DataSource.name) == name.strip().lower()))
+
+
+def register_source(
+    name: str,
+    organisation: Organisation,
+    kind: SourceKind,
+    service: Service,
+    involvement_organisation: Organisation | None = None,
+    involvement_role: str | None = None,
+    user: User | None = None,
+) -> DataSource:
+    name = name.strip()
+    if not name:
+        raise SourceError("Give the data source a name")
+    if len(name) > 200:
+        raise SourceError("The name must be 200 characters or fewer")
+    if source_named(name) is not None:
+        raise SourceError(f"A data source called {name!r} already exists")
+    source = DataSource(
+        name=name,
+        organisation=organisation,
+        kind=kind,
+        service=service,
+        involvement_organisation=involvement_organisation or organisation,
+        involvement_role=(involvement_role or "").strip() or None,
+        is_active=True,
+    )
+    db.session.add(source)
+    db.session.flush()
+    record_event(
+        AuditTag.SOURCE_REGISTER,
+        user=user,
+        details={"source_id": source.id, "name": source.name, "organisation": organisation.name,
+                 "kind": kind.value, "service": service.value},
+    )
+    return source
+
+
+def set_active(source: DataSource, active: bool, user: User | None = None) -> None:
+    source.is_active = active
+    record_event(AuditTag.SOURCE_CHANGE, user=user, details={"source_id": source.id, "active": active})

@@ -1,0 +1,60 @@
+"""The load report: one line per input row, and the summary a data administrator reads first."""
+
+from __future__ import annotations
+
+from index_service.sources.models import Load, LoadRow, RowOutcome
+
+REPORT_COLUMNS = ("row_number", "source_record_id", "outcome", "index_id", "score", "reasons")
+OUTCOME_ORDER = (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED, RowOutcome.UNCHANGED,
+                 RowOutcome.REVIEW, RowOutcome.REJECTED)
+PREDICTED = {
+    RowOutcome.LINKED: "would link",
+    RowOutcome.CREATED: "would create",
+    RowOutcome.UPDATED: "would update",
+    RowOutcome.UNCHANGED: "would leave unchanged",
+    RowOutcome.REVIEW: "would go to review",
+    RowOutcome.REJECTED: "rejected",
+}
+
+
+def report_line(row: LoadRow) -> tuple[object, ...]:
+    return (
+        row.row_number,
+        row.source_record_id or "",
+        row.outcome.value,
+        row.child.index_id if row.child is not None else "",
+        "" if row.score is None else f"{row.score:.1f}",
+        "; ".join(row.reasons),
+    )
+
+
+def outcome_label(load: Load, outcome: RowOutcome) -> str:
+    return PREDICTED[outcome] if load.is_dry_run else outcome.value
+
+
+def summary_lines(load: Load) -> list[str]:
+    """What happened, in the words a data administrator needs: counts, reasons, gaps."""
+    counts = load.counts or {}
+    summary = load.summary or {}
+    rows = sum(counts.values())
+    rejected = counts.get(RowOutcome.REJECTED.value, 0)
+    title = "Dry run (nothing changed)" if load.is_dry_run else f"Load {load.id}"
+    lines = [
+        f"{title}: {load.file_name} for {load.source.name}, {load.kind.value} load, {load.status.value}",
+        f"  rows {rows:,}; valid {rows - rejected:,}; rejected {rejected:,}",
+    ]
+    lines += [f"  {outcome_label(load, o)}: {counts.get(o.value, 0):,}" for o in OUTCOME_ORDER]
+    if summary.get("rejected_by_field"):
+        lines.append("  rejected rows by field: " + ", ".join(
+            f"{name} {count:,}" for name, count in summary["rejected_by_field"].items()))
+    if summary.get("missing"):
+        lines.append("  fields most often missing: " + ", ".join(
+            f"{name} {count:,}" for name, count in list(summary["missing"].items())[:5]))
+    if summary.get("unknown_columns"):
+        lines.append("  columns ignored (not in the format): " + ", ".join(summary["unknown_columns"]))
+    if summary.get("involvements_ended"):
+        lines.append(f"  involvements ended (not in this full load): {summary['involvements_ended']:,}")
+    if summary.get("nothing_changed"):
+        earlier = summary.get("same_file_as_load")
+        lines.append("  Nothing changed" + (f": this file was loaded before (load {earlier})" if earlier else ""))
+    return lines

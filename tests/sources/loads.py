@@ -1,0 +1,75 @@
+"""Helpers for load tests: extract files written from dicts, a registered source, a load run."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+
+from index_service.children.models import DataSource, Service, SourceKind
+from index_service.extensions import db
+from index_service.organisations.models import Organisation, OrganisationType
+from index_service.sources.loading import begin_load, run_load
+from index_service.sources.models import Load, LoadKind, LoadRow
+from index_service.sources.registry import register_source
+from tests.factories import make_organisation
+
+TODAY = date(2026, 11, 26)
+COLUMNS = (
+    "source_record_id", "given_name", "family_name", "date_of_birth", "gender", "middle_names", "nhs_number",
+    "upn", "address_line1", "town", "postcode", "parent_carer_name", "parent_carer_phone", "practitioner_name",
+    "practitioner_phone",
+)
+
+
+def row(source_record_id: str, **values: str) -> dict[str, str]:
+    """A valid row for a boy called Oliver Bennett unless told otherwise."""
+    base = {
+        "source_record_id": source_record_id,
+        "given_name": "Oliver",
+        "family_name": "Bennett",
+        "date_of_birth": "2016-03-27",
+        "gender": "m",
+        "address_line1": "12 Meadow Lane",
+        "town": "Leeds",
+        "postcode": "LS6 2AB",
+        "parent_carer_name": "Sarah Bennett",
+        "parent_carer_phone": "07700 900123",
+    }
+    base.update(values)
+    return base
+
+
+def write_extract(path: Path, rows: list[dict[str, str]]) -> Path:
+    columns = list(COLUMNS) + sorted({key for r in rows for key in r} - set(COLUMNS))
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=columns)
+        writer.writeheader()
+        for item in rows:
+            writer.writerow(item)
+    return path
+
+
+def make_source(
+    name: str = "Leeds school census", service: Service = Service.EDUCATION,
+    organisation: Organisation | None = None,
+) -> DataSource:
+    organisation = organisation or make_organisation(kind=OrganisationType.SCHOOL)
+    source = register_source(name, organisation, SourceKind.SCHOOL_CENSUS, service,
+                             involvement_role="Designated safeguarding lead")
+    db.session.commit()
+    return source
+
+
+def load_file(source: DataSource, path: Path, kind: LoadKind = LoadKind.DELTA, dry_run: bool = False) -> Load:
+    load = begin_load(source, path, kind, dry_run=dry_run)
+    db.session.commit()
+    return run_load(load, today=TODAY)
+
+
+def outcomes(load: Load) -> dict[str, str]:
+    """source_record_id -> outcome for every report row of the load."""
+    rows = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number))
+    return {r.source_record_id or f"row {r.row_number}": r.outcome.value for r in rows}

@@ -1,0 +1,233 @@
+"""Loads through the real pipeline and database: every outcome, idempotency, resume, full and delta."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from index_service.audit.models import AuditEvent, AuditTag
+from index_service.children.models import Child, ChildStatus, IdentifierKind, Involvement, Service, SourceIdentifier
+from index_service.extensions import db
+from index_service.sources.loading import begin_load, run_load
+from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow, ReviewItem
+from index_service.sources.report import summary_lines
+from tests.factories import make_child
+from tests.sources.loads import TODAY, load_file, make_source, outcomes, row, write_extract
+
+
+def _children() -> int:
+    return db.session.scalar(select(func.count()).select_from(Child)) or 0
+
+
+def _child_with_record(source_record_id: str) -> Child:
+    return db.session.scalar(
+        select(Child).join(SourceIdentifier).where(
+            SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD, SourceIdentifier.value == source_record_id
+        )
+    )
+
+
+def test_new_rows_create_children_with_involvement_and_provenance(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    path = write_extract(tmp_path / "census.csv", [
+        row("S1", nhs_number="943 476 5919", practitioner_name="Ms Patel"),
+        row("S2", given_name="Amelia", family_name="Khan", date_of_birth="04/09/2014", gender="f",
+            postcode="BD1 1AA", address_line1="3 Mill Street", parent_carer_name="Imran Khan"),
+    ])
+    load = load_file(source, path)
+    assert load.status is LoadStatus.COMPLETED
+    assert outcomes(load) == {"S1": "created", "S2": "created"}
+    oliver = _child_with_record("S1")
+    assert oliver.current_address.postcode == "LS6 2AB"
+    assert {(i.kind, i.value) for i in oliver.identifiers} >= {(IdentifierKind.NHS_NUMBER, "9434765919")}
+    [involvement] = oliver.involvements
+    assert involvement.service is Service.EDUCATION
+    assert involvement.organisation_id == source.involvement_organisation_id
+    assert involvement.practitioner_name == "Ms Patel"
+    assert involvement.role == "Designated safeguarding lead"
+    assert {p.field: p.source_id for p in oliver.provenance}["family_name"] == source.id
+    amelia = _child_with_record("S2")
+    assert str(amelia.date_of_birth) == "2014-09-04"
+
+
+def test_loading_the_same_file_twice_changes_nothing_and_says_so(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    path = write_extract(tmp_path / "census.csv", [
+        row("S1"), row("S2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"), row("S3", given_name=""),
+    ])
+    first = load_file(source, path)
+    children = _children()
+    second = load_file(source, path)
+    assert second.id != first.id
+    assert outcomes(second) == {"S1": "unchanged", "S2": "unchanged", "S3": "rejected"}
+    assert _children() == children
+    assert second.summary["nothing_changed"] is True
+    assert second.summary["same_file_as_load"] == first.id
+    assert any("Nothing changed: this file was loaded before" in line for line in summary_lines(second))
+
+
+def test_a_known_record_is_updated_and_blank_values_never_erase(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    load_file(source, write_extract(tmp_path / "one.csv", [row("S1", middle_names="James")]))
+    blanks = row("S1", middle_names="", postcode="", address_line1="", town="", parent_carer_name="",
+                 parent_carer_phone="")
+    second = load_file(source, write_extract(tmp_path / "two.csv", [blanks]))
+    assert outcomes(second) == {"S1": "unchanged"}
+    child = _child_with_record("S1")
+    assert child.middle_names == "James"
+    assert child.current_address.postcode == "LS6 2AB"
+    assert [c.phone for c in child.carers] == ["07700 900123"]
+
+    moved = row("S1", address_line1="7 Hill Road", postcode="LS7 3QP", parent_carer_phone="07700 900999")
+    third = load_file(source, write_extract(tmp_path / "three.csv", [moved]))
+    assert outcomes(third) == {"S1": "updated"}
+    db.session.refresh(child)
+    assert child.current_address.postcode == "LS7 3QP"
+    assert [a.postcode for a in child.addresses if not a.is_current] == ["LS6 2AB"]
+    assert [c.phone for c in child.carers] == ["07700 900999"]
+
+
+def test_a_row_for_a_child_already_in_the_index_links_to_it(app: Flask, tmp_path: Path) -> None:
+    existing = make_child()
+    source = make_source("Leeds social care", Service.SOCIAL_CARE)
+    load = load_file(source, write_extract(tmp_path / "care.csv", [
+        row("C9", given_name="Ollie", nhs_number="9434765919", practitioner_name="Dee Okafor"),
+    ]))
+    assert outcomes(load) == {"C9": "linked"}
+    [report] = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id))
+    assert report.child_id == existing.id
+    assert report.score and report.score > 90
+    assert report.reasons
+    db.session.refresh(existing)
+    assert {i.service for i in existing.involvements} == {Service.EDUCATION, Service.SOCIAL_CARE}
+    assert existing.given_name == "Oliver"
+    assert [n.given_name for n in existing.other_names] == ["Ollie"]
+
+
+def test_a_twin_is_never_linked_to_their_sibling(app: Flask, tmp_path: Path) -> None:
+    twin = make_child(nhs_number=None)
+    source = make_source()
+    load = load_file(source, write_extract(tmp_path / "census.csv", [row("T2", given_name="Harriet", gender="f")]))
+    assert outcomes(load) == {"T2": "created"}
+    assert _child_with_record("T2").id != twin.id
+
+
+def test_an_uncertain_row_waits_for_review_once(app: Flask, tmp_path: Path) -> None:
+    existing = make_child(nhs_number=None)
+    source = make_source()
+    uncertain = row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
+                    postcode="BD1 1AA", parent_carer_name="")
+    path = write_extract(tmp_path / "census.csv", [uncertain])
+    first = load_file(source, path)
+    assert outcomes(first) == {"U1": "review"}
+    [item] = db.session.scalars(select(ReviewItem))
+    assert item.incoming["family_name"] == "Bennet"
+    assert item.candidates[0]["child_id"] == existing.id
+    assert item.candidates[0]["contributions"]
+    second = load_file(source, path)
+    assert outcomes(second) == {"U1": "review"}
+    assert db.session.scalar(select(func.count()).select_from(ReviewItem)) == 1
+    assert _children() == 1
+
+
+def test_bad_rows_are_quarantined_with_every_reason_and_the_load_goes_on(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    path = write_extract(tmp_path / "census.csv", [
+        row("B1", date_of_birth="31/02/2015", nhs_number="9434765918"),
+        row("G1"),
+        row("B1", given_name="Amelia"),
+    ])
+    load = load_file(source, path)
+    report = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number))
+    assert [r.outcome.value for r in report] == ["rejected", "created", "rejected"]
+    quarantined = {q.row_number: q for q in db.session.scalars(select(QuarantinedRow))}
+    assert set(quarantined) == {1, 3}
+    assert quarantined[1].raw_values["date_of_birth"] == "31/02/2015"
+    assert any(r.startswith("date_of_birth") for r in quarantined[1].reasons)
+    assert any(r.startswith("nhs_number") for r in quarantined[1].reasons)
+    assert any("more than once" in r for r in quarantined[3].reasons)
+    assert load.summary["rejected_by_field"]["date_of_birth"] == 1
+
+
+def test_over_eighteen_is_rejected_when_new_and_archives_a_known_child(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    load_file(source, write_extract(tmp_path / "one.csv", [row("K1", date_of_birth="2008-11-27")]))
+    adult_rows = [row("K1", date_of_birth="2008-11-26"), row("N1", given_name="Zara", date_of_birth="2001-01-01")]
+    # K1's date of birth now makes them 18: their own source corrected it.
+    load = load_file(source, write_extract(tmp_path / "two.csv", adult_rows))
+    assert outcomes(load) == {"K1": "updated", "N1": "rejected"}
+    assert _child_with_record("K1").status is ChildStatus.ARCHIVED
+    assert any("18 or over" in r for r in db.session.scalar(select(QuarantinedRow)).reasons)
+
+
+def test_a_full_load_ends_involvements_no_longer_supplied_and_a_delta_does_not(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    both = [row("S1"), row("S2", given_name="Amelia", family_name="Khan", gender="f", date_of_birth="2014-09-04")]
+    load_file(source, write_extract(tmp_path / "both.csv", both), LoadKind.FULL)
+    only_first = write_extract(tmp_path / "first.csv", [row("S1")])
+    delta = load_file(source, only_first, LoadKind.DELTA)
+    assert delta.summary["involvements_ended"] == 0
+    full = load_file(source, only_first, LoadKind.FULL)
+    assert full.summary["involvements_ended"] == 1
+    ended = {i.child_id: i.end_date for i in db.session.scalars(select(Involvement))}
+    assert ended[_child_with_record("S2").id] == TODAY
+    assert ended[_child_with_record("S1").id] is None
+
+
+def test_a_dry_run_predicts_without_changing_the_index(app: Flask, tmp_path: Path) -> None:
+    make_child()
+    source = make_source()
+    path = write_extract(tmp_path / "census.csv", [
+        row("D1", nhs_number="9434765919"), row("D2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"),
+        row("D3", date_of_birth="yesterday"),
+    ])
+    dry = load_file(source, path, dry_run=True)
+    assert outcomes(dry) == {"D1": "linked", "D2": "created", "D3": "rejected"}
+    assert _children() == 1
+    assert db.session.scalar(select(func.count()).select_from(Involvement)) == 1
+    assert dry.summary["missing"]["upn"] == 2
+    assert any(line.startswith("  would create: 1") for line in summary_lines(dry))
+    real = load_file(source, path)
+    assert outcomes(real) == outcomes(dry)
+
+
+def test_a_load_stopped_part_way_resumes_after_its_last_committed_batch(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 3)
+    source = make_source()
+    rows = [row(f"R{n}", given_name=name, date_of_birth=f"2015-01-{n + 1:02d}")
+            for n, name in enumerate(["Ava", "Ben", "Cara", "Dev", "Ella", "Finn", "Gus", "Hana"])]
+    path = write_extract(tmp_path / "census.csv", rows)
+    load = begin_load(source, path, LoadKind.DELTA)
+    db.session.commit()
+
+    def stop_after_first_batch(progress: Load) -> None:
+        raise RuntimeError("the machine went down")
+
+    with pytest.raises(RuntimeError):
+        run_load(load, today=TODAY, progress=stop_after_first_batch)
+    assert load.status is LoadStatus.FAILED
+    assert load.rows_done == 3
+    assert _children() == 3
+    again = begin_load(source, path, LoadKind.DELTA)
+    assert again.id == load.id
+    run_load(again, today=TODAY)
+    assert again.status is LoadStatus.COMPLETED
+    assert _children() == 8
+    assert sorted(outcomes(again)) == sorted(f"R{n}" for n in range(8))
+    assert set(outcomes(again).values()) == {"created"}
+
+
+def test_every_load_is_audited(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    load = load_file(source, write_extract(tmp_path / "census.csv", [row("S1")]))
+    events = list(db.session.scalars(select(AuditEvent).where(
+        AuditEvent.tag.in_((AuditTag.LOAD_START, AuditTag.LOAD_FINISH))).order_by(AuditEvent.id)))
+    assert [e.tag for e in events] == [AuditTag.LOAD_START, AuditTag.LOAD_FINISH]
+    assert events[1].details["load_id"] == load.id
+    assert events[1].details["counts"] == {"created": 1}
+    assert events[1].details["file_sha256"] == load.file_sha256
