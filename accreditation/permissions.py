@@ -34,15 +34,20 @@ class Permission(StrEnum):
     RECORD_VIEW = "record:view"
     SIGNED_IN = "account:signed-in"
     SHIELDED_RECORD_VIEW = "record:view:shielded"
+    SOURCE_MANAGE = "source:manage"
+    LOAD_RUN = "load:run"
+    REVIEW_DECIDE = "review:decide"
+    RECORD_MERGE = "record:merge"
 
 
 _EVERY_SIGNED_IN_USER = frozenset({Permission.SIGNED_IN})
 _LOOKUP = frozenset({Permission.RECORD_SEARCH, Permission.RECORD_VIEW})
+_DATA = frozenset({Permission.SOURCE_MANAGE, Permission.LOAD_RUN, Permission.REVIEW_DECIDE, Permission.RECORD_MERGE})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: _EVERY_SIGNED_IN_USER | _LOOKUP,
     Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP,
-    Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP,
+    Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP | _DATA,
     Role.USER_ADMIN: _EVERY_SIGNED_IN_USER,
     Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.SHIELDED_RECORD_VIEW},
     Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.SHIELDED_RECORD_VIEW},

@@ -148,8 +148,20 @@ def _summary(child: Child, score: float, matched: tuple[str, ...], viewer: Viewe
     return {**redact(record, viewer), "score": score, "matched": list(matched)}
 
 
+def _surviving_index_id(index_id: str) -> str:
+    """A retired (merged) index id stands for the record it was merged into."""
+    for _ in range(20):
+        merged_into = db.session.scalar(select(Child.merged_into_id).where(Child.index_id == index_id))
+        if merged_into is None:
+            return index_id
+        index_id = db.session.scalar(select(Child.index_id).where(Child.id == merged_into)) or index_id
+    return index_id
+
+
 def search_children(query: Query, viewer: Viewer) -> SearchOutcome:
     """Rank the candidates for a query; widen to a whole block only when keys found nobody."""
+    if query.index_id:
+        query = replace(query, index_id=_surviving_index_id(query.index_id))
     seen_ids = _ids_by_identifier(query) if query.identifiers else _ids_by_keys(query)
     children = load_children(seen_ids)
     ranking = _rank_children(query, children)
@@ -166,15 +178,21 @@ def search_children(query: Query, viewer: Viewer) -> SearchOutcome:
 
 
 def child_by_index_id(index_id: str) -> Child | None:
-    return db.session.scalar(
-        select(Child)
-        .where(Child.index_id == index_id)
-        .options(
-            selectinload(Child.other_names).joinedload(ChildName.source),
-            selectinload(Child.addresses),
-            selectinload(Child.carers),
-            selectinload(Child.identifiers),
-            selectinload(Child.involvements),
-            selectinload(Child.provenance),
+    """The record for an index id; a retired (merged) id gives the record it was merged into."""
+    for _ in range(20):
+        child = db.session.scalar(
+            select(Child)
+            .where(Child.index_id == index_id)
+            .options(
+                selectinload(Child.other_names).joinedload(ChildName.source),
+                selectinload(Child.addresses),
+                selectinload(Child.carers),
+                selectinload(Child.identifiers),
+                selectinload(Child.involvements),
+                selectinload(Child.provenance),
+            )
         )
-    )
+        if child is None or child.merged_into_id is None:
+            return child
+        index_id = db.session.scalar(select(Child.index_id).where(Child.id == child.merged_into_id)) or ""
+    return None

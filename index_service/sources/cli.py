@@ -16,7 +16,7 @@ from index_service.cli import organisation_named
 from index_service.extensions import db
 from index_service.sources.extract import ExtractError
 from index_service.sources.loading import begin_load, report_rows, run_load
-from index_service.sources.models import Load, LoadKind
+from index_service.sources.models import Load, LoadKind, LoadStatus
 from index_service.sources.registry import SourceError, register_source, source_named
 from index_service.sources.report import REPORT_COLUMNS, report_line, summary_lines
 
@@ -79,6 +79,38 @@ class _ProgressBar:
             self.last_tenth = int(share * 10)
             self.out.write(line + "\n")
         self.out.flush()
+
+
+@sources.command("run-load")
+@click.argument("load_id", type=int)
+def sources_run_load(load_id: int) -> None:
+    """Run (or resume) a queued load by its id: what a web upload or an API call starts."""
+    load = db.session.get(Load, load_id)
+    if load is None:
+        raise click.ClickException(f"No load has the id {load_id}")
+    if load.status is LoadStatus.COMPLETED:
+        click.echo(f"Load {load_id} is already complete")
+        return
+    run_load(load)
+    for line in summary_lines(load):
+        click.echo(line)
+
+
+@sources.command("work")
+def sources_work() -> None:
+    """Finish every queued or interrupted load, oldest first (after a restart, say)."""
+    pending = db.session.scalars(
+        select(Load).where(Load.status != LoadStatus.COMPLETED).order_by(Load.id)
+    ).all()
+    failed = 0
+    for load in pending:
+        click.echo(f"Load {load.id}: {load.file_name} for {load.source.name}, from row {load.rows_done + 1:,}")
+        try:
+            run_load(load)
+        except (OSError, ExtractError) as error:
+            failed += 1
+            click.echo(f"  could not finish: {error}", err=True)
+    click.echo(f"{len(pending) - failed} load(s) finished, {failed} could not be")
 
 
 @sources.command("load")
