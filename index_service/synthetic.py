@@ -86,6 +86,10 @@ class ChildFactory:
         body = self.random.choice(LA_CODES) + f"{self.random.randint(2000, 9999)}{self.random.randint(0, 99999):05d}"
         return upn.calc_check_digit(body) + body
 
+    def _street(self) -> str:
+        """One line of a street address (Faker sometimes splits a flat onto a second line)."""
+        return self.faker.street_address().replace("\n", ", ")
+
     def _phone(self) -> str:
         return "07700 9" + f"{self.random.randint(0, 99999):05d}"
 
@@ -122,8 +126,8 @@ class ChildFactory:
     def household(self) -> list[ChildSpec]:
         """One household: one to four children, sometimes twins, at one address."""
         family = self._family()
-        address = AddressSpec(self.faker.street_address(), self.faker.city(), self.faker.postcode())
-        previous = (AddressSpec(self.faker.street_address(), self.faker.city(), self.faker.postcode()),)
+        address = AddressSpec(self._street(), self.faker.city(), self.faker.postcode())
+        previous = (AddressSpec(self._street(), self.faker.city(), self.faker.postcode()),)
         carer = (self.faker.name(), "Mother" if self.random.random() < 0.7 else "Father", self._phone())
         social_care = self.random.random() < 0.08
         size = self.random.choice((1, 1, 2, 2, 2, 3, 3, 4))

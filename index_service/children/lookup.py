@@ -14,7 +14,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from index_service.children.models import Address, BlockingKey, Child, ChildName, IdentifierKind, SourceIdentifier
+from index_service.children.models import (
+    Address,
+    BlockingKey,
+    CarerContact,
+    Child,
+    ChildName,
+    IdentifierKind,
+    SourceIdentifier,
+)
 from index_service.extensions import db
 from matching.blocking import query_keys, record_keys
 from matching.person import OtherName, Person
@@ -124,6 +132,63 @@ def load_children(ids: Iterable[int], *also: Any) -> list[Child]:
             select(Child).where(Child.id.in_(ids)).options(*(selectinload(relation) for relation in wanted))
         )
     )
+
+
+@dataclass(frozen=True)
+class HeldPerson:
+    """A child as matching compares it, read without building the whole record."""
+
+    child_id: int
+    index_id: str
+    merged_into_id: int | None
+    person: Person
+
+
+def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
+    """Children as plain matching data (names, dates, postcodes, identifiers, household), in five queries."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    names: dict[int, list[OtherName]] = {i: [] for i in ids}
+    current: dict[int, tuple[str | None, str | None]] = {}
+    previous: dict[int, list[str]] = {i: [] for i in ids}
+    identifiers: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
+    carers: dict[int, list[str]] = {i: [] for i in ids}
+    for child_id, given, family in db.session.execute(
+        select(ChildName.child_id, ChildName.given_name, ChildName.family_name).where(ChildName.child_id.in_(ids))
+    ):
+        names[child_id].append(OtherName(given, family))
+    for child_id, line1, postcode_key, is_current in db.session.execute(
+        select(Address.child_id, Address.line1, Address.postcode_key, Address.is_current)
+        .where(Address.child_id.in_(ids)).order_by(Address.id)
+    ):
+        if is_current:
+            current[child_id] = (line1, postcode_key)
+        elif postcode_key:
+            previous[child_id].append(postcode_key)
+    for child_id, kind, value in db.session.execute(
+        select(SourceIdentifier.child_id, SourceIdentifier.kind, SourceIdentifier.value).where(
+            SourceIdentifier.child_id.in_(ids), SourceIdentifier.kind != IdentifierKind.SOURCE_RECORD
+        )
+    ):
+        identifiers[child_id].add((kind.value, value))
+    for child_id, name in db.session.execute(
+        select(CarerContact.child_id, CarerContact.name).where(CarerContact.child_id.in_(ids))
+    ):
+        carers[child_id].append(name)
+    held = {}
+    for row in db.session.execute(
+        select(Child.id, Child.index_id, Child.merged_into_id, Child.given_name, Child.middle_names,
+               Child.family_name, Child.date_of_birth, Child.gender).where(Child.id.in_(ids))
+    ):
+        line1, postcode = current.get(row.id, (None, None))
+        held[row.id] = HeldPerson(row.id, row.index_id, row.merged_into_id, Person(
+            given_name=row.given_name, family_name=row.family_name, middle_names=row.middle_names,
+            other_names=tuple(names[row.id]), date_of_birth=row.date_of_birth, gender=row.gender.value,
+            postcode=postcode, previous_postcodes=tuple(previous[row.id]),
+            identifiers=frozenset(identifiers[row.id]), address_line=line1, carer_names=tuple(carers[row.id]),
+        ))
+    return held
 
 
 def _rank_children(query: Query, children: list[Child]) -> Ranking:

@@ -188,7 +188,6 @@ class _Update:
                     SourceIdentifier(kind=kind, value=value, source=self.source, supplied_at=self.now)
                 )
                 self.applied.changed = True
-                self.keys_stale = True
                 if kind is IdentifierKind.SOURCE_RECORD:
                     self.applied.new_link = True
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, exists, insert, select, update
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
-from index_service.children.lookup import load_children, person_of
+from index_service.children.lookup import HeldPerson, held_people, load_children, person_of
 from index_service.children.models import BlockingKey, Child, DataSource, IdentifierKind, Involvement, SourceIdentifier
 from index_service.database import utcnow
 from index_service.extensions import db
@@ -46,6 +46,7 @@ from matching.search import Candidate
 
 KEY_CHUNK = 5000
 OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
+WRITTEN = (Child.carers, Child.involvements, Child.provenance)
 OPTIONAL_FIELDS = (
     "middle_names", "nhs_number", "upn", "address_line1", "town", "postcode", "parent_carer_name",
     "parent_carer_phone", "practitioner_name", "practitioner_phone",
@@ -105,6 +106,7 @@ class _RowResult:
     child_id: int | None = None
     score: float | None = None
     reasons: tuple[str, ...] = ()
+    row: ValidRow | None = None  # still to be applied to child
 
 
 class _BatchRun:
@@ -117,7 +119,7 @@ class _BatchRun:
         self.known: dict[str, int] = {}
         self.waiting: dict[str, int] = {}
         self.candidate_ids: dict[int, set[int]] = {}
-        self.children: dict[int, Child] = {}
+        self.held: dict[int, HeldPerson] = {}
         self.created: list[tuple[set[int], Child]] = []
 
     def prefetch(self) -> None:
@@ -140,11 +142,10 @@ class _BatchRun:
             found = set().union(*(by_key.get(key, ()) for key in keys_by_row[row.row_number]))
             found |= by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())
             self.candidate_ids[row.row_number] = found
-        wanted = set(self.known.values()).union(*self.candidate_ids.values()) if self.candidate_ids else set(
-            self.known.values()
-        )
-        self.children = {child.id: child for child in load_children(wanted, Child.carers, Child.involvements,
-                                                                    Child.provenance)}
+        candidates = set().union(*self.candidate_ids.values()) if self.candidate_ids else set()
+        self.held = held_people(candidates)
+        survivors = {h.merged_into_id for h in self.held.values() if h.merged_into_id} - set(self.held)
+        self.held.update(held_people(survivors))
 
     def _known_records(self, ids: set[str]) -> dict[str, int]:
         if not ids:
@@ -189,17 +190,39 @@ class _BatchRun:
         """A retired record's rows belong to the record it was merged into."""
         seen = 0
         while child.merged_into_id is not None and seen < 10:
-            child = self.children.get(child.merged_into_id) or db.session.get(Child, child.merged_into_id)
+            child = db.session.get(Child, child.merged_into_id) or child
             seen += 1
         return child
 
+    def _surviving(self, held: HeldPerson) -> HeldPerson:
+        seen = 0
+        while held.merged_into_id is not None and seen < 10:
+            held = self.held.get(held.merged_into_id) or held_people([held.merged_into_id])[held.merged_into_id]
+            seen += 1
+        return held
+
     def run(self) -> list[_RowResult]:
-        """Resolve and apply every row, writing once at the end of the batch."""
+        """Resolve every row, load whole the records rows will be written to, apply in file order."""
         with db.session.no_autoflush:
             self.prefetch()
             results = [self._one(row) for row in self.rows]
+            to_apply = [result for result in results if result.row is not None]
+            wanted = {r.child_id for r in to_apply if r.child is None and r.child_id is not None}
+            children = {child.id: child for child in load_children(wanted, *WRITTEN)}
+            for result in to_apply:
+                if result.child is None and result.child_id is not None:
+                    result.child = self._current(children[result.child_id])
+                self._apply(result)
         db.session.flush()
         return results
+
+    def _apply(self, result: _RowResult) -> None:
+        assert result.child is not None and result.row is not None
+        applied = apply_to_child(result.child, result.row, self.source, self.now)
+        if result.outcome is not RowOutcome.LINKED:
+            result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
+        result.reasons += tuple(applied.notes)
+        result.row = None
 
     def _one(self, row: ValidRow | RejectedRow) -> _RowResult:
         if isinstance(row, RejectedRow):
@@ -208,19 +231,16 @@ class _BatchRun:
         reasons = tuple(f"warning: {warning}" for warning in row.warnings)
         known_id = self.known.get(row.source_record_id)
         if known_id is not None:
-            child = self._current(self.children[known_id])
-            applied = apply_to_child(child, row, self.source, self.now)
-            outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
-            return _RowResult(outcome, child, reasons=reasons + ("source record seen before",) + tuple(applied.notes))
+            return _RowResult(RowOutcome.UNCHANGED, child_id=known_id, reasons=reasons + ("source record seen before",),
+                              row=row)
         waiting = self.waiting.get(row.source_record_id)
         if waiting is not None:
             return _RowResult(RowOutcome.REVIEW, reasons=reasons + (f"already waiting for review (item {waiting})",))
         return self._resolve(row, reasons)
 
     def _candidates(self, row: ValidRow) -> list[Candidate]:
-        children = {self._current(self.children[i]) for i in self.candidate_ids.get(row.row_number, ()) if
-                    i in self.children}
-        found = [Candidate(c.id, person_for_linkage(c), c.index_id) for c in children if c.merged_into_id is None]
+        held = {self._surviving(self.held[i]) for i in self.candidate_ids.get(row.row_number, ()) if i in self.held}
+        found = [Candidate(h.child_id, h.person, h.index_id) for h in held]
         keys = query_keys(person_of_row(row))
         # Children made earlier in this batch are not written yet: they go by a provisional id.
         found += [
@@ -232,10 +252,10 @@ class _BatchRun:
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         resolution = resolve(person_of_row(row), self._candidates(row))
         if resolution.outcome == "link" and resolution.best is not None:
-            child = self._child(resolution.best.child_id)
-            applied = apply_to_child(child, row, self.source, self.now)
-            return _RowResult(RowOutcome.LINKED, child, score=_score(resolution.best),
-                              reasons=reasons + _why(resolution.best) + tuple(applied.notes))
+            best = resolution.best
+            made = self.created[-best.child_id - 1][1] if best.child_id < 0 else None
+            return _RowResult(RowOutcome.LINKED, made, child_id=None if made else best.child_id,
+                              score=_score(best), reasons=reasons + _why(best), row=row)
         if resolution.outcome == "review":
             item = ReviewItem(
                 load=self.load, source=self.source, row_number=row.row_number,
@@ -251,11 +271,6 @@ class _BatchRun:
         child = create_from_row(row, self.source)
         self.created.append((record_keys(person_of(child)), child))
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
-
-    def _child(self, child_id: int) -> Child:
-        if child_id < 0:
-            return self.created[-child_id - 1][1]
-        return self._current(self.children[child_id])
 
 
 def _score(candidate: ScoredCandidate) -> float:
@@ -358,19 +373,25 @@ def _validated(load: Load, today: date) -> tuple[list[str], Iterator[ValidRow | 
 
 
 def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[_RowResult]) -> None:
+    """The batch's report and quarantine rows, written in bulk (nothing reads them back in this load)."""
+    report: list[dict[str, Any]] = []
+    quarantine: list[dict[str, Any]] = []
     for row, result in zip(batch, results, strict=True):
-        child_id = result.child.id if result.child is not None else result.child_id
-        db.session.add(LoadRow(
-            load_id=load.id, row_number=row.row_number, source_record_id=row.source_record_id,
-            outcome=result.outcome, child_id=child_id, score=result.score, reasons=list(result.reasons),
-        ))
+        report.append({
+            "load_id": load.id, "row_number": row.row_number, "source_record_id": row.source_record_id,
+            "outcome": result.outcome, "child_id": result.child.id if result.child is not None else result.child_id,
+            "score": result.score, "reasons": list(result.reasons),
+        })
         if isinstance(row, RejectedRow):
-            db.session.add(QuarantinedRow(load_id=load.id, row_number=row.row_number, raw_values=row.values,
-                                          reasons=list(row.reasons)))
+            quarantine.append({"load_id": load.id, "row_number": row.row_number, "raw_values": row.values,
+                               "reasons": list(row.reasons)})
         elif result.outcome is RowOutcome.REJECTED:
-            db.session.add(QuarantinedRow(load_id=load.id, row_number=row.row_number,
-                                          raw_values={k: str(v) for k, v in row_as_json(row).items() if v},
-                                          reasons=list(result.reasons)))
+            quarantine.append({"load_id": load.id, "row_number": row.row_number,
+                               "raw_values": {k: str(v) for k, v in row_as_json(row).items() if v},
+                               "reasons": list(result.reasons)})
+    db.session.execute(insert(LoadRow), report)
+    if quarantine:
+        db.session.execute(insert(QuarantinedRow), quarantine)
 
 
 def _end_involvements_not_supplied(load: Load, today: date) -> int:

@@ -1,0 +1,200 @@
+"""Load benchmark: an extract of R rows loaded into an index already holding N children.
+
+    python bench/load.py [--children N] [--rows R] [--database-url URL] [--keep]
+
+The index is built as bench/search.py builds it (the same synthetic households, the schema
+from the migrations) or reused with --keep. The extract mixes what a real source sends: 40% of
+rows are children already in the index supplied with their NHS number, 20% are children
+already in the index with nicknames, typos, swapped dates or a move and no NHS number, 39%
+are new children, and 1% are bad rows. The load runs as the real command,
+`flask sources load`, in its own process, whose wall time and peak memory are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"
+sys.path.insert(0, str(BENCH))
+
+import search as search_bench  # noqa: E402 - bench/search.py builds the index
+import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from index_service import create_app  # noqa: E402
+from index_service.children.lookup import load_children  # noqa: E402
+from index_service.children.models import Child, IdentifierKind, SourceIdentifier  # noqa: E402
+from index_service.extensions import db  # noqa: E402
+from index_service.synthetic import ChildFactory  # noqa: E402
+from matching.variants import given_forms  # noqa: E402
+
+COLUMNS = ("source_record_id", "given_name", "family_name", "date_of_birth", "gender", "middle_names", "nhs_number",
+           "upn", "address_line1", "town", "postcode", "parent_carer_name", "parent_carer_phone", "practitioner_name")
+SEED = 7_000
+
+
+def _noisy(row: dict[str, str], rng: random.Random) -> dict[str, str]:
+    """A known child as another agency might type it: one realistic difference, no NHS number."""
+    row = {**row, "nhs_number": "", "upn": ""}
+    change = rng.choice(("nickname", "typo", "swap", "move"))
+    if change == "nickname":
+        forms = sorted(given_forms(row["given_name"].lower()) - {row["given_name"].lower()})
+        if forms:
+            row["given_name"] = forms[0].capitalize()
+    elif change == "typo" and len(row["family_name"]) > 4:
+        at = rng.randrange(1, len(row["family_name"]) - 1)
+        row["family_name"] = row["family_name"][:at] + row["family_name"][at + 1:]
+    elif change == "swap":
+        born = date.fromisoformat(row["date_of_birth"])
+        if born.day <= 12 and born.day != born.month:
+            row["date_of_birth"] = born.replace(day=born.month, month=born.day).isoformat()
+    else:
+        row["address_line1"], row["postcode"] = f"{rng.randint(1, 200)} New Street", "LS1 4AP"
+    return row
+
+
+def _known_rows(app: Any, count: int, rng: random.Random) -> list[dict[str, str]]:
+    with app.app_context():
+        top = db.session.scalar(select(func.max(Child.id))) or 0
+        ids = rng.sample(range(1, top + 1), min(count, top))
+        children = load_children(ids, Child.carers)
+        nhs = dict(db.session.execute(
+            select(SourceIdentifier.child_id, SourceIdentifier.value).where(
+                SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.child_id.in_(ids))
+        ).all())
+        rows = []
+        for child in children:
+            address = child.current_address
+            carer = child.carers[0] if child.carers else None
+            rows.append({
+                "given_name": child.given_name, "family_name": child.family_name,
+                "date_of_birth": child.date_of_birth.isoformat(), "gender": child.gender.value,
+                "middle_names": child.middle_names or "", "nhs_number": nhs.get(child.id, ""), "upn": "",
+                "address_line1": (address.line1 or "").replace("\n", ", ") if address else "",
+                "town": address.town if address else "", "postcode": address.postcode if address else "",
+                "parent_carer_name": carer.name if carer else "", "parent_carer_phone": carer.phone or "" if carer
+                else "", "practitioner_name": "A Practitioner",
+            })
+        db.session.remove()
+    return rows
+
+
+def _new_rows(count: int) -> list[dict[str, str]]:
+    rows = []
+    for spec in ChildFactory(seed=SEED).children(count):
+        address = spec.address
+        carer = spec.carers[0] if spec.carers else ("", None, None)
+        rows.append({
+            "given_name": spec.given_name, "family_name": spec.family_name,
+            "date_of_birth": spec.date_of_birth.isoformat(), "gender": spec.gender.value,
+            "middle_names": spec.middle_names or "", "nhs_number": spec.nhs_number or "", "upn": spec.upn or "",
+            "address_line1": address.line1 if address else "", "town": address.town if address else "",
+            "postcode": address.postcode if address else "", "parent_carer_name": carer[0],
+            "parent_carer_phone": carer[2] or "", "practitioner_name": "A Practitioner",
+        })
+    return rows
+
+
+def write_extract(app: Any, total: int, path: Path) -> dict[str, int]:
+    rng = random.Random(SEED)
+    exact, noisy, bad = int(total * 0.40), int(total * 0.20), int(total * 0.01)
+    known = _known_rows(app, exact + noisy, rng)
+    rows = known[:exact] + [_noisy(row, rng) for row in known[exact:]]
+    rows += _new_rows(total - len(rows) - bad)
+    rows += [{"given_name": "Bad", "family_name": "Row", "date_of_birth": "31/02/2015", "gender": "z"}] * bad
+    rng.shuffle(rows)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, restval="")
+        writer.writeheader()
+        for number, row in enumerate(rows, start=1):
+            writer.writerow({**row, "source_record_id": f"B{number:07d}"})
+    return {"rows": len(rows), "known_with_nhs_number": exact, "known_with_differences": len(known) - exact,
+            "new": total - len(known) - bad, "bad": bad}
+
+
+def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
+    return subprocess.run(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        check=False,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=1_000_000, help="children in the index (default 1000000)")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows in the extract (default 100000)")
+    parser.add_argument("--database-url", help="a PostgreSQL URL; its schema public is dropped and rebuilt")
+    parser.add_argument("--keep", action="store_true", help="reuse the index when it already has N children")
+    args = parser.parse_args()
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    if args.database_url:
+        url = "postgresql+psycopg://" + args.database_url.split("://", 1)[1]
+        backend = "postgresql"
+    else:
+        backend = "sqlite"
+        url = f"sqlite:///{OUT / f'search-sqlite-{args.children}.sqlite3'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    existing = search_bench.existing_children(app)
+    if args.keep and existing is not None and existing >= args.children:
+        print(f"reusing {url} with {existing:,} children (--keep)", flush=True)
+        upgraded = _flask(url, "db", "upgrade")
+        if upgraded.returncode:
+            raise SystemExit(upgraded.stderr)
+    else:
+        if backend == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{url.removeprefix('sqlite:///')}{suffix}").unlink(missing_ok=True)
+        else:
+            search_bench.reset_postgresql(url)
+        app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+        search_bench.build(app, url, args.children, extras=True)
+
+    extract = OUT / f"load-extract-{args.rows}.csv"
+    mix = write_extract(app, args.rows, extract)
+    print(f"extract: {mix}", flush=True)
+    name = f"Bench source {datetime.now(UTC):%Y%m%d%H%M%S}"
+    added = _flask(url, "sources", "add", name, "--org", "Leeds City Council Children's Social Work Service",
+                   "--involvement", "social_care", "--kind", "social_care")
+    if added.returncode:
+        raise SystemExit(added.stderr)
+
+    started = time.perf_counter()
+    loaded = _flask(url, "sources", "load", name, str(extract), "--report", str(OUT / "load-report.csv"))
+    elapsed = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if loaded.returncode:
+        raise SystemExit(loaded.stdout + loaded.stderr)
+    print(loaded.stdout)
+    with sa.create_engine(url).connect() as connection:
+        version = connection.scalar(sa.text(
+            "SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version"))
+    title = (f"{args.rows:,} rows into {args.children:,} children on {backend} {version}, {os.cpu_count()} CPUs: "
+             f"{elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory {peak_mb:,.0f} MB "
+             f"(the whole command, start-up and report included)")
+    print(title)
+    result = {"children": args.children, "backend": backend, "backend_version": version, "extract": mix,
+              "seconds": round(elapsed, 1), "rows_per_second": round(args.rows / elapsed),
+              "peak_memory_mb": round(peak_mb), "summary": loaded.stdout.splitlines(),
+              "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    target = OUT / f"load-{backend}-{args.children}-{args.rows}.json"
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
