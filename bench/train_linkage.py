@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from index_service.synthetic import ChildFactory  # noqa: E402
-from matching.blocking import query_keys, record_keys  # noqa: E402
+from matching.blocking import load_query_keys, record_keys  # noqa: E402
 from matching.estimate import estimate  # noqa: E402
 from matching.levels import compare_people  # noqa: E402
 from matching.linkage import score  # noqa: E402
@@ -293,12 +293,17 @@ class Blocker:
         for identifier in person.identifiers:
             self.by_identifier[identifier].append(record)
 
-    def candidates(self, person: Person) -> list[Candidate]:
+    def records(self, person: Person) -> set[int]:
+        """The records a load finds for the row: by the keys it looks up, and by identifier."""
         found: set[int] = set()
-        for key in query_keys(person) | record_keys(person):
+        for key in load_query_keys(person):
             found.update(self.by_key.get(key, ()))
         for identifier in person.identifiers:
             found.update(self.by_identifier.get(identifier, ()))
+        return found
+
+    def candidates(self, person: Person, records: set[int] | None = None) -> list[Candidate]:
+        found = self.records(person) if records is None else records
         return [Candidate(self.child_of[r], self.people[r], f"C{self.child_of[r]}") for r in sorted(found)]
 
 

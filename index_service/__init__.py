@@ -14,7 +14,8 @@ from werkzeug.exceptions import ServiceUnavailable, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from index_service.access import enforce_guard, is_api_request, public
+from index_service.access import enforce_guard, is_api_request, public, uses_session
+from index_service.after_commit import discard_after_commit, run_after_commit
 from index_service.config import load_settings
 from index_service.database import configure_sqlite
 from index_service.errors import error_response, register_error_handlers
@@ -30,6 +31,7 @@ def _finish_request(response: Response) -> Response:
     """The one commit of a request: session and audit with the action, or nothing at all."""
     if response.status_code >= 500:
         db.session.rollback()
+        discard_after_commit()
         return response
     try:
         interface = current_app.session_interface
@@ -38,8 +40,10 @@ def _finish_request(response: Response) -> Response:
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
+        discard_after_commit()
         log.exception("could not commit the request; nothing was shown or changed")
         return make_response(error_response(ServiceUnavailable()))
+    run_after_commit()
     return response
 
 
@@ -60,8 +64,14 @@ def _security_headers(response: Response) -> Response:
 
 
 def _require_json_for_api() -> None:
-    """API writes take JSON only: a cross-site form cannot send it, which stands in for CSRF."""
-    if is_api_request() and request.method in ("POST", "PUT", "PATCH", "DELETE") and not request.is_json:
+    """API writes that act on a session take JSON only: a cross-site form cannot send it, which stands in for CSRF.
+
+    Source systems' endpoints take a bearer token and the token endpoint takes none, so no
+    cookie can act for them; they take the bodies their standards define (forms, CSV).
+    """
+    writes = ("POST", "PUT", "PATCH", "DELETE")
+    if (is_api_request() and request.method in writes and uses_session(current_app, request.endpoint)
+            and not request.is_json):
         raise UnsupportedMediaType()
 
 
@@ -93,12 +103,22 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from index_service.children.api import blueprint as children_api
     from index_service.children.blueprint import blueprint as web_blueprint
     from index_service.cli import register_commands
+    from index_service.oauth.server import blueprint as oauth_blueprint
+    from index_service.oauth.server import init_oauth
+    from index_service.sources.api import blueprint as sources_api
+    from index_service.sources.blueprint import blueprint as sources_blueprint
 
     api.init_app(app)
     api.register_blueprint(children_api)
     csrf.exempt(children_api)
+    api.register_blueprint(oauth_blueprint)
+    csrf.exempt(oauth_blueprint)
+    init_oauth(app, api)
+    api.register_blueprint(sources_api)
+    csrf.exempt(sources_api)
     app.register_blueprint(auth_blueprint)
     app.register_blueprint(web_blueprint)
+    app.register_blueprint(sources_blueprint)
     app.register_blueprint(health.blueprint)
 
     @app.route("/assets/<path:filename>", endpoint="govuk_assets")

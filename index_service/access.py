@@ -1,14 +1,15 @@
 """Route guards: every endpoint declares who may reach it, and anything undeclared is refused.
 
-A view is either marked public (sign-in, health check, static files) or requires a
-permission. The check runs once, before every request, so no handler can forget it; a test
-walks the URL map and fails on any endpoint that declares neither.
+A view is either marked public (sign-in, health check, static files), requires a
+permission of a signed-in person (a browser session), or requires an OAuth2 scope of a source
+system (a bearer token, never a session). The check runs once, before every request, so no
+handler can forget it; a test walks the URL map and fails on any endpoint that declares none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 from flask import Flask, current_app, flash, g, jsonify, redirect, request, session, url_for
 from sqlalchemy import select
@@ -20,13 +21,15 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.extensions import db
+from index_service.oauth.bearer import BearerRefusal, check_bearer
+from index_service.oauth.scopes import Scope
 
 PUBLIC: Final = "public"
 GUARD_ATTRIBUTE = "_child_index_guard"
 View = TypeVar("View", bound=Callable[..., Any])
 
 # Endpoints made by extensions, which cannot carry a decorator of ours.
-EXTENSION_GUARDS: dict[str, Permission | str] = {
+EXTENSION_GUARDS: dict[str, Permission | Scope | str] = {
     "static": PUBLIC,
     "api-docs.openapi_json": Permission.SIGNED_IN,
 }
@@ -48,7 +51,19 @@ def requires(permission: Permission) -> Callable[[View], View]:
     return decorate
 
 
-def guard_for(app: Flask, endpoint: str) -> Permission | str | None:
+def requires_scope(scope: Scope) -> Callable[[View], View]:
+    """For source systems: a bearer token with this scope, whose client and data source are live."""
+    if not isinstance(scope, Scope):
+        raise TypeError(f"unknown scope {scope!r}")
+
+    def decorate(view: View) -> View:
+        setattr(view, GUARD_ATTRIBUTE, scope)
+        return view
+
+    return decorate
+
+
+def guard_for(app: Flask, endpoint: str) -> Permission | Scope | str | None:
     view = app.view_functions.get(endpoint)
     declared = getattr(view, GUARD_ATTRIBUTE, None)
     if declared is None:
@@ -72,6 +87,12 @@ def is_api_request() -> bool:
     return request.path.startswith("/api/")
 
 
+def uses_session(app: Flask, endpoint: str | None) -> bool:
+    """Whether the endpoint may act on a browser session's cookie (and so needs CSRF defences)."""
+    guard = guard_for(app, endpoint) if endpoint else None
+    return guard != PUBLIC and not isinstance(guard, Scope)
+
+
 def _unauthenticated() -> Response:
     if is_api_request():
         response = jsonify(status=401, message="Sign in with your password and two-factor code first.")
@@ -89,13 +110,60 @@ def _note_expired_session() -> None:
     flash("You were signed out because you were inactive or signed in for too long. Sign in again.", "info")
 
 
+def _bearer_refused(refusal: BearerRefusal) -> Response:
+    client = refusal.client
+    record_event(
+        AuditTag.ACCESS_DENIED,
+        Outcome.DENIED,
+        reason=refusal.reason,
+        details={
+            "endpoint": request.endpoint, "method": request.method, "status": refusal.status,
+            "client_id": client.client_id if client else None, "source_id": client.source_id if client else None,
+        },
+    )
+    response = jsonify(status=refusal.status, message=refusal.message)
+    response.status_code = refusal.status
+    challenge = 'Bearer realm="child-index"'
+    if refusal.error:
+        description = refusal.message.replace('"', "'")
+        challenge += f', error="{refusal.error}", error_description="{description}"'
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+def _enforce_scope(scope: Scope) -> Response | None:
+    """A source system's endpoint: a bearer token alone, whatever session cookie came with it."""
+    checked = check_bearer(request.headers.get("Authorization"), scope)
+    if isinstance(checked, BearerRefusal):
+        return _bearer_refused(checked)
+    g.oauth_token = checked
+    g.oauth_client = checked.client
+    return None
+
+
+def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
+    """A source system asked for something its client may not do: audit it, then answer 403."""
+    client = g.oauth_client
+    record_event(
+        AuditTag.ACCESS_DENIED,
+        Outcome.DENIED,
+        reason=reason,
+        details={"endpoint": request.endpoint, "method": request.method, "client_id": client.client_id,
+                 "source_id": client.source_id, **details},
+    )
+    raise Forbidden(message)
+
+
 def enforce_guard() -> Response | None:
     """Before every request: load the user and apply the endpoint's declared guard."""
     g.user = None
+    g.oauth_client = None
+    guard = guard_for(current_app, request.endpoint) if request.endpoint else None
+    if isinstance(guard, Scope):
+        return _enforce_scope(guard)  # a source system: its session cookie, if any, is neither used nor noted
     _note_expired_session()
     if request.endpoint is None:
         return None
-    guard = guard_for(current_app, request.endpoint)
     if guard == PUBLIC:
         return None
     g.user = signed_in_user()

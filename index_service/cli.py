@@ -162,8 +162,10 @@ def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from index_service.oauth.cli import clients
     from index_service.sources.cli import sources
 
+    sources.add_command(clients)
     app.cli.add_command(sources)
     app.cli.add_command(orgs)
     app.cli.add_command(users)

@@ -32,6 +32,7 @@ class Settings:
     lockout_window_minutes: int = 15
     trusted_proxy_hops: int = 0
     load_batch_rows: int = 500
+    upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -60,6 +61,8 @@ class Settings:
             "INDEX_ENVIRONMENT": self.environment,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
             "LOAD_BATCH_ROWS": self.load_batch_rows,
+            # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
+            "UPLOAD_MAX_BYTES": self.upload_max_bytes,
             "TESTING": self.environment == "testing",
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
@@ -120,5 +123,6 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         lockout_window_minutes=_int(env, "LOCKOUT_WINDOW_MINUTES", 15),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
         load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 500),
+        upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
         log_level=env.get("LOG_LEVEL", "INFO"),
     )

@@ -4,6 +4,12 @@ A key joins a phonetic code of one name part (after mapping nicknames and spelli
 canonical forms) with the date of birth or the postcode. Given and family parts share one
 key space, so a search with the names swapped, or a typo in one name, still meets the child
 through the other name. Keys are stored as signed 64-bit hashes to keep the index small.
+
+One more kind is stored, for loads only: the postcode with the date of birth, no name ("pd").
+It finds the row whose given and family names were both mistyped or changed (a new family
+name and a typo in the given name); a postcode holds few children born on one day (twins, or
+a namesake), so it adds few candidates. Search never looks it up (query_keys): a search with a
+postcode and a date of birth but names that match nothing must not find anybody.
 """
 
 from __future__ import annotations
@@ -56,20 +62,37 @@ def _keys(codes: set[str], dates: Iterable[str], postcodes: Iterable[str]) -> se
     return keys
 
 
+def _household_keys(dates: Iterable[str], postcodes: Iterable[str]) -> set[int]:
+    return {key_hash(f"pd|{postcode}|{day}") for postcode in postcodes for day in dates}
+
+
 def record_keys(person: Person) -> set[int]:
     """Keys stored for a child held in the index."""
     dates = [person.date_of_birth.isoformat()] if person.date_of_birth else []
     postcodes = [p for p in (person.postcode, *person.previous_postcodes) if p]
-    return _keys(name_codes(person), dates, postcodes)
+    return _keys(name_codes(person), dates, postcodes) | _household_keys(dates, postcodes)
 
 
-def query_keys(query: Person) -> set[int]:
-    """Keys to look up for a query: its names against its date of birth both ways round."""
+def _query_dates(query: Person) -> list[str]:
     dates = []
     if query.date_of_birth:
         dates.append(query.date_of_birth.isoformat())
         swapped = swapped_day_month(query.date_of_birth)
         if swapped:
             dates.append(swapped.isoformat())
+    return dates
+
+
+def query_keys(query: Person) -> set[int]:
+    """Keys to look up for a search: its names against its date of birth both ways round, and
+    against its postcode."""
     postcodes = [query.postcode] if query.postcode else []
-    return _keys(name_codes(query), dates, postcodes)
+    return _keys(name_codes(query), _query_dates(query), postcodes)
+
+
+def load_query_keys(row: Person) -> set[int]:
+    """Keys to look up for a row of a load: the search keys, and its postcode with its date of
+    birth (both ways round) whatever the names."""
+    dates = _query_dates(row)
+    postcodes = [row.postcode] if row.postcode else []
+    return _keys(name_codes(row), dates, postcodes) | _household_keys(dates, postcodes)

@@ -23,10 +23,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from matching.levels import COMPARISONS, LEVELS, MISSING
+from matching.levels import COMPARISONS, LEVELS, MISSING, spelling_close
 from matching.model import LinkageModel
 
 PSEUDO_COUNT = 0.5
+TYPO_RATIO = 10  # a name at least this many times rarer than a name one slip away is a slip
 
 
 def _initial(levels: Sequence[str], rising: bool) -> dict[str, float]:
@@ -45,6 +46,20 @@ def surname_frequencies(surnames: Iterable[str]) -> tuple[dict[str, float], floa
     if not total:
         return {}, 1e-4
     return {name: count / total for name, count in counts.items()}, 1.0 / total
+
+
+def known_names(given_names: Iterable[str], *, typo_ratio: int = TYPO_RATIO) -> frozenset[str]:
+    """The given names seen twice or more, less those that look like a slip in a far commoner
+    name (Jacl beside Jack, seen 30 times as often): copies of one record can repeat a slip."""
+    counts = Counter(name for name in given_names if name)
+    seen = [name for name, count in counts.items() if count >= 2]
+    common = [name for name in seen if counts[name] >= 2 * typo_ratio]
+    known = set()
+    for name in seen:
+        bar = counts[name] * typo_ratio
+        if not any(counts[other] >= bar and spelling_close(name, other) for other in common if other != name):
+            known.add(name)
+    return frozenset(known)
 
 
 def fit(
@@ -122,8 +137,9 @@ def estimate(
 ) -> LinkageModel:
     """A model from the comparison vectors (levels in matching.levels.COMPARISONS order) of
     unlabelled candidate pairs, and the family names of the records for the frequency table.
-    given_names (of the records, normalised): those seen twice or more are kept as known names,
-    so that two of them a letter apart (Georgia, Georgina) count as two names for the twin rule.
+    given_names (of the records, normalised): those seen twice or more are kept as known names
+    (see known_names), so that two of them a letter apart (Georgia, Georgina) count as two names
+    for the twin rule.
 
     With random_vectors (pairs of records drawn at random, nearly all different people), u is
     taken from them and EM estimates only m and the prior: for data whose candidate pairs are
@@ -150,6 +166,6 @@ def estimate(
         review_weight=review_weight,
         surname_frequency=frequencies,
         default_frequency=default,
-        known_given_names=frozenset(name for name, count in Counter(given_names).items() if name and count >= 2),
+        known_given_names=known_names(given_names),
         notes={**(notes or {}), "pairs": sum(counted.values()), "em_iterations": done},
     )

@@ -33,7 +33,7 @@ MISSING = "missing"
 
 # Levels of each comparison, strongest agreement first; "missing" is always last and neutral.
 LEVELS: dict[str, tuple[str, ...]] = {
-    GIVEN: ("exact", "variant", "typo", "middle", "swapped", "different", MISSING),
+    GIVEN: ("exact", "variant", "typo", "similar", "middle", "swapped", "different", MISSING),
     HOUSEHOLD: (
         "surname and address",
         "surname and postcode",
@@ -47,7 +47,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "different",
         MISSING,
     ),
-    DOB: ("exact", "swapped", "typo", "different", MISSING),
+    DOB: ("exact", "swapped", "typo", "partial", "different", MISSING),
     MIDDLE: ("exact", "similar", "different", MISSING),
     GENDER: ("same", "different", MISSING),
     NHS: ("same", "different", MISSING),
@@ -163,8 +163,20 @@ def spelling_close(left: str, right: str) -> bool:
 
 
 @lru_cache(maxsize=262_144)
+def spelling_similar(left: str, right: str) -> bool:
+    """Further apart than spelling_close, but still likely one name mistyped: one edit in a
+    name of three letters (Bne, Ben), two in a name of five or more (Talyaj, Taylah). Four
+    letters two edits apart are two names (Jack, Jake)."""
+    shorter = min(len(left), len(right))
+    if shorter < 3 or shorter == 4:
+        return False
+    return OSA.distance(left, right, score_cutoff=2) <= (1 if shorter == 3 else 2)
+
+
+@lru_cache(maxsize=262_144)
 def given_level(left: str, right: str, left_tokens: tuple[str, ...], right_tokens: tuple[str, ...]) -> str:
-    """exact, variant (nickname, spelling, or one part of a double name), typo or different."""
+    """exact, variant (nickname, spelling, or one part of a double name), typo, similar or
+    different."""
     if left == right:
         return "exact"
     if any(are_given_variants(a, b) for a in left_tokens for b in right_tokens):
@@ -173,19 +185,26 @@ def given_level(left: str, right: str, left_tokens: tuple[str, ...], right_token
         return "variant"
     if spelling_close(left, right):
         return "typo"
+    if spelling_similar(left, right):
+        return "similar"
     return "different"
 
 
 @lru_cache(maxsize=262_144)
-def family_level(left: str, right: str, left_tokens: tuple[str, ...], right_tokens: tuple[str, ...]) -> str:
-    """exact, close (variant, typo, or one part of a double-barrelled name) or different."""
+def family_level(
+    left: str, right: str, left_tokens: tuple[str, ...], right_tokens: tuple[str, ...], fuzzy: bool = True
+) -> str:
+    """exact, close (variant, typo, one part of a double-barrelled name, or with fuzzy a
+    spelling two slips away) or different."""
     if left == right:
         return "exact"
     if (len(left_tokens) > 1 or len(right_tokens) > 1) and set(left_tokens) & set(right_tokens):
         return "close"
     if any(are_family_variants(a, b) for a in left_tokens for b in right_tokens):
         return "close"
-    return "close" if spelling_close(left, right) else "different"
+    if spelling_close(left, right) or (fuzzy and spelling_similar(left, right)):
+        return "close"
+    return "different"
 
 
 def _given(a: Prepared, b: Prepared) -> tuple[str, str]:
@@ -206,6 +225,8 @@ def _given(a: Prepared, b: Prepared) -> tuple[str, str]:
             return "exact", f"given name: same as a name the record is also known by ({other})"
     if level == "typo":
         return level, f"given name: similar spelling ({shown})"
+    if level == "similar":
+        return level, f"given name: somewhat similar spelling ({shown})"
     if (set(a.given_tokens) & set(b.middle_tokens)) or (set(b.given_tokens) & set(a.middle_tokens)):
         return "middle", f"given name: matches a middle name ({shown})"
     if names_swapped(a, b):
@@ -214,11 +235,12 @@ def _given(a: Prepared, b: Prepared) -> tuple[str, str]:
 
 
 def names_swapped(a: Prepared, b: Prepared) -> bool:
-    """The given name written as the family name and the other way round (exactly or nearly)."""
+    """The given name written as the family name and the other way round (exactly or nearly:
+    a slip at most, since two names each only somewhat like the other two prove nothing)."""
     if not (a.given and a.family and b.given and b.family):
         return False
-    return given_level(a.family, b.given, a.family_tokens, b.given_tokens) != "different" and (
-        family_level(a.given, b.family, a.given_tokens, b.family_tokens) != "different"
+    return given_level(a.family, b.given, a.family_tokens, b.given_tokens) not in ("different", "similar") and (
+        family_level(a.given, b.family, a.given_tokens, b.family_tokens, fuzzy=False) != "different"
     )
 
 
@@ -231,7 +253,7 @@ def _surname(a: Prepared, b: Prepared) -> tuple[str, str]:
     if level == "exact":
         return level, b.family_shown
     if level == "different" and names_swapped(a, b):
-        swapped = family_level(a.given, b.family, a.given_tokens, b.family_tokens)
+        swapped = family_level(a.given, b.family, a.given_tokens, b.family_tokens, fuzzy=False)
         return swapped, f"{a.given_shown} / {b.family_shown}, given as the given name"
     if a.family in b.other_family or b.family in a.other_family:
         return "exact", f"{shown}, a former or other family name"
@@ -252,6 +274,8 @@ def _location(a: Prepared, b: Prepared) -> str:
             return "moved"
         if a.address and b.address and OSA.distance(a.postcode, b.postcode) <= 1 and _same_line(a, b):
             return "address"  # one slip in the postcode of the same address
+        if _numbered_line(a, b) and postcode_outward(a.postcode) == postcode_outward(b.postcode):
+            return "address"  # the same house in the same district: a wrong postcode
     if _same_carer(a, b):
         return "moved"
     if a.postcode and b.postcode:
@@ -266,6 +290,11 @@ def _same_line(a: Prepared, b: Prepared) -> bool:
     if a.address_numbers and b.address_numbers and a.address_numbers != b.address_numbers:
         return False
     return a.address == b.address or token_sort_ratio(a.address, b.address) >= ADDRESS_SIMILAR
+
+
+def _numbered_line(a: Prepared, b: Prepared) -> bool:
+    """The same house number and street (not a house name alone, which may be anywhere)."""
+    return bool(a.address_numbers) and a.address_numbers == b.address_numbers and _same_line(a, b)
 
 
 def _same_carer(a: Prepared, b: Prepared) -> bool:
@@ -333,6 +362,9 @@ def _dob(a: Prepared, b: Prepared) -> tuple[str, str]:
         return "swapped", f"date of birth: day and month swapped ({shown})"
     if digits_close(a.dob_digits, b.dob_digits):
         return "typo", f"date of birth: one digit different ({shown})"
+    x, y = a.date_of_birth, b.date_of_birth
+    if (x.year == y.year) + (x.month == y.month) + (x.day == y.day) == 2:
+        return "partial", f"date of birth: two of day, month and year the same ({shown})"
     return "different", f"date of birth: different ({shown})"
 
 

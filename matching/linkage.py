@@ -8,8 +8,9 @@ rules that forbid an automatic link whatever the score:
 
 - two different NHS numbers, or two different UPNs: never linked automatically (review at most);
 - one family, one date of birth, one address, but a different given name (or a different
-  gender, or two real names a letter apart such as Georgia and Georgina): twins or siblings,
-  never linked (a new child).
+  gender, or two real names a letter or two apart such as Georgia and Georgina): twins or
+  siblings, never linked (a new child). A given name only mistyped (Olvier, Bne, Talyaj: not
+  a name the model knows) is not a different name.
 
 Precision comes first: a wrong link shows one child's workers on another child's record.
 """
@@ -115,7 +116,7 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
         conflicts.append(DIFFERENT_UPN)
     same_home_and_birthday = levels[HOUSEHOLD] in SAME_HOME_LEVELS and levels[DOB] == "exact"
     other_child = levels[GIVEN] == "different" or (levels[GENDER] == "different" and levels[GIVEN] != "exact")
-    if levels[GIVEN] == "typo" and not other_child:
+    if levels[GIVEN] in ("typo", "similar") and not other_child:
         other_child = _two_names(incoming, candidate.person, model)
     if same_home_and_birthday and other_child:
         conflicts.append(TWIN)

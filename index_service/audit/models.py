@@ -31,6 +31,11 @@ class AuditTag(StrEnum):
     REVIEW_DECISION = "review:decide"
     RECORD_MERGE = "record:merge"
     RECORD_UNMERGE = "record:unmerge"
+    LOAD_SUBMIT = "load:submit"
+    OAUTH_CLIENT_REGISTER = "oauth:client:register"
+    OAUTH_CLIENT_REVOKE = "oauth:client:revoke"
+    OAUTH_TOKEN_ISSUE = "oauth:token:issue"  # noqa: S105 (an event name, not a secret)
+    OAUTH_TOKEN_REFUSED = "oauth:token:refused"  # noqa: S105 (an event name, not a secret)
 
 
 class Outcome(StrEnum):

@@ -11,15 +11,18 @@ import os
 import secrets
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
 
+from index_service.after_commit import after_commit
 from index_service.auth.models import User
 from index_service.children.models import DataSource
+from index_service.sources.extract import open_extract
 from index_service.sources.loading import begin_load
-from index_service.sources.models import Load, LoadKind
+from index_service.sources.models import Load, LoadKind, LoadStatus
 
 CHUNK = 1 << 20
 
@@ -34,9 +37,13 @@ def store_upload(stream: BinaryIO, file_name: str) -> Path:
     """Copy an uploaded file to the instance folder, under a random name, in chunks."""
     suffix = Path(file_name).suffix.lower()[:10]
     target = upload_folder() / f"{secrets.token_hex(16)}{suffix}"
-    with target.open("wb") as out:
-        while chunk := stream.read(CHUNK):
-            out.write(chunk)
+    try:
+        with target.open("wb") as out:
+            while chunk := stream.read(CHUNK):
+                out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)  # over the size limit, or the sender went away: keep no part-file
+        raise
     target.chmod(0o600)
     return target
 
@@ -46,6 +53,25 @@ def queue_load(
 ) -> Load:
     """The load of an uploaded file, ready for a background process (or the unfinished one to resume)."""
     return begin_load(source, stored, kind, dry_run=dry_run, user=user, file_name=file_name)
+
+
+def check_header(stored: Path, fmt: str) -> None:
+    """Read the header now, so a file that cannot load at all is refused at once (ExtractError), not later."""
+    with stored.open("rb") as stream:
+        open_extract(stream, fmt)
+
+
+def start_after_commit(load: Load, *, repeat: bool) -> None:
+    """Run the load in a process of its own once this request has committed it: a new load, or a failed one.
+
+    A repeat of a load still queued or running is left to the process that has it (a retry after
+    a time-out must not start a second one); `sources work` finishes any load left behind.
+    """
+    if repeat and load.status is not LoadStatus.FAILED:
+        return
+    if load.status is LoadStatus.FAILED:
+        load.status, load.error = LoadStatus.QUEUED, None  # resumes after its last committed row
+    after_commit(partial(start_in_background, load))
 
 
 def start_in_background(load: Load) -> None:

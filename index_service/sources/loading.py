@@ -40,7 +40,7 @@ from index_service.sources.models import (
     RowOutcome,
 )
 from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
-from matching.blocking import query_keys, record_keys
+from matching.blocking import load_query_keys, record_keys
 from matching.linkage import Resolution, ScoredCandidate, resolve
 from matching.search import Candidate
 
@@ -135,7 +135,7 @@ class _BatchRun:
             ).all()
         )
         fresh = [row for row in self.valid if row.source_record_id not in self.known]
-        keys_by_row = {row.row_number: query_keys(person_of_row(row)) for row in fresh}
+        keys_by_row = {row.row_number: load_query_keys(person_of_row(row)) for row in fresh}
         by_key = self._children_by_key(set().union(*keys_by_row.values()) if keys_by_row else set())
         by_identifier = self._children_by_identifier(fresh)
         for row in fresh:
@@ -241,7 +241,7 @@ class _BatchRun:
     def _candidates(self, row: ValidRow) -> list[Candidate]:
         held = {self._surviving(self.held[i]) for i in self.candidate_ids.get(row.row_number, ()) if i in self.held}
         found = [Candidate(h.child_id, h.person, h.index_id) for h in held]
-        keys = query_keys(person_of_row(row))
+        keys = load_query_keys(person_of_row(row))
         # Children made earlier in this batch are not written yet: they go by a provisional id.
         found += [
             Candidate(-number, person_for_linkage(child), child.index_id)

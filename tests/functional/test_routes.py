@@ -5,18 +5,25 @@ from __future__ import annotations
 import pytest
 from flask import Flask, request
 from flask.testing import FlaskClient
+from werkzeug.routing import IntegerConverter
 
 from accreditation.permissions import Permission, Role
 from index_service import create_app
 from index_service.access import PUBLIC, guard_for, public
+from index_service.oauth.scopes import Scope
 from tests.factories import make_user, sign_in
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.code", "health.health", "static", "govuk_assets"}
+# The token endpoint is public in the guard's sense: it authenticates the client itself.
+PUBLIC_ENDPOINTS = {"auth.login", "auth.code", "health.health", "static", "govuk_assets", "oauth.issue_token"}
 
 
 def _sample_path(rule) -> str:  # type: ignore[no-untyped-def]
-    values = {name: "ABC" if name != "filename" else "app.css" for name in rule.arguments}
-    return rule.build(values)[1]
+    def sample(name: str) -> object:
+        if isinstance(rule._converters.get(name), IntegerConverter):
+            return 1
+        return "ABC" if name != "filename" else "app.css"
+
+    return rule.build({name: sample(name) for name in rule.arguments})[1]
 
 
 def test_every_endpoint_is_guarded_or_explicitly_public(app: Flask) -> None:
@@ -26,7 +33,7 @@ def test_every_endpoint_is_guarded_or_explicitly_public(app: Flask) -> None:
         if guard == PUBLIC:
             assert rule.endpoint in PUBLIC_ENDPOINTS, f"{rule.endpoint} is public but not on the public list"
         else:
-            assert isinstance(guard, Permission)
+            assert isinstance(guard, Permission | Scope), f"{rule.endpoint} has an unknown guard {guard!r}"
 
 
 def test_every_guarded_endpoint_refuses_an_anonymous_request(app: Flask, client: FlaskClient) -> None:
@@ -40,12 +47,37 @@ def test_every_guarded_endpoint_refuses_an_anonymous_request(app: Flask, client:
             if rule.rule.startswith("/api/"):
                 assert response.status_code == 401, f"{method} {rule.rule}"
                 assert response.json["message"]
+                if isinstance(guard_for(app, rule.endpoint), Scope):
+                    assert response.headers["WWW-Authenticate"].startswith("Bearer "), rule.rule
             elif method == "GET":
                 assert response.status_code == 302 and response.location.endswith("/sign-in"), rule.rule
             else:
                 assert response.status_code in (302, 400), f"{method} {rule.rule}"
             checked += 1
     assert checked >= 5
+
+
+def _scope_guarded(app: Flask):  # type: ignore[no-untyped-def]
+    for rule in app.url_map.iter_rules():
+        if isinstance(guard_for(app, rule.endpoint), Scope):
+            for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+                yield rule, method
+
+
+def test_every_scope_guarded_endpoint_refuses_a_session_or_a_bad_token(app: Flask, client: FlaskClient) -> None:
+    """Source systems' endpoints take a bearer token only: a signed-in browser session is not one."""
+    user = make_user(Role.DATA_ADMIN)
+    sign_in(client, user)
+    checked = 0
+    for rule, method in _scope_guarded(app):
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic Zm9vOmJhcg=="}):
+            response = client.open(_sample_path(rule), method=method, headers=headers, data=b"x",
+                                   content_type="text/csv")
+            assert response.status_code == 401, f"{method} {rule.rule} {headers}"
+            assert response.headers["WWW-Authenticate"].startswith("Bearer "), rule.rule
+            assert response.json["message"]
+        checked += 1
+    assert checked >= 3
 
 
 def test_half_signed_in_session_reaches_nothing_guarded(app: Flask, client: FlaskClient) -> None:

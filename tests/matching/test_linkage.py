@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from matching.estimate import estimate, surname_frequencies
+from matching.estimate import estimate, known_names, surname_frequencies
 from matching.levels import COMPARISONS, LEVELS, MISSING, compare_people
 from matching.linkage import (
     DIFFERENT_NHS,
@@ -81,6 +81,24 @@ def test_typos_by_edit_distance_and_jaro_winkler_but_not_other_names() -> None:
     assert _levels(Person(given_name="Jack"), Person(given_name="Jake"))["given name"] == "different"
 
 
+@pytest.mark.parametrize(("left", "right"), [("Talyaj", "Taylah"), ("Eriaz", "Eliza"), ("Bne", "Ben")])
+def test_names_two_slips_apart_or_short_names_one_slip_apart_are_similar(left: str, right: str) -> None:
+    assert _levels(Person(given_name=left), Person(given_name=right))["given name"] == "similar"
+
+
+def test_family_names_two_slips_apart_are_close() -> None:
+    assert _levels(replace(HELD, family_name="Oyalaren"))["household"] == "similar surname and address"
+
+
+def test_same_numbered_address_in_the_same_district_is_the_same_address() -> None:
+    moved_code = {"postcode": "LS69ZZ", "carer_names": ()}
+    assert _levels(replace(HELD, **moved_code))["household"] == "surname and address"
+    assert _levels(replace(HELD, **moved_code, address_line="14 Hyde Park Road"))["household"] == (
+        "surname, same district"
+    )
+    assert _levels(replace(HELD, postcode="M11AA", carer_names=()))["household"] == "surname, elsewhere"
+
+
 def test_given_name_matches_middle_name_or_names_swapped() -> None:
     assert _levels(replace(HELD, given_name="James", middle_names=None))["given name"] == "middle"
     swapped = replace(HELD, given_name="Oyelaran", family_name="William")
@@ -96,6 +114,9 @@ def test_given_name_matches_middle_name_or_names_swapped() -> None:
         (date(2016, 4, 9), "typo"),
         (date(2015, 4, 19), "typo"),
         (date(2014, 3, 9), "different"),
+        (date(2020, 4, 9), "partial"),
+        (date(2015, 4, 30), "partial"),
+        (date(2012, 11, 30), "different"),
         (None, MISSING),
     ],
 )
@@ -326,3 +347,17 @@ def test_twins_with_two_real_names_a_letter_apart_never_link() -> None:
     assert resolution.outcome == "new" and resolution.best is not None and TWIN in resolution.best.conflicts
     slip = replace(twin, given_name="Georgnia")
     assert resolve(slip, [held]).outcome == "link"
+
+
+def test_a_mistyped_given_name_in_the_same_home_is_not_a_twin() -> None:
+    model = replace(default_model(), known_given_names=frozenset({"taylah", "william"}))
+    held = _held(given_name="Taylah", gender="female", middle_names=None, identifiers=frozenset())
+    slip = replace(HELD, given_name="Talyaj", gender="female", middle_names=None, identifiers=frozenset())
+    assert TWIN not in score(slip, held, model).conflicts
+    named = replace(model, known_given_names=model.known_given_names | {"talyaj"})
+    assert TWIN in score(slip, held, named).conflicts
+
+
+def test_known_names_leave_out_a_slip_in_a_far_commoner_name() -> None:
+    names = ["jack"] * 30 + ["jacl"] * 2 + ["georgia"] * 5 + ["georgina"] * 4 + ["once"]
+    assert known_names(names) == {"jack", "georgia", "georgina"}

@@ -1,0 +1,117 @@
+"""The token endpoint: POST /api/v1/oauth/token, client credentials only, with authlib.
+
+A source system authenticates with its client id and secret (HTTP Basic or in the form) and
+gets a bearer token for an hour. Errors are authlib's JSON (invalid_client, invalid_scope,
+unsupported_grant_type...), and every refusal is audited. The endpoint is public in the guard's
+sense because it authenticates the client itself; it never opens a browser session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from flask import Flask, current_app, request
+from flask_smorest import Api, Blueprint
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from index_service.access import public
+from index_service.audit.events import record_event
+from index_service.audit.models import AuditTag, Outcome
+from index_service.children.models import DataSource
+from index_service.extensions import db
+from index_service.oauth import operations
+from index_service.oauth.models import CLIENT_AUTH_METHODS, CLIENT_CREDENTIALS, OAuthClient
+from index_service.oauth.scopes import SCOPES
+
+EXTENSION = "child_index_oauth"
+SECURITY_SCHEME = "source_system"
+ACCESS_TOKEN_SECONDS = 3600
+TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path, not a secret
+
+blueprint = Blueprint(
+    "oauth", __name__, url_prefix="/api/v1/oauth",
+    description="Access tokens for source systems (OAuth2 client credentials)",
+)
+
+
+class SourceClientCredentials(ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
+
+
+def _query_client(client_id: str) -> OAuthClient | None:
+    """A client that may be issued tokens: not revoked, its data source active."""
+    return db.session.scalar(
+        select(OAuthClient).join(OAuthClient.source)
+        .where(OAuthClient.client_id == client_id, OAuthClient.revoked_at.is_(None), DataSource.is_active.is_(True))
+    )
+
+
+def _save_token(token: dict[str, Any], oauth_request: OAuth2Request) -> None:
+    client = oauth_request.client
+    assert isinstance(client, OAuthClient)
+    operations.save_token(client, token["access_token"], token.get("scope", ""), int(token["expires_in"]))
+
+
+def init_oauth(app: Flask, api: Api) -> None:
+    """Give the app its authorization server, and the API docs the security scheme of source systems."""
+    server = AuthorizationServer(query_client=_query_client, save_token=_save_token)
+    seconds = int(app.config.get("OAUTH_TOKEN_SECONDS", ACCESS_TOKEN_SECONDS))
+    server.load_config({
+        "OAUTH2_TOKEN_EXPIRES_IN": {CLIENT_CREDENTIALS: seconds},
+        "OAUTH2_SCOPES_SUPPORTED": [scope.value for scope in SCOPES],
+    })
+    server.register_grant(SourceClientCredentials)
+    app.extensions[EXTENSION] = server
+    api.spec.components.security_scheme(SECURITY_SCHEME, {
+        "type": "oauth2",
+        "description": "A source system's client, registered by a data administrator for one data source.",
+        "flows": {"clientCredentials": {
+            "tokenUrl": TOKEN_URL, "scopes": {scope.value: text for scope, text in SCOPES.items()},
+        }},
+    })
+
+
+def _claimed_client_id() -> str | None:
+    client_id, _secret = extract_basic_authorization(request.headers)
+    return client_id or request.form.get("client_id") or None
+
+
+@blueprint.route("/token", methods=["POST"])
+@blueprint.doc(
+    security=[],
+    requestBody={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "required": ["grant_type"],
+        "properties": {
+            "grant_type": {"type": "string", "enum": [CLIENT_CREDENTIALS]},
+            "scope": {"type": "string", "description": "Space-separated; all the client's scopes when omitted"},
+            "client_id": {"type": "string", "description": "client_secret_post only"},
+            "client_secret": {"type": "string", "description": "client_secret_post only"},
+        },
+    }}}},
+    responses={
+        "200": {"description": "An access token: access_token, token_type Bearer, expires_in, scope"},
+        "400": {"description": "OAuth2 error: invalid_request, invalid_client, invalid_scope, unsupported_grant_type"},
+        "401": {"description": "OAuth2 error invalid_client, when the client authenticated with HTTP Basic"},
+    },
+)
+@public
+def issue_token() -> Response:
+    """Trade a client's id and secret for a bearer token (client_secret_basic or client_secret_post)."""
+    server: AuthorizationServer = current_app.extensions[EXTENSION]
+    response: Response = server.create_token_response()
+    if response.status_code != 200:
+        body = response.get_json(silent=True) or {}
+        record_event(
+            AuditTag.OAUTH_TOKEN_REFUSED, Outcome.DENIED,
+            details={
+                "client_id": (_claimed_client_id() or "")[:64] or None, "error": body.get("error"),
+                "grant_type": (request.form.get("grant_type") or "")[:40] or None,
+                "scope": (request.form.get("scope") or "")[:200] or None,
+            },
+        )
+    return response

@@ -1,0 +1,184 @@
+"""/api/v1 for source systems: submit an extract, follow its load, fetch its report.
+
+Every endpoint needs a bearer token with the scope loads:write (see index_service/oauth), and
+a client reaches only its own data source and that source's loads. The extract is the request
+body itself, streamed to disk, its header checked at once (so a file that cannot load is refused
+here, not later in the background), then queued and run by a process of its own once this
+request has committed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import current_app, g, request, stream_with_context
+from flask_smorest import Blueprint
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity, UnsupportedMediaType
+from werkzeug.wrappers import Response
+
+from index_service.access import refuse_client, requires_scope
+from index_service.audit.events import record_event
+from index_service.audit.models import AuditTag
+from index_service.extensions import db
+from index_service.oauth.operations import client_details
+from index_service.oauth.scopes import Scope
+from index_service.oauth.server import SECURITY_SCHEME
+from index_service.sources import jobs
+from index_service.sources.extract import ExtractError, format_for
+from index_service.sources.models import Load, LoadRow
+from index_service.sources.report import REPORT_COLUMNS, report_line
+from index_service.sources.schemas import LoadAcceptedSchema, LoadArgs, LoadStatusSchema, report_url, status_url
+
+# Content types of an extract, and the format each announces.
+CONTENT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+REPORT_PAGE = 1000
+LOADS_WRITE = [{SECURITY_SCHEME: [Scope.LOADS_WRITE.value]}]
+
+blueprint = Blueprint(
+    "sources_api", __name__, url_prefix="/api/v1",
+    description="Source systems submit extracts and follow their loads (OAuth2 client credentials)",
+)
+
+
+def _client_source_id() -> int:
+    return int(g.oauth_client.source_id)
+
+
+def _own_load(load_id: int) -> Load:
+    load = db.session.get(Load, load_id)
+    if load is None:
+        raise NotFound("No load has that id.")
+    if load.source_id != _client_source_id():
+        refuse_client("This load belongs to another data source.", "another source's load", load_id=load_id)
+    return load
+
+
+def _file_name(given: str | None, fmt: str) -> str:
+    """The name the report shows: the one given (directories dropped), which must agree with the content type."""
+    name = (given or "").replace("\\", "/").rsplit("/", 1)[-1].strip() or f"extract.{fmt}"
+    try:
+        named = format_for(name)
+    except ExtractError as error:
+        raise UnprocessableEntity(str(error)) from error
+    if named != fmt:
+        raise UnprocessableEntity(f"file_name {name!r} names a {named} file, but the Content-Type is "
+                                  f"{request.mimetype}")
+    return name
+
+
+def _store_body(file_name: str) -> Path:
+    """The request body, streamed to the upload folder under the larger upload limit."""
+    request.max_content_length = current_app.config["UPLOAD_MAX_BYTES"]
+    # With neither a length nor chunked encoding (which the server marks as input_terminated) there is no body.
+    if not request.content_length and not request.environ.get("wsgi.input_terminated"):
+        raise BadRequest("The body is empty: send the extract itself as the body.")
+    stored = jobs.store_upload(request.stream, file_name)
+    if stored.stat().st_size == 0:
+        stored.unlink(missing_ok=True)
+        raise BadRequest("The body is empty: send the extract itself as the body.")
+    return stored
+
+
+@blueprint.route("/sources/<int:source_id>/loads", methods=["POST"])
+@blueprint.arguments(LoadArgs, location="query")
+@blueprint.response(202, LoadAcceptedSchema)
+@blueprint.alt_response(400, description="The body is empty")
+@blueprint.alt_response(401, description="No access token, or one that is not valid, has expired or was revoked")
+@blueprint.alt_response(403, description="The token lacks the scope loads:write, or the source is not the client's")
+@blueprint.alt_response(413, description="The extract is larger than the upload limit")
+@blueprint.alt_response(415, description="The Content-Type is not text/csv or application/x-ndjson")
+@blueprint.alt_response(422, description="A bad parameter, or a file that cannot be loaded (such as a header "
+                                         "lacking a required column); the message says which")
+@blueprint.doc(
+    security=LOADS_WRITE,
+    requestBody={"required": True, "description": "The extract: a CSV file with a header row, or JSON lines",
+                 "content": {content_type: {"schema": {"type": "string", "format": "binary"}}
+                             for content_type in CONTENT_TYPES}},
+)
+@requires_scope(Scope.LOADS_WRITE)
+def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
+    """Submit an extract for your data source; it loads in the background (follow status_url)."""
+    client = g.oauth_client
+    if source_id != _client_source_id():
+        refuse_client("Your client may load only into its own data source.", "another source", source_id=source_id)
+    fmt = CONTENT_TYPES.get(request.mimetype)
+    if fmt is None:
+        raise UnsupportedMediaType(
+            "Send the extract itself as the body, with Content-Type text/csv or application/x-ndjson."
+        )
+    file_name = _file_name(args["file_name"], fmt)
+    stored = _store_body(file_name)
+    try:
+        jobs.check_header(stored, fmt)
+        load = jobs.queue_load(client.source, stored, file_name, args["kind"], dry_run=args["dry_run"], user=None)
+    except ExtractError as error:
+        stored.unlink(missing_ok=True)
+        raise UnprocessableEntity(str(error)) from error
+    repeat = load.stored_path != str(stored)
+    if repeat:
+        stored.unlink(missing_ok=True)  # the unfinished load of the same file carries on instead
+    jobs.start_after_commit(load, repeat=repeat)
+    record_event(
+        AuditTag.LOAD_SUBMIT,
+        details={**client_details(client), "load_id": load.id, "file_name": load.file_name,
+                 "file_sha256": load.file_sha256, "kind": load.kind.value, "dry_run": load.is_dry_run,
+                 "repeat": repeat},
+    )
+    return {"load_id": load.id, "status": load.status, "status_url": status_url(load),
+            "report_url": report_url(load), "repeat": repeat}
+
+
+@blueprint.route("/loads/<int:load_id>", methods=["GET"])
+@blueprint.response(200, LoadStatusSchema)
+@blueprint.alt_response(404, description="No load has that id")
+@blueprint.doc(security=LOADS_WRITE)
+@requires_scope(Scope.LOADS_WRITE)
+def load_status(load_id: int) -> Load:
+    """How far a load of your data source has got, and what became of its rows so far."""
+    return _own_load(load_id)
+
+
+def _report_lines(load_id: int) -> Iterator[str]:
+    """The report as CSV text, a page of rows at a time, each page read in a short transaction of its own."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(REPORT_COLUMNS)
+    after = 0
+    while True:
+        rows = db.session.scalars(
+            select(LoadRow).where(LoadRow.load_id == load_id, LoadRow.row_number > after)
+            .order_by(LoadRow.row_number).limit(REPORT_PAGE).options(selectinload(LoadRow.child))
+        ).all()
+        for row in rows:
+            writer.writerow(report_line(row))
+        after = rows[-1].row_number if rows else after
+        db.session.rollback()  # ends the read, so a long download holds no transaction between pages
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < REPORT_PAGE:
+            return
+
+
+@blueprint.route("/loads/<int:load_id>/report", methods=["GET"])
+@blueprint.alt_response(200, description="One CSV line per row of the extract: " + ", ".join(REPORT_COLUMNS),
+                        content_type="text/csv")
+@blueprint.alt_response(404, description="No load has that id")
+@blueprint.doc(security=LOADS_WRITE)
+@requires_scope(Scope.LOADS_WRITE)
+def load_report(load_id: int) -> Response:
+    """The load's report so far, as CSV: one line per row of the extract, in row order."""
+    load = _own_load(load_id)
+    record_event(AuditTag.LOAD_REPORT_VIEW, details={**client_details(g.oauth_client), "load_id": load.id})
+    return Response(
+        stream_with_context(_report_lines(load.id)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="load-{load.id}-report.csv"',
+                 "X-Load-Status": load.status.value},
+    )
