@@ -9,16 +9,11 @@ request has committed.
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from flask import current_app, g, request, stream_with_context
 from flask_smorest import Blueprint
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity, UnsupportedMediaType
 from werkzeug.wrappers import Response
 
@@ -31,13 +26,12 @@ from index_service.oauth.scopes import Scope
 from index_service.oauth.server import SECURITY_SCHEME
 from index_service.sources import jobs
 from index_service.sources.extract import ExtractError, format_for
-from index_service.sources.models import Load, LoadRow
-from index_service.sources.report import REPORT_COLUMNS, report_line
+from index_service.sources.models import Load
+from index_service.sources.report import REPORT_COLUMNS, report_csv
 from index_service.sources.schemas import LoadAcceptedSchema, LoadArgs, LoadStatusSchema, report_url, status_url
 
 # Content types of an extract, and the format each announces.
 CONTENT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
-REPORT_PAGE = 1000
 LOADS_WRITE = [{SECURITY_SCHEME: [Scope.LOADS_WRITE.value]}]
 
 blueprint = Blueprint(
@@ -144,28 +138,6 @@ def load_status(load_id: int) -> Load:
     return _own_load(load_id)
 
 
-def _report_lines(load_id: int) -> Iterator[str]:
-    """The report as CSV text, a page of rows at a time, each page read in a short transaction of its own."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(REPORT_COLUMNS)
-    after = 0
-    while True:
-        rows = db.session.scalars(
-            select(LoadRow).where(LoadRow.load_id == load_id, LoadRow.row_number > after)
-            .order_by(LoadRow.row_number).limit(REPORT_PAGE).options(selectinload(LoadRow.child))
-        ).all()
-        for row in rows:
-            writer.writerow(report_line(row))
-        after = rows[-1].row_number if rows else after
-        db.session.rollback()  # ends the read, so a long download holds no transaction between pages
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < REPORT_PAGE:
-            return
-
-
 @blueprint.route("/loads/<int:load_id>/report", methods=["GET"])
 @blueprint.alt_response(200, description="One CSV line per row of the extract: " + ", ".join(REPORT_COLUMNS),
                         content_type="text/csv")
@@ -177,7 +149,7 @@ def load_report(load_id: int) -> Response:
     load = _own_load(load_id)
     record_event(AuditTag.LOAD_REPORT_VIEW, details={**client_details(g.oauth_client), "load_id": load.id})
     return Response(
-        stream_with_context(_report_lines(load.id)),
+        stream_with_context(report_csv(load.id)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="load-{load.id}-report.csv"',
                  "X-Load-Status": load.status.value},

@@ -8,8 +8,6 @@ handed to its background process only after that commit (jobs.start_after_commit
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,11 +35,12 @@ from accreditation.permissions import Permission, is_allowed
 from index_service.access import requires
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
+from index_service.auth.models import User
 from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceKind
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
 from index_service.organisations.models import Organisation
-from index_service.sources import jobs, loading, registry, review
+from index_service.sources import jobs, registry, review
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.forms import (
     LOAD_KIND_HINTS,
@@ -62,7 +61,7 @@ from index_service.sources.models import (
     ReviewItem,
     RowOutcome,
 )
-from index_service.sources.report import OUTCOME_ORDER, REPORT_COLUMNS, outcome_label, report_line
+from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
 
 blueprint = Blueprint("sources", __name__, url_prefix="/data")
 
@@ -374,17 +373,7 @@ def load_report_csv(load_id: str) -> Response:
         # The body streams after the request has ended (and committed its audit event): read the
         # rows in an application context, and a database session, of the generator's own.
         with app.app_context():
-            load = db.session.get(Load, loaded_id)
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(REPORT_COLUMNS)
-            for number, row in enumerate(loading.report_rows(load) if load is not None else (), start=1):
-                writer.writerow(report_line(row))
-                if number % 500 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue()
+            yield from report_csv(loaded_id)
 
     name = f"load-{found.id}-report.csv"
     return Response(lines(), mimetype="text/csv",
@@ -483,15 +472,21 @@ def _child_by_index_id(index_id: str) -> Child | None:
 
 
 def _render_merge(form: MergeForm, status: int = 200) -> tuple[str, int]:
-    merges = db.session.scalars(select(Merge).order_by(Merge.id.desc()).limit(RECENT_MERGES)).all()
+    merges = db.session.scalars(
+        select(Merge).join(User, User.id == Merge.merged_by_id)
+        .where(User.organisation_id == g.user.organisation_id)
+        .order_by(Merge.id.desc()).limit(RECENT_MERGES)
+    ).all()
     return render_template("sources/merge.html", form=form, merges=merges), status
 
 
 def _pair(form: MergeForm | ConfirmMergeForm) -> tuple[Child, Child] | None:
     kept, retired = _child_by_index_id(form.kept.parsed), _child_by_index_id(form.retired.parsed)
     for field, child in ((form.kept, kept), (form.retired, retired)):
-        if child is None:
-            field.errors = [*field.errors, f"No record has the index ID {field.data}"]
+        if child is None or not review.supplied_by_organisation(review.surviving(child), g.user.organisation_id):
+            # Another organisation's record is not shown here, nor is its existence confirmed.
+            field.errors = [*field.errors, f"No record that your organisation's data sources supplied has the "
+                                           f"index ID {field.data}"]
         elif child.merged_into_id is not None:
             field.errors = [*field.errors, f"{field.data} has already been merged into another record"]
     if kept is None or retired is None or form.kept.errors or form.retired.errors:

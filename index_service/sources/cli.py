@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from pathlib import Path
@@ -15,10 +14,10 @@ from index_service.children.models import DataSource, Service, SourceKind
 from index_service.cli import organisation_named
 from index_service.extensions import db
 from index_service.sources.extract import ExtractError
-from index_service.sources.loading import begin_load, report_rows, run_load
+from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadStatus
 from index_service.sources.registry import SourceError, register_source, source_named
-from index_service.sources.report import REPORT_COLUMNS, report_line, summary_lines
+from index_service.sources.report import report_csv, summary_lines
 
 sources = click.Group("sources", help="Data sources and their bulk loads.")
 
@@ -143,8 +142,6 @@ def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path |
         click.echo(line)
     if report:
         with report.open("w", newline="", encoding="utf-8") as out:
-            writer = csv.writer(out)
-            writer.writerow(REPORT_COLUMNS)
-            for row in report_rows(load):
-                writer.writerow(report_line(row))
+            for chunk in report_csv(load.id):
+                out.write(chunk)
         click.echo(f"Report written to {report}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -479,11 +479,3 @@ def _audit_details(load: Load, **extra: Any) -> dict[str, Any]:
         "file_sha256": load.file_sha256, "kind": load.kind.value, "dry_run": load.is_dry_run,
         "rows_done": load.rows_done, "counts": dict(load.counts or {}), **extra,
     }
-
-
-def report_rows(load: Load) -> Iterable[LoadRow]:
-    """The load's report, one line per input row, streamed in row order."""
-    return db.session.scalars(
-        select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number)
-        .execution_options(yield_per=1000)
-    )

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from index_service.extensions import db
 from index_service.sources.models import Load, LoadRow, RowOutcome
 
+REPORT_PAGE = 1000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 REPORT_COLUMNS = ("row_number", "source_record_id", "outcome", "index_id", "score", "reasons")
 OUTCOME_ORDER = (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED, RowOutcome.UNCHANGED,
                  RowOutcome.REVIEW, RowOutcome.REJECTED)
@@ -17,14 +27,19 @@ PREDICTED = {
 }
 
 
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet will show, not run: a leading =, +, -, @ or control character is quoted."""
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
 def report_line(row: LoadRow) -> tuple[object, ...]:
     return (
         row.row_number,
-        row.source_record_id or "",
+        spreadsheet_safe(row.source_record_id or ""),
         row.outcome.value,
         row.child.index_id if row.child is not None else "",
         "" if row.score is None else f"{row.score:.1f}",
-        "; ".join(row.reasons),
+        spreadsheet_safe("; ".join(row.reasons)),
     )
 
 
@@ -58,3 +73,25 @@ def summary_lines(load: Load) -> list[str]:
         earlier = summary.get("same_file_as_load")
         lines.append("  Nothing changed" + (f": this file was loaded before (load {earlier})" if earlier else ""))
     return lines
+
+
+def report_csv(load_id: int) -> Iterator[str]:
+    """The report as CSV text, a page of rows at a time, each page read in a short transaction of its own."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(REPORT_COLUMNS)
+    after = 0
+    while True:
+        rows = db.session.scalars(
+            select(LoadRow).where(LoadRow.load_id == load_id, LoadRow.row_number > after)
+            .order_by(LoadRow.row_number).limit(REPORT_PAGE).options(selectinload(LoadRow.child))
+        ).all()
+        for row in rows:
+            writer.writerow(report_line(row))
+        after = rows[-1].row_number if rows else after
+        db.session.rollback()  # ends the read, so a long download holds no transaction between pages
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < REPORT_PAGE:
+            return

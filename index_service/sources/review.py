@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
@@ -152,12 +152,28 @@ def defer_item(item: ReviewItem, user: User) -> None:
     _decided(item, ReviewStatus.DEFERRED, None, user)
 
 
+def supplied_by_organisation(child: Child, organisation_id: int) -> bool:
+    """Whether one of the organisation's data sources supplied this record (its own record id for it)."""
+    return bool(db.session.scalar(select(exists().where(
+        SourceIdentifier.child_id == child.id,
+        SourceIdentifier.source_id == DataSource.id,
+        DataSource.organisation_id == organisation_id,
+    ))))
+
+
+def _may_merge(user: User, *children: Child) -> None:
+    """A data administrator merges only records their own organisation's sources supplied."""
+    if not all(supplied_by_organisation(child, user.organisation_id) for child in children):
+        raise ReviewError("You can merge only records that your organisation's data sources supplied")
+
+
 def merge_children(kept: Child, retired: Child, user: User) -> Merge:
     """Move everything the retired record holds onto the kept one; the retired id redirects to it."""
     if kept.id == retired.id:
         raise ReviewError("A record cannot be merged with itself")
     if kept.merged_into_id is not None or retired.merged_into_id is not None:
         raise ReviewError("One of these records has already been merged into another")
+    _may_merge(user, kept, retired)
     moved: dict[str, list[int]] = {}
     for table, model in MOVABLE.items():
         rows = db.session.scalars(select(model).where(model.child_id == retired.id)).all()
@@ -194,6 +210,7 @@ def undo_merge(merge: Merge, user: User) -> None:
     if merge.undone_at is not None:
         raise ReviewError("This merge has already been undone")
     kept, retired = merge.surviving, merge.retired
+    _may_merge(user, kept)
     for table, ids in merge.moved.items():
         model = MOVABLE[table]
         for row in db.session.scalars(select(model).where(model.id.in_(ids))):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from index_service.children.models import DataSource, Service, SourceKind
+from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceIdentifier, SourceKind
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
 from index_service.sources.loading import begin_load, run_load
@@ -61,6 +61,15 @@ def make_source(
                              involvement_role="Designated safeguarding lead")
     db.session.commit()
     return source
+
+
+def supplied_by(child: Child, organisation: Organisation) -> Child:
+    """Mark a child as supplied by a source of this organisation (as any load would)."""
+    source = db.session.scalar(select(DataSource).where(DataSource.organisation_id == organisation.id))
+    source = source or make_source(f"Source of {organisation.name}", organisation=organisation)
+    child.identifiers.append(SourceIdentifier(kind=IdentifierKind.SOURCE_RECORD, value=f"R{child.id}", source=source))
+    db.session.commit()
+    return child
 
 
 def load_file(source: DataSource, path: Path, kind: LoadKind = LoadKind.DELTA, dry_run: bool = False) -> Load:

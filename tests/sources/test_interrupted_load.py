@@ -10,6 +10,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -19,7 +21,7 @@ from index_service.sources.models import Load, LoadRow, LoadStatus, ReviewItem, 
 from tests.sources.loads import make_source, row, write_extract
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = 3000
+ROWS = 5000
 BATCH = 100
 
 
@@ -44,11 +46,11 @@ def _command(app: Flask, path: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _rows_done() -> tuple[int, LoadStatus | None]:
-    """The loader's position, read in a transaction ended at once (on SQLite it holds the write lock)."""
-    found = db.session.execute(select(Load.rows_done, Load.status).order_by(Load.id.desc()).limit(1)).first()
-    db.session.rollback()
-    return (found[0], found[1]) if found else (0, None)
+def _rows_done(watcher: sa.Engine) -> tuple[int, LoadStatus | None]:
+    """The loader's position, read as a plain reader that never waits for the loader's write lock."""
+    with watcher.connect() as connection:
+        found = connection.execute(select(Load.rows_done, Load.status).order_by(Load.id.desc()).limit(1)).first()
+    return (found[0], LoadStatus(found[1])) if found else (0, None)
 
 
 def _created() -> int:
@@ -68,20 +70,24 @@ def test_killed_load_resumes_with_no_duplicate_and_no_lost_row(committed_app: Fl
     ]
     path = write_extract(tmp_path / "census.csv", rows)
 
+    watcher = sa.create_engine(committed_app.config["SQLALCHEMY_DATABASE_URI"])
     process = _command(committed_app, path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        done, status = _rows_done()
+        done, status = _rows_done(watcher)
         if done >= BATCH and status is LoadStatus.RUNNING:
             break
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        if process.poll() is not None:
+            output, _ = process.communicate()
+            pytest.fail("the load ended before it could be interrupted:\n" + output.decode())
         time.sleep(0.02)
     process.send_signal(signal.SIGKILL)
     process.wait()
     if process.stdout:
         process.stdout.close()
 
-    done, status = _rows_done()
+    done, status = _rows_done(watcher)
+    watcher.dispose()
     assert status is LoadStatus.RUNNING
     assert 0 < done < ROWS and done % BATCH == 0
     assert db.session.scalar(select(func.count()).select_from(LoadRow)) == done

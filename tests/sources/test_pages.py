@@ -26,7 +26,7 @@ from index_service.sources import jobs
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadStatus, Merge, ReviewItem, ReviewStatus
 from tests.factories import csrf_token, make_child, make_organisation, make_user, page_csrf, sign_in
-from tests.sources.loads import COLUMNS, TODAY, load_file, make_source, row, write_extract
+from tests.sources.loads import COLUMNS, TODAY, load_file, make_source, row, supplied_by, write_extract
 
 
 @pytest.fixture(autouse=True)
@@ -423,8 +423,8 @@ def _involvement_orgs(child: Child) -> set[int]:
 
 
 def test_merge_and_undo_round_trip_through_the_pages(client: FlaskClient, admin: User) -> None:
-    kept = make_child(nhs_number=None)
-    retired = make_child(given_name="Ollie", nhs_number=None)
+    kept = supplied_by(make_child(nhs_number=None), admin.organisation)
+    retired = supplied_by(make_child(given_name="Ollie", nhs_number=None), admin.organisation)
     kept_orgs, retired_orgs = _involvement_orgs(kept), _involvement_orgs(retired)
     sign_in(client, admin)
 
@@ -455,8 +455,21 @@ def test_merge_and_undo_round_trip_through_the_pages(client: FlaskClient, admin:
     assert "already been undone" in client.get(twice.location).text
 
 
+def test_merge_never_shows_another_organisations_record(client: FlaskClient, admin: User) -> None:
+    ours = supplied_by(make_child(nhs_number=None), admin.organisation)
+    theirs = supplied_by(make_child(given_name="Zara", family_name="Quinn", nhs_number=None), make_organisation())
+    sign_in(client, admin)
+    page = _post(client, "/data/merge", {"kept": ours.index_id, "retired": theirs.index_id}, "/data/merge")
+    assert f"data sources supplied has the index ID {theirs.index_id}" in page.text
+    assert "Quinn" not in page.text
+    confirm = _post(client, "/data/merge/confirm", {"kept": ours.index_id, "retired": theirs.index_id},
+                    "/data/merge")
+    assert confirm.status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Merge)) == 0
+
+
 def test_merge_refuses_a_bad_or_unknown_index_id(client: FlaskClient, admin: User) -> None:
-    kept = make_child()
+    kept = supplied_by(make_child(), admin.organisation)
     sign_in(client, admin)
     response = _post(client, "/data/merge", {"kept": kept.index_id, "retired": "ABC"}, "/data/merge")
     assert response.status_code == 200 and "An index ID has 9 characters" in response.text
@@ -464,7 +477,7 @@ def test_merge_refuses_a_bad_or_unknown_index_id(client: FlaskClient, admin: Use
     assert "Enter two different index IDs" in same.text
     unknown = "00000000" + luhn.calc_check_digit("00000000", alphabet=ALPHABET)
     missing = _post(client, "/data/merge", {"kept": kept.index_id, "retired": unknown}, "/data/merge")
-    assert f"No record has the index ID {unknown}" in missing.text
+    assert f"data sources supplied has the index ID {unknown}" in missing.text
     assert db.session.scalar(select(func.count()).select_from(Merge)) == 0
 
 

@@ -20,7 +20,7 @@ from matching.person import Person
 from matching.search import Query
 from shielding.redaction import Viewer
 from tests.factories import make_child, make_organisation, make_user
-from tests.sources.loads import load_file, make_source, row, write_extract
+from tests.sources.loads import load_file, make_source, row, supplied_by, write_extract
 
 
 def _item(tmp_path: Path) -> tuple[Child, ReviewItem]:
@@ -101,8 +101,8 @@ def test_another_organisation_cannot_see_or_decide_the_item(app: Flask, tmp_path
 
 def test_merge_then_undo_restores_both_records(app: Flask) -> None:
     admin = make_user(Role.DATA_ADMIN)
-    kept = make_child()
-    retired = make_child(given_name="Ollie", nhs_number="9434765870", address=None)
+    kept = supplied_by(make_child(), admin.organisation)
+    retired = supplied_by(make_child(given_name="Ollie", nhs_number="9434765870", address=None), admin.organisation)
     retired_involvements = {i.id for i in retired.involvements}
     kept_involvements = {i.id for i in kept.involvements}
 
@@ -123,7 +123,7 @@ def test_merge_then_undo_restores_both_records(app: Flask) -> None:
     assert child_by_index_id(retired.index_id).id == retired.id
     assert {i.id for i in retired.involvements} == retired_involvements
     assert {i.id for i in kept.involvements} == kept_involvements
-    assert [i.value for i in retired.identifiers] == ["9434765870"]
+    assert [i.value for i in retired.identifiers] == ["9434765870", f"R{retired.id}"]
     assert [n.given_name for n in kept.other_names] == []
     tags = [e.tag for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert AuditTag.RECORD_MERGE in tags and AuditTag.RECORD_UNMERGE in tags
@@ -133,9 +133,23 @@ def test_merge_then_undo_restores_both_records(app: Flask) -> None:
 
 def test_merging_a_shielded_record_gives_a_shielded_record(app: Flask) -> None:
     admin = make_user(Role.DATA_ADMIN)
-    kept = make_child()
-    retired = make_child(given_name="Ollie", nhs_number=None, is_shielded=True)
+    kept = supplied_by(make_child(), admin.organisation)
+    retired = supplied_by(make_child(given_name="Ollie", nhs_number=None, is_shielded=True), admin.organisation)
     merge = review.merge_children(kept, retired, admin)
     assert kept.is_shielded
     review.undo_merge(merge, admin)
     assert not kept.is_shielded and retired.is_shielded
+
+
+def test_only_records_the_organisation_supplied_can_be_merged(app: Flask) -> None:
+    admin = make_user(Role.DATA_ADMIN)
+    ours = supplied_by(make_child(), admin.organisation)
+    theirs = supplied_by(make_child(given_name="Ollie", nhs_number=None), make_organisation())
+    with pytest.raises(ReviewError, match="your organisation's data sources supplied"):
+        review.merge_children(ours, theirs, admin)
+    assert theirs.merged_into_id is None
+    merge = review.merge_children(ours, supplied_by(theirs, admin.organisation), admin)
+    outsider = make_user(Role.DATA_ADMIN, organisation=make_organisation())
+    with pytest.raises(ReviewError, match="your organisation's data sources supplied"):
+        review.undo_merge(merge, outsider)
+    assert merge.undone_at is None
