@@ -10,10 +10,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import TypedDict
 
-from stdnum.exceptions import InvalidComponent, ValidationError
-from stdnum.gb import nhs, upn
+from stdnum.exceptions import ValidationError
+from stdnum.gb import nhs
 
 from index_service.children.index_ids import IndexIdError, parse_index_id
+from matching.identifiers import validate_upn
 from matching.normalise import normalise_postcode
 from matching.person import Person
 from matching.search import Query
@@ -77,12 +78,7 @@ def parse_upn(text: str) -> str:
     python-stdnum does not know authorities created since 2011 (838, 839, 940-943, ...).
     """
     try:
-        return upn.validate(text)
-    except InvalidComponent:
-        number = upn.compact(text)
-        if upn.calc_check_digit(number[1:]) == number[0]:
-            return number
-        raise CriterionError("Enter a valid Unique Pupil Number: a letter and 12 more characters") from None
+        return validate_upn(text)
     except ValidationError as error:
         raise CriterionError("Enter a valid Unique Pupil Number: a letter and 12 more characters") from error
 

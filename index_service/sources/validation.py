@@ -15,11 +15,12 @@ from hashlib import blake2b
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validates_schema
-from stdnum.exceptions import InvalidChecksum, InvalidComponent
+from stdnum.exceptions import InvalidChecksum
 from stdnum.exceptions import ValidationError as NumberError
-from stdnum.gb import nhs, upn
+from stdnum.gb import nhs
 
 from index_service.sources.extract import COLUMNS, RawRow
+from matching.identifiers import has_known_authority, validate_upn
 from matching.normalise import format_postcode, normalise_postcode
 
 GENDER_CODES = {
@@ -181,12 +182,7 @@ class _Upn(_Text):
 
     def parse(self, text: str, problems: list[str]) -> str | None:
         try:
-            return upn.validate(text)
-        except InvalidComponent:
-            number = upn.compact(text)
-            if upn.calc_check_digit(number[1:]) == number[0]:
-                return number
-            problems.append("check letter is wrong")
+            return validate_upn(text)
         except InvalidChecksum:
             problems.append("check letter is wrong")
         except NumberError:
@@ -334,7 +330,7 @@ class RowValidator:
             return RejectedRow(raw.row_number, source_record_id, dict(raw.values), tuple(reasons))
 
         warnings: list[str] = []
-        if data["upn"] is not None and not upn.is_valid(data["upn"]):
+        if data["upn"] is not None and not has_known_authority(data["upn"]):
             warnings.append(f"upn: local authority code {data['upn'][1:4]} is not on the known list; accepted")
         return ValidRow(
             row_number=raw.row_number,
