@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,8 @@ class _BatchRun:
         self.waiting: dict[str, int] = {}
         self.candidate_ids: dict[int, set[int]] = {}
         self.held: dict[int, HeldPerson] = {}
+        # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
+        self.owners: dict[str, int | Child] = {}
         self.created: list[tuple[set[int], Child]] = []
 
     def prefetch(self) -> None:
@@ -142,6 +144,7 @@ class _BatchRun:
             found = set().union(*(by_key.get(key, ()) for key in keys_by_row[row.row_number]))
             found |= by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())
             self.candidate_ids[row.row_number] = found
+        self.owners = self._identifier_owners()
         candidates = set().union(*self.candidate_ids.values()) if self.candidate_ids else set()
         self.held = held_people(candidates)
         survivors = {h.merged_into_id for h in self.held.values() if h.merged_into_id} - set(self.held)
@@ -155,6 +158,19 @@ class _BatchRun:
                 SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD,
                 SourceIdentifier.source_id == self.source.id,
                 SourceIdentifier.value.in_(ids),
+            )
+        ).all()
+        return {value: child_id for value, child_id in found}
+
+    def _identifier_owners(self) -> dict[str, int | Child]:
+        values = {value for row in self.valid for value in (row.nhs_number, row.upn) if value}
+        if not values:
+            return {}
+        found = db.session.execute(
+            select(SourceIdentifier.value, SourceIdentifier.child_id).where(
+                SourceIdentifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)),
+                SourceIdentifier.source_id == self.source.id,
+                SourceIdentifier.value.in_(values),
             )
         ).all()
         return {value: child_id for value, child_id in found}
@@ -218,7 +234,15 @@ class _BatchRun:
 
     def _apply(self, result: _RowResult) -> None:
         assert result.child is not None and result.row is not None
-        applied = apply_to_child(result.child, result.row, self.source, self.now)
+        row = result.row
+        for name, label in (("nhs_number", "NHS number"), ("upn", "UPN")):
+            value = getattr(row, name)
+            owner = self.owners.setdefault(value, result.child) if value else None
+            if owner is not None and owner is not result.child and owner != result.child.id:
+                row = replace(row, **{name: None})
+                result.reasons += (f"conflict: this source gave the {label} {value} for another record too; "
+                                   "not added here",)
+        applied = apply_to_child(result.child, row, self.source, self.now)
         if result.outcome is not RowOutcome.LINKED:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
@@ -241,16 +265,23 @@ class _BatchRun:
     def _candidates(self, row: ValidRow) -> list[Candidate]:
         held = {self._surviving(self.held[i]) for i in self.candidate_ids.get(row.row_number, ()) if i in self.held}
         found = [Candidate(h.child_id, h.person, h.index_id) for h in held]
-        keys = load_query_keys(person_of_row(row))
+        incoming = person_of_row(row)
+        keys = load_query_keys(incoming)
         # Children made earlier in this batch are not written yet: they go by a provisional id.
-        found += [
-            Candidate(-number, person_for_linkage(child), child.index_id)
-            for number, (child_keys, child) in enumerate(self.created, start=1) if child_keys & keys
-        ]
+        for number, (child_keys, child) in enumerate(self.created, start=1):
+            person = person_for_linkage(child)
+            if child_keys & keys or person.identifiers & incoming.identifiers:
+                found.append(Candidate(-number, person, child.index_id))
         return found
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
-        resolution = resolve(person_of_row(row), self._candidates(row))
+        candidates = self._candidates(row)
+        resolution = resolve(person_of_row(row), candidates)
+        held = _identifier_held(row, candidates)
+        if resolution.outcome != "link" and held:
+            # An NHS number or UPN names one child: never a second record for it, whatever the names say.
+            resolution = replace(resolution, outcome="review")
+            reasons += (f"conflict: the {held} is already held by a record the names do not match",)
         if resolution.outcome == "link" and resolution.best is not None:
             best = resolution.best
             made = self.created[-best.child_id - 1][1] if best.child_id < 0 else None
@@ -269,8 +300,20 @@ class _BatchRun:
         if row.over_age:
             return _RowResult(RowOutcome.REJECTED, reasons=reasons + (OVER_AGE,))
         child = create_from_row(row, self.source)
+        for value in (row.nhs_number, row.upn):
+            if value:
+                self.owners.setdefault(value, child)
         self.created.append((record_keys(person_of(child)), child))
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
+
+
+def _identifier_held(row: ValidRow, candidates: list[Candidate]) -> str | None:
+    """Which of the row's identifiers a candidate already holds, in words, if any."""
+    for kind, label in (("nhs_number", "NHS number"), ("upn", "Unique Pupil Number")):
+        value = getattr(row, kind)
+        if value and any((kind, value) in candidate.person.identifiers for candidate in candidates):
+            return label
+    return None
 
 
 def _score(candidate: ScoredCandidate) -> float:
@@ -285,7 +328,7 @@ def _review_reasons(resolution: Resolution) -> tuple[str, ...]:
     best = resolution.best
     if best is None:
         return ("resembles a child in the index, but not enough to link",)
-    found = f"best candidate {best.index_id} scored {_score(best)}, between the thresholds for new and link"
+    found = f"best candidate {best.index_id} scored {_score(best)}: not enough to link"
     return (found,) + tuple(f"conflict: {conflict}" for conflict in best.conflicts)
 
 

@@ -133,6 +133,39 @@ def test_an_uncertain_row_waits_for_review_once(app: Flask, tmp_path: Path) -> N
     assert _children() == 1
 
 
+def test_an_nhs_number_the_index_holds_never_makes_a_second_record(app: Flask, tmp_path: Path) -> None:
+    existing = make_child()
+    source = make_source()
+    stranger = row("X1", given_name="Zara", family_name="Quinn", date_of_birth="2012-07-14", gender="f",
+                   nhs_number="9434765919", address_line1="4 Elm Road", postcode="BD3 9QQ", parent_carer_name="")
+    twice = [row("T1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f",
+                 nhs_number="9434765870"),
+             row("T2", given_name="Yusuf", family_name="Ahmed", date_of_birth="2010-01-30", gender="m",
+                 nhs_number="9434765870", address_line1="9 Far Lane", postcode="HX1 1AA", parent_carer_name="")]
+    load = load_file(source, write_extract(tmp_path / "census.csv", [stranger, *twice]))
+    assert outcomes(load) == {"X1": "review", "T1": "created", "T2": "review"}
+    reasons = {r.source_record_id: r.reasons for r in db.session.scalars(select(LoadRow))}
+    for record in ("X1", "T2"):
+        assert "conflict: the NHS number is already held by a record the names do not match" in reasons[record]
+    assert db.session.scalar(select(func.count()).select_from(Child)) == 2
+    assert existing.given_name == "Oliver"
+
+
+def test_one_nhs_number_from_one_source_is_never_on_two_records(app: Flask, tmp_path: Path) -> None:
+    oliver = make_child(nhs_number=None)
+    source = make_source()
+    rows = [row("A1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f",
+                nhs_number="9434765870", address_line1="3 Mill Street", postcode="BD1 1AA",
+                parent_carer_name="Imran Khan"),
+            row("O1", nhs_number="9434765870")]
+    load = load_file(source, write_extract(tmp_path / "census.csv", rows))
+    report = {r.source_record_id: r for r in db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id))}
+    assert report["O1"].outcome.value == "linked" and report["O1"].child_id == oliver.id
+    assert any("gave the NHS number 9434765870 for another record too" in r for r in report["O1"].reasons)
+    holders = db.session.scalars(select(SourceIdentifier.child_id).where(SourceIdentifier.value == "9434765870"))
+    assert list(holders) == [report["A1"].child_id]
+
+
 def test_bad_rows_are_quarantined_with_every_reason_and_the_load_goes_on(app: Flask, tmp_path: Path) -> None:
     source = make_source()
     path = write_extract(tmp_path / "census.csv", [
