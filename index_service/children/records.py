@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from sqlalchemy import exists, select
+
 from index_service.children.index_ids import new_index_id
 from index_service.children.lookup import refresh_blocking_keys
 from index_service.children.models import (
@@ -81,11 +83,19 @@ def _address(spec: AddressSpec, is_current: bool, source: DataSource | None) -> 
     )
 
 
+def unused_index_id() -> str:
+    """A new index id that no record holds: one in a million clashes at a million children, so check."""
+    while True:
+        candidate = new_index_id()
+        if not db.session.scalar(select(exists().where(Child.index_id == candidate))):
+            return candidate
+
+
 def create_child(spec: ChildSpec, source: DataSource | None, organisations: dict[str, Organisation]) -> Child:
     """Add a new child, everything it holds, its provenance and its blocking keys."""
     now = utcnow()
     child = Child(
-        index_id=new_index_id(),
+        index_id=unused_index_id(),
         given_name=spec.given_name,
         middle_names=spec.middle_names,
         family_name=spec.family_name,

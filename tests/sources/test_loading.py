@@ -9,6 +9,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from index_service.audit.models import AuditEvent, AuditTag
+from index_service.children.index_ids import new_index_id
 from index_service.children.models import Child, ChildStatus, IdentifierKind, Involvement, Service, SourceIdentifier
 from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
@@ -264,3 +265,15 @@ def test_every_load_is_audited(app: Flask, tmp_path: Path) -> None:
     assert events[1].details["load_id"] == load.id
     assert events[1].details["counts"] == {"created": 1}
     assert events[1].details["file_sha256"] == load.file_sha256
+
+
+def test_a_new_record_never_takes_an_index_id_already_held(app: Flask, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    existing = make_child()
+    unused = new_index_id()
+    fresh = iter([existing.index_id, existing.index_id, unused])
+    monkeypatch.setattr("index_service.children.records.new_index_id", lambda: next(fresh))
+    load = load_file(make_source(), write_extract(tmp_path / "census.csv", [
+        row("N1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f")]))
+    assert outcomes(load) == {"N1": "created"}
+    assert _child_with_record("N1").index_id == unused
