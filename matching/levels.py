@@ -22,6 +22,12 @@ from matching.normalise import fold, format_postcode, name_key, name_tokens, pos
 from matching.person import Person
 from matching.variants import are_family_variants, are_given_variants
 
+# Bounded so that a load of millions of rows keeps a steady size: candidates recur within a
+# batch (households, families), so a few thousand prepared people are plenty; pairs of names
+# recur far more across a load, and each costs only a few hundred bytes.
+PREPARED_CACHE = 8_192
+NAME_CACHE = 65_536
+
 GIVEN = "given name"
 HOUSEHOLD = "household"
 DOB = "date of birth"
@@ -125,7 +131,7 @@ def _carer(text: str) -> tuple[str, str] | None:
     return tokens[0], tokens[-1]
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=PREPARED_CACHE)
 def prepare(person: Person) -> Prepared:
     identifiers = person.identifiers
     address, numbers = _address_key(person.address_line)
@@ -154,7 +160,7 @@ def prepare(person: Person) -> Prepared:
     )
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=NAME_CACHE)
 def spelling_close(left: str, right: str) -> bool:
     """One edit apart (Damerau, for names of 4 letters or more) or Jaro-Winkler 0.92 and over."""
     if min(len(left), len(right)) >= 4 and OSA.distance(left, right) <= 1:
@@ -162,7 +168,7 @@ def spelling_close(left: str, right: str) -> bool:
     return JaroWinkler.normalized_similarity(left, right) >= JARO_WINKLER_TYPO
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=NAME_CACHE)
 def spelling_similar(left: str, right: str) -> bool:
     """Further apart than spelling_close, but still likely one name mistyped: one edit in a
     name of three letters (Bne, Ben), two in a name of five or more (Talyaj, Taylah). Four
@@ -173,7 +179,7 @@ def spelling_similar(left: str, right: str) -> bool:
     return OSA.distance(left, right, score_cutoff=2) <= (1 if shorter == 3 else 2)
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=NAME_CACHE)
 def given_level(left: str, right: str, left_tokens: tuple[str, ...], right_tokens: tuple[str, ...]) -> str:
     """exact, variant (nickname, spelling, or one part of a double name), typo, similar or
     different."""
@@ -190,7 +196,7 @@ def given_level(left: str, right: str, left_tokens: tuple[str, ...], right_token
     return "different"
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=NAME_CACHE)
 def family_level(
     left: str, right: str, left_tokens: tuple[str, ...], right_tokens: tuple[str, ...], fuzzy: bool = True
 ) -> str:
