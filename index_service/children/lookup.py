@@ -213,14 +213,21 @@ def _summary(child: Child, score: float, matched: tuple[str, ...], viewer: Viewe
     return {**redact(record, viewer), "score": score, "matched": list(matched)}
 
 
+MERGE_DEPTH = 20
+
+
+def surviving(child: Child) -> Child:
+    """The record a retired (merged) record now lives on: its rows, its searches and its views go there."""
+    for _ in range(MERGE_DEPTH):
+        if child.merged_into_id is None:
+            break
+        child = db.session.get(Child, child.merged_into_id) or child
+    return child
+
+
 def _surviving_index_id(index_id: str) -> str:
-    """A retired (merged) index id stands for the record it was merged into."""
-    for _ in range(20):
-        merged_into = db.session.scalar(select(Child.merged_into_id).where(Child.index_id == index_id))
-        if merged_into is None:
-            return index_id
-        index_id = db.session.scalar(select(Child.index_id).where(Child.id == merged_into)) or index_id
-    return index_id
+    child = db.session.scalar(select(Child).where(Child.index_id == index_id))
+    return surviving(child).index_id if child is not None else index_id
 
 
 def search_children(query: Query, viewer: Viewer) -> SearchOutcome:
@@ -244,20 +251,15 @@ def search_children(query: Query, viewer: Viewer) -> SearchOutcome:
 
 def child_by_index_id(index_id: str) -> Child | None:
     """The record for an index id; a retired (merged) id gives the record it was merged into."""
-    for _ in range(20):
-        child = db.session.scalar(
-            select(Child)
-            .where(Child.index_id == index_id)
-            .options(
-                selectinload(Child.other_names).joinedload(ChildName.source),
-                selectinload(Child.addresses),
-                selectinload(Child.carers),
-                selectinload(Child.identifiers),
-                selectinload(Child.involvements),
-                selectinload(Child.provenance),
-            )
+    return db.session.scalar(
+        select(Child)
+        .where(Child.index_id == _surviving_index_id(index_id))
+        .options(
+            selectinload(Child.other_names).joinedload(ChildName.source),
+            selectinload(Child.addresses),
+            selectinload(Child.carers),
+            selectinload(Child.identifiers),
+            selectinload(Child.involvements),
+            selectinload(Child.provenance),
         )
-        if child is None or child.merged_into_id is None:
-            return child
-        index_id = db.session.scalar(select(Child.index_id).where(Child.id == child.merged_into_id)) or ""
-    return None
+    )

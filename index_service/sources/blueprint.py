@@ -36,6 +36,7 @@ from index_service.access import requires
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
+from index_service.children.lookup import surviving
 from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceKind
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
@@ -483,7 +484,7 @@ def _render_merge(form: MergeForm, status: int = 200) -> tuple[str, int]:
 def _pair(form: MergeForm | ConfirmMergeForm) -> tuple[Child, Child] | None:
     kept, retired = _child_by_index_id(form.kept.parsed), _child_by_index_id(form.retired.parsed)
     for field, child in ((form.kept, kept), (form.retired, retired)):
-        if child is None or not review.supplied_by_organisation(review.surviving(child), g.user.organisation_id):
+        if child is None or not review.supplied_by_organisation(surviving(child), g.user.organisation_id):
             # Another organisation's record is not shown here, nor is its existence confirmed.
             field.errors = [*field.errors, f"No record that your organisation's data sources supplied has the "
                                            f"index ID {field.data}"]

@@ -23,7 +23,7 @@ from sqlalchemy import and_, exists, insert, select, update
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
-from index_service.children.lookup import HeldPerson, held_people, load_children, person_of
+from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, load_children, person_of, surviving
 from index_service.children.models import BlockingKey, Child, DataSource, IdentifierKind, Involvement, SourceIdentifier
 from index_service.database import utcnow
 from index_service.extensions import db
@@ -202,17 +202,9 @@ class _BatchRun:
             found.setdefault(value, set()).add(child_id)
         return found
 
-    def _current(self, child: Child) -> Child:
-        """A retired record's rows belong to the record it was merged into."""
-        seen = 0
-        while child.merged_into_id is not None and seen < 10:
-            child = db.session.get(Child, child.merged_into_id) or child
-            seen += 1
-        return child
-
     def _surviving(self, held: HeldPerson) -> HeldPerson:
         seen = 0
-        while held.merged_into_id is not None and seen < 10:
+        while held.merged_into_id is not None and seen < MERGE_DEPTH:
             held = self.held.get(held.merged_into_id) or held_people([held.merged_into_id])[held.merged_into_id]
             seen += 1
         return held
@@ -227,7 +219,7 @@ class _BatchRun:
             children = {child.id: child for child in load_children(wanted, *WRITTEN)}
             for result in to_apply:
                 if result.child is None and result.child_id is not None:
-                    result.child = self._current(children[result.child_id])
+                    result.child = surviving(children[result.child_id])
                 self._apply(result)
         db.session.flush()
         return results

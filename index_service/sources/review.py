@@ -16,7 +16,7 @@ from sqlalchemy import case, exists, func, select
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
-from index_service.children.lookup import refresh_blocking_keys
+from index_service.children.lookup import refresh_blocking_keys, surviving
 from index_service.children.models import (
     Address,
     CarerContact,
@@ -84,15 +84,6 @@ def incoming_row(item: ReviewItem) -> ValidRow:
             values[name] = date.fromisoformat(values[name])
     values["warnings"] = tuple(values.get("warnings") or ())
     return ValidRow(**values)
-
-
-def surviving(child: Child) -> Child:
-    """The record a retired (merged) record now lives on."""
-    seen = 0
-    while child.merged_into_id is not None and seen < 20:
-        child = db.session.get(Child, child.merged_into_id) or child
-        seen += 1
-    return child
 
 
 def _pending(item: ReviewItem, user: User) -> None:
