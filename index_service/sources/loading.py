@@ -42,6 +42,7 @@ from index_service.sources.models import (
 from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
 from matching.blocking import load_query_keys, record_keys
 from matching.linkage import Resolution, ScoredCandidate, resolve
+from matching.person import Person
 from matching.search import Candidate
 
 KEY_CHUNK = 5000
@@ -119,6 +120,8 @@ class _BatchRun:
         self.known: dict[str, int] = {}
         self.waiting: dict[str, int] = {}
         self.candidate_ids: dict[int, set[int]] = {}
+        self.people: dict[int, Person] = {}  # row number -> the row as matching sees it
+        self.keys: dict[int, set[int]] = {}  # row number -> the blocking keys it looks up
         self.held: dict[int, HeldPerson] = {}
         # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
         self.owners: dict[str, int | Child] = {}
@@ -137,14 +140,14 @@ class _BatchRun:
             ).all()
         )
         fresh = [row for row in self.valid if row.source_record_id not in self.known]
-        keys_by_row = {row.row_number: load_query_keys(person_of_row(row)) for row in fresh}
-        by_key = self._children_by_key(set().union(*keys_by_row.values()) if keys_by_row else set())
-        by_identifier = self._children_by_identifier(fresh)
+        self.people = {row.row_number: person_of_row(row) for row in fresh}
+        self.keys = {number: load_query_keys(person) for number, person in self.people.items()}
+        by_key = self._children_by_key(set().union(*self.keys.values()) if self.keys else set())
+        by_identifier, self.owners = self._holders()
         for row in fresh:
-            found = set().union(*(by_key.get(key, ()) for key in keys_by_row[row.row_number]))
+            found = set().union(*(by_key.get(key, ()) for key in self.keys[row.row_number]))
             found |= by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())
             self.candidate_ids[row.row_number] = found
-        self.owners = self._identifier_owners()
         candidates = set().union(*self.candidate_ids.values()) if self.candidate_ids else set()
         self.held = held_people(candidates)
         survivors = {h.merged_into_id for h in self.held.values() if h.merged_into_id} - set(self.held)
@@ -162,19 +165,6 @@ class _BatchRun:
         ).all()
         return {value: child_id for value, child_id in found}
 
-    def _identifier_owners(self) -> dict[str, int | Child]:
-        values = {value for row in self.valid for value in (row.nhs_number, row.upn) if value}
-        if not values:
-            return {}
-        found = db.session.execute(
-            select(SourceIdentifier.value, SourceIdentifier.child_id).where(
-                SourceIdentifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)),
-                SourceIdentifier.source_id == self.source.id,
-                SourceIdentifier.value.in_(values),
-            )
-        ).all()
-        return {value: child_id for value, child_id in found}
-
     @staticmethod
     def _children_by_key(keys: set[int]) -> dict[int, set[int]]:
         found: dict[int, set[int]] = {}
@@ -187,20 +177,23 @@ class _BatchRun:
                 found.setdefault(key, set()).add(child_id)
         return found
 
-    @staticmethod
-    def _children_by_identifier(rows: list[ValidRow]) -> dict[str, set[int]]:
-        values = {value for row in rows for value in (row.nhs_number, row.upn) if value}
+    def _holders(self) -> tuple[dict[str, set[int]], dict[str, int | Child]]:
+        """Who holds the batch's NHS numbers and UPNs: any record (candidates), and this source's (owners)."""
+        values = {value for row in self.valid for value in (row.nhs_number, row.upn) if value}
         if not values:
-            return {}
-        found: dict[str, set[int]] = {}
-        for value, child_id in db.session.execute(
-            select(SourceIdentifier.value, SourceIdentifier.child_id).where(
+            return {}, {}
+        holders: dict[str, set[int]] = {}
+        owners: dict[str, int | Child] = {}
+        for value, child_id, source_id in db.session.execute(
+            select(SourceIdentifier.value, SourceIdentifier.child_id, SourceIdentifier.source_id).where(
                 SourceIdentifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)),
                 SourceIdentifier.value.in_(values),
             )
         ):
-            found.setdefault(value, set()).add(child_id)
-        return found
+            holders.setdefault(value, set()).add(child_id)
+            if source_id == self.source.id:
+                owners[value] = child_id
+        return holders, owners
 
     def _surviving(self, held: HeldPerson) -> HeldPerson:
         seen = 0
@@ -257,8 +250,7 @@ class _BatchRun:
     def _candidates(self, row: ValidRow) -> list[Candidate]:
         held = {self._surviving(self.held[i]) for i in self.candidate_ids.get(row.row_number, ()) if i in self.held}
         found = [Candidate(h.child_id, h.person, h.index_id) for h in held]
-        incoming = person_of_row(row)
-        keys = load_query_keys(incoming)
+        incoming, keys = self.people[row.row_number], self.keys[row.row_number]
         # Children made earlier in this batch are not written yet: they go by a provisional id.
         for number, (child_keys, child) in enumerate(self.created, start=1):
             person = person_for_linkage(child)
@@ -268,7 +260,7 @@ class _BatchRun:
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         candidates = self._candidates(row)
-        resolution = resolve(person_of_row(row), candidates)
+        resolution = resolve(self.people[row.row_number], candidates)
         held = _identifier_held(row, candidates)
         if resolution.outcome != "link" and held:
             # An NHS number or UPN names one child: never a second record for it, whatever the names say.
