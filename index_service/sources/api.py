@@ -26,6 +26,7 @@ from index_service.oauth.scopes import Scope
 from index_service.oauth.server import SECURITY_SCHEME
 from index_service.sources import jobs
 from index_service.sources.extract import ExtractError, format_for
+from index_service.sources.loading import begin_load
 from index_service.sources.models import Load
 from index_service.sources.report import REPORT_COLUMNS, report_csv
 from index_service.sources.schemas import LoadAcceptedSchema, LoadArgs, LoadStatusSchema, report_url, status_url
@@ -110,7 +111,7 @@ def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
     stored = _store_body(file_name)
     try:
         jobs.check_header(stored, fmt)
-        load = jobs.queue_load(client.source, stored, file_name, args["kind"], dry_run=args["dry_run"], user=None)
+        load = begin_load(client.source, stored, args["kind"], dry_run=args["dry_run"], file_name=file_name)
     except ExtractError as error:
         stored.unlink(missing_ok=True)
         raise UnprocessableEntity(str(error)) from error

@@ -41,7 +41,7 @@ from index_service.children.models import Child, DataSource, IdentifierKind, Ser
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
 from index_service.organisations.models import Organisation
-from index_service.sources import jobs, registry, review
+from index_service.sources import jobs, loading, registry, review
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.forms import (
     LOAD_KIND_HINTS,
@@ -236,8 +236,8 @@ def upload(source_id: str) -> str | Response:
             fmt = format_for(file_name)
             stored = jobs.store_upload(upload_file.stream, file_name)
             jobs.check_header(stored, fmt)
-            load = jobs.queue_load(found, stored, file_name, LoadKind(form.kind.data),
-                                   dry_run=request.form.get("action") != "load", user=g.user)
+            load = loading.begin_load(found, stored, LoadKind(form.kind.data), file_name=file_name,
+                                      dry_run=request.form.get("action") != "load", user=g.user)
         except ExtractError as error:
             if stored is not None:
                 stored.unlink(missing_ok=True)
@@ -315,8 +315,8 @@ def load_for_real(load_id: str) -> Response:
     if not found.is_dry_run or found.status is not LoadStatus.COMPLETED:
         abort(409, "Only a completed dry run can be loaded for real from this page.")
     try:
-        real = jobs.queue_load(found.source, Path(found.stored_path or ""), found.file_name, found.kind,
-                               dry_run=False, user=g.user)
+        real = loading.begin_load(found.source, Path(found.stored_path or ""), found.kind,
+                                  file_name=found.file_name, dry_run=False, user=g.user)
     except (ExtractError, OSError):
         flash("The checked file is no longer stored: upload it again", "error")
         return redirect(url_for("sources.load", load_id=found.id))

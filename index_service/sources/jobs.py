@@ -18,11 +18,8 @@ from typing import BinaryIO
 from flask import current_app
 
 from index_service.after_commit import after_commit
-from index_service.auth.models import User
-from index_service.children.models import DataSource
 from index_service.sources.extract import open_extract
-from index_service.sources.loading import begin_load
-from index_service.sources.models import Load, LoadKind, LoadStatus
+from index_service.sources.models import Load, LoadStatus
 
 CHUNK = 1 << 20
 
@@ -46,13 +43,6 @@ def store_upload(stream: BinaryIO, file_name: str) -> Path:
         raise
     target.chmod(0o600)
     return target
-
-
-def queue_load(
-    source: DataSource, stored: Path, file_name: str, kind: LoadKind, *, dry_run: bool, user: User | None
-) -> Load:
-    """The load of an uploaded file, ready for a background process (or the unfinished one to resume)."""
-    return begin_load(source, stored, kind, dry_run=dry_run, user=user, file_name=file_name)
 
 
 def check_header(stored: Path, fmt: str) -> None:
