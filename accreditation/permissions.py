@@ -13,6 +13,7 @@ class Role(StrEnum):
     SHIELDER = "shielder"
     AUDITOR = "auditor"
     INDEX_TEAM = "index_team"
+    OVERRIDE = "override"
 
     @property
     def label(self) -> str:
@@ -26,6 +27,7 @@ ROLE_LABELS = {
     Role.SHIELDER: "Shielder",
     Role.AUDITOR: "Auditor",
     Role.INDEX_TEAM: "Index team",
+    Role.OVERRIDE: "Emergency override",
 }
 
 
@@ -38,19 +40,28 @@ class Permission(StrEnum):
     LOAD_RUN = "load:run"
     REVIEW_DECIDE = "review:decide"
     RECORD_MERGE = "record:merge"
+    SHIELD_MANAGE = "record:shield"
+    SHIELDING_DETAILS_VIEW = "record:shielding:view"
+    EMERGENCY_OVERRIDE = "record:override"
+    OVERRIDE_REVIEW = "override:review"
 
 
 _EVERY_SIGNED_IN_USER = frozenset({Permission.SIGNED_IN})
 _LOOKUP = frozenset({Permission.RECORD_SEARCH, Permission.RECORD_VIEW})
 _DATA = frozenset({Permission.SOURCE_MANAGE, Permission.LOAD_RUN, Permission.REVIEW_DECIDE, Permission.RECORD_MERGE})
 
+_SHIELDED = frozenset({Permission.SHIELDED_RECORD_VIEW, Permission.SHIELDING_DETAILS_VIEW})
+
+# Breaking the glass is never part of an ordinary role: only the role OVERRIDE grants it,
+# given explicitly to the few practitioners who may need it (with the lookups they need).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: _EVERY_SIGNED_IN_USER | _LOOKUP,
     Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP,
     Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP | _DATA,
     Role.USER_ADMIN: _EVERY_SIGNED_IN_USER,
-    Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.SHIELDED_RECORD_VIEW},
-    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.SHIELDED_RECORD_VIEW},
+    Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.SHIELD_MANAGE},
+    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW},
+    Role.OVERRIDE: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.EMERGENCY_OVERRIDE},
 }
 
 

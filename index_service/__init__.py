@@ -105,6 +105,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from index_service.cli import register_commands
     from index_service.oauth.server import blueprint as oauth_blueprint
     from index_service.oauth.server import init_oauth
+    from index_service.overrides.blueprint import blueprint as overrides_blueprint
+    from index_service.shields.blueprint import blueprint as shields_blueprint
     from index_service.sources.api import blueprint as sources_api
     from index_service.sources.blueprint import blueprint as sources_blueprint
 
@@ -119,6 +121,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_blueprint)
     app.register_blueprint(web_blueprint)
     app.register_blueprint(sources_blueprint)
+    app.register_blueprint(shields_blueprint)
+    app.register_blueprint(overrides_blueprint)
     app.register_blueprint(health.blueprint)
 
     @app.route("/assets/<path:filename>", endpoint="govuk_assets")

@@ -163,6 +163,7 @@ def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
 
 def register_commands(app: Flask) -> None:
     from index_service.oauth.cli import clients
+    from index_service.overrides.cli import overrides
     from index_service.sources.cli import sources
 
     sources.add_command(clients)
@@ -171,6 +172,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(sessions)
     app.cli.add_command(demo)
+    app.cli.add_command(overrides)
 
 
 def random_password() -> str:

@@ -19,6 +19,7 @@ USERS = (
     (Role.SHIELDER, "Child Index National Team"),
     (Role.AUDITOR, "Child Index National Team"),
     (Role.INDEX_TEAM, "Child Index National Team"),
+    (Role.OVERRIDE, "Leeds Community Healthcare NHS Trust"),
 )
 PROGRESS_EVERY = 250
 

@@ -15,6 +15,13 @@ def long_date(value: date | datetime | None) -> str:
     return f"{value.day} {value:%B %Y}"
 
 
+def date_time(value: datetime | None) -> str:
+    """A moment as people read it, in UTC (the service's one clock)."""
+    if value is None:
+        return ""
+    return f"{value.day} {value:%B %Y} at {value:%H:%M} UTC"
+
+
 def age(born: date, today: date | None = None) -> str:
     today = today or date.today()
     years = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
@@ -27,4 +34,5 @@ def age(born: date, today: date | None = None) -> str:
 def register_filters(app: Flask) -> None:
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["age"] = age
+    app.jinja_env.filters["date_time"] = date_time
     app.jinja_env.filters["index_id"] = format_index_id

@@ -17,21 +17,39 @@ VISIBLE_WHEN_SHIELDED = frozenset(
 )
 
 
+# The shielding decisions themselves (reason, note, review date, who decided): for shielders and
+# auditors only, never for a practitioner, not even one who has broken the glass.
+SHIELDING_DETAILS = "shielding"
+
+
 @dataclass(frozen=True)
 class Viewer:
+    """What one viewer may see: from their roles, and for one record from an emergency override.
+
+    `overriding` is set only for the record an override was granted for, for its one view.
+    """
+
     may_see_shielded: bool
+    may_see_shielding_details: bool = False
+    overriding: bool = False
 
 
 def redact(record: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
-    """The record as this viewer may see it; a shielded record loses every hidden field."""
-    if not record["is_shielded"] or viewer.may_see_shielded:
-        return {**record, "shielded": record["is_shielded"], "shielded_contact": None}
+    """The record as this viewer may see it; a shielded record loses every hidden field.
+
+    The result always carries `shielded`, `shielded_contact` and `shielding` (None unless the
+    viewer may see shielding decisions), so templates and schemas need no other test.
+    """
+    details = record.get(SHIELDING_DETAILS) if viewer.may_see_shielding_details else None
+    if not record["is_shielded"] or viewer.may_see_shielded or viewer.overriding:
+        full = {key: value for key, value in record.items() if key != SHIELDING_DETAILS}
+        return {**full, "shielded": record["is_shielded"], "shielded_contact": None, SHIELDING_DETAILS: details}
     visible = {key: value for key, value in record.items() if key in VISIBLE_WHEN_SHIELDED}
     visible["other_names"] = [
         {"kind": name["kind"], "given_name": name["given_name"], "family_name": name["family_name"]}
         for name in record.get("other_names", [])
     ]
-    return {**visible, "shielded": True, "shielded_contact": INDEX_TEAM_CONTACT}
+    return {**visible, "shielded": True, "shielded_contact": INDEX_TEAM_CONTACT, SHIELDING_DETAILS: details}
 
 
 def hidden_from_search(is_shielded: bool, searched_by_hidden_field: bool) -> bool:

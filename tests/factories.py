@@ -89,6 +89,11 @@ def page_csrf(client: FlaskClient, path: str = "/search") -> str:
     return csrf_token(client.get(path).text)
 
 
+def home_csrf(client: FlaskClient) -> str:
+    """A CSRF token from the signed-in user's home page, whatever their role (every page has one)."""
+    return csrf_token(client.get("/", follow_redirects=True).text)
+
+
 def csrf_token(html: str) -> str:
     found = CSRF.search(html)
     assert found, "the page has no CSRF token"

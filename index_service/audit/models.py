@@ -36,6 +36,12 @@ class AuditTag(StrEnum):
     OAUTH_CLIENT_REVOKE = "oauth:client:revoke"
     OAUTH_TOKEN_ISSUE = "oauth:token:issue"  # noqa: S105 (an event name, not a secret)
     OAUTH_TOKEN_REFUSED = "oauth:token:refused"  # noqa: S105 (an event name, not a secret)
+    REAUTH_FAILURE = "account:reauth:failure"
+    SHIELD_ADD = "shield:add"
+    SHIELD_REMOVE = "shield:remove"
+    SHIELD_OVERRIDE = "shield:override"
+    OVERRIDE_VIEW = "shield:override:view"
+    OVERRIDE_REVIEW = "shield:override:review"
 
 
 class Outcome(StrEnum):

@@ -55,7 +55,7 @@ def view(index_id: str, user: User) -> dict[str, Any] | None:
     if child is None:
         record_event(AuditTag.RECORD_VIEW, Outcome.FAILURE, target_ids=[index_id], details={"why": "not found"})
         return None
-    record = visible_record(child, user)
+    record = visible_record(child, viewer_for(user))
     record_event(
         AuditTag.RECORD_VIEW,
         target_ids=[index_id],

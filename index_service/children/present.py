@@ -12,11 +12,15 @@ from typing import Any
 from accreditation.permissions import Permission, is_allowed
 from index_service.auth.models import User
 from index_service.children.models import Child, DataSource
-from shielding.redaction import Viewer, redact
+from index_service.shields.operations import shielding_details
+from shielding.redaction import SHIELDING_DETAILS, Viewer, redact
 
 
 def viewer_for(user: User) -> Viewer:
-    return Viewer(may_see_shielded=is_allowed(user.roles, Permission.SHIELDED_RECORD_VIEW))
+    return Viewer(
+        may_see_shielded=is_allowed(user.roles, Permission.SHIELDED_RECORD_VIEW),
+        may_see_shielding_details=is_allowed(user.roles, Permission.SHIELDING_DETAILS_VIEW),
+    )
 
 
 def _source(source: DataSource | None) -> str | None:
@@ -105,5 +109,6 @@ def record_of(child: Child, today: date | None = None) -> dict[str, Any]:
     }
 
 
-def visible_record(child: Child, user: User) -> dict[str, Any]:
-    return redact(record_of(child), viewer_for(user))
+def visible_record(child: Child, viewer: Viewer) -> dict[str, Any]:
+    """Everything the record holds, shielding decisions included, as redact() lets this viewer see it."""
+    return redact({**record_of(child), SHIELDING_DETAILS: shielding_details(child)}, viewer)
