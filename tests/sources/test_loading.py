@@ -272,7 +272,7 @@ def test_a_new_record_never_takes_an_index_id_already_held(app: Flask, tmp_path:
     existing = make_child()
     unused = new_index_id()
     fresh = iter([existing.index_id, existing.index_id, unused])
-    monkeypatch.setattr("index_service.children.records.new_index_id", lambda: next(fresh))
+    monkeypatch.setattr("index_service.children.writes.new_index_id", lambda: next(fresh))
     load = load_file(make_source(), write_extract(tmp_path / "census.csv", [
         row("N1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f")]))
     assert outcomes(load) == {"N1": "created"}
