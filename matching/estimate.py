@@ -123,6 +123,45 @@ def level_shares(vectors: Iterable[Sequence[str]]) -> dict[str, dict[str, float]
     return {c: {level: n / sum(counts[c].values()) for level, n in counts[c].items()} for c in COMPARISONS}
 
 
+def _log_likelihood(vector: Sequence[str], table: Mapping[str, Mapping[str, float]]) -> float:
+    return sum(math.log(table[c][level]) for c, level in zip(COMPARISONS, vector, strict=True) if level != MISSING)
+
+
+def non_match_shares(
+    random_counted: Mapping[tuple[str, ...], int],
+    m: Mapping[str, Mapping[str, float]],
+    u: Mapping[str, Mapping[str, float]],
+    match_share: float,
+) -> dict[str, dict[str, float]]:
+    """u from random pairs, each counted by its chance of being two different people (under m, u
+    and match_share, the share of matches among all pairs): in a set of many duplicates the
+    matches among random pairs would otherwise make agreement look common among non-matches."""
+    counts = {c: dict.fromkeys((level for level in LEVELS[c] if level != MISSING), PSEUDO_COUNT) for c in COMPARISONS}
+    log_odds = math.log(match_share / (1.0 - match_share))
+    for vector, count in random_counted.items():
+        odds = log_odds + _log_likelihood(vector, m) - _log_likelihood(vector, u)
+        weight = count / (1.0 + math.exp(min(700.0, odds)))
+        for comparison, level in zip(COMPARISONS, vector, strict=True):
+            if level != MISSING:
+                counts[comparison][level] += weight
+    return {c: {level: n / sum(counts[c].values()) for level, n in counts[c].items()} for c in COMPARISONS}
+
+
+def _fit_with_random_pairs(
+    counted: Mapping[tuple[str, ...], int], random_vectors: Iterable[Sequence[str]], population_pairs: int,
+    iterations: int,
+) -> tuple[float, dict[str, dict[str, float]], dict[str, dict[str, float]], int]:
+    """m and the prior by EM with u from random pairs, then u again from the random pairs less
+    the matches among them (non_match_shares), and m and the prior once more (more rounds
+    change nothing that matters)."""
+    random_counted = Counter(tuple(vector) for vector in random_vectors)
+    candidates = sum(counted.values())
+    prior, m, u, _ = fit(counted, iterations=iterations, fixed_u=level_shares(random_counted.elements()))
+    u = non_match_shares(random_counted, m, u, prior * candidates / population_pairs)
+    prior, m, u, done = fit(counted, iterations=iterations, fixed_u=u)
+    return prior * candidates / population_pairs, m, u, done
+
+
 def estimate(
     vectors: Iterable[Sequence[str]],
     surnames: Iterable[str] = (),
@@ -147,12 +186,12 @@ def estimate(
     households (see the module's docstring). The prior is then the expected number of matches
     among the candidates over population_pairs, all the pairs they were drawn from."""
     counted = Counter(tuple(vector) for vector in vectors)
-    fixed_u = level_shares(random_vectors) if random_vectors is not None else None
-    prior, m, u, done = fit(counted, iterations=iterations, fixed_u=fixed_u)
-    if fixed_u is not None:
+    if random_vectors is None:
+        prior, m, u, done = fit(counted, iterations=iterations)
+    else:
         if not population_pairs:
             raise ValueError("u from random pairs needs population_pairs for the prior")
-        prior = prior * sum(counted.values()) / population_pairs
+        prior, m, u, done = _fit_with_random_pairs(counted, list(random_vectors), population_pairs, iterations)
     for comparison in COMPARISONS:
         if MISSING in LEVELS[comparison]:
             m[comparison][MISSING] = 1.0

@@ -35,6 +35,8 @@ MIDDLE = "middle names"
 GENDER = "gender"
 NHS = "NHS number"
 UPN = "UPN"
+OTHER_ID = "other identifier"
+OTHER_ID_KIND = "other_id"  # the kind of an identifier with no check digit, in Person.identifiers
 MISSING = "missing"
 
 # Levels of each comparison, strongest agreement first; "missing" is always last and neutral.
@@ -58,6 +60,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
     GENDER: ("same", "different", MISSING),
     NHS: ("same", "different", MISSING),
     UPN: ("same", "different", MISSING),
+    OTHER_ID: ("same", "close", "different", MISSING),
 }
 COMPARISONS = tuple(LEVELS)
 # Household levels on which the family names agree exactly: these get the term-frequency adjustment.
@@ -69,6 +72,7 @@ SURNAME_EXACT_LEVELS = frozenset(
 SAME_HOME_LEVELS = frozenset({"surname and address", "surname and postcode", "similar surname and address"})
 
 JARO_WINKLER_TYPO = 0.92
+OTHER_ID_SLIPS = 2  # an identifier without a check digit this many edits away may be the same one mistyped
 ADDRESS_SIMILAR = 88.0
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir", "lady"})
 _NUMBER = re.compile(r"\d+[a-z]?")
@@ -100,6 +104,7 @@ class Prepared:
     carers: tuple[tuple[str, str], ...]
     nhs: frozenset[str]
     upn: frozenset[str]
+    other_ids: frozenset[str]
     given_shown: str = ""
     family_shown: str = ""
 
@@ -155,6 +160,7 @@ def prepare(person: Person) -> Prepared:
         carers=carers,
         nhs=frozenset(value for kind, value in identifiers if kind == "nhs_number"),
         upn=frozenset(value for kind, value in identifiers if kind == "upn"),
+        other_ids=frozenset(value for kind, value in identifiers if kind == OTHER_ID_KIND),
         given_shown=" ".join((person.given_name or "").split()),
         family_shown=" ".join((person.family_name or "").split()),
     )
@@ -419,6 +425,14 @@ def _identifier(name: str, left: frozenset[str], right: frozenset[str]) -> tuple
     return "different", f"{name}: different ({', '.join(sorted(left))} / {', '.join(sorted(right))})"
 
 
+def _other_identifier(left: frozenset[str], right: frozenset[str]) -> tuple[str, str]:
+    """Like an NHS number, but with no check digit a slip or two apart may be one identifier mistyped."""
+    level, words = _identifier(OTHER_ID, left, right)
+    if level == "different" and any(OSA.distance(a, b) <= OTHER_ID_SLIPS for a in left for b in right):
+        return "close", f"{OTHER_ID}: a slip or two apart ({', '.join(sorted(left))} / {', '.join(sorted(right))})"
+    return level, words
+
+
 def compare(incoming: Prepared, held: Prepared) -> Compared:
     given, given_words = _given(incoming, held)
     household, household_words, surname = _household(incoming, held)
@@ -427,9 +441,10 @@ def compare(incoming: Prepared, held: Prepared) -> Compared:
     gender, gender_words = _gender(incoming, held)
     nhs, nhs_words = _identifier(NHS, incoming.nhs, held.nhs)
     upn, upn_words = _identifier(UPN, incoming.upn, held.upn)
+    other, other_words = _other_identifier(incoming.other_ids, held.other_ids)
     return Compared(
-        (given, household, dob, middle, gender, nhs, upn),
-        (given_words, household_words, dob_words, middle_words, gender_words, nhs_words, upn_words),
+        (given, household, dob, middle, gender, nhs, upn, other),
+        (given_words, household_words, dob_words, middle_words, gender_words, nhs_words, upn_words, other_words),
         surname,
     )
 

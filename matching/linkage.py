@@ -28,6 +28,7 @@ from matching.levels import (
     GIVEN,
     HOUSEHOLD,
     NHS,
+    OTHER_ID,
     SAME_HOME_LEVELS,
     SURNAME_EXACT_LEVELS,
     UPN,
@@ -137,7 +138,7 @@ def _two_names(incoming: Person, held: Person, model: LinkageModel) -> bool:
 
 
 def _shares_identifier(scored: ScoredCandidate) -> bool:
-    return any(c.field in (NHS, UPN) and c.level == "same" for c in scored.contributions)
+    return any(c.field in (NHS, UPN, OTHER_ID) and c.level == "same" for c in scored.contributions)
 
 
 def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageModel | None = None) -> Resolution:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from functools import lru_cache
 
 _NOT_LETTER = re.compile(r"[^a-z\s-]")
 _SEPARATORS = re.compile(r"[\s-]+")
+NAMES_CACHED = 65_536
 _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 
@@ -26,10 +28,8 @@ def _prefix(token: str) -> str:
     return token
 
 
-def name_tokens(text: str | None) -> list[str]:
-    """The parts of a name: "Smith-Jones" gives smith and jones; "Mc Donald" gives mcdonald."""
-    if not text:
-        return []
+@lru_cache(maxsize=NAMES_CACHED)
+def _tokens(text: str) -> tuple[str, ...]:
     parts = [part for part in _SEPARATORS.split(fold(text).strip()) if part]
     joined: list[str] = []
     for part in parts:
@@ -37,12 +37,20 @@ def name_tokens(text: str | None) -> list[str]:
             joined[-1] = joined[-1] + part
         else:
             joined.append(part)
-    return [_prefix(part) for part in joined]
+    return tuple(_prefix(part) for part in joined)
+
+
+def name_tokens(text: str | None) -> list[str]:
+    """The parts of a name: "Smith-Jones" gives smith and jones; "Mc Donald" gives mcdonald.
+
+    Names repeat (a load compares thousands of Olivers), so the parts of recent ones are kept.
+    """
+    return list(_tokens(text)) if text else []
 
 
 def name_key(text: str | None) -> str:
     """The whole name as one comparable string: "Smith-Jones" gives smithjones."""
-    return "".join(name_tokens(text))
+    return "".join(_tokens(text)) if text else ""
 
 
 def normalise_postcode(text: str | None) -> str | None:

@@ -18,6 +18,8 @@ class Person:
 
     address_line (the first line of the current address) and carer_names (parents or carers,
     as written) are used only by linkage's household comparison; search ignores them.
+    identifiers are (kind, value): "nhs_number", "upn", or "other_id" for one without a check
+    digit (compared allowing a slip or two, see levels.OTHER_ID).
     """
 
     given_name: str | None = None

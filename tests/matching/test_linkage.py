@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from matching.estimate import estimate, known_names, surname_frequencies
-from matching.levels import COMPARISONS, LEVELS, MISSING, compare_people
+from matching.estimate import estimate, known_names, non_match_shares, surname_frequencies
+from matching.levels import COMPARISONS, LEVELS, MISSING, OTHER_ID, OTHER_ID_KIND, compare_people
 from matching.linkage import (
     DIFFERENT_NHS,
     DIFFERENT_UPN,
@@ -216,6 +216,27 @@ def test_em_recovers_m_u_and_prior_from_unlabelled_pairs() -> None:
     assert round_trip.weights["given name"]["exact"] == pytest.approx(model.weights["given name"]["exact"], abs=1e-3)
 
 
+def test_u_from_random_pairs_leaves_out_the_matches_among_them() -> None:
+    """In a set of many duplicates, random pairs hold matches, which agree on everything; counted
+    as non-matches they would make agreement look common among different people."""
+    levels = {c: [level for level in LEVELS[c] if level != MISSING] for c in COMPARISONS}
+    agree = tuple(levels[c][0] for c in COMPARISONS)
+    differ = tuple(levels[c][-1] for c in COMPARISONS)
+    m = {c: {level: 0.9 if level == levels[c][0] else 0.1 / (len(levels[c]) - 1) for level in levels[c]}
+         for c in COMPARISONS}
+    u = {c: {level: 0.01 if level == levels[c][0] else 0.99 / (len(levels[c]) - 1) for level in levels[c]}
+         for c in COMPARISONS}
+    shares = non_match_shares({agree: 50, differ: 9_950}, m, u, match_share=0.005)
+    assert shares["given name"]["exact"] < 0.001
+    assert shares["given name"]["different"] > 0.99
+    model = estimate(
+        [agree] * 900 + [differ] * 100, link_weight=8.0, review_weight=1.0,
+        random_vectors=[agree] * 50 + [differ] * 9_950, population_pairs=100_000,
+    )
+    assert model.u["given name"]["exact"] < 0.001
+    assert model.prior == pytest.approx(0.009, rel=0.1)
+
+
 # Decisions
 
 
@@ -257,6 +278,44 @@ def test_two_different_identifiers_never_link(identifier: tuple[str, str], confl
         given_name="Sam", family_name="Brown", date_of_birth=date(2015, 4, 9), identifiers=frozenset({identifier})
     )
     assert resolve(weak, [held]).outcome == "new"
+
+
+@pytest.mark.parametrize(
+    ("held", "incoming", "level"),
+    [("1804974", "1804974", "same"), ("1804974", "1804794", "close"), ("1804974", "1894964", "close"),
+     ("1804974", "18049745", "close"), ("1804974", "2804064", "different"), ("1804974", None, MISSING)],
+)
+def test_other_identifier_counts_a_slip_or_two_as_close(held: str, incoming: str | None, level: str) -> None:
+    other = frozenset({(OTHER_ID_KIND, incoming)} if incoming else ())
+    levels = _levels(replace(HELD, identifiers=other), replace(HELD, identifiers=frozenset({(OTHER_ID_KIND, held)})))
+    assert levels[OTHER_ID] == level
+    assert levels["NHS number"] == MISSING
+
+
+def _weighing_other_identifier() -> LinkageModel:
+    """The shipped model, but with an other identifier weighed as a model estimated on data holding one."""
+    model = default_model()
+    m = {**model.m, OTHER_ID: {"same": 0.85, "close": 0.1, "different": 0.05, MISSING: 1.0}}
+    u = {**model.u, OTHER_ID: {"same": 1e-5, "close": 1e-4, "different": 0.99989, MISSING: 1.0}}
+    return replace(model, m=m, u=u)
+
+
+@pytest.mark.parametrize("identifier", [NHS_A, ("upn", "X0"), (OTHER_ID_KIND, "1804974")])
+def test_a_twin_looking_row_sharing_an_identifier_goes_to_review_not_a_link(identifier: tuple[str, str]) -> None:
+    """One identifier says one child, a different given name at one address and birthday says a
+    twin: a source may have given the sibling's number, so a person decides."""
+    held = _held(identifiers=frozenset({identifier}))
+    renamed = replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({identifier}))
+    resolution = resolve(renamed, [held], _weighing_other_identifier())
+    assert resolution.outcome == "review" and resolution.best is not None and TWIN in resolution.best.conflicts
+
+
+def test_an_other_identifier_a_slip_apart_does_not_lift_the_twin_rule() -> None:
+    """Twins are often given neighbouring numbers, so only the same identifier says one child."""
+    held = _held(identifiers=frozenset({(OTHER_ID_KIND, "1804974")}))
+    twin = replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({(OTHER_ID_KIND, "1804975")}))
+    resolution = resolve(twin, [held], _weighing_other_identifier())
+    assert resolution.outcome == "new" and resolution.best is not None and TWIN in resolution.best.conflicts
 
 
 def test_twins_never_link_even_with_everything_else_the_same() -> None:
