@@ -15,9 +15,10 @@ _POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
 
 def fold(text: str) -> str:
     """Lower case, accents removed, apostrophes and other punctuation dropped."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    ascii_only = "".join(char for char in decomposed if not unicodedata.combining(char))
-    lowered = ascii_only.lower().replace("'", "").replace("\u2019", "").replace(".", "")
+    if not text.isascii():  # most names are, and need no decomposing
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(char for char in decomposed if not unicodedata.combining(char))
+    lowered = text.lower().replace("'", "").replace("\u2019", "").replace(".", "")
     return _NOT_LETTER.sub(" ", lowered)
 
 
