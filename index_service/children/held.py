@@ -168,11 +168,7 @@ def read_held(ids: Iterable[int], source_ids: Iterable[int] = ()) -> dict[int, H
             family_name=row.family_name, date_of_birth=row.date_of_birth, gender=row.gender, status=row.status,
             is_shielded=row.is_shielded, merged_into_id=row.merged_into_id,
         )
-        for row in db.session.execute(
-            select(Child.id, Child.index_id, Child.given_name, Child.middle_names, Child.family_name,
-                   Child.date_of_birth, Child.gender, Child.status, Child.is_shielded, Child.merged_into_id,
-                   ).where(Child.id.in_(ids))
-        )
+        for row in db.session.execute(select(Child.__table__).where(Child.__table__.c.id.in_(ids)))
     }
     for row in _table_rows(FieldProvenance, ids):
         held[row.child_id].provenance[row.field] = HeldProvenance(row.source_id, row.supplied_at)

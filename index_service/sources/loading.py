@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import Table, and_, exists, insert, select, update
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
@@ -48,6 +48,9 @@ from matching.person import Person
 from matching.search import Candidate
 
 KEY_CHUNK = 5000
+# Core tables for the batch's lookups: the ORM's row handling cost more than these queries.
+KEYS: Table = BlockingKey.__table__  # type: ignore[assignment]
+SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignment]
 OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
 OPTIONAL_FIELDS = (
     "middle_names", "nhs_number", "upn", "address_line1", "town", "postcode", "parent_carer_name",
@@ -160,11 +163,12 @@ class _BatchRun:
     def _known_records(self, ids: set[str]) -> dict[str, int]:
         if not ids:
             return {}
+        identifier = SOURCE_IDENTIFIERS.c
         found = db.session.execute(
-            select(SourceIdentifier.value, SourceIdentifier.child_id).where(
-                SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD,
-                SourceIdentifier.source_id == self.source.id,
-                SourceIdentifier.value.in_(ids),
+            select(identifier.value, identifier.child_id).where(
+                identifier.kind == IdentifierKind.SOURCE_RECORD,
+                identifier.source_id == self.source.id,
+                identifier.value.in_(ids),
             )
         ).all()
         return {value: child_id for value, child_id in found}
@@ -175,9 +179,7 @@ class _BatchRun:
         ordered = sorted(keys)
         for start in range(0, len(ordered), KEY_CHUNK):
             chunk = ordered[start:start + KEY_CHUNK]
-            for key, child_id in db.session.execute(
-                select(BlockingKey.key, BlockingKey.child_id).where(BlockingKey.key.in_(chunk))
-            ):
+            for key, child_id in db.session.execute(select(KEYS.c.key, KEYS.c.child_id).where(KEYS.c.key.in_(chunk))):
                 found.setdefault(key, set()).add(child_id)
         return found
 
@@ -188,10 +190,10 @@ class _BatchRun:
             return {}, {}
         holders: dict[str, set[int]] = {}
         owners: dict[str, int | HeldRecord] = {}
+        identifier = SOURCE_IDENTIFIERS.c
         for value, child_id, source_id in db.session.execute(
-            select(SourceIdentifier.value, SourceIdentifier.child_id, SourceIdentifier.source_id).where(
-                SourceIdentifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)),
-                SourceIdentifier.value.in_(values),
+            select(identifier.value, identifier.child_id, identifier.source_id).where(
+                identifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)), identifier.value.in_(values),
             )
         ):
             holders.setdefault(value, set()).add(child_id)
