@@ -8,6 +8,10 @@ rows are children already in the index supplied with their NHS number, 20% are c
 already in the index with nicknames, typos, swapped dates or a move and no NHS number, 39%
 are new children, and 1% are bad rows. The load runs as the real command,
 `flask sources load`, in its own process, whose wall time and peak memory are reported.
+
+The load goes into a copy of the index (a file copy on SQLite, a database made from the
+index as a template on PostgreSQL), so every run starts from the same index: a rerun with
+--keep creates the extract's new children again instead of linking them to the last run's.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -125,6 +130,27 @@ def write_extract(app: Any, total: int, path: Path) -> dict[str, int]:
             "new": total - len(known) - bad, "bad": bad}
 
 
+def load_copy(url: str, backend: str) -> str:
+    """A fresh copy of the index at url, for the load to change; its URL."""
+    if backend == "sqlite":
+        source = Path(url.removeprefix("sqlite:///"))
+        with sa.create_engine(url).connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        target = source.with_name(source.name.replace("search-", "load-"))
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(source, target)
+        return f"sqlite:///{target}"
+    base, name = url.rsplit("/", 1)
+    copy = f"{name}_load"
+    engine = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{copy}"')
+        connection.exec_driver_sql(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"')
+    engine.dispose()
+    return f"{base}/{copy}"
+
+
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
     return subprocess.run(  # noqa: S603 - our own command line
@@ -167,6 +193,9 @@ def main() -> None:
     extract = OUT / f"load-extract-{args.rows}.csv"
     mix = write_extract(app, args.rows, extract)
     print(f"extract: {mix}", flush=True)
+    with app.app_context():
+        db.engine.dispose()
+    url = load_copy(url, backend)
     name = f"Bench source {datetime.now(UTC):%Y%m%d%H%M%S}"
     added = _flask(url, "sources", "add", name, "--org", "Leeds City Council Children's Social Work Service",
                    "--involvement", "social_care", "--kind", "social_care")

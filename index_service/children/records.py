@@ -1,33 +1,27 @@
-"""Creating child records with their provenance and blocking keys (demo data and tests now;
-the bulk loads of a later issue write through the same function)."""
+"""Creating child records with their provenance and blocking keys: one way for the demo data,
+the tests, a review decision and a bulk load alike."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import exists, select
-
-from index_service.children.index_ids import new_index_id
-from index_service.children.lookup import refresh_blocking_keys
-from index_service.children.models import (
-    Address,
-    CarerContact,
-    Child,
-    ChildName,
-    DataSource,
-    FieldProvenance,
-    Gender,
-    IdentifierKind,
-    Involvement,
-    NameKind,
-    Service,
-    SourceIdentifier,
+from index_service.children.held import (
+    HeldAddress,
+    HeldCarer,
+    HeldIdentifier,
+    HeldInvolvement,
+    HeldName,
+    HeldRecord,
 )
+from index_service.children.models import Child, DataSource, Gender, IdentifierKind, NameKind, Service
+from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.organisations.models import Organisation
 from matching.normalise import format_postcode, normalise_postcode
+
+IDENTITY_FIELDS = ("given_name", "middle_names", "family_name", "date_of_birth", "gender")
 
 
 @dataclass(frozen=True)
@@ -70,74 +64,50 @@ class ChildSpec:
     is_shielded: bool = False
 
 
-def _address(spec: AddressSpec, is_current: bool, source: DataSource | None) -> Address:
+def held_address(spec: AddressSpec, is_current: bool, source_id: int | None) -> HeldAddress:
     compact = normalise_postcode(spec.postcode)
-    return Address(
-        line1=spec.line1,
-        line2=spec.line2,
-        town=spec.town,
-        postcode=format_postcode(compact) if compact else spec.postcode,
-        postcode_key=compact,
-        is_current=is_current,
-        source=source,
+    return HeldAddress(
+        line1=spec.line1, line2=spec.line2, town=spec.town,
+        postcode=format_postcode(compact) if compact else spec.postcode, postcode_key=compact,
+        is_current=is_current, source_id=source_id,
     )
 
 
-def unused_index_id() -> str:
-    """A new index id that no record holds: one in a million clashes at a million children, so check."""
-    while True:
-        candidate = new_index_id()
-        if not db.session.scalar(select(exists().where(Child.index_id == candidate))):
-            return candidate
+def new_record(spec: ChildSpec, source_id: int | None, organisation_ids: dict[str, int], writes: Writes) -> HeldRecord:
+    """A new child, everything it holds and its provenance, to be written at the writes' flush."""
+    record = HeldRecord(
+        index_id="", given_name=spec.given_name, middle_names=spec.middle_names, family_name=spec.family_name,
+        date_of_birth=spec.date_of_birth, gender=spec.gender, is_shielded=spec.is_shielded,
+    )
+    writes.new_child(record)
+    for kind, given, family in spec.other_names:
+        writes.add(record, HeldName(kind, given, family, source_id))
+    if spec.address:
+        writes.add(record, held_address(spec.address, True, source_id))
+    for previous in spec.previous_addresses:
+        writes.add(record, held_address(previous, False, source_id))
+    for name, relation, phone in spec.carers:
+        writes.add(record, HeldCarer(name, relation, phone, source_id))
+    for kind, value in ((IdentifierKind.NHS_NUMBER, spec.nhs_number), (IdentifierKind.UPN, spec.upn),
+                        (IdentifierKind.SOURCE_RECORD, spec.source_record_id)):
+        if value:
+            writes.add(record, HeldIdentifier(kind, value, source_id))
+    for item in spec.involvements:
+        writes.add(record, HeldInvolvement(
+            item.service, organisation_ids[item.organisation], item.role, item.practitioner_name,
+            item.practitioner_phone, item.practitioner_email, item.start_date, item.end_date,
+            item.is_lead_professional, item.has_early_help_assessment, source_id,
+        ))
+    for name in IDENTITY_FIELDS:
+        if getattr(spec, name) is not None:
+            writes.supplied(record, name, source_id)
+    return record
 
 
 def create_child(spec: ChildSpec, source: DataSource | None, organisations: dict[str, Organisation]) -> Child:
-    """Add a new child, everything it holds, its provenance and its blocking keys."""
-    now = utcnow()
-    child = Child(
-        index_id=unused_index_id(),
-        given_name=spec.given_name,
-        middle_names=spec.middle_names,
-        family_name=spec.family_name,
-        date_of_birth=spec.date_of_birth,
-        gender=spec.gender,
-        is_shielded=spec.is_shielded,
-    )
-    child.other_names = [ChildName(kind=k, given_name=g, family_name=f, source=source) for k, g, f in spec.other_names]
-    child.addresses = ([_address(spec.address, True, source)] if spec.address else []) + [
-        _address(previous, False, source) for previous in spec.previous_addresses
-    ]
-    child.carers = [
-        CarerContact(name=name, relationship_to_child=relation, phone=phone, source=source)
-        for name, relation, phone in spec.carers
-    ]
-    identifiers = [
-        (IdentifierKind.NHS_NUMBER, spec.nhs_number),
-        (IdentifierKind.UPN, spec.upn),
-        (IdentifierKind.SOURCE_RECORD, spec.source_record_id),
-    ]
-    child.identifiers = [SourceIdentifier(kind=k, value=v, source=source) for k, v in identifiers if v]
-    child.involvements = [
-        Involvement(
-            service=item.service,
-            organisation=organisations[item.organisation],
-            role=item.role,
-            practitioner_name=item.practitioner_name,
-            practitioner_phone=item.practitioner_phone,
-            practitioner_email=item.practitioner_email,
-            start_date=item.start_date,
-            end_date=item.end_date,
-            is_lead_professional=item.is_lead_professional,
-            has_early_help_assessment=item.has_early_help_assessment,
-            source=source,
-        )
-        for item in spec.involvements
-    ]
-    child.provenance = [
-        FieldProvenance(field=name, source=source, supplied_at=now)
-        for name in ("given_name", "middle_names", "family_name", "date_of_birth", "gender")
-        if getattr(spec, name) is not None
-    ]
-    db.session.add(child)
-    refresh_blocking_keys(child)
-    return child
+    """Add a new child, everything it holds, its provenance and its blocking keys, now."""
+    db.session.flush()
+    writes = Writes(utcnow())
+    record = new_record(spec, source.id if source else None, {name: o.id for name, o in organisations.items()}, writes)
+    writes.flush()
+    return db.session.get_one(Child, record.id)

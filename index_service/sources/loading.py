@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, exists, insert, select, update
+from sqlalchemy import Table, and_, exists, insert, select, update
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
-from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, load_children, person_of, surviving
-from index_service.children.models import BlockingKey, Child, DataSource, IdentifierKind, Involvement, SourceIdentifier
+from index_service.children.held import HeldRecord, read_held
+from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people
+from index_service.children.models import BlockingKey, DataSource, IdentifierKind, Involvement, SourceIdentifier
+from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.sources.applying import apply_to_child, create_from_row, person_for_linkage, person_of_row
+from index_service.sources.applying import apply_to_record, create_from_row, person_of_row
 from index_service.sources.extract import ExtractError, count_rows, format_for, open_extract
 from index_service.sources.models import (
     Load,
@@ -46,8 +48,10 @@ from matching.person import Person
 from matching.search import Candidate
 
 KEY_CHUNK = 5000
+# Core tables for the batch's lookups: the ORM's row handling cost more than these queries.
+KEYS: Table = BlockingKey.__table__  # type: ignore[assignment]
+SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignment]
 OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
-WRITTEN = (Child.carers, Child.involvements, Child.provenance)
 OPTIONAL_FIELDS = (
     "middle_names", "nhs_number", "upn", "address_line1", "town", "postcode", "parent_carer_name",
     "parent_carer_phone", "practitioner_name", "practitioner_phone",
@@ -103,7 +107,7 @@ def earlier_load_of_same_file(load: Load) -> Load | None:
 @dataclass
 class _RowResult:
     outcome: RowOutcome
-    child: Child | None = None
+    child: HeldRecord | None = None
     child_id: int | None = None
     score: float | None = None
     reasons: tuple[str, ...] = ()
@@ -124,8 +128,11 @@ class _BatchRun:
         self.keys: dict[int, set[int]] = {}  # row number -> the blocking keys it looks up
         self.held: dict[int, HeldPerson] = {}
         # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
-        self.owners: dict[str, int | Child] = {}
-        self.created: list[tuple[set[int], Child]] = []
+        self.owners: dict[str, int | HeldRecord] = {}
+        self.writes = Writes(self.now)
+        self.created: list[HeldRecord] = []
+        # Blocking key or identifier -> the numbers (from 1) of children made in this batch that have it.
+        self.created_by_key: dict[int | tuple[str, str], set[int]] = {}
 
     def prefetch(self) -> None:
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
@@ -156,11 +163,12 @@ class _BatchRun:
     def _known_records(self, ids: set[str]) -> dict[str, int]:
         if not ids:
             return {}
+        identifier = SOURCE_IDENTIFIERS.c
         found = db.session.execute(
-            select(SourceIdentifier.value, SourceIdentifier.child_id).where(
-                SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD,
-                SourceIdentifier.source_id == self.source.id,
-                SourceIdentifier.value.in_(ids),
+            select(identifier.value, identifier.child_id).where(
+                identifier.kind == IdentifierKind.SOURCE_RECORD,
+                identifier.source_id == self.source.id,
+                identifier.value.in_(ids),
             )
         ).all()
         return {value: child_id for value, child_id in found}
@@ -171,23 +179,21 @@ class _BatchRun:
         ordered = sorted(keys)
         for start in range(0, len(ordered), KEY_CHUNK):
             chunk = ordered[start:start + KEY_CHUNK]
-            for key, child_id in db.session.execute(
-                select(BlockingKey.key, BlockingKey.child_id).where(BlockingKey.key.in_(chunk))
-            ):
+            for key, child_id in db.session.execute(select(KEYS.c.key, KEYS.c.child_id).where(KEYS.c.key.in_(chunk))):
                 found.setdefault(key, set()).add(child_id)
         return found
 
-    def _holders(self) -> tuple[dict[str, set[int]], dict[str, int | Child]]:
+    def _holders(self) -> tuple[dict[str, set[int]], dict[str, int | HeldRecord]]:
         """Who holds the batch's NHS numbers and UPNs: any record (candidates), and this source's (owners)."""
         values = {value for row in self.valid for value in (row.nhs_number, row.upn) if value}
         if not values:
             return {}, {}
         holders: dict[str, set[int]] = {}
-        owners: dict[str, int | Child] = {}
+        owners: dict[str, int | HeldRecord] = {}
+        identifier = SOURCE_IDENTIFIERS.c
         for value, child_id, source_id in db.session.execute(
-            select(SourceIdentifier.value, SourceIdentifier.child_id, SourceIdentifier.source_id).where(
-                SourceIdentifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)),
-                SourceIdentifier.value.in_(values),
+            select(identifier.value, identifier.child_id, identifier.source_id).where(
+                identifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)), identifier.value.in_(values),
             )
         ):
             holders.setdefault(value, set()).add(child_id)
@@ -206,16 +212,28 @@ class _BatchRun:
         """Resolve every row, load whole the records rows will be written to, apply in file order."""
         with db.session.no_autoflush:
             self.prefetch()
+            self.writes.reserve_index_ids(len(self.people))
             results = [self._one(row) for row in self.rows]
             to_apply = [result for result in results if result.row is not None]
-            wanted = {r.child_id for r in to_apply if r.child is None and r.child_id is not None}
-            children = {child.id: child for child in load_children(wanted, *WRITTEN)}
+            records = self._surviving_records({r.child_id for r in to_apply if r.child is None and r.child_id})
             for result in to_apply:
                 if result.child is None and result.child_id is not None:
-                    result.child = surviving(children[result.child_id])
+                    result.child = records[result.child_id]
                 self._apply(result)
-        db.session.flush()
+        self.writes.flush()
         return results
+
+    def _surviving_records(self, ids: set[int]) -> dict[int, HeldRecord]:
+        """Each child's record as held, or the record it was merged into."""
+        records = read_held(ids, [self.source.id])
+        found = {child_id: records[child_id] for child_id in ids}
+        for _ in range(MERGE_DEPTH):
+            merged = {i: r.merged_into_id for i, r in found.items() if r.merged_into_id is not None}
+            if not merged:
+                break
+            records.update(read_held(set(merged.values()) - set(records), [self.source.id]))
+            found.update({i: records[into] for i, into in merged.items()})
+        return found
 
     def _apply(self, result: _RowResult) -> None:
         assert result.child is not None and result.row is not None
@@ -227,7 +245,7 @@ class _BatchRun:
                 row = replace(row, **{name: None})
                 result.reasons += (f"conflict: this source gave the {label} {value} for another record too; "
                                    "not added here",)
-        applied = apply_to_child(result.child, row, self.source, self.now)
+        applied = apply_to_record(result.child, row, self.source, self.writes)
         if result.outcome is not RowOutcome.LINKED:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
@@ -252,11 +270,18 @@ class _BatchRun:
         found = [Candidate(h.child_id, h.person, h.index_id) for h in held]
         incoming, keys = self.people[row.row_number], self.keys[row.row_number]
         # Children made earlier in this batch are not written yet: they go by a provisional id.
-        for number, (child_keys, child) in enumerate(self.created, start=1):
-            person = person_for_linkage(child)
-            if child_keys & keys or person.identifiers & incoming.identifiers:
-                found.append(Candidate(-number, person, child.index_id))
+        made = {number for key in (*keys, *incoming.identifiers) for number in self.created_by_key.get(key, ())}
+        for number in sorted(made):
+            child = self.created[number - 1]
+            found.append(Candidate(-number, child.person(), child.index_id))
         return found
+
+    def _index_created(self, child: HeldRecord) -> None:
+        """Let later rows of the batch find a child made in it by its keys and identifiers."""
+        number = len(self.created)
+        person = child.person()
+        for key in (*record_keys(person), *person.identifiers):
+            self.created_by_key.setdefault(key, set()).add(number)
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         candidates = self._candidates(row)
@@ -268,7 +293,7 @@ class _BatchRun:
             reasons += (f"conflict: the {held} is already held by a record the names do not match",)
         if resolution.outcome == "link" and resolution.best is not None:
             best = resolution.best
-            made = self.created[-best.child_id - 1][1] if best.child_id < 0 else None
+            made = self.created[-best.child_id - 1] if best.child_id < 0 else None
             return _RowResult(RowOutcome.LINKED, made, child_id=None if made else best.child_id,
                               score=_score(best), reasons=reasons + _why(best), row=row)
         if resolution.outcome == "review":
@@ -283,11 +308,12 @@ class _BatchRun:
                               reasons=reasons + _review_reasons(resolution))
         if row.over_age:
             return _RowResult(RowOutcome.REJECTED, reasons=reasons + (OVER_AGE,))
-        child = create_from_row(row, self.source)
+        child = create_from_row(row, self.source, self.writes)
         for value in (row.nhs_number, row.upn):
             if value:
                 self.owners.setdefault(value, child)
-        self.created.append((record_keys(person_of(child)), child))
+        self.created.append(child)
+        self._index_created(child)
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
 
 
@@ -416,9 +442,10 @@ def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[
             quarantine.append({"load_id": load.id, "row_number": row.row_number,
                                "raw_values": {k: str(v) for k, v in row_as_json(row).items() if v},
                                "reasons": list(result.reasons)})
-    db.session.execute(insert(LoadRow), report)
+    # Core inserts with every column given: one executemany, where the ORM's bulk insert splits on missing keys.
+    db.session.execute(insert(LoadRow.__table__), report)
     if quarantine:
-        db.session.execute(insert(QuarantinedRow), quarantine)
+        db.session.execute(insert(QuarantinedRow.__table__), quarantine)
 
 
 def _end_involvements_not_supplied(load: Load, today: date) -> int:
@@ -438,7 +465,7 @@ def _predict(load: Load, batch: list[ValidRow | RejectedRow], today: date) -> li
     savepoint = db.session.begin_nested()
     run = _BatchRun(load, batch, today)
     results = run.run()
-    made = {id(child) for _, child in run.created}
+    made = {id(child) for child in run.created}
     predicted = [
         _RowResult(r.outcome, child_id=None if r.child is None or id(r.child) in made else r.child.id,
                    score=r.score, reasons=r.reasons)

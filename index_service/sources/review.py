@@ -16,6 +16,7 @@ from sqlalchemy import case, exists, func, select
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
+from index_service.children.held import read_held
 from index_service.children.lookup import refresh_blocking_keys, surviving
 from index_service.children.models import (
     Address,
@@ -27,9 +28,10 @@ from index_service.children.models import (
     NameKind,
     SourceIdentifier,
 )
+from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.sources.applying import apply_to_child, create_from_row
+from index_service.sources.applying import apply_to_record, create_from_row
 from index_service.sources.models import LoadRow, Merge, ReviewItem, ReviewStatus
 from index_service.sources.validation import ValidRow
 
@@ -123,7 +125,10 @@ def link_item(item: ReviewItem, index_id: str, user: User) -> Child:
     if child is None:
         raise ReviewError("That candidate is no longer in the index")
     child = surviving(child)
-    apply_to_child(child, incoming_row(item), item.source, utcnow())
+    writes = Writes(utcnow())
+    apply_to_record(read_held([child.id], [item.source_id])[child.id], incoming_row(item), item.source, writes)
+    writes.flush()
+    db.session.expire(child)
     _decided(item, ReviewStatus.LINKED, child, user)
     return child
 
@@ -131,8 +136,10 @@ def link_item(item: ReviewItem, index_id: str, user: User) -> Child:
 def create_from_item(item: ReviewItem, user: User) -> Child:
     """The row is a child the index does not hold yet."""
     _pending(item, user)
-    child = create_from_row(incoming_row(item), item.source)
-    db.session.flush()
+    writes = Writes(utcnow())
+    record = create_from_row(incoming_row(item), item.source, writes)
+    writes.flush()
+    child = db.session.get_one(Child, record.id)
     _decided(item, ReviewStatus.CREATED, child, user)
     return child
 

@@ -10,11 +10,21 @@ from sqlalchemy import func, select
 
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.index_ids import new_index_id
-from index_service.children.models import Child, ChildStatus, IdentifierKind, Involvement, Service, SourceIdentifier
+from index_service.children.lookup import person_of
+from index_service.children.models import (
+    BlockingKey,
+    Child,
+    ChildStatus,
+    IdentifierKind,
+    Involvement,
+    Service,
+    SourceIdentifier,
+)
 from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow, ReviewItem
 from index_service.sources.report import summary_lines
+from matching.blocking import record_keys
 from tests.factories import make_child
 from tests.sources.loads import TODAY, load_file, make_source, outcomes, row, write_extract
 
@@ -272,8 +282,46 @@ def test_a_new_record_never_takes_an_index_id_already_held(app: Flask, tmp_path:
     existing = make_child()
     unused = new_index_id()
     fresh = iter([existing.index_id, existing.index_id, unused])
-    monkeypatch.setattr("index_service.children.records.new_index_id", lambda: next(fresh))
+    monkeypatch.setattr("index_service.children.writes.new_index_id", lambda: next(fresh))
     load = load_file(make_source(), write_extract(tmp_path / "census.csv", [
         row("N1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f")]))
     assert outcomes(load) == {"N1": "created"}
     assert _child_with_record("N1").index_id == unused
+
+
+def _stored_keys(child: Child) -> set[int]:
+    return set(db.session.scalars(select(BlockingKey.key).where(BlockingKey.child_id == child.id)))
+
+
+def test_rows_for_one_child_in_one_batch_land_on_one_record_with_every_change(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    load = load_file(source, write_extract(tmp_path / "census.csv", [
+        row("S1", nhs_number="9434765919", town=""),
+        row("S2", nhs_number="9434765919", middle_names="James", town="Leeds"),
+        row("S3", nhs_number="9434765919", address_line1="7 Hill Road", postcode="LS7 3QP", town=""),
+        row("S4", nhs_number="9434765919", address_line1="7 Hill Road", postcode="LS7 3QP", town="Leeds"),
+    ]))
+    assert outcomes(load) == {"S1": "created", "S2": "linked", "S3": "linked", "S4": "linked"}
+    assert _children() == 1
+    child = _child_with_record("S1")
+    assert {i.value for i in child.identifiers if i.kind is IdentifierKind.SOURCE_RECORD} == {"S1", "S2", "S3", "S4"}
+    assert child.middle_names == "James"
+    assert [(a.postcode, a.town, a.is_current) for a in child.addresses] == [
+        ("LS6 2AB", "Leeds", False), ("LS7 3QP", "Leeds", True)]
+    assert _stored_keys(child) == record_keys(person_of(child))
+
+
+def test_a_change_to_a_known_record_refreshes_its_blocking_keys(app: Flask, tmp_path: Path) -> None:
+    existing = make_child()
+    before = _stored_keys(existing)
+    source = make_source("Leeds social care", Service.SOCIAL_CARE)
+    load = load_file(source, write_extract(tmp_path / "care.csv", [
+        row("C1", nhs_number="9434765919", family_name="Bennett-Hall", address_line1="7 Hill Road",
+            postcode="LS7 3QP"),
+    ]))
+    assert outcomes(load) == {"C1": "linked"}
+    db.session.expire_all()
+    child = db.session.get_one(Child, existing.id)
+    assert [n.family_name for n in child.other_names] == ["Bennett-Hall"]
+    assert child.current_address.postcode == "LS7 3QP"
+    assert _stored_keys(child) == record_keys(person_of(child)) != before
