@@ -45,6 +45,7 @@ __all__ = [
     "Resolution",
     "ScoredCandidate",
     "default_model",
+    "resembles_shielded",
     "resolve",
     "score",
 ]
@@ -139,6 +140,20 @@ def _two_names(incoming: Person, held: Person, model: LinkageModel) -> bool:
 
 def _shares_identifier(scored: ScoredCandidate) -> bool:
     return any(c.field in (NHS, UPN, OTHER_ID) and c.level == "same" for c in scored.contributions)
+
+
+SHIELDED_MARGIN = 10.0  # bits under the review threshold at which a shielded record still resembles a row
+
+
+def resembles_shielded(scored: ScoredCandidate, model: LinkageModel | None = None) -> bool:
+    """Whether a row resembles a shielded record enough that it must not become a new record alone.
+
+    Far weaker than the review threshold, and any twin-like likeness counts: a second,
+    unshielded record of a shielded child (ContactPoint's worst failure) would show where the
+    child is, so a person looks at every row that might be one.
+    """
+    model = model or default_model()
+    return TWIN in scored.conflicts or scored.weight >= model.review_weight - SHIELDED_MARGIN
 
 
 def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageModel | None = None) -> Resolution:

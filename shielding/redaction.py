@@ -58,3 +58,13 @@ def hidden_from_search(is_shielded: bool, searched_by_hidden_field: bool) -> boo
     Otherwise guessing postcodes with a known name would confirm where the child lives.
     """
     return is_shielded and searched_by_hidden_field
+
+
+def redact_comparison(candidate: dict[str, Any], shown_redacted: bool) -> dict[str, Any] | None:
+    """A review candidate, or None when the viewer may not see the shielded record it is.
+
+    A review item is made from a row the data administrator's own source sent, so showing that
+    a shielded record resembles it, even by index id alone, would confirm where a shielded
+    child lives to anyone who loads a guessed postcode and date of birth.
+    """
+    return None if shown_redacted else candidate

@@ -142,6 +142,7 @@ class HeldPerson:
     index_id: str
     merged_into_id: int | None
     person: Person
+    is_shielded: bool = False
 
 
 def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
@@ -183,7 +184,7 @@ def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
     held = {}
     for row in db.session.execute(
         select(child.id, child.index_id, child.merged_into_id, child.given_name, child.middle_names,
-               child.family_name, child.date_of_birth, child.gender).where(child.id.in_(ids))
+               child.family_name, child.date_of_birth, child.gender, child.is_shielded).where(child.id.in_(ids))
     ):
         line1, postcode = current.get(row.id, (None, None))
         held[row.id] = HeldPerson(row.id, row.index_id, row.merged_into_id, Person(
@@ -191,7 +192,7 @@ def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
             other_names=tuple(names[row.id]), date_of_birth=row.date_of_birth, gender=row.gender.value,
             postcode=postcode, previous_postcodes=tuple(previous[row.id]),
             identifiers=frozenset(identifiers[row.id]), address_line=line1, carer_names=tuple(carers[row.id]),
-        ))
+        ), row.is_shielded)
     return held
 
 

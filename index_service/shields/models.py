@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Date, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -14,12 +15,17 @@ from index_service.enums import enum_column
 from index_service.extensions import db
 from shielding.policy import ShieldAction, ShieldReason
 
+if TYPE_CHECKING:
+    from index_service.sources.models import Load
+
 
 class ShieldingDecision(db.Model):
     """One decision by a shielder. The note is for shielders and auditors only.
 
     `household_of` names the child whose shielding brought this one in, when a brother or
-    sister at the same address was shielded in the same step.
+    sister at the same address was shielded in the same step. A decision taken by a load (a
+    row flagged for shielding, or a record made from a row that resembled a shielded one) names
+    the load, and the person who ran it if anyone did: it always shields, never unshields.
     """
 
     __tablename__ = "shielding_decisions"
@@ -31,9 +37,11 @@ class ShieldingDecision(db.Model):
     note: Mapped[str] = mapped_column(String(2000))
     review_date: Mapped[date | None] = mapped_column(Date)
     household_of_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
-    decided_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    load_id: Mapped[int | None] = mapped_column(ForeignKey("loads.id"))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     child: Mapped[Child] = relationship(foreign_keys=[child_id])
     household_of: Mapped[Child | None] = relationship(foreign_keys=[household_of_id])
-    decided_by: Mapped[User] = relationship(lazy="joined")
+    decided_by: Mapped[User | None] = relationship(lazy="joined")
+    load: Mapped[Load | None] = relationship()

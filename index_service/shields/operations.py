@@ -80,7 +80,25 @@ def unshield(child: Child, note: str, user: User) -> ShieldingDecision:
     return _decide(child, ShieldAction.UNSHIELD, note, user)
 
 
-def _person(user: User) -> dict[str, str]:
+def shield_by_load(child_id: int, index_id: str, note: str, load_id: int, user: User | None) -> None:
+    """A load shields a record: a row flagged for shielding, or a new record made from a row that
+    resembled a shielded one. The review date is today, so a shielder looks at it at once.
+
+    The caller sets the record's flag (a load writes it with the rest of the batch).
+    """
+    db.session.add(ShieldingDecision(
+        child_id=child_id, action=ShieldAction.SHIELD, reason=ShieldReason.OTHER, note=note,
+        review_date=date.today(), decided_by_id=user.id if user else None, load_id=load_id,
+    ))
+    record_event(AuditTag.SHIELD_ADD, user=user, target_ids=[index_id], reason=ShieldReason.OTHER.value,
+                 details={"load": load_id, "note": note})
+
+
+def _person(decision: ShieldingDecision) -> dict[str, str]:
+    user = decision.decided_by
+    if user is None:
+        load = decision.load
+        return {"name": f"Load {decision.load_id}", "email": "", "organisation": load.source.name if load else ""}
     return {"name": user.display_name, "email": user.email, "organisation": user.organisation.name}
 
 
@@ -101,7 +119,7 @@ def shielding_details(child: Child) -> dict[str, Any]:
             "note": decision.note,
             "review_date": decision.review_date,
             "decided_at": decision.decided_at,
-            "decided_by": _person(decision.decided_by),
+            "decided_by": _person(decision),
             "household_of": decision.household_of.index_id if decision.household_of else None,
         }
         for decision in decisions

@@ -37,7 +37,8 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
 from index_service.children.lookup import surviving
-from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceKind
+from index_service.children.models import Child, DataSource, Service, SourceKind
+from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
 from index_service.organisations.models import Organisation
@@ -63,6 +64,7 @@ from index_service.sources.models import (
     RowOutcome,
 )
 from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
+from shielding.redaction import INDEX_TEAM_CONTACT, redact_comparison
 
 blueprint = Blueprint("sources", __name__, url_prefix="/data")
 
@@ -392,25 +394,26 @@ def review_queue() -> str:
                            pages=_pages(total, QUEUE_PAGE_SIZE), counts=review.queue_counts(g.user))
 
 
-def _candidate_children(item: ReviewItem) -> dict[str, Child]:
+def _render_item(item: ReviewItem, error: str | None = None) -> str:
+    """The item with its candidates as this user may see them: a shielded one redacted, comparison too."""
+    viewer = viewer_for(g.user)
     ids = [candidate["index_id"] for candidate in item.candidates]
-    children = db.session.scalars(
+    found = db.session.scalars(
         select(Child).where(Child.index_id.in_(ids))
         .options(selectinload(Child.addresses), selectinload(Child.carers), selectinload(Child.identifiers),
-                 selectinload(Child.other_names))
+                 selectinload(Child.other_names), selectinload(Child.involvements))
     )
-    return {child.index_id: child for child in children}
-
-
-def _render_item(item: ReviewItem, error: str | None = None) -> str:
+    children = {child.index_id: visible_record(child, viewer) for child in found}
+    shown = [
+        redact_comparison(candidate, bool(children.get(candidate["index_id"], {}).get("shielded_contact")))
+        for candidate in item.candidates
+    ]
+    candidates = [candidate for candidate in shown if candidate is not None]
     return render_template(
-        "sources/item.html", item=item, children=_candidate_children(item), error=error,
-        pending=item.status in review.PENDING, identifier=_identifier,
+        "sources/item.html", item=item, children=children, candidates=candidates, error=error,
+        pending=item.status in review.PENDING, shielded_hidden=len(shown) - len(candidates),
+        contact=INDEX_TEAM_CONTACT,
     )
-
-
-def _identifier(child: Child, kind: str) -> str:
-    return ", ".join(i.value for i in child.identifiers if i.kind is IdentifierKind(kind))
 
 
 @blueprint.route("/review/<item_id>")
@@ -501,7 +504,8 @@ def merge() -> tuple[str, int]:
     form = MergeForm()
     if form.validate_on_submit() and (pair := _pair(form)) is not None:
         confirm = ConfirmMergeForm(kept=pair[0].index_id, retired=pair[1].index_id)
-        return render_template("sources/merge_confirm.html", kept=pair[0], retired=pair[1], form=confirm), 200
+        kept, retired = (visible_record(child, viewer_for(g.user)) for child in pair)
+        return render_template("sources/merge_confirm.html", kept=kept, retired=retired, form=confirm), 200
     return _render_merge(form)
 
 

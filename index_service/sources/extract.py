@@ -37,6 +37,7 @@ INVOLVEMENT = (
     "involvement_end_date",
     "lead_professional",
     "early_help_assessment",
+    "shield",
 )
 COLUMNS = REQUIRED + OPTIONAL + INVOLVEMENT
 _KNOWN = frozenset(COLUMNS)

@@ -29,6 +29,7 @@ from index_service.children.models import BlockingKey, DataSource, IdentifierKin
 from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
+from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row, person_of_row
 from index_service.sources.extract import ExtractError, count_rows, format_for, open_extract
 from index_service.sources.models import (
@@ -43,7 +44,7 @@ from index_service.sources.models import (
 )
 from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
 from matching.blocking import load_query_keys, record_keys
-from matching.linkage import Resolution, ScoredCandidate, resolve
+from matching.linkage import Resolution, ScoredCandidate, resembles_shielded, resolve, score
 from matching.person import Person
 from matching.search import Candidate
 
@@ -52,6 +53,10 @@ KEY_CHUNK = 5000
 KEYS: Table = BlockingKey.__table__  # type: ignore[assignment]
 SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignment]
 OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
+SHIELDED_RESEMBLANCE = ("resembles a shielded record: a person decides, and a new record made from this row is "
+                        "shielded until a shielder decides")
+SHIELDED_BY_ROW = "shielded: the source flagged this row for shielding; a shielder reviews it"
+FLAGGED = "Flagged for shielding by {source}, row {row} of the load."
 OPTIONAL_FIELDS = (
     "middle_names", "nhs_number", "upn", "address_line1", "town", "postcode", "parent_carer_name",
     "parent_carer_phone", "practitioner_name", "practitioner_phone",
@@ -133,6 +138,9 @@ class _BatchRun:
         self.created: list[HeldRecord] = []
         # Blocking key or identifier -> the numbers (from 1) of children made in this batch that have it.
         self.created_by_key: dict[int | tuple[str, str], set[int]] = {}
+        self.shielded_ids: set[int] = set()
+        # Records the batch shields (flagged rows), with the note for the shielding decision.
+        self.to_shield: list[tuple[HeldRecord, str]] = []
 
     def prefetch(self) -> None:
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
@@ -159,6 +167,7 @@ class _BatchRun:
         self.held = held_people(candidates)
         survivors = {h.merged_into_id for h in self.held.values() if h.merged_into_id} - set(self.held)
         self.held.update(held_people(survivors))
+        self.shielded_ids = {child_id for child_id, held in self.held.items() if held.is_shielded}
 
     def _known_records(self, ids: set[str]) -> dict[str, int]:
         if not ids:
@@ -221,7 +230,21 @@ class _BatchRun:
                     result.child = records[result.child_id]
                 self._apply(result)
         self.writes.flush()
+        for record, note in self.to_shield:
+            assert record.id is not None
+            shield_by_load(record.id, record.index_id, note, self.load.id, self.load.created_by)
         return results
+
+    def _shielded_resembling(self, row: ValidRow, candidates: list[Candidate]) -> list[ScoredCandidate]:
+        """The shielded records among the candidates that the row resembles, however weakly."""
+        incoming = self.people[row.row_number]
+        found = []
+        for candidate in candidates:
+            made = self.created[-candidate.child_id - 1] if candidate.child_id < 0 else None
+            is_shielded = made.is_shielded if made else candidate.child_id in self.shielded_ids
+            if is_shielded and resembles_shielded(scored := score(incoming, candidate)):
+                found.append(scored)
+        return found
 
     def _surviving_records(self, ids: set[int]) -> dict[int, HeldRecord]:
         """Each child's record as held, or the record it was merged into."""
@@ -246,6 +269,12 @@ class _BatchRun:
                 result.reasons += (f"conflict: this source gave the {label} {value} for another record too; "
                                    "not added here",)
         applied = apply_to_record(result.child, row, self.source, self.writes)
+        if row.shield and not result.child.is_shielded:
+            # A load shields, never unshields: a blank or "no" leaves a shielded record shielded.
+            self.writes.change_child(result.child, is_shielded=True)
+            self.to_shield.append((result.child, FLAGGED.format(source=self.source.name, row=row.row_number)))
+            applied.changed = True
+            applied.notes.append(SHIELDED_BY_ROW)
         if result.outcome is not RowOutcome.LINKED:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
@@ -291,6 +320,13 @@ class _BatchRun:
             # An NHS number or UPN names one child: never a second record for it, whatever the names say.
             resolution = replace(resolution, outcome="review")
             reasons += (f"conflict: the {held} is already held by a record the names do not match",)
+        shielded = self._shielded_resembling(row, candidates) if resolution.outcome != "link" else []
+        if shielded:
+            # Never a second, unshielded record of a shielded child: a person decides.
+            shown = {c.child_id for c in resolution.candidates}
+            more = tuple(c for c in shielded if c.child_id not in shown)
+            resolution = replace(resolution, outcome="review", candidates=resolution.candidates + more)
+            reasons += (SHIELDED_RESEMBLANCE,)
         if resolution.outcome == "link" and resolution.best is not None:
             best = resolution.best
             made = self.created[-best.child_id - 1] if best.child_id < 0 else None
@@ -309,6 +345,10 @@ class _BatchRun:
         if row.over_age:
             return _RowResult(RowOutcome.REJECTED, reasons=reasons + (OVER_AGE,))
         child = create_from_row(row, self.source, self.writes)
+        if row.shield:
+            child.is_shielded = True
+            self.to_shield.append((child, FLAGGED.format(source=self.source.name, row=row.row_number)))
+            reasons += (SHIELDED_BY_ROW,)
         for value in (row.nhs_number, row.upn):
             if value:
                 self.owners.setdefault(value, child)

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import case, exists, func, select
 
+from accreditation.permissions import Permission, is_allowed
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
@@ -31,6 +32,7 @@ from index_service.children.models import (
 from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
+from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
 from index_service.sources.models import LoadRow, Merge, ReviewItem, ReviewStatus
 from index_service.sources.validation import ValidRow
@@ -125,10 +127,17 @@ def link_item(item: ReviewItem, index_id: str, user: User) -> Child:
     if child is None:
         raise ReviewError("That candidate is no longer in the index")
     child = surviving(child)
+    if child.is_shielded and not is_allowed(user.roles, Permission.SHIELDED_RECORD_VIEW):
+        raise ReviewError("That record is shielded: the index team links rows to it")
+    row = incoming_row(item)
     writes = Writes(utcnow())
-    apply_to_record(read_held([child.id], [item.source_id])[child.id], incoming_row(item), item.source, writes)
+    apply_to_record(read_held([child.id], [item.source_id])[child.id], row, item.source, writes)
     writes.flush()
     db.session.expire(child)
+    if row.shield and not child.is_shielded:
+        child.is_shielded = True
+        shield_by_load(child.id, child.index_id, f"Flagged for shielding by {item.source.name}, row "
+                       f"{item.row_number} of load {item.load_id}; linked by review.", item.load_id, user)
     _decided(item, ReviewStatus.LINKED, child, user)
     return child
 
@@ -136,12 +145,29 @@ def link_item(item: ReviewItem, index_id: str, user: User) -> Child:
 def create_from_item(item: ReviewItem, user: User) -> Child:
     """The row is a child the index does not hold yet."""
     _pending(item, user)
+    row = incoming_row(item)
     writes = Writes(utcnow())
-    record = create_from_row(incoming_row(item), item.source, writes)
+    record = create_from_row(row, item.source, writes)
     writes.flush()
     child = db.session.get_one(Child, record.id)
+    why = _why_shielded(item, row)
+    if why:
+        # Maybe a second record of a shielded child: shielded until a shielder decides.
+        child.is_shielded = True
+        shield_by_load(child.id, child.index_id, why, item.load_id, user)
     _decided(item, ReviewStatus.CREATED, child, user)
     return child
+
+
+def _why_shielded(item: ReviewItem, row: ValidRow) -> str | None:
+    """Why a record made from the item must be shielded, if it must."""
+    where = f"row {item.row_number} of load {item.load_id} from {item.source.name}"
+    if row.shield:
+        return f"Flagged for shielding by the source: {where}."
+    ids = [candidate["index_id"] for candidate in item.candidates]
+    if ids and db.session.scalar(select(exists().where(Child.index_id.in_(ids), Child.is_shielded.is_(True)))):
+        return f"Made in review from {where}, which resembled a shielded record."
+    return None
 
 
 def defer_item(item: ReviewItem, user: User) -> None:

@@ -70,6 +70,7 @@ class ValidRow:
     early_help_assessment: bool | None
     over_age: bool
     warnings: tuple[str, ...]
+    shield: bool = False
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,7 @@ class _ExtractRowArgs(Schema):
     involvement_end_date = _optional(_Date)
     lead_professional = _optional(_YesNo)
     early_help_assessment = _optional(_YesNo)
+    shield = _optional(_YesNo)
 
     def __init__(self, today: date) -> None:
         super().__init__()
@@ -334,7 +336,7 @@ class RowValidator:
             warnings.append(f"upn: local authority code {data['upn'][1:4]} is not on the known list; accepted")
         return ValidRow(
             row_number=raw.row_number,
-            **{**data, "gender": data["gender"] or "unknown"},
+            **{**data, "gender": data["gender"] or "unknown", "shield": bool(data["shield"])},
             over_age=self.today >= _eighteenth_birthday(data["date_of_birth"]),
             warnings=tuple(warnings),
         )

@@ -112,26 +112,6 @@ ECHO = re.compile(r'value="[^"]*"|<textarea[^>]*>[^<]*</textarea>', re.IGNORECAS
 QUERY_VALUES = {"kind": "delta", "dry_run": "true", "file_name": "extract.csv"}
 PAGE_QUERY = {"page": "1", "outcome": "linked", "refresh": "off"}
 
-# Known leaks in pages this work does not own: each is a strict xfail that names the leak, so
-# the test fails again (XPASS) as soon as it is fixed, and the entry must then be removed.
-_REVIEW_ITEM_LEAK = (
-    "index_service/sources (not redacted yet): the review item page (templates/sources/item.html) shows a "
-    "shielded candidate's current address and postcode, carers and their phone numbers, NHS number and UPN "
-    "to the data administrator"
-)
-KNOWN_LEAKS: dict[str, str] = {
-    "sources.review_item": _REVIEW_ITEM_LEAK,
-    "sources.review_link": _REVIEW_ITEM_LEAK + ", when a decision is refused and the item page is shown again",
-    "sources.review_create": _REVIEW_ITEM_LEAK + ", when a decision is refused and the item page is shown again",
-    "sources.review_defer": _REVIEW_ITEM_LEAK + ", when a decision is refused and the item page is shown again",
-    "sources.merge": (
-        "index_service/sources (not redacted yet): the merge confirmation page (templates/sources/merge_confirm.html, "
-        "POST /data/merge) shows both shielded records' current address and postcode, NHS number, UPN and the "
-        "organisations of their involvements (the school) to the data administrator"
-    ),
-}
-
-
 def _endpoints() -> list[Any]:
     """Every endpoint of the app, read when tests are collected; read-only ones first."""
     app = create_app()
@@ -139,11 +119,7 @@ def _endpoints() -> list[Any]:
     for rule in app.url_map.iter_rules():
         methods.setdefault(rule.endpoint, set()).update((rule.methods or set()) - {"HEAD", "OPTIONS"})
     ordered = sorted(methods, key=lambda endpoint: (methods[endpoint] != {"GET"}, endpoint))
-    return [
-        pytest.param(endpoint, marks=pytest.mark.xfail(reason=KNOWN_LEAKS[endpoint], strict=True))
-        if endpoint in KNOWN_LEAKS else endpoint
-        for endpoint in ordered
-    ]
+    return ordered
 
 
 ENDPOINTS = _endpoints()

@@ -30,7 +30,7 @@ def read(data: bytes | str, fmt: str = "csv") -> tuple[ExtractHeader, list[RawRo
     return header, list(rows)
 
 
-def test_known_columns_are_the_design_columns_and_the_involvement_columns() -> None:
+def test_known_columns_are_the_design_columns_the_involvement_columns_and_shield() -> None:
     assert REQUIRED == ("source_record_id", "given_name", "family_name", "date_of_birth", "gender")
     assert COLUMNS[:5] == REQUIRED
     assert set(COLUMNS) == set(REQUIRED) | {
@@ -51,8 +51,9 @@ def test_known_columns_are_the_design_columns_and_the_involvement_columns() -> N
         "involvement_end_date",
         "lead_professional",
         "early_help_assessment",
+        "shield",
     }
-    assert len(COLUMNS) == len(set(COLUMNS)) == 22
+    assert len(COLUMNS) == len(set(COLUMNS)) == 23
 
 
 # CSV

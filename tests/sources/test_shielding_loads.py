@@ -1,0 +1,147 @@
+"""Loads and shielded children: a load can shield but never unshield, and a row that resembles a
+shielded child never becomes a second, unshielded record of that child."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+from accreditation.permissions import Role
+from index_service.audit.models import AuditEvent, AuditTag
+from index_service.children.models import Child, IdentifierKind, SourceIdentifier
+from index_service.children.records import AddressSpec
+from index_service.extensions import db
+from index_service.shields.models import ShieldingDecision
+from index_service.sources import review
+from index_service.sources.models import ReviewItem
+from index_service.sources.review import ReviewError
+from shielding.policy import ShieldAction
+from tests.factories import make_child, make_user, sign_in
+from tests.sources.loads import load_file, make_source, outcomes, row, write_extract
+
+
+def _children() -> int:
+    return db.session.scalar(select(func.count()).select_from(Child)) or 0
+
+
+def _with_record(source_record_id: str) -> Child:
+    return db.session.scalar(select(Child).join(SourceIdentifier).where(
+        SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD, SourceIdentifier.value == source_record_id))
+
+
+def _decisions(child: Child) -> list[ShieldingDecision]:
+    return list(db.session.scalars(select(ShieldingDecision).where(ShieldingDecision.child_id == child.id)))
+
+
+def _shielded_child() -> Child:
+    """Amelia Khan, shielded, at a refuge: every row below is compared with her."""
+    return make_child(given_name="Amelia", family_name="Khan", date_of_birth=date(2014, 9, 4),
+                      address=AddressSpec("1 Refuge Row", "Bradford", "BD7 1AA"), carers=(), nhs_number=None,
+                      is_shielded=True)
+
+
+def test_a_row_flagged_for_shielding_makes_a_shielded_record_with_a_decision(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    load = load_file(source, write_extract(tmp_path / "census.csv", [row("S1", shield="yes"), row(
+        "S2", given_name="Zara", family_name="Ahmed", date_of_birth="2013-01-02", gender="f", postcode="LS1 4AP",
+        address_line1="9 Park Row", parent_carer_name="")]))
+    assert outcomes(load) == {"S1": "created", "S2": "created"}
+    flagged, plain = _with_record("S1"), _with_record("S2")
+    assert flagged.is_shielded and not plain.is_shielded
+    [decision] = _decisions(flagged)
+    assert decision.action is ShieldAction.SHIELD and decision.load_id == load.id and decision.decided_by_id is None
+    assert source.name in decision.note
+    events = db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.SHIELD_ADD)).all()
+    assert [event.target_ids for event in events] == [[flagged.index_id]]
+
+
+def test_a_flagged_row_shields_a_known_record_and_no_later_row_unshields_it(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    load_file(source, write_extract(tmp_path / "one.csv", [row("S1")]))
+    child = _with_record("S1")
+    assert not child.is_shielded
+    second = load_file(source, write_extract(tmp_path / "two.csv", [row("S1", shield="y")]))
+    assert outcomes(second) == {"S1": "updated"}
+    db.session.refresh(child)
+    assert child.is_shielded
+    for number, flag in enumerate(("no", "", "false"), start=3):
+        later = load_file(source, write_extract(tmp_path / f"{number}.csv", [row("S1", shield=flag, town="Otley")]))
+        assert outcomes(later)["S1"] in ("updated", "unchanged")
+        db.session.refresh(child)
+        assert child.is_shielded, flag
+    assert [d.action for d in _decisions(child)] == [ShieldAction.SHIELD]
+
+
+def test_a_row_weakly_like_a_shielded_child_goes_to_review_where_an_unshielded_one_would_be_new(
+    app: Flask, tmp_path: Path,
+) -> None:
+    """An adopted child under a new family name at a new address: only the given name and date of birth agree."""
+    amelia = _shielded_child()
+    adopted = row("A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
+                  address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name="")
+    load = load_file(make_source(), write_extract(tmp_path / "census.csv", [adopted]))
+    assert outcomes(load) == {"A1": "review"}
+    assert _children() == 1
+    item = db.session.scalar(select(ReviewItem))
+    assert amelia.index_id in {candidate["index_id"] for candidate in item.candidates}
+
+    amelia.is_shielded = False
+    db.session.commit()
+    elsewhere = make_source("Harrogate census")
+    again = load_file(elsewhere, write_extract(tmp_path / "again.csv", [{**adopted, "source_record_id": "A2"}]))
+    assert outcomes(again) == {"A2": "created"}
+
+
+def test_a_twin_of_a_shielded_child_goes_to_review_not_a_new_record(app: Flask, tmp_path: Path) -> None:
+    _shielded_child()
+    twin = row("T1", given_name="Hana", family_name="Khan", date_of_birth="2014-09-04", gender="f",
+               address_line1="1 Refuge Row", town="Bradford", postcode="BD7 1AA", parent_carer_name="")
+    load = load_file(make_source(), write_extract(tmp_path / "census.csv", [twin]))
+    assert outcomes(load) == {"T1": "review"}
+    assert _children() == 1
+
+
+def test_a_record_made_in_review_from_such_a_row_is_shielded(app: Flask, tmp_path: Path) -> None:
+    _shielded_child()
+    source = make_source()
+    load_file(source, write_extract(tmp_path / "census.csv", [row(
+        "A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
+        address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name="")]))
+    item = db.session.scalar(select(ReviewItem))
+    admin = make_user(Role.DATA_ADMIN, organisation=source.organisation)
+    made = review.create_from_item(item, admin)
+    db.session.commit()
+    assert made.is_shielded
+    [decision] = _decisions(made)
+    assert decision.decided_by_id == admin.id and "resembled a shielded record" in decision.note
+
+
+def test_a_data_administrator_cannot_see_or_link_to_a_shielded_candidate(
+    app: Flask, client: FlaskClient, tmp_path: Path,
+) -> None:
+    amelia = _shielded_child()
+    source = make_source()
+    load_file(source, write_extract(tmp_path / "census.csv", [row(
+        "A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
+        address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name="")]))
+    item = db.session.scalar(select(ReviewItem))
+    admin = make_user(Role.DATA_ADMIN, organisation=source.organisation)
+    sign_in(client, admin)
+    page = client.get(f"/data/review/{item.id}").text
+    assert "resembles 1 shielded record" in page
+    assert amelia.index_id not in page and "Refuge Row" not in page and "BD7" not in page
+    with pytest.raises(ReviewError, match="shielded"):
+        review.link_item(item, amelia.index_id, admin)
+
+
+def test_a_dry_run_of_a_flagged_row_shields_nothing(app: Flask, tmp_path: Path) -> None:
+    source = make_source()
+    load = load_file(source, write_extract(tmp_path / "census.csv", [row("S1", shield="yes")]), dry_run=True)
+    assert outcomes(load) == {"S1": "created"}
+    assert _children() == 0
+    assert db.session.scalar(select(func.count()).select_from(ShieldingDecision)) == 0
