@@ -21,10 +21,10 @@ import csv
 import json
 import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -151,6 +151,21 @@ def load_copy(url: str, backend: str) -> str:
     return f"{base}/{copy}"
 
 
+def _timed_load(url: str, name: str, extract: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """The load command, and its own peak memory in MB (not that of the processes that built the index)."""
+    env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", name, str(extract),
+               "--report", str(OUT / "load-report.csv")]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)  # noqa: S603
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
+    return done, usage.ru_maxrss / 1024
+
+
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
     return subprocess.run(  # noqa: S603 - our own command line
@@ -203,9 +218,8 @@ def main() -> None:
         raise SystemExit(added.stderr)
 
     started = time.perf_counter()
-    loaded = _flask(url, "sources", "load", name, str(extract), "--report", str(OUT / "load-report.csv"))
+    loaded, peak_mb = _timed_load(url, name, extract)
     elapsed = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     if loaded.returncode:
         raise SystemExit(loaded.stdout + loaded.stderr)
     print(loaded.stdout)

@@ -16,10 +16,14 @@ from accreditation.permissions import Role
 from index_service.auth.models import User, UserRole
 from index_service.auth.passwords import hash_password
 from index_service.auth.totp import code_at, new_secret, provisioning_uri
+from index_service.children.held import read_held
 from index_service.children.models import Child
+from index_service.children.writes import Writes
+from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
 from index_service.sessions import end_sessions_for_user, purge_stale_rows
+from matching.blocking import record_keys
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -76,6 +80,7 @@ def show_provisioning(user: User) -> None:
 orgs = click.Group("orgs", help="Organisations whose staff use the index.")
 users = click.Group("users", help="People who sign in to the index.")
 sessions = click.Group("sessions", help="Server-side sessions.")
+children = click.Group("children", help="Child records as a whole.")
 
 
 @orgs.command("add")
@@ -133,6 +138,32 @@ def sessions_purge() -> None:
     click.echo(f"Removed {removed_sessions} session(s) and {removed_attempts} failed attempt(s)")
 
 
+@children.command("refresh-keys")
+@click.option("--batch", default=2000, show_default=True, help="Children read and written in one transaction.")
+def children_refresh_keys(batch: int) -> None:
+    """Store every record's blocking keys again from its details as held.
+
+    Run it once after an upgrade that changes how keys are made (the release notes say so):
+    until then, searches and loads miss candidates by the new keys. Safe to stop and rerun.
+    """
+    total = db.session.scalar(select(func.count()).select_from(Child).where(Child.merged_into_id.is_(None))) or 0
+    done = stale = 0
+    last = 0
+    while ids := db.session.scalars(
+        select(Child.id).where(Child.id > last, Child.merged_into_id.is_(None)).order_by(Child.id).limit(batch)
+    ).all():
+        writes = Writes(utcnow())
+        for record in read_held(ids).values():
+            if record_keys(record.person()) != record.blocking_keys:
+                writes.keys_changed(record)
+                stale += 1
+        writes.flush()
+        db.session.commit()
+        done, last = done + len(ids), ids[-1]
+        click.echo(f"{done:,} of {total:,} records checked, {stale:,} with keys refreshed", err=True)
+    click.echo(f"Refreshed the blocking keys of {stale:,} of {done:,} records")
+
+
 @click.command("demo")
 @click.option("--children", "count", default=5000, show_default=True, help="How many synthetic children.")
 @click.option("--credentials-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -171,6 +202,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(orgs)
     app.cli.add_command(users)
     app.cli.add_command(sessions)
+    app.cli.add_command(children)
     app.cli.add_command(demo)
     app.cli.add_command(overrides)
 

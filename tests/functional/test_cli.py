@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from accreditation.permissions import Role
 from index_service.auth.models import User
-from index_service.children.models import Child
+from index_service.children.lookup import person_of
+from index_service.children.models import BlockingKey, Child
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
-from tests.factories import make_user, sign_in
+from matching.blocking import record_keys
+from tests.factories import make_child, make_user, sign_in
 
 
 def test_orgs_add_and_users_add_print_the_provisioning_uri(app: Flask) -> None:
@@ -97,3 +99,17 @@ def test_sessions_purge_removes_only_dead_rows(app: Flask) -> None:
     assert db.session.scalars(select(UserSession.user_id)).all() == [live.id]
     assert db.session.scalars(select(FailedAttempt.key)).all() == ["account:new@example.org"]
     assert live_client.get("/search").status_code == 200
+
+
+def test_children_refresh_keys_stores_the_keys_of_each_record_as_held(app: Flask) -> None:
+    fresh, stale = make_child(), make_child(given_name="Amelia", family_name="Khan", nhs_number=None)
+    db.session.execute(delete(BlockingKey).where(BlockingKey.child_id == stale.id))
+    db.session.add(BlockingKey(key=12345, child_id=stale.id))
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["children", "refresh-keys", "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Refreshed the blocking keys of 1 of 2 records" in result.output
+    for child in (fresh, stale):
+        db.session.expire_all()
+        held = set(db.session.scalars(select(BlockingKey.key).where(BlockingKey.child_id == child.id)))
+        assert held == record_keys(person_of(db.session.get_one(Child, child.id)))
