@@ -32,6 +32,7 @@ from index_service.children.models import (
 from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
+from index_service.shields.models import ShieldingDecision
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
 from index_service.sources.models import LoadRow, Merge, ReviewItem, ReviewStatus
@@ -44,6 +45,8 @@ MOVABLE: dict[str, type[Any]] = {
     "carer_contacts": CarerContact,
     "source_identifiers": SourceIdentifier,
     "involvements": Involvement,
+    # The shielding history goes with the record whose shielding it explains.
+    "shielding_decisions": ShieldingDecision,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,13 @@ from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.lookup import child_by_index_id, search_children
 from index_service.children.models import Child, IdentifierKind, Service
 from index_service.extensions import db
+from index_service.shields.operations import shield, shielding_details
 from index_service.sources import review
 from index_service.sources.models import LoadRow, ReviewItem, ReviewStatus
 from index_service.sources.review import ReviewError
 from matching.person import Person
 from matching.search import Query
+from shielding.policy import ShieldReason
 from shielding.redaction import Viewer
 from tests.factories import make_child, make_organisation, make_user
 from tests.sources.loads import load_file, make_source, row, supplied_by, write_extract
@@ -131,14 +134,21 @@ def test_merge_then_undo_restores_both_records(app: Flask) -> None:
         review.undo_merge(merge, admin)
 
 
-def test_merging_a_shielded_record_gives_a_shielded_record(app: Flask) -> None:
+def test_merging_a_shielded_record_gives_a_shielded_record_with_its_shielding_history(app: Flask) -> None:
     admin = make_user(Role.DATA_ADMIN)
     kept = supplied_by(make_child(), admin.organisation)
-    retired = supplied_by(make_child(given_name="Ollie", nhs_number=None, is_shielded=True), admin.organisation)
+    retired = supplied_by(make_child(given_name="Ollie", nhs_number=None), admin.organisation)
+    shielder = make_user(Role.SHIELDER)
+    [decision] = shield(retired, ShieldReason.ADOPTION, "Placed for adoption", date(2027, 5, 1), shielder)
     merge = review.merge_children(kept, retired, admin)
     assert kept.is_shielded
+    db.session.refresh(decision)
+    assert decision.child_id == kept.id
+    assert shielding_details(kept)["current"]["reason"] == ShieldReason.ADOPTION.value
     review.undo_merge(merge, admin)
     assert not kept.is_shielded and retired.is_shielded
+    db.session.refresh(decision)
+    assert decision.child_id == retired.id
 
 
 def test_only_records_the_organisation_supplied_can_be_merged(app: Flask) -> None:
