@@ -1,13 +1,18 @@
-"""The shielder's pages: shield a record (and its household in the same step), and unshield it."""
+"""The shielder's pages: shield a record (and its household in the same step), unshield it, and the
+shielded records due for review."""
 
 from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from accreditation.permissions import Permission
+from accreditation.permissions import Permission, is_allowed
 from index_service.access import requires
 from index_service.auth.reauth import confirm_fresh_code
 from index_service.children.index_ids import IndexIdError, format_index_id, parse_index_id
@@ -22,6 +27,13 @@ from shielding.policy import ShieldReason
 blueprint = Blueprint("shields", __name__)
 
 Page = str | Response | tuple[str, int]
+PER_PAGE = 20
+
+
+@blueprint.app_context_processor
+def _navigation() -> dict[str, Any]:
+    user = g.get("user")
+    return {"can_shield": bool(user) and is_allowed(user.roles, Permission.SHIELD_MANAGE)}
 
 
 def _child(typed_index_id: str) -> Child:
@@ -91,3 +103,14 @@ def unshield(index_id: str) -> Page:
     operations.unshield(child, form.note.data.strip(), g.user)
     flash(f"Shielding is removed from {child.given_name} {child.family_name}'s record", "success")
     return redirect(url_for("web.record", index_id=child.index_id))
+
+
+@blueprint.route("/shielding")
+@requires(Permission.SHIELD_MANAGE)
+def reviews() -> str:
+    """Shielded records due for review in the next 30 days, overdue and unrecorded ones first."""
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    today = date.today()
+    due, total = operations.due_reviews(today, page=page, per_page=PER_PAGE)
+    return render_template("shields/reviews.html", due=due, total=total, page=page, today=today,
+                           pages=max(math.ceil(total / PER_PAGE), 1), within=operations.UPCOMING.days)

@@ -7,10 +7,11 @@ together, or neither.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
@@ -19,6 +20,8 @@ from index_service.children.models import Address, Child
 from index_service.extensions import db
 from index_service.shields.models import ShieldingDecision
 from shielding.policy import ShieldAction, ShieldReason, same_household
+
+UPCOMING = timedelta(days=30)
 
 
 def household_of(child: Child) -> list[Child]:
@@ -134,3 +137,41 @@ def shielding_details(child: Child) -> dict[str, Any]:
         if not other.is_shielded
     ]
     return {"current": current, "history": history, "unshielded_household": unshielded}
+
+
+@dataclass(frozen=True)
+class DueReview:
+    """A shielded record whose shielding is due for review: by its review date, or because no decision is recorded."""
+
+    child: Child
+    decision: ShieldingDecision | None
+
+    @property
+    def review_date(self) -> date | None:
+        return self.decision.review_date if self.decision else None
+
+
+def due_reviews(today: date, *, within: timedelta = UPCOMING, page: int = 1,
+                per_page: int = 20) -> tuple[list[DueReview], int]:
+    """Shielded records to review by `today + within`, soonest first; those with no decision on record first of all.
+
+    A load shields with a review date of the day it ran, so a shielder finds what a source flagged here.
+    """
+    latest = (
+        select(ShieldingDecision.child_id, func.max(ShieldingDecision.id).label("decision_id"))
+        .group_by(ShieldingDecision.child_id).subquery()
+    )
+    due = or_(latest.c.decision_id.is_(None), ShieldingDecision.review_date.is_(None),
+              ShieldingDecision.review_date <= today + within)
+    statement = (
+        select(Child, ShieldingDecision)
+        .outerjoin(latest, latest.c.child_id == Child.id)
+        .outerjoin(ShieldingDecision, ShieldingDecision.id == latest.c.decision_id)
+        .where(Child.is_shielded.is_(True), Child.merged_into_id.is_(None), due)
+    )
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = db.session.execute(
+        statement.order_by(ShieldingDecision.review_date.is_not(None), ShieldingDecision.review_date, Child.id)
+        .limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return [DueReview(child, decision) for child, decision in rows], total

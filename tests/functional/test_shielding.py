@@ -16,6 +16,7 @@ from index_service.children.models import Child
 from index_service.children.records import AddressSpec
 from index_service.extensions import db
 from index_service.shields.models import ShieldingDecision
+from index_service.shields.operations import shield
 from shielding.policy import ShieldAction, ShieldReason
 from tests.factories import (
     current_code,
@@ -270,3 +271,26 @@ def test_searches_by_name_find_a_shielded_child_and_postcode_searches_never_do(c
             page = searcher.post("/search", data={"purpose": "case_work", "csrf_token": token if searcher is
                                                   practitioner else page_csrf(client), **with_postcode}).text
             assert f'href="/children/{child.index_id}"' not in page, with_postcode
+
+
+def test_a_shielder_sees_the_records_due_for_review_most_urgent_first(client: FlaskClient) -> None:
+    shielder = make_user(Role.SHIELDER)
+    make_child(given_name="Ava", family_name="Lowe", nhs_number=None, is_shielded=True)
+    flagged = make_child(given_name="Ruby", family_name="Thompson", nhs_number=None)
+    shield(flagged, ShieldReason.OTHER, "Flagged by a source", date.today(), shielder)
+    later = make_child(given_name="Leo", family_name="Hart", nhs_number=None)
+    shield(later, ShieldReason.ADOPTION, "Placed for adoption", date.today() + timedelta(days=20), shielder)
+    distant = make_child(given_name="Zara", family_name="Ahmed", nhs_number=None)
+    shield(distant, ShieldReason.COURT_ORDER, "Order until 2028", date.today() + timedelta(days=200), shielder)
+    db.session.commit()
+    sign_in(client, shielder)
+    page = client.get("/shielding").text
+    assert page.index("Ava Lowe") < page.index("Ruby Thompson") < page.index("Leo Hart")
+    assert "Zara Ahmed" not in page and "3 records due" in page
+
+
+@pytest.mark.parametrize("role", [role for role in Role if role is not Role.SHIELDER])
+def test_only_shielders_see_the_shielding_reviews(client: FlaskClient, role: Role) -> None:
+    make_child(is_shielded=True)
+    sign_in(client, make_user(role))
+    assert client.get("/shielding").status_code == 403
