@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from index_service.children.held import one_of
 from index_service.children.models import (
     Address,
     BlockingKey,
@@ -162,12 +163,12 @@ def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
     other, address, identifier, carer, child = (
         model.__table__.c for model in (ChildName, Address, SourceIdentifier, CarerContact, Child))
     for child_id, given, family in db.session.execute(
-        select(other.child_id, other.given_name, other.family_name).where(other.child_id.in_(ids))
+        select(other.child_id, other.given_name, other.family_name).where(one_of(other.child_id, ids))
     ):
         names[child_id].append(OtherName(given, family))
     for child_id, line1, postcode_key, is_current in db.session.execute(
         select(address.child_id, address.line1, address.postcode_key, address.is_current)
-        .where(address.child_id.in_(ids)).order_by(address.id)
+        .where(one_of(address.child_id, ids)).order_by(address.id)
     ):
         if is_current:
             current[child_id] = (line1, postcode_key)
@@ -175,16 +176,16 @@ def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
             previous[child_id].append(postcode_key)
     for child_id, kind, value in db.session.execute(
         select(identifier.child_id, identifier.kind, identifier.value).where(
-            identifier.child_id.in_(ids), identifier.kind != IdentifierKind.SOURCE_RECORD
+            one_of(identifier.child_id, ids), identifier.kind != IdentifierKind.SOURCE_RECORD
         )
     ):
         identifiers[child_id].add((kind.value, value))
-    for child_id, name in db.session.execute(select(carer.child_id, carer.name).where(carer.child_id.in_(ids))):
+    for child_id, name in db.session.execute(select(carer.child_id, carer.name).where(one_of(carer.child_id, ids))):
         carers[child_id].append(name)
     held = {}
     for row in db.session.execute(
         select(child.id, child.index_id, child.merged_into_id, child.given_name, child.middle_names,
-               child.family_name, child.date_of_birth, child.gender, child.is_shielded).where(child.id.in_(ids))
+               child.family_name, child.date_of_birth, child.gender, child.is_shielded).where(one_of(child.id, ids))
     ):
         line1, postcode = current.get(row.id, (None, None))
         held[row.id] = HeldPerson(row.id, row.index_id, row.merged_into_id, Person(

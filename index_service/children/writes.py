@@ -23,6 +23,7 @@ from index_service.children.held import (
     HeldName,
     HeldProvenance,
     HeldRecord,
+    one_of,
 )
 from index_service.children.index_ids import new_index_id
 from index_service.children.models import (
@@ -145,7 +146,7 @@ class Writes:
         db.session.execute(insert(CHILDREN), rows)
         # One executemany and one query for the ids: INSERT ... RETURNING goes a row at a time on SQLite.
         ids = dict(db.session.execute(select(CHILDREN.c.index_id, CHILDREN.c.id).where(
-            CHILDREN.c.index_id.in_([record.index_id for record in self.new_children]))).all())
+            one_of(CHILDREN.c.index_id, [record.index_id for record in self.new_children]))).all())
         for record in self.new_children:
             record.id = ids[record.index_id]
             for name in record.provenance:

@@ -23,7 +23,7 @@ from sqlalchemy import Table, and_, exists, insert, select, update
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
-from index_service.children.held import HeldRecord, read_held
+from index_service.children.held import HeldRecord, one_of, read_held
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people
 from index_service.children.models import BlockingKey, DataSource, IdentifierKind, Involvement, SourceIdentifier
 from index_service.children.writes import Writes
@@ -177,7 +177,7 @@ class _BatchRun:
             select(identifier.value, identifier.child_id).where(
                 identifier.kind == IdentifierKind.SOURCE_RECORD,
                 identifier.source_id == self.source.id,
-                identifier.value.in_(ids),
+                one_of(identifier.value, ids),
             )
         ).all()
         return {value: child_id for value, child_id in found}
@@ -188,7 +188,8 @@ class _BatchRun:
         ordered = sorted(keys)
         for start in range(0, len(ordered), KEY_CHUNK):
             chunk = ordered[start:start + KEY_CHUNK]
-            for key, child_id in db.session.execute(select(KEYS.c.key, KEYS.c.child_id).where(KEYS.c.key.in_(chunk))):
+            statement = select(KEYS.c.key, KEYS.c.child_id).where(one_of(KEYS.c.key, chunk))
+            for key, child_id in db.session.execute(statement):
                 found.setdefault(key, set()).add(child_id)
         return found
 
@@ -202,7 +203,7 @@ class _BatchRun:
         identifier = SOURCE_IDENTIFIERS.c
         for value, child_id, source_id in db.session.execute(
             select(identifier.value, identifier.child_id, identifier.source_id).where(
-                identifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)), identifier.value.in_(values),
+                identifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)), one_of(identifier.value, values),
             )
         ):
             holders.setdefault(value, set()).add(child_id)
