@@ -55,6 +55,8 @@ SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignmen
 OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
 SHIELDED_RESEMBLANCE = ("resembles a shielded record: a person decides, and a new record made from this row is "
                         "shielded until a shielder decides")
+RESEMBLES = "resembles a child in the index, but not enough to link"
+LINKED_TO_SHIELDED = "linked to a shielded record (how it compared is not shown)"
 SHIELDED_BY_ROW = "shielded: the source flagged this row for shielding; a shielder reviews it"
 FLAGGED = "Flagged for shielding by {source}, row {row} of the load."
 OPTIONAL_FIELDS = (
@@ -236,14 +238,16 @@ class _BatchRun:
             shield_by_load(record.id, record.index_id, note, self.load.id, self.load.created_by)
         return results
 
+    def _is_shielded(self, child_id: int) -> bool:
+        """Whether a candidate (held, or made earlier in this batch) is a shielded record."""
+        return self.created[-child_id - 1].is_shielded if child_id < 0 else child_id in self.shielded_ids
+
     def _shielded_resembling(self, row: ValidRow, candidates: list[Candidate]) -> list[ScoredCandidate]:
         """The shielded records among the candidates that the row resembles, however weakly."""
         incoming = self.people[row.row_number]
         found = []
         for candidate in candidates:
-            made = self.created[-candidate.child_id - 1] if candidate.child_id < 0 else None
-            is_shielded = made.is_shielded if made else candidate.child_id in self.shielded_ids
-            if is_shielded and resembles_shielded(scored := score(incoming, candidate)):
+            if self._is_shielded(candidate.child_id) and resembles_shielded(scored := score(incoming, candidate)):
                 found.append(scored)
         return found
 
@@ -331,8 +335,9 @@ class _BatchRun:
         if resolution.outcome == "link" and resolution.best is not None:
             best = resolution.best
             made = self.created[-best.child_id - 1] if best.child_id < 0 else None
+            why = (LINKED_TO_SHIELDED,) if self._is_shielded(best.child_id) else _why(best)
             return _RowResult(RowOutcome.LINKED, made, child_id=None if made else best.child_id,
-                              score=_score(best), reasons=reasons + _why(best), row=row)
+                              score=_score(best), reasons=reasons + why, row=row)
         if resolution.outcome == "review":
             item = ReviewItem(
                 load=self.load, source=self.source, row_number=row.row_number,
@@ -341,6 +346,9 @@ class _BatchRun:
             )
             db.session.add(item)
             best = resolution.best
+            if best is not None and self._is_shielded(best.child_id):
+                # The report names no shielded record a row resembles, nor how closely.
+                return _RowResult(RowOutcome.REVIEW, reasons=reasons + (RESEMBLES,))
             return _RowResult(RowOutcome.REVIEW, score=_score(best) if best else None,
                               reasons=reasons + _review_reasons(resolution))
         if row.over_age:
@@ -378,7 +386,7 @@ def _why(candidate: ScoredCandidate) -> tuple[str, ...]:
 def _review_reasons(resolution: Resolution) -> tuple[str, ...]:
     best = resolution.best
     if best is None:
-        return ("resembles a child in the index, but not enough to link",)
+        return (RESEMBLES,)
     found = f"best candidate {best.index_id} scored {_score(best)}: not enough to link"
     return (found,) + tuple(f"conflict: {conflict}" for conflict in best.conflicts)
 

@@ -18,7 +18,8 @@ from index_service.children.records import AddressSpec
 from index_service.extensions import db
 from index_service.shields.models import ShieldingDecision
 from index_service.sources import review
-from index_service.sources.models import ReviewItem
+from index_service.sources.models import LoadRow, ReviewItem
+from index_service.sources.report import report_csv
 from index_service.sources.review import ReviewError
 from shielding.policy import ShieldAction
 from tests.factories import make_child, make_user, sign_in
@@ -145,3 +146,18 @@ def test_a_dry_run_of_a_flagged_row_shields_nothing(app: Flask, tmp_path: Path) 
     assert outcomes(load) == {"S1": "created"}
     assert _children() == 0
     assert db.session.scalar(select(func.count()).select_from(ShieldingDecision)) == 0
+
+
+def test_the_load_report_never_names_a_shielded_record_a_row_resembles(app: Flask, tmp_path: Path) -> None:
+    amelia = _shielded_child()
+    load = load_file(make_source(), write_extract(tmp_path / "census.csv", [
+        row("A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
+            address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name=""),
+        row("T1", given_name="Hana", family_name="Khan", date_of_birth="2014-09-04", gender="f",
+            address_line1="1 Refuge Row", town="Bradford", postcode="BD7 1AA", parent_carer_name=""),
+    ]))
+    assert outcomes(load) == {"A1": "review", "T1": "review"}
+    report = "".join(report_csv(load.id))
+    assert amelia.index_id not in report
+    reported = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id)).all()
+    assert all(r.score is None and "shielded record" in "; ".join(r.reasons) for r in reported)
