@@ -151,19 +151,35 @@ def load_copy(url: str, backend: str) -> str:
     return f"{base}/{copy}"
 
 
+def _high_water_mb(pid: int) -> float | None:
+    """The process's peak resident memory so far (VmHWM), or None once it has gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
+    return int(found.split()[1]) / 1024 if found else None
+
+
 def _timed_load(url: str, name: str, extract: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    """The load command, and its own peak memory in MB (not that of the processes that built the index)."""
+    """The load command, and its own peak memory in MB.
+
+    Read from /proc while it runs: the rusage of a child counts the image it was forked from
+    (this process, which holds the index it built) before it became the load command.
+    """
     env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", name, str(extract),
                "--report", str(OUT / "load-report.csv")]
+    peak = 0.0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)  # noqa: S603
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+        while process.poll() is None:
+            peak = max(peak, _high_water_mb(process.pid) or 0.0)
+            time.sleep(0.1)
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
-    return done, usage.ru_maxrss / 1024
+    return done, peak
 
 
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
