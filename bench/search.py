@@ -113,7 +113,7 @@ class ChunkTask:
 
 
 def _person(spec: Any, current_key: str | None, previous_keys: tuple[str, ...]) -> Person:
-    """The Person that lookup.person_of would build for this child once stored."""
+    """The Person that held.person_of would build for this child once stored."""
     return Person(
         given_name=spec.given_name,
         family_name=spec.family_name,

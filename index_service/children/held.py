@@ -131,22 +131,31 @@ class HeldRecord:
 
     def person(self) -> Person:
         """The record as matching sees it, household (address line and carers) included."""
-        current = self.current_address
-        return Person(
-            given_name=self.given_name,
-            family_name=self.family_name,
-            middle_names=self.middle_names,
-            other_names=tuple(OtherName(n.given_name, n.family_name) for n in self.other_names),
-            date_of_birth=self.date_of_birth,
-            gender=self.gender.value,
-            postcode=current.postcode_key if current else None,
-            previous_postcodes=tuple(a.postcode_key for a in self.addresses if not a.is_current and a.postcode_key),
-            identifiers=frozenset(
-                (i.kind.value, i.value) for i in self.identifiers if i.kind is not IdentifierKind.SOURCE_RECORD
-            ),
-            address_line=current.line1 if current else None,
-            carer_names=tuple(carer.name for carer in self.carers),
-        )
+        return person_of(self, household=True)
+
+
+def person_of(record: Child | HeldRecord, *, household: bool = False) -> Person:
+    """A record, stored or held (they have the same shape), as matching sees it.
+
+    The household (address line, carers) is for linkage; search never reads it, so it is left
+    out there rather than loading every candidate's carers.
+    """
+    current = next((address for address in record.addresses if address.is_current), None)
+    return Person(
+        given_name=record.given_name,
+        family_name=record.family_name,
+        middle_names=record.middle_names,
+        other_names=tuple(OtherName(n.given_name, n.family_name) for n in record.other_names),
+        date_of_birth=record.date_of_birth,
+        gender=record.gender.value,
+        postcode=current.postcode_key if current else None,
+        previous_postcodes=tuple(a.postcode_key for a in record.addresses if not a.is_current and a.postcode_key),
+        identifiers=frozenset(
+            (i.kind.value, i.value) for i in record.identifiers if i.kind is not IdentifierKind.SOURCE_RECORD
+        ),
+        address_line=current.line1 if household and current else None,
+        carer_names=tuple(carer.name for carer in record.carers) if household else (),
+    )
 
 
 def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from index_service.children.held import one_of
+from index_service.children.held import one_of, person_of
 from index_service.children.models import (
     Address,
     BlockingKey,
@@ -38,24 +38,6 @@ class SearchOutcome:
     results: list[dict[str, Any]]
     too_many: bool
     candidates_read: int
-
-
-def person_of(child: Child) -> Person:
-    current = [a.postcode_key for a in child.addresses if a.is_current and a.postcode_key]
-    previous = tuple(a.postcode_key for a in child.addresses if not a.is_current and a.postcode_key)
-    return Person(
-        given_name=child.given_name,
-        family_name=child.family_name,
-        middle_names=child.middle_names,
-        other_names=tuple(OtherName(n.given_name, n.family_name) for n in child.other_names),
-        date_of_birth=child.date_of_birth,
-        gender=child.gender.value,
-        postcode=current[0] if current else None,
-        previous_postcodes=previous,
-        identifiers=frozenset(
-            (i.kind.value, i.value) for i in child.identifiers if i.kind != IdentifierKind.SOURCE_RECORD
-        ),
-    )
 
 
 def refresh_blocking_keys(child: Child) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from flask_wtf import FlaskForm
-from wtforms import Field, RadioField, TextAreaField
+from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length
 
 from index_service.auth.forms import security_code_field
+from index_service.shields.forms import required_text
 from shielding.policy import (
     JUSTIFICATION_MIN_LENGTH,
     NOTE_MAX_LENGTH,
@@ -17,19 +16,6 @@ from shielding.policy import (
     OverrideOutcome,
     OverrideReason,
 )
-
-
-def _at_least(characters: int, missing: str, short: str) -> Callable[[FlaskForm, Field], None]:
-    """Required text of a minimum length, white space not counted."""
-
-    def validate(_form: FlaskForm, field: Field) -> None:
-        text = " ".join((field.data or "").split())
-        if not text:
-            raise ValidationError(missing)
-        if len(text) < characters:
-            raise ValidationError(short)
-
-    return validate
 
 
 class OverrideForm(FlaskForm):
@@ -41,8 +27,10 @@ class OverrideForm(FlaskForm):
     justification = TextAreaField(
         "Justification",
         validators=[
-            _at_least(JUSTIFICATION_MIN_LENGTH, "Explain why you need to see this record now",
-                      f"Explain in at least {JUSTIFICATION_MIN_LENGTH} characters why you need to see this record now"),
+            required_text(
+                "Explain why you need to see this record now", JUSTIFICATION_MIN_LENGTH,
+                f"Explain in at least {JUSTIFICATION_MIN_LENGTH} characters why you need to see this record now",
+            ),
             Length(max=NOTE_MAX_LENGTH),
         ],
     )
@@ -58,8 +46,8 @@ class ReviewForm(FlaskForm):
     note = TextAreaField(
         "Review note",
         validators=[
-            _at_least(REVIEW_NOTE_MIN_LENGTH, "Write what you found",
-                      f"Write what you found in at least {REVIEW_NOTE_MIN_LENGTH} characters"),
+            required_text("Write what you found", REVIEW_NOTE_MIN_LENGTH,
+                          f"Write what you found in at least {REVIEW_NOTE_MIN_LENGTH} characters"),
             Length(max=NOTE_MAX_LENGTH),
         ],
     )

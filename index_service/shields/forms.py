@@ -34,12 +34,15 @@ def _review_date(_form: FlaskForm, field: Field) -> None:
             raise ValidationError(problem)
 
 
-def required_text(message: str) -> Callable[[FlaskForm, Field], None]:
-    """Required, and more than white space."""
+def required_text(missing: str, characters: int = 1, short: str = "") -> Callable[[FlaskForm, Field], None]:
+    """Required text, white space not counted, of at least `characters` (else the `short` message)."""
 
     def validate(_form: FlaskForm, field: Field) -> None:
-        if not (field.data or "").strip():
-            raise ValidationError(message)
+        text = " ".join((field.data or "").split())
+        if not text:
+            raise ValidationError(missing)
+        if len(text) < characters:
+            raise ValidationError(short)
 
     return validate
 

@@ -7,7 +7,7 @@ from sqlalchemy import delete, func, select
 
 from accreditation.permissions import Role
 from index_service.auth.models import User
-from index_service.children.lookup import person_of
+from index_service.children.held import person_of
 from index_service.children.models import BlockingKey, Child
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType

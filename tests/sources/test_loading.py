@@ -9,8 +9,8 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from index_service.audit.models import AuditEvent, AuditTag
+from index_service.children.held import person_of
 from index_service.children.index_ids import new_index_id
-from index_service.children.lookup import person_of
 from index_service.children.models import (
     BlockingKey,
     Child,
