@@ -7,7 +7,6 @@ test runs the queued load itself, as the background process would.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 from flask import Flask
 from flask_migrate import upgrade
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 
 from accreditation.permissions import Role
 from index_service import create_app
@@ -24,7 +22,7 @@ from index_service.extensions import db
 from index_service.organisations.models import OrganisationType
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load
-from tests.browser.conftest import MIGRATIONS, Practitioner
+from tests.browser.conftest import MIGRATIONS, Practitioner, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in
 from tests.factories import make_child, make_organisation, make_user
 from tests.sources.loads import TODAY, make_source, row, write_extract
@@ -53,17 +51,8 @@ def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataServer
         db.session.commit()
         db.session.remove()
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="data-browser-server", daemon=True)
-    thread.start()
-    try:
-        yield DataServer(f"http://127.0.0.1:{server.server_port}", app, admin, source_name)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield DataServer(url, app, admin, source_name)
 
 
 def _run_queued_load(app: Flask, load_id: int) -> None:

@@ -9,7 +9,6 @@ their queue and records the outcome.
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,14 +17,13 @@ from datetime import date, timedelta
 import pytest
 from flask_migrate import upgrade
 from playwright.sync_api import Page, expect
-from werkzeug.serving import make_server
 
 from accreditation.permissions import Role
 from index_service import create_app
 from index_service.auth.totp import code_at
 from index_service.children.records import AddressSpec
 from index_service.extensions import db
-from tests.browser.conftest import MIGRATIONS, Practitioner
+from tests.browser.conftest import MIGRATIONS, Practitioner, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in
 from tests.factories import make_child, make_user
 
@@ -57,17 +55,8 @@ def override_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Overri
         db.session.commit()
         db.session.remove()
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="override-browser-server", daemon=True)
-    thread.start()
-    try:
-        yield OverrideServer(f"http://127.0.0.1:{server.server_port}", *people, index_id, unshielded_id)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+    with serving(app) as url:
+        yield OverrideServer(url, *people, index_id, unshielded_id)
 
 
 @pytest.mark.browser
