@@ -221,7 +221,7 @@ class _BatchRun:
         return held
 
     def run(self) -> list[_RowResult]:
-        """Resolve every row, load whole the records rows will be written to, apply in file order."""
+        """Resolve every row, read the records rows will change, apply them in file order, write the batch."""
         with db.session.no_autoflush:
             self.prefetch()
             self.writes.reserve_index_ids(len(self.people))
