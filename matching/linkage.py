@@ -37,7 +37,7 @@ from matching.levels import (
 from matching.levels import compare as compare_prepared
 from matching.model import LinkageModel, default_model
 from matching.person import Person
-from matching.search import Candidate
+from matching.search import Candidate, names_agree
 
 __all__ = [
     "FieldContribution",
@@ -145,15 +145,22 @@ def _shares_identifier(scored: ScoredCandidate) -> bool:
 SHIELDED_MARGIN = 10.0  # bits under the review threshold at which a shielded record still resembles a row
 
 
-def resembles_shielded(scored: ScoredCandidate, model: LinkageModel | None = None) -> bool:
+def resembles_shielded(incoming: Person, held: Person, scored: ScoredCandidate,
+                       model: LinkageModel | None = None) -> bool:
     """Whether a row resembles a shielded record enough that it must not become a new record alone.
 
     Far weaker than the review threshold, and any twin-like likeness counts: a second,
     unshielded record of a shielded child (ContactPoint's worst failure) would show where the
-    child is, so a person looks at every row that might be one.
+    child is, so a person looks at every row that might be one. But a name must agree, and
+    where the row says the child lives adds nothing: only who the child is can make a row
+    resemble a shielded child, or a row of a guessed postcode and date of birth would confirm
+    that one lives there (the rule search keeps for postcodes).
     """
     model = model or default_model()
-    return TWIN in scored.conflicts or scored.weight >= model.review_weight - SHIELDED_MARGIN
+    if TWIN in scored.conflicts:
+        return True
+    home = sum(c.weight for c in scored.contributions if c.field == HOUSEHOLD)
+    return names_agree(incoming, held) and scored.weight - max(home, 0.0) >= model.review_weight - SHIELDED_MARGIN
 
 
 def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageModel | None = None) -> Resolution:

@@ -247,7 +247,10 @@ class _BatchRun:
         incoming = self.people[row.row_number]
         found = []
         for candidate in candidates:
-            if self._is_shielded(candidate.child_id) and resembles_shielded(scored := score(incoming, candidate)):
+            if not self._is_shielded(candidate.child_id):
+                continue
+            scored = score(incoming, candidate)
+            if resembles_shielded(incoming, candidate.person, scored):
                 found.append(scored)
         return found
 

@@ -161,3 +161,14 @@ def test_the_load_report_never_names_a_shielded_record_a_row_resembles(app: Flas
     assert amelia.index_id not in report
     reported = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id)).all()
     assert all(r.score is None and "shielded record" in "; ".join(r.reasons) for r in reported)
+
+
+def test_a_guessed_postcode_and_date_of_birth_never_reveal_a_shielded_child(app: Flask, tmp_path: Path) -> None:
+    """Where a row says a child lives cannot make it resemble a shielded child: only who the child is can."""
+    _shielded_child()
+    probe = row("P1", given_name="Oscar", family_name="Lindqvist", date_of_birth="2014-09-04", gender="m",
+                address_line1="2 Refuge Row", town="Bradford", postcode="BD7 1AA", parent_carer_name="")
+    load = load_file(make_source(), write_extract(tmp_path / "census.csv", [probe]))
+    assert outcomes(load) == {"P1": "created"}
+    [reported] = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id)).all()
+    assert not any("shielded" in reason for reason in reported.reasons)
