@@ -150,6 +150,7 @@ def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
         reason=reason,
         details={"endpoint": request.endpoint, "method": request.method, "client_id": client.client_id,
                  "source_id": client.source_id, **details},
+        organisation_id=client.source.organisation_id,
     )
     raise Forbidden(message)
 

@@ -24,13 +24,19 @@ def record_event(
     target_ids: Iterable[str] = (),
     reason: str | None = None,
     details: dict[str, Any] | None = None,
+    organisation_id: int | None = None,
 ) -> AuditEvent:
+    """The event, written in the caller's transaction.
+
+    `organisation_id` names the organisation acting when no person is: a source system with a
+    token, or a load run from the command line for that organisation's data source.
+    """
     actor = user if user is not None else g.get("user")
     event = AuditEvent(
         tag=tag,
         outcome=outcome,
         user_id=actor.id if actor else None,
-        organisation_id=actor.organisation_id if actor else None,
+        organisation_id=actor.organisation_id if actor else organisation_id,
         target_ids=list(target_ids),
         reason=reason,
         details=details or {},

@@ -56,7 +56,8 @@ def register_client(
     )
     db.session.add(client)
     db.session.flush()
-    record_event(AuditTag.OAUTH_CLIENT_REGISTER, user=user, details={**client_details(client), "scope": client.scope})
+    record_event(AuditTag.OAUTH_CLIENT_REGISTER, user=user, details={**client_details(client), "scope": client.scope},
+                 organisation_id=client.source.organisation_id)
     return client, secret
 
 
@@ -76,6 +77,7 @@ def revoke_client(client: OAuthClient, user: User | None = None) -> None:
     record_event(
         AuditTag.OAUTH_CLIENT_REVOKE, user=user,
         details={**client_details(client), "tokens_revoked": int(getattr(tokens, "rowcount", 0) or 0)},
+        organisation_id=client.source.organisation_id,
     )
 
 
@@ -94,5 +96,6 @@ def save_token(
         AuditTag.OAUTH_TOKEN_ISSUE,
         details={**client_details(client), "scope": scope, "token_id": token.id,
                  "expires_at": token.expires_at.isoformat()},
+        organisation_id=client.source.organisation_id,
     )
     return token

@@ -124,6 +124,7 @@ def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
         details={**client_details(client), "load_id": load.id, "file_name": load.file_name,
                  "file_sha256": load.file_sha256, "kind": load.kind.value, "dry_run": load.is_dry_run,
                  "repeat": repeat},
+        organisation_id=client.source.organisation_id,
     )
     return {"load_id": load.id, "status": load.status, "status_url": status_url(load),
             "report_url": report_url(load), "repeat": repeat}
@@ -148,7 +149,8 @@ def load_status(load_id: int) -> Load:
 def load_report(load_id: int) -> Response:
     """The load's report so far, as CSV: one line per row of the extract, in row order."""
     load = _own_load(load_id)
-    record_event(AuditTag.LOAD_REPORT_VIEW, details={**client_details(g.oauth_client), "load_id": load.id})
+    record_event(AuditTag.LOAD_REPORT_VIEW, details={**client_details(g.oauth_client), "load_id": load.id},
+                 organisation_id=g.oauth_client.source.organisation_id)
     return Response(
         stream_with_context(report_csv(load.id)),
         mimetype="text/csv",

@@ -536,7 +536,8 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     load.status = LoadStatus.RUNNING
     load.started_at = load.started_at or utcnow()
     load.summary = {**(load.summary or {}), "unknown_columns": unknown}
-    record_event(AuditTag.LOAD_START, user=user, details=_audit_details(load, resumed=resuming))
+    record_event(AuditTag.LOAD_START, user=user, details=_audit_details(load, resumed=resuming),
+                 organisation_id=load.source.organisation_id)
     db.session.commit()
     tally = _Tally(load)
     try:
@@ -554,7 +555,8 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
         db.session.rollback()
         load.status = LoadStatus.FAILED
         load.error = f"{type(error).__name__}: stopped after row {load.rows_done}; run the load again to resume"
-        record_event(AuditTag.LOAD_FINISH, Outcome.FAILURE, user=user, details=_audit_details(load))
+        record_event(AuditTag.LOAD_FINISH, Outcome.FAILURE, user=user, details=_audit_details(load),
+                     organisation_id=load.source.organisation_id)
         db.session.commit()
         raise
     return _finish(load, today, user)
@@ -574,7 +576,8 @@ def _finish(load: Load, today: date, user: User | None) -> Load:
     }
     load.status = LoadStatus.COMPLETED
     load.finished_at = utcnow()
-    record_event(AuditTag.LOAD_FINISH, user=user, details=_audit_details(load))
+    record_event(AuditTag.LOAD_FINISH, user=user, details=_audit_details(load),
+                 organisation_id=load.source.organisation_id)
     db.session.commit()
     return load
 

@@ -236,7 +236,7 @@ def test_a_client_loads_only_into_its_own_source(client: FlaskClient, tmp_path: 
     denied = _events(AuditTag.ACCESS_DENIED)
     assert [event.details["source_id"] for event in denied] == [theirs.id, 999_999]
     assert all(event.details["client_id"] == registered.client_id and event.reason == "another source"
-               for event in denied)
+               and event.organisation_id == mine.organisation_id for event in denied)
 
 
 def test_a_client_sees_only_its_own_sources_loads(client: FlaskClient, tmp_path: Path) -> None:
@@ -298,6 +298,9 @@ def test_a_good_csv_is_accepted_loaded_and_reported(app: Flask, client: FlaskCli
     [submitted] = _events(AuditTag.LOAD_SUBMIT)
     assert submitted.details["client_id"] == registered.client_id
     assert submitted.details["source_id"] == source.id and submitted.details["load_id"] == load.id
+    assert submitted.user_id is None and submitted.organisation_id == source.organisation_id
+    [issued] = _events(AuditTag.OAUTH_TOKEN_ISSUE)
+    assert issued.organisation_id == source.organisation_id
 
     queued = client.get(accepted["status_url"], headers=_bearer(token))
     assert queued.status_code == 200 and queued.json["status"] == "queued" and queued.json["rows_expected"] == 3
@@ -319,6 +322,8 @@ def test_a_good_csv_is_accepted_loaded_and_reported(app: Flask, client: FlaskCli
         ("1", "S1", "created"), ("2", "S2", "created"), ("3", "S3", "rejected")]
     assert lines[1][3]  # the new child's index id
     assert _events(AuditTag.LOAD_REPORT_VIEW)[-1].details["client_id"] == registered.client_id
+    assert {event.organisation_id for event in _events(AuditTag.LOAD_START) + _events(AuditTag.LOAD_FINISH)
+            + _events(AuditTag.LOAD_REPORT_VIEW)} == {source.organisation_id}
 
 
 def test_json_lines_are_accepted(client: FlaskClient) -> None:

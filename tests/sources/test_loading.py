@@ -275,6 +275,8 @@ def test_every_load_is_audited(app: Flask, tmp_path: Path) -> None:
     assert events[1].details["load_id"] == load.id
     assert events[1].details["counts"] == {"created": 1}
     assert events[1].details["file_sha256"] == load.file_sha256
+    # Run from the command line, by nobody: the source's organisation is the one acting.
+    assert all(e.user_id is None and e.organisation_id == source.organisation_id for e in events)
 
 
 def test_a_new_record_never_takes_an_index_id_already_held(app: Flask, tmp_path: Path,
