@@ -51,7 +51,8 @@ def register_client(
         raise ClientError(f"Give the client at least one scope: {', '.join(Scope)}")
     secret = secrets.token_urlsafe(32)
     client = OAuthClient(
-        client_id=secrets.token_urlsafe(24), secret_sha256=sha256_hex(secret), source=source,
+        # Hex, so an id never starts with '-' and reads as an option to `sources client revoke`.
+        client_id=secrets.token_hex(16), secret_sha256=sha256_hex(secret), source=source,
         scope=scope_text(granted), created_by=user,
     )
     db.session.add(client)

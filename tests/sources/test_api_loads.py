@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -481,6 +482,13 @@ def test_the_cli_adds_a_client_showing_its_secret_once_and_revokes_it(app: Flask
     db.session.expire_all()
     assert client_by_id(client_id).revoked_at is not None  # type: ignore[union-attr]
     assert runner.invoke(args=["sources", "client", "revoke", client_id]).exit_code != 0
+
+
+def test_client_ids_are_plain_hex_that_a_command_line_takes_as_an_argument(app: Flask) -> None:
+    source = make_source()
+    ids = [register_client(source, (Scope.LOADS_WRITE,))[0].client_id for _ in range(64)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", client_id) for client_id in ids), ids
+    assert len(set(ids)) == len(ids)
 
 
 def test_register_client_refuses_an_unknown_scope(app: Flask) -> None:
