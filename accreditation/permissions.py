@@ -44,6 +44,9 @@ class Permission(StrEnum):
     SHIELDING_DETAILS_VIEW = "record:shielding:view"
     EMERGENCY_OVERRIDE = "record:override"
     OVERRIDE_REVIEW = "override:review"
+    USER_MANAGE = "account:manage"
+    ROLE_APPROVE = "account:role:approve"
+    ACCREDITATION_MANAGE = "organisation:accredit"
 
 
 _EVERY_SIGNED_IN_USER = frozenset({Permission.SIGNED_IN})
@@ -56,13 +59,22 @@ _SHIELDED = frozenset({Permission.SHIELDED_RECORD_VIEW, Permission.SHIELDING_DET
 # given explicitly to the few practitioners who may need it (with the lookups they need).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: _EVERY_SIGNED_IN_USER | _LOOKUP,
-    Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP,
+    Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.ROLE_APPROVE, Permission.ACCREDITATION_MANAGE},
     Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP | _DATA,
-    Role.USER_ADMIN: _EVERY_SIGNED_IN_USER,
+    Role.USER_ADMIN: _EVERY_SIGNED_IN_USER | {Permission.USER_MANAGE},
     Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.SHIELD_MANAGE},
     Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW},
     Role.OVERRIDE: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.EMERGENCY_OVERRIDE},
 }
+
+
+# Roles that see shielded records, break the glass or act nationally take effect only once the
+# index team approves them: a user administrator can ask for them but never grant them alone.
+ROLES_NEEDING_APPROVAL = frozenset({Role.SHIELDER, Role.OVERRIDE, Role.AUDITOR, Role.INDEX_TEAM})
+
+
+def needs_approval(role: Role) -> bool:
+    return Role(role) in ROLES_NEEDING_APPROVAL
 
 
 def permissions_for(roles: Iterable[Role]) -> frozenset[Permission]:

@@ -99,12 +99,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.session_interface = DatabaseSessionInterface()
 
     from index_service import health
+    from index_service.accounts.blueprint import blueprint as accounts_blueprint
     from index_service.auth.blueprint import blueprint as auth_blueprint
     from index_service.children.api import blueprint as children_api
     from index_service.children.blueprint import blueprint as web_blueprint
     from index_service.cli import register_commands
     from index_service.oauth.server import blueprint as oauth_blueprint
     from index_service.oauth.server import init_oauth
+    from index_service.organisations.blueprint import blueprint as organisations_blueprint
     from index_service.overrides.blueprint import blueprint as overrides_blueprint
     from index_service.shields.blueprint import blueprint as shields_blueprint
     from index_service.sources.api import blueprint as sources_api
@@ -123,6 +125,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(sources_blueprint)
     app.register_blueprint(shields_blueprint)
     app.register_blueprint(overrides_blueprint)
+    app.register_blueprint(accounts_blueprint)
+    app.register_blueprint(organisations_blueprint)
     app.register_blueprint(health.blueprint)
 
     @app.route("/assets/<path:filename>", endpoint="govuk_assets")

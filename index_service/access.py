@@ -20,6 +20,7 @@ from accreditation.permissions import Permission, is_allowed
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
+from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.oauth.bearer import BearerRefusal, check_bearer
 from index_service.oauth.scopes import Scope
@@ -72,13 +73,30 @@ def guard_for(app: Flask, endpoint: str) -> Permission | Scope | str | None:
     return declared if declared is not None else EXTENSION_GUARDS.get(endpoint)
 
 
+# Where a user who must choose a new password may still go.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
+
+
 def signed_in_user() -> User | None:
-    """The user of a fully signed-in session (password and code), if still allowed in."""
+    """The user of a fully signed-in session (password and code), if still allowed in.
+
+    The access decision runs on every request, so a vetting check or accreditation that lapses,
+    or an account suspended, ends the session at that moment, with the reasons shown and audited.
+    """
     if not session.get("signed_in"):
         return None
     user = db.session.scalar(select(User).where(User.id == session.get("user_id")))
     if user is None or not user.is_active:
         session.end()  # type: ignore[attr-defined]
+        return None
+    decision = user.access(utc_today())
+    if not decision.allowed:
+        record_event(AuditTag.ACCESS_LAPSED, Outcome.DENIED, user=user, reason="access lapsed",
+                     details={"reasons": [reason.code for reason in decision.reasons], "endpoint": request.endpoint})
+        session.end()  # type: ignore[attr-defined]
+        g.access_refusal = "You have been signed out. " + decision.message + " Contact your user administrator."
+        if not is_api_request():
+            flash(g.access_refusal, "info")
         return None
     return user
 
@@ -95,7 +113,8 @@ def uses_session(app: Flask, endpoint: str | None) -> bool:
 
 def _unauthenticated() -> Response:
     if is_api_request():
-        response = jsonify(status=401, message="Sign in with your password and two-factor code first.")
+        message = g.get("access_refusal") or "Sign in with your password and two-factor code first."
+        response = jsonify(status=401, message=message)
         response.status_code = 401
         return response
     return redirect(url_for("auth.login"))
@@ -170,6 +189,12 @@ def enforce_guard() -> Response | None:
     g.user = signed_in_user()
     if g.user is None:
         return _unauthenticated()
+    if g.user.password_must_change and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+        if is_api_request():
+            response = jsonify(status=403, message="Change your password at /account/password first.")
+            response.status_code = 403
+            return response
+        return redirect(url_for("auth.change_password"))
     if not isinstance(guard, Permission) or not is_allowed(g.user.roles, guard):
         record_event(
             AuditTag.ACCESS_DENIED,

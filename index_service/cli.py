@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -12,20 +13,24 @@ import segno
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
+from accreditation.access import AccreditationStatus
 from accreditation.permissions import Role
+from index_service.audit.events import record_event
+from index_service.audit.models import AuditTag
 from index_service.auth.models import User, UserRole
-from index_service.auth.passwords import hash_password
+from index_service.auth.passwords import hash_password, password_problem
+from index_service.auth.tokens import revoke_token
 from index_service.auth.totp import code_at, new_secret, provisioning_uri
 from index_service.children.held import read_held
 from index_service.children.models import Child
 from index_service.children.writes import Writes
-from index_service.database import utcnow
+from index_service.database import utc_today, utcnow
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
-from index_service.sessions import end_sessions_for_user, purge_stale_rows
+from index_service.sessions import purge_stale_rows
 from matching.blocking import record_keys
 
-MIN_PASSWORD_LENGTH = 12
+DATE = click.DateTime(formats=["%Y-%m-%d"])
 
 
 def organisation_named(name: str) -> Organisation:
@@ -52,25 +57,54 @@ def add_organisation(name: str, kind: OrganisationType, phone: str | None = None
 
 
 def add_user(email: str, organisation: Organisation, roles: list[Role], password: str, name: str) -> User:
+    """A user made by an operator on the server: their token is enrolled and their roles approved at once.
+
+    Their checks (vetting, training, approval) are recorded separately; without them the access
+    decision keeps them out.
+    """
     email = email.strip().lower()
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.ClickException(f"The password must be at least {MIN_PASSWORD_LENGTH} characters")
+    problem = password_problem(password, email)
+    if problem:
+        raise click.ClickException(problem)
     if db.session.scalar(select(User).where(func.lower(User.email) == email)) is not None:
         raise click.ClickException(f"A user with the email address {email} already exists")
+    now = utcnow()
     user = User(
         email=email,
         display_name=name,
         organisation=organisation,
         password_hash=hash_password(password),
-        totp_secret=new_secret(),
-        role_grants=[UserRole(role=role) for role in sorted(set(roles))],
+        token_issued_at=now,
+        token_enrolled_at=now,
+        role_grants=[UserRole(role=role, approved_at=now) for role in sorted(set(roles))],
     )
+    user.totp_secret = new_secret()
     db.session.add(user)
     db.session.flush()
     return user
 
 
+def record_checks(user: User, vetting_expires: date | None, trained_on: date | None, approved_on: date | None) -> None:
+    if vetting_expires is not None:
+        user.vetting_expires_on = vetting_expires
+    if trained_on is not None:
+        user.training_completed_on = trained_on
+    if approved_on is not None:
+        user.approved_on = approved_on
+
+
+def accredit(organisation: Organisation, until: date) -> None:
+    organisation.accreditation_status = AccreditationStatus.ACCREDITED
+    organisation.accredited_until = until
+    organisation.accredited_at = utcnow()
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
 def show_provisioning(user: User) -> None:
+    assert user.totp_secret is not None
     uri = provisioning_uri(user.totp_secret, user.email)
     click.echo(f"Two-factor set-up for {user.email}: {uri}")
     if sys.stdout.isatty():
@@ -94,29 +128,79 @@ def orgs_add(name: str, kind: str, phone: str | None) -> None:
     click.echo(f"Added organisation {name}")
 
 
+@orgs.command("accredit")
+@click.argument("name")
+@click.option("--until", "until", required=True, type=DATE, help="The day the accreditation expires (YYYY-MM-DD).")
+def orgs_accredit(name: str, until: datetime) -> None:
+    """Accredit an organisation from the server (bootstrapping the index team's own); the index team
+    accredits the others against the criteria in the web UI."""
+    organisation = organisation_named(name)
+    if until.date() <= utc_today():
+        raise click.ClickException("The accreditation must expire after today")
+    accredit(organisation, until.date())
+    record_event(AuditTag.ORGANISATION_ACCREDIT, organisation_id=organisation.id,
+                 details={"organisation_id": organisation.id, "until": until.date().isoformat(), "by": "command line"})
+    db.session.commit()
+    click.echo(f"Accredited {organisation.name} until {until.date().isoformat()}")
+
+
+checks_options = (
+    click.option("--vetting-expires", type=DATE, help="The day the enhanced vetting check expires (YYYY-MM-DD)."),
+    click.option("--trained-on", type=DATE, help="The day the person completed training."),
+    click.option("--approved-on", type=DATE, help="The day their manager approved their access."),
+)
+
+
+def _with_checks(command):  # type: ignore[no-untyped-def]
+    for option in reversed(checks_options):
+        command = option(command)
+    return command
+
+
 @users.command("add")
 @click.argument("email")
 @click.option("--org", "org_name", required=True, help="The organisation's exact name.")
 @click.option("--role", "roles", multiple=True, required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--name", "display_name", help="The person's name (defaults to the email address).")
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input.")
+@_with_checks
 def users_add(email: str, org_name: str, roles: tuple[str, ...], display_name: str | None,
-              password_stdin: bool) -> None:
+              password_stdin: bool, vetting_expires: datetime | None, trained_on: datetime | None,
+              approved_on: datetime | None) -> None:
     """Add a user and print the two-factor provisioning URI for their authenticator app."""
     password = sys.stdin.readline().rstrip("\n")
     user = add_user(email, organisation_named(org_name), [Role(r) for r in roles], password, display_name or email)
+    record_checks(user, _day(vetting_expires), _day(trained_on), _day(approved_on))
     db.session.commit()
     click.echo(f"Added user {user.email} ({', '.join(sorted(r.value for r in user.roles))})")
     show_provisioning(user)
 
 
+@users.command("checks")
+@click.argument("email")
+@_with_checks
+def users_checks(email: str, vetting_expires: datetime | None, trained_on: datetime | None,
+                 approved_on: datetime | None) -> None:
+    """Record a person's checks from the server (user administrators do it in the web UI)."""
+    user = _user(email)
+    record_checks(user, _day(vetting_expires), _day(trained_on), _day(approved_on))
+    record_event(AuditTag.ACCOUNT_CHANGE, organisation_id=user.organisation_id, target_ids=[str(user.id)],
+                 details={"by": "command line", "checks": True})
+    db.session.commit()
+    decision = user.access(utc_today())
+    click.echo(f"{user.email}: " + ("may sign in" if decision.allowed else decision.message))
+
+
 @users.command("close")
 @click.argument("email")
 def users_close(email: str) -> None:
-    """Close an account: the user cannot sign in and every session ends at once."""
+    """Close an account: the user cannot sign in, their token is revoked and every session ends at once."""
     user = _user(email)
     user.is_active = False
-    ended = end_sessions_for_user(user.id)
+    user.closed_at = utcnow()
+    ended = revoke_token(user)
+    record_event(AuditTag.ACCOUNT_CLOSE, organisation_id=user.organisation_id, target_ids=[str(user.id)],
+                 details={"by": "command line", "sessions_ended": ended})
     db.session.commit()
     click.echo(f"Closed {user.email}; ended {ended} session(s)")
 
@@ -127,7 +211,10 @@ def users_code(email: str) -> None:
     """Print a user's current security code (local development only)."""
     if current_app.config["INDEX_ENVIRONMENT"] != "development":
         raise click.ClickException("Codes are shown only when CHILD_INDEX_ENV=development")
-    click.echo(code_at(_user(email).totp_secret, time.time()))
+    secret = _user(email).totp_secret
+    if secret is None:
+        raise click.ClickException("This user has no two-factor token enrolled")
+    click.echo(code_at(secret, time.time()))
 
 
 @sessions.command("purge")

@@ -10,8 +10,11 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+from cryptography.fernet import Fernet
 
 ENVIRONMENTS = ("production", "development", "testing")
 
@@ -25,6 +28,7 @@ class Settings:
     environment: str
     secret_key: str
     database_url: str
+    totp_encryption_key: str
     session_idle_minutes: int = 30
     session_absolute_hours: int = 12
     account_lockout_failures: int = 5
@@ -44,6 +48,7 @@ class Settings:
         """The Flask and extension settings that follow from these settings."""
         config: dict[str, Any] = {
             "SECRET_KEY": self.secret_key,
+            "TOTP_ENCRYPTION_KEY": self.totp_encryption_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
             "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
             "SESSION_COOKIE_NAME": "child_index_session" if self.local else "__Host-child_index_session",
@@ -87,6 +92,37 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+@cache
+def _testing_totp_key() -> str:
+    """One throwaway key per test process, so every app a test builds reads the same secrets."""
+    return Fernet.generate_key().decode()
+
+
+def _development_totp_key(instance_path: str) -> str:
+    """A key kept in the instance folder (never in the repository), so demo sign-ins survive a restart."""
+    path = Path(instance_path) / "totp_encryption_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(Fernet.generate_key().decode() + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _totp_key(env: Mapping[str, str], environment: str, instance_path: str) -> str:
+    key = env.get("TOTP_ENCRYPTION_KEY", "")
+    if not key:
+        if environment == "production":
+            raise ConfigError("TOTP_ENCRYPTION_KEY must be set in production (a Fernet key: python -c "
+                              "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
+        key = _testing_totp_key() if environment == "testing" else _development_totp_key(instance_path)
+    try:
+        for part in key.split(","):
+            Fernet(part.strip().encode())
+    except ValueError as error:
+        raise ConfigError("TOTP_ENCRYPTION_KEY must be one or more Fernet keys separated by commas") from error
+    return key
+
+
 def default_sqlite_url(instance_path: str) -> str:
     """The embedded database for a laptop: a file in the instance folder."""
     return "sqlite:///" + str(Path(instance_path) / "child_index.sqlite3")
@@ -116,6 +152,7 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         environment=environment,
         secret_key=secret_key,
         database_url=database_url,
+        totp_encryption_key=_totp_key(env, environment, instance_path),
         session_idle_minutes=_int(env, "SESSION_IDLE_MINUTES", 30),
         session_absolute_hours=_int(env, "SESSION_ABSOLUTE_HOURS", 12),
         account_lockout_failures=_int(env, "ACCOUNT_LOCKOUT_FAILURES", 5),

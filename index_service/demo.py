@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from accreditation.permissions import Role
 from index_service.auth.totp import provisioning_uri
 from index_service.children.models import DataSource, Service, SourceKind
 from index_service.children.records import create_child
-from index_service.cli import add_organisation, add_user, random_password
+from index_service.cli import accredit, add_organisation, add_user, random_password, record_checks
+from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.synthetic import ORGANISATIONS, ChildFactory
 
@@ -27,11 +29,16 @@ PROGRESS_EVERY = 250
 def load_demo(count: int, progress: Callable[[int], None] = lambda done: None) -> list[str]:
     """Create the demo data; returns the sign-in details to print (demo only)."""
     organisations = {spec.name: add_organisation(spec.name, spec.type, spec.phone) for spec in ORGANISATIONS}
+    today = utc_today()
+    for organisation in organisations.values():
+        accredit(organisation, today + timedelta(days=365))
     lines = ["Demo users (demo data only; passwords are random for this database):"]
     for role, organisation in USERS:
         email = f"{role.value.replace('_', '.')}@demo.childindex.example"
         password = random_password()
         user = add_user(email, organisations[organisation], [role], password, role.label)
+        record_checks(user, today + timedelta(days=365), today, today)
+        assert user.totp_secret is not None
         lines.append(f"  {role.label:<20} {email}  password: {password}")
         lines.append(f"  {'':<20} two-factor: {provisioning_uri(user.totp_secret, email)}")
     owner = organisations[USERS[1][1]]

@@ -5,17 +5,19 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from datetime import date
+from datetime import date, timedelta
 
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from accreditation.permissions import Role
-from index_service.auth.models import User
+from index_service.auth.models import User, UserSession
 from index_service.auth.totp import code_at
 from index_service.children.models import Child, Gender, Service
 from index_service.children.records import AddressSpec, ChildSpec, InvolvementSpec, create_child
-from index_service.cli import add_organisation, add_user
+from index_service.cli import accredit, add_organisation, add_user, record_checks
+from index_service.database import utc_today, utcnow
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
 
@@ -25,15 +27,24 @@ _serial = itertools.count(1)
 
 
 def make_organisation(
-    name: str | None = None, kind: OrganisationType = OrganisationType.LOCAL_AUTHORITY
+    name: str | None = None, kind: OrganisationType = OrganisationType.LOCAL_AUTHORITY, accredited: bool = True
 ) -> Organisation:
-    return add_organisation(name or f"Organisation {next(_serial)}", kind, "0113 000 0000")
+    """An organisation, accredited for a year unless asked otherwise."""
+    organisation = add_organisation(name or f"Organisation {next(_serial)}", kind, "0113 000 0000")
+    if accredited:
+        accredit(organisation, utc_today() + timedelta(days=365))
+    return organisation
 
 
-def make_user(*roles: Role, organisation: Organisation | None = None, email: str | None = None) -> User:
+def make_user(*roles: Role, organisation: Organisation | None = None, email: str | None = None,
+              vetted: bool = True) -> User:
+    """A person who may sign in: vetted for a year, trained, approved, token enrolled, roles approved."""
     organisation = organisation or make_organisation()
     email = email or f"user{next(_serial)}@example.org"
     user = add_user(email, organisation, list(roles or (Role.PRACTITIONER,)), PASSWORD, "Test User")
+    today = utc_today()
+    if vetted:
+        record_checks(user, today + timedelta(days=365), today - timedelta(days=30), today - timedelta(days=30))
     db.session.commit()
     return user
 
@@ -63,6 +74,7 @@ def make_child(organisations: dict[str, Organisation] | None = None, **overrides
 
 
 def current_code(user: User, offset_steps: int = 0) -> str:
+    assert user.totp_secret is not None, "the user has no token enrolled"
     return code_at(user.totp_secret, time.time() + 30 * offset_steps)
 
 
@@ -105,3 +117,11 @@ def wait_for_fresh_time_step(margin: float = 3.0) -> None:
     left = 30 - (time.time() % 30)
     if left < margin:
         time.sleep(left + 0.1)
+
+
+def make_code_stale(user: User, minutes: int = 6) -> None:
+    """Age the session's last accepted code, so the next account or token change asks for a fresh one."""
+    for row in db.session.scalars(select(UserSession).where(UserSession.user_id == user.id,
+                                                            UserSession.ended_at.is_(None))):
+        row.data = {**row.data, "code_at": (utcnow() - timedelta(minutes=minutes)).isoformat()}
+    db.session.commit()

@@ -42,6 +42,27 @@ class AuditTag(StrEnum):
     SHIELD_OVERRIDE = "shield:override"
     OVERRIDE_VIEW = "shield:override:view"
     OVERRIDE_REVIEW = "shield:override:review"
+    ACCESS_LAPSED = "account:access:lapsed"
+    ACCOUNT_CREATE = "account:create"
+    ACCOUNT_CHANGE = "account:change"
+    ACCOUNT_SUSPEND = "account:suspend"
+    ACCOUNT_REINSTATE = "account:reinstate"
+    ACCOUNT_CLOSE = "account:close"
+    ACCOUNT_IMPORT = "account:import"
+    ROLE_APPROVE = "account:role:approve"
+    ROLE_REFUSE = "account:role:refuse"
+    PASSWORD_CHANGE = "account:password:change"  # noqa: S105 (an event name, not a secret)
+    PASSWORD_RESET = "account:password:reset"  # noqa: S105 (an event name, not a secret)
+    TOKEN_ISSUE = "account:token:issue"  # noqa: S105 (an event name, not a secret)
+    TOKEN_ENROL = "account:token:enrol"  # noqa: S105 (an event name, not a secret)
+    TOKEN_REVOKE = "account:token:revoke"  # noqa: S105 (an event name, not a secret)
+    RECOVERY_CODE_USE = "account:recovery:use"
+    USAGE_REPORT_VIEW = "account:usage:view"
+    ORGANISATION_CREATE = "org:create"
+    CRITERION_MET = "org:criterion:met"
+    ORGANISATION_ACCREDIT = "org:accredit"
+    ORGANISATION_SUSPEND = "org:suspend"
+    CRITERIA_CHANGE = "criteria:change"
 
 
 class Outcome(StrEnum):

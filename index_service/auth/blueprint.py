@@ -1,30 +1,41 @@
-"""Signing in (password, then a code from an authenticator app) and signing out."""
+"""Signing in (password, then a code from an authenticator app, a recovery code, or enrolling an
+issued token), changing one's password, and signing out.
+
+After the password, the access decision (accreditation/access.py) says whether this person may
+use the index today; every reason it refuses is shown to them, since the password proved who
+they are. A person whose only missing piece is a token their administrator has issued goes on
+to enrol it.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
+from accreditation.access import AccessDecision, Refusal
 from accreditation.permissions import Permission
 from index_service.access import public, requires
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
-from index_service.auth.forms import CodeForm, PasswordForm
+from index_service.auth import tokens
+from index_service.auth.forms import ChangePasswordForm, CodeForm, PasswordForm, RecoveryCodeForm
 from index_service.auth.models import User
 from index_service.auth.operations import accept_code, clear_account_failures, is_locked, record_failure
-from index_service.auth.passwords import verify_password
-from index_service.database import utcnow
+from index_service.auth.passwords import hash_password, password_problem, verify_password
+from index_service.database import utc_today, utcnow
 from index_service.extensions import db
 
 blueprint = Blueprint("auth", __name__)
 
+Page = str | Response | tuple[str, int]
 PASSWORD_STEP_VALID_FOR = timedelta(minutes=5)
 LOCKED = "Too many failed attempts. Wait 15 minutes and try again, or contact your user administrator."
 BAD_CREDENTIALS = "Enter a correct email address and password"
 BAD_CODE = "Enter a correct security code. Each code works once: if you have just used one, wait for the next."
+BAD_RECOVERY_CODE = "Enter a correct recovery code. Each recovery code works once."
 
 
 def _pending_user() -> User | None:
@@ -38,9 +49,35 @@ def _pending_user() -> User | None:
     return user if user is not None and user.is_active else None
 
 
+def _refused(user: User, decision: AccessDecision) -> tuple[str, int]:
+    """The person proved their password but may not use the index: tell them every reason, and audit it."""
+    record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, user=user, reason="access refused",
+                 details={"why": "access refused", "reasons": [reason.code for reason in decision.reasons]})
+    session.end()  # type: ignore[attr-defined]
+    return render_template("auth/refused.html", reasons=decision.reasons), 403
+
+
+def _blocking(user: User) -> AccessDecision | None:
+    """The decision if anything but a token still to enrol (and issued) stands in the way."""
+    decision = user.access(utc_today())
+    if decision.allowed_but_for(Refusal.NO_TOKEN) and (decision.allowed or tokens.may_enrol(user)):
+        return None
+    return decision
+
+
+def _complete_sign_in(user: User) -> None:
+    clear_account_failures(user.email)
+    session.clear()
+    session.renew()  # type: ignore[attr-defined]
+    session["user_id"] = user.id
+    session["signed_in"] = True
+    session["code_at"] = utcnow().isoformat()
+    record_event(AuditTag.LOGIN_SUCCESS, user=user)
+
+
 @blueprint.route("/sign-in", methods=["GET", "POST"])
 @public
-def login() -> str | Response | tuple[str, int]:
+def login() -> Page:
     form = PasswordForm()
     if not form.validate_on_submit():
         return render_template("auth/login.html", form=form)
@@ -56,21 +93,33 @@ def login() -> str | Response | tuple[str, int]:
         record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"email": email, "why": why})
         form.email.errors = [BAD_CREDENTIALS]
         return render_template("auth/login.html", form=form), 401
+    blocking = _blocking(user)
+    if blocking is not None:
+        return _refused(user, blocking)
     session.clear()
     session.renew()  # type: ignore[attr-defined]
     session["pending_user_id"] = user.id
     session["password_at"] = utcnow().isoformat()
     record_event(AuditTag.LOGIN_PASSWORD, user=user)
-    return redirect(url_for("auth.code"))
+    return redirect(url_for("auth.enrol" if tokens.may_enrol(user) else "auth.code"))
 
 
-@blueprint.route("/sign-in/code", methods=["GET", "POST"])
-@public
-def code() -> str | Response | tuple[str, int]:
+def _pending_or_restart() -> User | Response:
     user = _pending_user()
     if user is None:
         flash("Sign in with your email address and password first.", "info")
         return redirect(url_for("auth.login"))
+    return user
+
+
+@blueprint.route("/sign-in/code", methods=["GET", "POST"])
+@public
+def code() -> Page:
+    user = _pending_or_restart()
+    if isinstance(user, Response):
+        return user
+    if tokens.may_enrol(user):
+        return redirect(url_for("auth.enrol"))
     form = CodeForm()
     if not form.validate_on_submit():
         return render_template("auth/code.html", form=form)
@@ -83,13 +132,104 @@ def code() -> str | Response | tuple[str, int]:
         record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"why": "wrong or reused code"})
         form.code.errors = [BAD_CODE]
         return render_template("auth/code.html", form=form), 401
-    clear_account_failures(user.email)
-    session.clear()
-    session.renew()  # type: ignore[attr-defined]
-    session["user_id"] = user.id
-    session["signed_in"] = True
-    session["code_at"] = utcnow().isoformat()
-    record_event(AuditTag.LOGIN_SUCCESS, user=user)
+    decision = user.access(utc_today())
+    if not decision.allowed:
+        return _refused(user, decision)
+    _complete_sign_in(user)
+    return redirect(url_for("web.home"))
+
+
+@blueprint.route("/sign-in/recovery-code", methods=["GET", "POST"])
+@public
+def recovery() -> Page:
+    """Sign in with a one-time recovery code instead of a code: the user's administrators are alerted."""
+    user = _pending_or_restart()
+    if isinstance(user, Response):
+        return user
+    form = RecoveryCodeForm()
+    if not form.validate_on_submit():
+        return render_template("auth/recovery.html", form=form)
+    if is_locked(user.email, request.remote_addr):
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, user=user, details={"why": "locked"})
+        form.recovery_code.errors = [LOCKED]
+        return render_template("auth/recovery.html", form=form), 429
+    if not tokens.use_recovery_code(user, form.recovery_code.data):
+        record_failure(user.email, request.remote_addr)
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user,
+                     details={"why": "wrong or used recovery code"})
+        form.recovery_code.errors = [BAD_RECOVERY_CODE]
+        return render_template("auth/recovery.html", form=form), 401
+    decision = user.access(utc_today())
+    if not decision.allowed:
+        return _refused(user, decision)
+    record_event(AuditTag.RECOVERY_CODE_USE, user=user)
+    _complete_sign_in(user)
+    left = tokens.unused_recovery_codes(user)
+    flash(f"You signed in with a recovery code; you have {left} left and your user administrator has been told. "
+          "If you have lost your phone, ask them to revoke your token and issue a new one.", "info")
+    return redirect(url_for("web.home"))
+
+
+@blueprint.route("/sign-in/enrol", methods=["GET", "POST"])
+@public
+def enrol() -> Page:
+    """Enrol the token an administrator issued: scan the QR code (or type the key), then prove a code."""
+    user = _pending_or_restart()
+    if isinstance(user, Response):
+        return user
+    if not tokens.may_enrol(user):
+        return redirect(url_for("auth.code"))
+    secret = tokens.pending_secret(user)
+    form = CodeForm()
+
+    def page(status: int = 200) -> tuple[str, int]:
+        return render_template("auth/enrol.html", form=form, secret=secret,
+                               qr_svg=tokens.qr_code_svg(secret, user.email)), status
+
+    if not form.validate_on_submit():
+        return page()
+    if is_locked(user.email, request.remote_addr):
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, user=user, details={"why": "locked"})
+        form.code.errors = [LOCKED]
+        return page(429)
+    recovery_codes = tokens.confirm_enrolment(user, form.code.data)
+    if recovery_codes is None:
+        record_failure(user.email, request.remote_addr)
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"why": "wrong enrolment code"})
+        form.code.errors = ["Enter the code your authenticator app shows for Child Index. "
+                            "If it is refused again, check the key you typed."]
+        return page(401)
+    record_event(AuditTag.TOKEN_ENROL, user=user)
+    decision = user.access(utc_today())
+    if not decision.allowed:
+        return _refused(user, decision)
+    _complete_sign_in(user)
+    g.user = user
+    return render_template("auth/recovery_codes.html", codes=recovery_codes)
+
+
+@blueprint.route("/account/password", methods=["GET", "POST"])
+@requires(Permission.SIGNED_IN)
+def change_password() -> Page:
+    user: User = g.user
+    form = ChangePasswordForm()
+    if not form.validate_on_submit():
+        return render_template("auth/change_password.html", form=form), (400 if request.method == "POST" else 200)
+    if not verify_password(user.password_hash, form.current_password.data):
+        record_failure(user.email, request.remote_addr)
+        record_event(AuditTag.PASSWORD_CHANGE, Outcome.FAILURE, details={"why": "wrong current password"})
+        form.current_password.errors = ["Enter your current password correctly"]
+        return render_template("auth/change_password.html", form=form), 401
+    problem = password_problem(form.new_password.data, user.email)
+    if problem is None and form.new_password.data == form.current_password.data:
+        problem = "The new password must be different from the current one"
+    if problem:
+        form.new_password.errors = [problem]
+        return render_template("auth/change_password.html", form=form), 400
+    user.password_hash = hash_password(form.new_password.data)
+    user.password_must_change = False
+    record_event(AuditTag.PASSWORD_CHANGE)
+    flash("Your password is changed", "success")
     return redirect(url_for("web.home"))
 
 

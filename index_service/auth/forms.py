@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 
 def security_code_field(label: str = "Security code") -> StringField:
@@ -25,3 +25,22 @@ class PasswordForm(FlaskForm):
 
 class CodeForm(FlaskForm):
     code = security_code_field()
+
+
+class RecoveryCodeForm(FlaskForm):
+    recovery_code = StringField(
+        "Recovery code",
+        validators=[DataRequired("Enter one of your recovery codes"), Length(max=40)],
+    )
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        "Current password", validators=[DataRequired("Enter your current password"), Length(max=200)]
+    )
+    new_password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
+    confirm_password = PasswordField(
+        "Confirm new password",
+        validators=[DataRequired("Enter the new password again"),
+                    EqualTo("new_password", message="The two new passwords must match")],
+    )

@@ -60,6 +60,6 @@ def view(index_id: str, user: User) -> dict[str, Any] | None:
         AuditTag.RECORD_VIEW,
         target_ids=[index_id],
         reason=session.get("purpose"),
-        details={"redacted": record["shielded_contact"] is not None},
+        details={"redacted": record["shielded_contact"] is not None, "shielded": child.is_shielded},
     )
     return record

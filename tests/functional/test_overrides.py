@@ -273,7 +273,7 @@ def test_someone_else_records_the_outcome(client: FlaskClient, shielded: Child) 
     user = _signed_in(client, Role.OVERRIDE)
     _granted(client, shielded, user)
     [override] = _overrides()
-    user.role_grants.append(UserRole(role=Role.AUDITOR))  # the practitioner later becomes an auditor
+    user.role_grants.append(UserRole(role=Role.AUDITOR, approved_at=utcnow()))  # later an auditor (approved)
     db.session.commit()
     path = f"/audit/overrides/{override.reference}"
     own = client.get(path)

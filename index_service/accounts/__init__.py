@@ -1,0 +1,1 @@
+"""User administration: a user administrator's own organisation's accounts, checks, roles and tokens."""
