@@ -82,8 +82,8 @@ def test_bad_input_is_refused_with_messages(client: FlaskClient) -> None:
     _admin(client)
     token = page_csrf(client, "/users/new")
     response = client.post("/users/new", data={"display_name": "", "email": "not-an-email", "roles": [],
-                                               "vetting_expires_on": "31/02/2027", "training_completed_on": "01/01/2099",
-                                               "csrf_token": token})
+                                               "vetting_expires_on": "31/02/2027",
+                                               "training_completed_on": "01/01/2099", "csrf_token": token})
     text = unescape(response.text)
     assert response.status_code == 400
     for message in ("Enter the person's full name", "Enter an email address like", "Select at least one role",
@@ -95,7 +95,7 @@ def test_bad_input_is_refused_with_messages(client: FlaskClient) -> None:
 def test_another_organisations_user_is_not_found_by_id_search_or_guess(client: FlaskClient) -> None:
     admin = _admin(client)
     stranger = make_user(email="stranger@elsewhere.example")
-    colleague = make_user(organisation=admin.organisation, email="colleague@here.example")
+    make_user(organisation=admin.organisation, email="colleague@here.example")
     token = page_csrf(client, "/users")
     for path in (f"/users/{stranger.id}", f"/users/{stranger.id}/edit", "/users/999999"):
         assert client.get(path).status_code == 404, path
