@@ -295,15 +295,15 @@ def test_csv_import_reports_every_row(client: FlaskClient) -> None:
     make_user(organisation=admin.organisation, email="manager@here.example")
     make_user(email="taken@elsewhere.example")
     content = (
-        "email,name,roles,vetting_expires_on,training_completed_on,approved_on,line_manager_email\n"
-        "ann@here.example,Ann Lee,practitioner,2099-01-01,2026-01-01,2026-01-02,manager@here.example\n"
-        "bob@here.example,Bob Ray,practitioner;shielder,31/12/2099,,,\n"
-        "not-an-email,Cy,practitioner,,,,\n"
-        "dee@here.example,Dee,wizard,,,,\n"
-        "taken@elsewhere.example,Taken,practitioner,,,,\n"
-        "eve@here.example,Eve,practitioner,2099-13-01,,,\n"
-        "fay@here.example,Fay,data_admin,,,,someone@elsewhere.example\n"
-    ).encode()
+        b"email,name,roles,vetting_expires_on,training_completed_on,approved_on,line_manager_email\n"
+        b"ann@here.example,Ann Lee,practitioner,2099-01-01,2026-01-01,2026-01-02,manager@here.example\n"
+        b"bob@here.example,Bob Ray,practitioner;shielder,31/12/2099,,,\n"
+        b"not-an-email,Cy,practitioner,,,,\n"
+        b"dee@here.example,Dee,wizard,,,,\n"
+        b"taken@elsewhere.example,Taken,practitioner,,,,\n"
+        b"eve@here.example,Eve,practitioner,2099-13-01,,,\n"
+        b"fay@here.example,Fay,data_admin,,,,someone@elsewhere.example\n"
+    )
     response = client.post("/users/import", data={"csrf_token": page_csrf(client, "/users/import"),
                                                   "file": (io.BytesIO(content), "staff.csv")},
                            content_type="multipart/form-data")
