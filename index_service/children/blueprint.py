@@ -20,6 +20,8 @@ blueprint = Blueprint("web", __name__)
 def home() -> str | Response:
     if is_allowed(g.user.roles, Permission.RECORD_SEARCH):
         return redirect(url_for("web.search"))
+    if is_allowed(g.user.roles, Permission.USER_MANAGE):
+        return redirect(url_for("accounts.users"))
     return render_template("home.html")
 
 

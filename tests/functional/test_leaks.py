@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
@@ -47,7 +47,7 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.oauth.operations import register_client
 from index_service.oauth.scopes import Scope
-from index_service.organisations.models import Organisation, OrganisationType
+from index_service.organisations.models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides
 from index_service.shields import operations as shields
 from index_service.sources import jobs
@@ -103,9 +103,10 @@ DISTINCTIVE = (
     SCHOOL, "Larkspur", ACADEMY, "Saltmarsh", "Vantongeren", "0113 496 0417", "Quennell", "0113 496 0862",
     "Kestrelrefuge",
 )
-# Pages that list every organisation as a choice, whatever child they concern: the school's name
-# alone says nothing about any child there.
-ORGANISATION_DIRECTORIES = {"sources.register"}
+# Pages that list every organisation as a choice, whatever child they concern, and the index team's
+# pages about one organisation's accreditation: the school's name alone says nothing about any child there.
+ORGANISATION_DIRECTORIES = {"sources.register", "organisations.organisations", "organisations.organisation",
+                            "organisations.evidence", "organisations.accredit", "organisations.suspend"}
 ORGANISATION_NAMES = (SCHOOL, "Larkspur", ACADEMY, "Saltmarsh")
 
 ECHO = re.compile(r'value="[^"]*"|<textarea[^>]*>[^<]*</textarea>', re.IGNORECASE)
@@ -222,6 +223,10 @@ def _build(app: Flask, tmp: Path) -> World:
         "merge_id": merges,
         "reference": [used.reference, expired.reference, "OVR-0000-0000"],
         "filename": ["app.css", "manifest.json"],
+        # Accounts and organisations: someone else's account, and an organisation no caller belongs to.
+        "user_id": [override_user.id, 999_999],
+        "organisation_id": [organisations[SCHOOL].id, 999_999],
+        "criterion_id": [db.session.scalar(select(func.min(Criterion.id))), 999_999],
     }
     searches = [
         {"family_name": "Penhallow", "date_of_birth": "14/08/2015"},
