@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http.client import HTTPConnection
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -61,7 +61,7 @@ from index_service.children.models import (  # noqa: E402
     Involvement,
     SourceIdentifier,
 )
-from index_service.cli import add_organisation, add_user  # noqa: E402
+from index_service.cli import accredit, add_organisation, add_user, record_checks  # noqa: E402
 from index_service.extensions import db  # noqa: E402
 from index_service.organisations.models import Organisation, OrganisationType  # noqa: E402
 from index_service.synthetic import ORGANISATIONS, ChildFactory  # noqa: E402
@@ -530,6 +530,9 @@ def make_practitioner(app: Flask) -> tuple[str, str]:
         suffix = uuid.uuid4().hex[:8]
         organisation = add_organisation(f"Benchmark team {suffix}", OrganisationType.LOCAL_AUTHORITY, "0113 000 0000")
         user = add_user(f"bench-{suffix}@example.org", organisation, [Role.PRACTITIONER], PASSWORD, "Bench User")
+        today = date.today()
+        accredit(organisation, today + timedelta(days=30))
+        record_checks(user, today + timedelta(days=30), today, today)
         db.session.commit()
         email, secret = user.email, user.totp_secret
         db.session.remove()
