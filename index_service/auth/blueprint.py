@@ -65,7 +65,23 @@ def _blocking(user: User) -> AccessDecision | None:
     return decision
 
 
-def _complete_sign_in(user: User) -> None:
+def after_first_factor(user: User, method: str = "password") -> Page:
+    """The person has proved their first factor (a password, or an organisation's identity provider):
+    refuse them with every reason, or go on to the index's own second factor (enrolling an issued token
+    first). Sign-in hands over here; so may another first factor."""
+    blocking = _blocking(user)
+    if blocking is not None:
+        return _refused(user, blocking)
+    session.clear()
+    session.renew()  # type: ignore[attr-defined]
+    session["pending_user_id"] = user.id
+    session["password_at"] = utcnow().isoformat()
+    record_event(AuditTag.LOGIN_PASSWORD, user=user, details={"method": method} if method != "password" else None)
+    return redirect(url_for("auth.enrol" if tokens.may_enrol(user) else "auth.code"))
+
+
+def complete_sign_in(user: User) -> None:
+    """Both factors are proved: a fresh session, signed in. The caller must have checked `user.access`."""
     clear_account_failures(user.email)
     session.clear()
     session.renew()  # type: ignore[attr-defined]
@@ -93,15 +109,7 @@ def login() -> Page:
         record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"email": email, "why": why})
         form.email.errors = [BAD_CREDENTIALS]
         return render_template("auth/login.html", form=form), 401
-    blocking = _blocking(user)
-    if blocking is not None:
-        return _refused(user, blocking)
-    session.clear()
-    session.renew()  # type: ignore[attr-defined]
-    session["pending_user_id"] = user.id
-    session["password_at"] = utcnow().isoformat()
-    record_event(AuditTag.LOGIN_PASSWORD, user=user)
-    return redirect(url_for("auth.enrol" if tokens.may_enrol(user) else "auth.code"))
+    return after_first_factor(user)
 
 
 def _pending_or_restart() -> User | Response:
@@ -135,7 +143,7 @@ def code() -> Page:
     decision = user.access(utc_today())
     if not decision.allowed:
         return _refused(user, decision)
-    _complete_sign_in(user)
+    complete_sign_in(user)
     return redirect(url_for("web.home"))
 
 
@@ -163,7 +171,7 @@ def recovery() -> Page:
     if not decision.allowed:
         return _refused(user, decision)
     record_event(AuditTag.RECOVERY_CODE_USE, user=user)
-    _complete_sign_in(user)
+    complete_sign_in(user)
     left = tokens.unused_recovery_codes(user)
     flash(f"You signed in with a recovery code; you have {left} left and your user administrator has been told. "
           "If you have lost your phone, ask them to revoke your token and issue a new one.", "info")
@@ -203,7 +211,7 @@ def enrol() -> Page:
     decision = user.access(utc_today())
     if not decision.allowed:
         return _refused(user, decision)
-    _complete_sign_in(user)
+    complete_sign_in(user)
     g.user = user
     return render_template("auth/recovery_codes.html", codes=recovery_codes)
 
