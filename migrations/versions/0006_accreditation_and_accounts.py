@@ -226,6 +226,7 @@ def downgrade():
                        'pending_totp_secret_encrypted', 'totp_secret_encrypted', 'password_must_change'):
             batch_op.drop_column(column)
     with op.batch_alter_table('organisations', schema=None) as batch_op:
+        batch_op.drop_constraint(op.f('ck_organisations_accreditation_status'), type_='check')
         batch_op.drop_column('accredited_at')
         batch_op.drop_column('accredited_until')
         batch_op.drop_column('accreditation_status')
