@@ -23,7 +23,7 @@ from index_service.accounts import approvals, importing, operations
 from index_service.accounts.forms import AccountForm, ActionForm, ImportForm, parsed
 from index_service.auth.models import User
 from index_service.auth.reauth import code_needed, confirm_if_stale
-from index_service.auth.tokens import unused_recovery_codes
+from index_service.auth.tokens import may_enrol, unused_recovery_codes
 from index_service.database import utc_today
 
 blueprint = Blueprint("accounts", __name__)
@@ -110,7 +110,7 @@ def detail(user_id: int) -> str:
 def _detail_page(user: User, form: ActionForm | None = None, status: int = 200) -> Any:
     return render_template("accounts/detail.html", user=user, decision=user.access(utc_today()),
                            form=form or ActionForm(), code_needed=code_needed(),
-                           recovery_left=unused_recovery_codes(user)), status
+                           recovery_left=unused_recovery_codes(user), token_enrollable=may_enrol(user)), status
 
 
 @blueprint.route("/users/<int:user_id>/edit", methods=["GET", "POST"])

@@ -8,6 +8,7 @@ key never locks anyone out; revoking one removes the secret, the recovery codes 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 import segno
 from argon2 import PasswordHasher
@@ -22,6 +23,9 @@ from index_service.extensions import db
 from index_service.sessions import end_sessions_for_user
 
 RECOVERY_CODES = 10
+# An issued token not enrolled within a week must be issued again: a password alone must not
+# enrol an authenticator for long.
+ISSUED_TOKEN_VALID_FOR = timedelta(days=7)
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read from paper without doubt
 # Recovery codes carry 50 random bits, so argon2id at OWASP's smallest setting is ample and
 # keeps checking ten of them at sign-in quick.
@@ -47,7 +51,8 @@ def revoke_token(user: User) -> int:
 
 
 def may_enrol(user: User) -> bool:
-    return user.token_issued_at is not None and user.totp_secret_encrypted is None
+    issued = user.token_issued_at
+    return issued is not None and user.totp_secret_encrypted is None and utcnow() - issued <= ISSUED_TOKEN_VALID_FOR
 
 
 def pending_secret(user: User) -> str:

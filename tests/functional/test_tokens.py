@@ -119,6 +119,18 @@ def test_enrolment_is_only_for_an_issued_token(client: FlaskClient) -> None:
     assert client.get("/sign-in/enrol").location.endswith("/sign-in")
 
 
+def test_an_issued_token_left_a_week_unenrolled_lapses(client: FlaskClient) -> None:
+    from datetime import timedelta
+
+    from index_service.database import utcnow
+
+    user = _issued(make_user())
+    user.token_issued_at = utcnow() - timedelta(days=8)
+    db.session.commit()
+    response = submit_password(client, user.email)
+    assert response.status_code == 403 and "no two-factor token enrolled" in response.text
+
+
 def test_an_enrolled_user_is_never_sent_to_enrol_again(client: FlaskClient) -> None:
     user = make_user()
     submit_password(client, user.email)
