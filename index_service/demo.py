@@ -33,14 +33,18 @@ def load_demo(count: int, progress: Callable[[int], None] = lambda done: None) -
     for organisation in organisations.values():
         accredit(organisation, today + timedelta(days=365))
     lines = ["Demo users (demo data only; passwords are random for this database):"]
+    made = {}
     for role, organisation in USERS:
         email = f"{role.value.replace('_', '.')}@demo.childindex.example"
         password = random_password()
         user = add_user(email, organisations[organisation], [role], password, role.label)
         record_checks(user, today + timedelta(days=365), today, today)
+        made[role] = user
         assert user.totp_secret is not None
         lines.append(f"  {role.label:<20} {email}  password: {password}")
         lines.append(f"  {'':<20} two-factor: {provisioning_uri(user.totp_secret, email)}")
+    # The practitioner line-manages the holder of override, so /my-staff has someone to show.
+    made[Role.OVERRIDE].line_manager = made[Role.PRACTITIONER]
     owner = organisations[USERS[1][1]]
     source = DataSource(name="Demo synthetic extract", organisation=owner, kind=SourceKind.OTHER,
                         service=Service.OTHER, involvement_organisation=owner)

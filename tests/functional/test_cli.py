@@ -9,6 +9,7 @@ from accreditation.permissions import Role
 from index_service.auth.models import User
 from index_service.children.held import person_of
 from index_service.children.models import BlockingKey, Child
+from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
 from matching.blocking import record_keys
@@ -113,3 +114,33 @@ def test_children_refresh_keys_stores_the_keys_of_each_record_as_held(app: Flask
         db.session.expire_all()
         held = set(db.session.scalars(select(BlockingKey.key).where(BlockingKey.child_id == child.id)))
         assert held == record_keys(person_of(db.session.get_one(Child, child.id)))
+
+
+def test_orgs_accredit_and_users_checks_let_the_first_people_in(app: Flask) -> None:
+    from index_service.audit.models import AuditEvent, AuditTag
+
+    runner = app.test_cli_runner()
+    runner.invoke(args=["orgs", "add", "Child Index National Team", "--type", "national_index"])
+    result = runner.invoke(args=["users", "add", "lead@index.example", "--org", "Child Index National Team",
+                                 "--role", "index_team", "--password-stdin"], input="a long enough password\n")
+    assert result.exit_code == 0, result.output
+    checks = runner.invoke(args=["users", "checks", "lead@index.example", "--vetting-expires", "2099-01-31",
+                                 "--trained-on", "2026-01-05", "--approved-on", "2026-01-06"])
+    assert checks.exit_code == 0 and "not accredited" in checks.output
+    past = runner.invoke(args=["orgs", "accredit", "Child Index National Team", "--until", "2020-01-01"])
+    assert past.exit_code != 0 and "after today" in past.output
+    done = runner.invoke(args=["orgs", "accredit", "Child Index National Team", "--until", "2099-01-01"])
+    assert done.exit_code == 0, done.output
+    user = db.session.scalars(select(User).where(User.email == "lead@index.example")).one()
+    assert user.roles == {Role.INDEX_TEAM}
+    assert user.access(utc_today()).allowed
+    tags = set(db.session.scalars(select(AuditEvent.tag)))
+    assert {AuditTag.ORGANISATION_ACCREDIT, AuditTag.ACCOUNT_CHANGE} <= tags
+
+
+def test_users_add_refuses_a_common_password(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    runner.invoke(args=["orgs", "add", "Org B", "--type", "school"])
+    result = runner.invoke(args=["users", "add", "b@example.org", "--org", "Org B", "--role", "practitioner",
+                                 "--password-stdin"], input="qwerty123456\n")
+    assert result.exit_code != 0 and "too common" in result.output
