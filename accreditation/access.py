@@ -44,6 +44,25 @@ class Refusal(StrEnum):
     def code(self) -> str:
         return self.name.lower()
 
+    @property
+    def about_them(self) -> str:
+        """The reason as told to their administrator."""
+        return ABOUT_THEM[self]
+
+
+ABOUT_THEM = {
+    Refusal.ORGANISATION_NOT_ACCREDITED: "Their organisation is not accredited to use the Child Index.",
+    Refusal.ORGANISATION_SUSPENDED: "Their organisation's accreditation is suspended.",
+    Refusal.ORGANISATION_EXPIRED: "Their organisation's accreditation has expired.",
+    Refusal.VETTING_MISSING: "No enhanced vetting check is recorded.",
+    Refusal.VETTING_EXPIRED: "Their enhanced vetting check has expired.",
+    Refusal.TRAINING_INCOMPLETE: "Their training is not recorded as complete.",
+    Refusal.NOT_APPROVED: "Their manager's approval is not recorded.",
+    Refusal.ACCOUNT_SUSPENDED: "The account is suspended.",
+    Refusal.ACCOUNT_CLOSED: "The account is closed.",
+    Refusal.NO_TOKEN: "No two-factor token is enrolled.",
+}
+
 
 @dataclass(frozen=True)
 class AccessFacts:

@@ -73,3 +73,7 @@ def test_an_organisation_is_accredited_only_when_every_mandatory_criterion_is_me
     assert len(mandatory) >= 18 and "vetting" in mandatory and "death_of_child" in mandatory
     assert unmet_mandatory(mandatory, mandatory[1:]) == [mandatory[0]]
     assert unmet_mandatory(mandatory, mandatory + ["local_procedures"]) == []
+
+
+def test_every_reason_can_be_told_to_an_administrator() -> None:
+    assert all(reason.about_them and "you" not in reason.about_them.lower() for reason in Refusal)

@@ -154,7 +154,7 @@ def test_an_account_from_creation_to_a_lost_phone_and_back(account_server: Accou
     check_accessibility(page)
     page.get_by_role("button", name="Revoke the token").click()
     expect(page.get_by_role("alert").filter(has_text="token is revoked")).to_be_visible()
-    expect(page.locator("#access")).to_contain_text("no two-factor token enrolled")
+    expect(page.locator("#access")).to_contain_text("No two-factor token is enrolled")
     check_accessibility(page)
     page.get_by_role("button", name="Issue a new token").click()
     expect(page.locator("#token-state")).to_contain_text("Issued, waiting to be set up")
