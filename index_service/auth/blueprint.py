@@ -23,8 +23,16 @@ from index_service.audit.models import AuditTag, Outcome
 from index_service.auth import tokens
 from index_service.auth.forms import ChangePasswordForm, CodeForm, PasswordForm, RecoveryCodeForm
 from index_service.auth.models import User
-from index_service.auth.operations import accept_code, clear_account_failures, is_locked, record_failure
+from index_service.auth.operations import (
+    BAD_CODE,
+    LOCKED,
+    accept_code,
+    clear_account_failures,
+    is_locked,
+    record_failure,
+)
 from index_service.auth.passwords import hash_password, password_problem, verify_password
+from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
 
@@ -32,9 +40,7 @@ blueprint = Blueprint("auth", __name__)
 
 Page = str | Response | tuple[str, int]
 PASSWORD_STEP_VALID_FOR = timedelta(minutes=5)
-LOCKED = "Too many failed attempts. Wait 15 minutes and try again, or contact your user administrator."
 BAD_CREDENTIALS = "Enter a correct email address and password"
-BAD_CODE = "Enter a correct security code. Each code works once: if you have just used one, wait for the next."
 BAD_RECOVERY_CODE = "Enter a correct recovery code. Each recovery code works once."
 
 
@@ -222,18 +228,23 @@ def change_password() -> Page:
     user: User = g.user
     form = ChangePasswordForm()
     if not form.validate_on_submit():
-        return render_template("auth/change_password.html", form=form), (400 if request.method == "POST" else 200)
+        status = 400 if request.method == "POST" else 200
+        return render_template("auth/change_password.html", form=form, code_needed=code_needed()), status
     if not verify_password(user.password_hash, form.current_password.data):
         record_failure(user.email, request.remote_addr)
         record_event(AuditTag.PASSWORD_CHANGE, Outcome.FAILURE, details={"why": "wrong current password"})
         form.current_password.errors = ["Enter your current password correctly"]
-        return render_template("auth/change_password.html", form=form), 401
+        return render_template("auth/change_password.html", form=form, code_needed=code_needed()), 401
     problem = password_problem(form.new_password.data, user.email)
     if problem is None and form.new_password.data == form.current_password.data:
         problem = "The new password must be different from the current one"
     if problem:
         form.new_password.errors = [problem]
-        return render_template("auth/change_password.html", form=form), 400
+        return render_template("auth/change_password.html", form=form, code_needed=code_needed()), 400
+    refused = confirm_if_stale(user, form.code.data, "password change")
+    if refused:
+        form.code.errors = [refused.message]
+        return render_template("auth/change_password.html", form=form, code_needed=code_needed()), refused.status
     user.password_hash = hash_password(form.new_password.data)
     user.password_must_change = False
     record_event(AuditTag.PASSWORD_CHANGE)

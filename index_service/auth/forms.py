@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
 
 def security_code_field(label: str = "Security code") -> StringField:
@@ -44,3 +44,6 @@ class ChangePasswordForm(FlaskForm):
         validators=[DataRequired("Enter the new password again"),
                     EqualTo("new_password", message="The two new passwords must match")],
     )
+    code = StringField("Security code", validators=[
+        Optional(), Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
+    ])

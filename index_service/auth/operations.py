@@ -12,6 +12,9 @@ from index_service.auth.totp import matching_step
 from index_service.database import utcnow
 from index_service.extensions import db
 
+LOCKED = "Too many failed attempts. Wait 15 minutes and try again, or contact your user administrator."
+BAD_CODE = "Enter a correct security code. Each code works once: if you have just used one, wait for the next."
+
 
 def account_key(email: str) -> str:
     return "account:" + email.strip().lower()

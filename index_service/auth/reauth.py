@@ -17,9 +17,8 @@ from flask import request, session
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
-from index_service.auth.blueprint import BAD_CODE, LOCKED
 from index_service.auth.models import User
-from index_service.auth.operations import accept_code, is_locked, record_failure
+from index_service.auth.operations import BAD_CODE, LOCKED, accept_code, is_locked, record_failure
 from index_service.database import utcnow
 
 FRESH_FOR = timedelta(minutes=5)

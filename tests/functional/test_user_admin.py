@@ -336,3 +336,19 @@ def test_another_organisations_admin_sees_none_of_ours(client: FlaskClient, app)
     theirs = app.test_client()
     _admin(theirs)
     assert "priya.shah@example.org" not in theirs.get("/users?q=priya").text
+
+
+def test_changing_ones_own_password_asks_for_a_fresh_code_when_stale(client: FlaskClient) -> None:
+    user = make_user()
+    sign_in(client, user)
+    make_code_stale(user)
+    token = page_csrf(client, "/account/password")
+    data = {"current_password": "correct horse battery staple", "new_password": "plum kettle orbit thistle",
+            "confirm_password": "plum kettle orbit thistle", "csrf_token": token}
+    refused = client.post("/account/password", data=data)
+    assert refused.status_code == 400 and "Enter a security code" in refused.text
+    wrong = client.post("/account/password", data={**data, "current_password": "not my password at all"})
+    assert wrong.status_code == 401
+    done = client.post("/account/password", data={**data, "code": current_code(user, offset_steps=1)})
+    assert done.status_code == 302
+    assert _events(AuditTag.PASSWORD_CHANGE)[-1].outcome is Outcome.SUCCESS
