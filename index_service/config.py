@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
+
 ENVIRONMENTS = ("production", "development", "testing")
 
 
@@ -34,6 +36,7 @@ class Settings:
     load_batch_rows: int = 500
     upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
+    identity_provider_keys: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -63,6 +66,8 @@ class Settings:
             "LOAD_BATCH_ROWS": self.load_batch_rows,
             # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
             "UPLOAD_MAX_BYTES": self.upload_max_bytes,
+            # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
+            "IDENTITY_PROVIDER_KEYS": self.identity_provider_keys,
             "TESTING": self.environment == "testing",
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
@@ -85,6 +90,22 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}")
     return value
+
+
+def _fernet_keys(env: Mapping[str, str], name: str, local: bool) -> tuple[str, ...]:
+    """Comma-separated Fernet keys, newest first (older ones still decrypt, for rotation).
+
+    Unset in production, the feature they protect is off; locally a throwaway key stands in.
+    """
+    keys = tuple(key.strip() for key in env.get(name, "").split(",") if key.strip())
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError as error:
+            raise ConfigError(f"{name} must hold Fernet keys (Fernet.generate_key()), comma-separated") from error
+    if not keys and local:
+        return (Fernet.generate_key().decode(),)
+    return keys
 
 
 def default_sqlite_url(instance_path: str) -> str:
@@ -125,4 +146,5 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 500),
         upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
         log_level=env.get("LOG_LEVEL", "INFO"),
+        identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment != "production"),
     )
