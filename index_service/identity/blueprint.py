@@ -9,6 +9,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
 
 from accreditation.permissions import Permission, is_allowed
 from index_service.access import public, requires
@@ -45,7 +46,8 @@ UNAVAILABLE = "Your organisation's sign-in service is not answering. Sign in wit
 def choose() -> Page:
     form = ChooseOrganisationForm()
     providers = operations.enabled_providers()
-    form.provider.choices = [(0, "Choose your organisation")] + [(p.id, p.organisation.name) for p in providers]
+    form.provider.choices = [SelectChoice(0, "Choose your organisation")] + [
+        SelectChoice(p.id, p.organisation.name) for p in providers]
     if not form.validate_on_submit() or not form.provider.data:
         if request.method == "POST" and not form.provider.errors:
             form.provider.errors = ["Select your organisation"]
@@ -92,8 +94,8 @@ def _settings(form: ProviderForm) -> ProviderSettings:
 @requires(Permission.IDENTITY_PROVIDER_MANAGE)
 def register() -> Page:
     form = ProviderForm(data={"trusts_provider_mfa": "no", "is_enabled": "yes"} if request.method == "GET" else None)
-    form.organisation.choices = [(0, "Choose the organisation")] + [
-        (o.id, o.name) for o in db.session.scalars(select(Organisation).order_by(Organisation.name))]
+    form.organisation.choices = [SelectChoice(0, "Choose the organisation")] + [
+        SelectChoice(o.id, o.name) for o in db.session.scalars(select(Organisation).order_by(Organisation.name))]
 
     def page(status: int) -> tuple[str, int]:
         return render_template("identity/provider.html", form=form, provider=None, identities=[],
@@ -105,6 +107,9 @@ def register() -> Page:
     organisation = db.session.get(Organisation, form.organisation.data)
     if organisation is None:
         form.organisation.errors = ["Select the organisation"]
+        return page(400)
+    if not form.client_secret.data:
+        form.client_secret.errors = ["Enter the client secret the provider gave you"]
         return page(400)
     if not can_seal():
         form.form_errors.append("Set IDENTITY_PROVIDER_KEYS before storing a client secret.")

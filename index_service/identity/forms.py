@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, RadioField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from index_service.shields.forms import required_text
@@ -24,7 +25,8 @@ def _issuer(_form: FlaskForm, field: Field) -> None:
 
 
 def _yes_no(label: str, message: str) -> RadioField:
-    return RadioField(label, choices=[("yes", "Yes"), ("no", "No")], validators=[DataRequired(message)])
+    return RadioField(label, choices=[SelectChoice("yes", "Yes"), SelectChoice("no", "No")],
+                      validators=[DataRequired(message)])
 
 
 class ChooseOrganisationForm(FlaskForm):
