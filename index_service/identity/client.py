@@ -102,7 +102,10 @@ def exchange_code(metadata: Metadata, client_id: str, client_secret: str, redire
 def verify_id_token(token: dict[str, Any], metadata: Metadata, client_id: str, nonce: str,
                     now: int | None = None) -> dict[str, Any]:
     """The id_token's claims once signature, issuer, audience, expiry, nonce and at_hash all pass."""
-    keys = KeySet.import_key_set(_get_json(metadata.jwks_uri, "key set"))
+    try:
+        keys = KeySet.import_key_set(_get_json(metadata.jwks_uri, "key set"))  # type: ignore[arg-type]
+    except (JoseError, ValueError, KeyError, TypeError) as error:
+        raise ProviderError("key set not valid") from error
     try:
         decoded = jwt.decode(token["id_token"], keys, registry=JWSRegistry(algorithms=SIGNING_ALGORITHMS))
     except (JoseError, ValueError) as error:

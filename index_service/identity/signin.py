@@ -58,7 +58,7 @@ def finish(args: dict[str, str]) -> tuple[User, bool] | Refusal:
         return _refused(None, Refusal("provider removed or disabled"))
     if utcnow() - datetime.fromisoformat(pending["at"]) > REQUEST_VALID_FOR:
         return _refused(provider, Refusal("sign-in request expired"))
-    if not hmac.compare_digest(args.get("state", ""), pending["state"]):
+    if not hmac.compare_digest(args.get("state", "").encode(), pending["state"].encode()):
         return _refused(provider, Refusal("state does not match"))
     if "error" in args:
         return _refused(provider, Refusal(f"provider refused: {args['error'][:60]}"))

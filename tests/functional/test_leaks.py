@@ -105,7 +105,7 @@ DISTINCTIVE = (
 )
 # Pages that list every organisation as a choice, whatever child they concern: the school's name
 # alone says nothing about any child there.
-ORGANISATION_DIRECTORIES = {"sources.register"}
+ORGANISATION_DIRECTORIES = {"sources.register", "identity.register"}
 ORGANISATION_NAMES = (SCHOOL, "Larkspur", ACADEMY, "Saltmarsh")
 
 ECHO = re.compile(r'value="[^"]*"|<textarea[^>]*>[^<]*</textarea>', re.IGNORECASE)

@@ -3,7 +3,7 @@
 It serves discovery, its key set, and the authorize and token endpoints of the code flow with
 PKCE, and signs id_tokens with its own RSA key. Each test says how the next sign-in should go
 (`behaviour`): who signs in and how (`sub`, `amr`), or what to get wrong (nonce, state, expiry,
-signature, audience, issuer, an error instead of a code).
+signature, audience, issuer, the key set, an error instead of a code).
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def provider_app(provider: Provider) -> Flask:
 
     @app.get("/jwks")
     def jwks() -> Response:
+        if "jwks" in provider.behaviour:
+            return jsonify(provider.behaviour["jwks"])
         return jsonify(KeySet([provider.key]).as_dict(private=False))
 
     @app.get("/authorize")

@@ -131,6 +131,8 @@ def test_multi_factor_claimed_but_not_trusted_still_needs_the_code(
     ({"iss": "https://impostor.example"}, "id_token claim not valid"),
     ({"error": "access_denied"}, "provider refused: access_denied"),
     ({"amr": "mfa"}, "id_token claim not valid"),  # amr must be a list
+    ({"jwks": {"keys": [{"kty": "nonsense"}]}}, "key set not valid"),
+    ({"jwks": ["not", "an", "object"]}, "key set is not a JSON object"),
 ])
 def test_a_token_or_answer_that_does_not_check_out_is_refused(
         client: FlaskClient, provider: Provider, behaviour: dict[str, object], why: str) -> None:
@@ -157,6 +159,18 @@ def test_a_callback_is_good_once(client: FlaskClient, provider: Provider) -> Non
     assert replayed.location.endswith("/sign-in") and not signed_in(client)
     assert [e.details["why"] for e in events(AuditTag.LOGIN_OIDC_REFUSED)] == ["no sign-in in progress"] * 2
     assert provider.token_requests == 1
+
+
+def test_a_forged_callback_is_refused_without_a_request_to_the_provider(
+        client: FlaskClient, provider: Provider) -> None:
+    provider.token_requests = 0
+    idp = register(provider, trusts_mfa=True)
+    linked_user(idp)
+    token = csrf_token(client.get("/sign-in/organisation").text)
+    client.post("/sign-in/organisation", data={"provider": str(idp.id), "csrf_token": token})
+    forged = client.get("/sign-in/organisation/callback?code=made-up&state=%C3%A9t%C3%A9")
+    refused(client, forged, "state does not match")
+    assert provider.token_requests == 0
 
 
 def test_a_wrong_client_secret_is_refused(client: FlaskClient, provider: Provider) -> None:
