@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from cryptography.fernet import Fernet
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
-from index_service.auth.models import User
+from index_service.auth.models import User, UserSession
+from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.sealing import seal
@@ -171,6 +175,54 @@ def test_a_forged_callback_is_refused_without_a_request_to_the_provider(
     forged = client.get("/sign-in/organisation/callback?code=made-up&state=%C3%A9t%C3%A9")
     refused(client, forged, "state does not match")
     assert provider.token_requests == 0
+
+
+def _started(client: FlaskClient, idp: IdentityProvider) -> str:
+    """The callback the provider answers with, before the index has seen it."""
+    token = csrf_token(client.get("/sign-in/organisation").text)
+    started = client.post("/sign-in/organisation", data={"provider": str(idp.id), "csrf_token": token})
+    back = urlsplit(requests.get(started.location, allow_redirects=False, timeout=10).headers["Location"])
+    return f"{back.path}?{back.query}"
+
+
+def test_a_provider_disabled_meanwhile_is_refused(client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider, trusts_mfa=True)
+    linked_user(idp)
+    callback = _started(client, idp)
+    idp.is_enabled = False
+    db.session.commit()
+    refused(client, client.get(callback), "provider removed or disabled")
+
+
+def test_a_sign_in_left_too_long_is_refused(client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider, trusts_mfa=True)
+    linked_user(idp)
+    callback = _started(client, idp)
+    for row in db.session.scalars(select(UserSession).where(UserSession.ended_at.is_(None))):
+        if "oidc_request" in row.data:
+            row.data = {**row.data, "oidc_request": {**row.data["oidc_request"],
+                                                     "at": (utcnow() - timedelta(minutes=11)).isoformat()}}
+    db.session.commit()
+    refused(client, client.get(callback), "sign-in request expired")
+
+
+def test_a_callback_without_a_code_is_refused(client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider)
+    linked_user(idp)
+    callback = _started(client, idp)
+    refused(client, client.get(callback.replace("code=", "nocode=")), "no authorization code")
+
+
+def test_a_secret_sealed_with_a_retired_key_is_refused(client: FlaskClient, provider: Provider, app: Flask) -> None:
+    idp = register(provider)
+    linked_user(idp)
+    callback = _started(client, idp)
+    keys = app.config["IDENTITY_PROVIDER_KEYS"]
+    app.config["IDENTITY_PROVIDER_KEYS"] = (Fernet.generate_key().decode(),)
+    try:
+        refused(client, client.get(callback), "client secret cannot be read with the configured keys")
+    finally:
+        app.config["IDENTITY_PROVIDER_KEYS"] = keys
 
 
 def test_a_wrong_client_secret_is_refused(client: FlaskClient, provider: Provider) -> None:

@@ -189,3 +189,15 @@ def test_auditors_see_the_on_behalf_of_trail(client: FlaskClient, app: object) -
     assert page.text.count("Ms Dana Okafor") == 2 and "Wexley Family Practice" in page.text
     assert "record:search" in page.text and "mediated:start" in page.text and member.email in page.text
     assert "contact 0161 496 0733 ext 12" in page.text
+
+
+def test_an_unreadable_on_behalf_of_is_dropped_not_trusted(client: FlaskClient) -> None:
+    user = _signed_in_index_team(client)
+    _start(client)
+    for row in db.session.scalars(select(UserSession).where(UserSession.user_id == user.id,
+                                                            UserSession.ended_at.is_(None))):
+        row.data = {**row.data, "on_behalf_of": {"name": "Ms Dana Okafor"}}
+    db.session.commit()
+    response = client.get("/search")
+    assert response.status_code == 302 and response.location.endswith("/mediated-access")
+    assert _events(AuditTag.ACCESS_DENIED, user)[-1].on_behalf_of_name is None
