@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from accreditation.permissions import Permission, is_allowed
 from index_service.access import public, requires
 from index_service.audit.models import Outcome
+from index_service.auth.blueprint import LOCKED
 from index_service.extensions import db
 from index_service.identity import operations, signin
 from index_service.identity.client import discovery_url
@@ -56,6 +57,9 @@ def choose() -> Page:
     if provider is None or not provider.is_enabled:
         raise NotFound("That organisation does not sign in through its own provider.")
     started = signin.begin(provider)
+    if isinstance(started, Refusal) and started.why == "locked":
+        form.provider.errors = [LOCKED]
+        return render_template("identity/choose.html", form=form), 429
     if isinstance(started, Refusal):
         flash(UNAVAILABLE, "info")
         return redirect(url_for("auth.login"))

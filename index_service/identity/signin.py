@@ -10,12 +10,12 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from flask import session, url_for
+from flask import request, session, url_for
 
 from index_service.audit.events import record_event
-from index_service.audit.models import AuditTag
+from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
-from index_service.auth.operations import clear_account_failures
+from index_service.auth.operations import clear_account_failures, is_address_locked, record_address_failure
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.identity import client
@@ -33,7 +33,12 @@ def _redirect_uri() -> str:
 
 
 def begin(provider: IdentityProvider) -> str | Refusal:
-    """The provider's authorization URL for a new request kept in a fresh session; or why not."""
+    """The provider's authorization URL for a new request kept in a fresh session; or why not.
+
+    Refused sign-ins count towards the client address's lockout, as failed passwords do.
+    """
+    if is_address_locked(request.remote_addr):
+        return _refused(provider, Refusal("locked", Outcome.DENIED))
     try:
         metadata = client.discover(provider.issuer)
     except client.ProviderError as error:
@@ -102,4 +107,6 @@ def _refused(provider: IdentityProvider | None, refusal: Refusal, subject: str |
         details["subject"] = subject
     record_event(AuditTag.LOGIN_OIDC_REFUSED, refusal.outcome, user=refusal.user, details=details,
                  organisation_id=provider.organisation_id if provider else None)
+    if refusal.why != "locked":
+        record_address_failure(request.remote_addr)
     return refusal

@@ -225,6 +225,21 @@ def test_a_secret_sealed_with_a_retired_key_is_refused(client: FlaskClient, prov
         app.config["IDENTITY_PROVIDER_KEYS"] = keys
 
 
+def test_refusals_count_towards_the_address_lockout(client: FlaskClient, provider: Provider, app: Flask,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(app.config, "ADDRESS_LOCKOUT_FAILURES", 3)
+    idp = register(provider, trusts_mfa=True)
+    linked_user(idp)
+    for _ in range(3):
+        client.get("/sign-in/organisation/callback?code=made-up&state=made-up")
+    token = csrf_token(client.get("/sign-in/organisation").text)
+    locked = client.post("/sign-in/organisation", data={"provider": str(idp.id), "csrf_token": token})
+    assert locked.status_code == 429 and "Too many failed attempts" in locked.text
+    assert events(AuditTag.LOGIN_OIDC_START) == []
+    last = events(AuditTag.LOGIN_OIDC_REFUSED)[-1]
+    assert (last.details["why"], last.outcome) == ("locked", Outcome.DENIED)
+
+
 def test_a_wrong_client_secret_is_refused(client: FlaskClient, provider: Provider) -> None:
     idp = register(provider, secret="not-what-the-provider-issued")
     linked_user(idp)
