@@ -103,7 +103,7 @@ def verify_id_token(token: dict[str, Any], metadata: Metadata, client_id: str, n
                     now: int | None = None) -> dict[str, Any]:
     """The id_token's claims once signature, issuer, audience, expiry, nonce and at_hash all pass."""
     try:
-        keys = KeySet.import_key_set(_get_json(metadata.jwks_uri, "key set"))  # type: ignore[arg-type]
+        keys = KeySet.import_key_set(_get_json(metadata.jwks_uri, "key set"))
     except (JoseError, ValueError, KeyError, TypeError) as error:
         raise ProviderError("key set not valid") from error
     try:
