@@ -47,6 +47,9 @@ class Permission(StrEnum):
     USER_MANAGE = "account:manage"
     ROLE_APPROVE = "account:role:approve"
     ACCREDITATION_MANAGE = "organisation:accredit"
+    MEDIATED_ACCESS = "record:mediated"
+    MEDIATED_ACCESS_AUDIT = "audit:mediated"
+    IDENTITY_PROVIDER_MANAGE = "identity-provider:manage"
 
 
 _EVERY_SIGNED_IN_USER = frozenset({Permission.SIGNED_IN})
@@ -59,11 +62,15 @@ _SHIELDED = frozenset({Permission.SHIELDED_RECORD_VIEW, Permission.SHIELDING_DET
 # given explicitly to the few practitioners who may need it (with the lookups they need).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: _EVERY_SIGNED_IN_USER | _LOOKUP,
-    Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.ROLE_APPROVE, Permission.ACCREDITATION_MANAGE},
+    Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP | {
+        Permission.ROLE_APPROVE, Permission.ACCREDITATION_MANAGE, Permission.MEDIATED_ACCESS,
+        Permission.IDENTITY_PROVIDER_MANAGE,
+    },
     Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP | _DATA,
     Role.USER_ADMIN: _EVERY_SIGNED_IN_USER | {Permission.USER_MANAGE},
     Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.SHIELD_MANAGE},
-    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW},
+    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW,
+                                                                 Permission.MEDIATED_ACCESS_AUDIT},
     Role.OVERRIDE: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.EMERGENCY_OVERRIDE},
 }
 

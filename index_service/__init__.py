@@ -104,6 +104,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from index_service.children.api import blueprint as children_api
     from index_service.children.blueprint import blueprint as web_blueprint
     from index_service.cli import register_commands
+    from index_service.identity.blueprint import blueprint as identity_blueprint
+    from index_service.mediated.blueprint import blueprint as mediated_blueprint
     from index_service.oauth.server import blueprint as oauth_blueprint
     from index_service.oauth.server import init_oauth
     from index_service.organisations.blueprint import blueprint as organisations_blueprint
@@ -127,6 +129,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(overrides_blueprint)
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(organisations_blueprint)
+    app.register_blueprint(mediated_blueprint)
+    app.register_blueprint(identity_blueprint)
     app.register_blueprint(health.blueprint)
 
     @app.route("/assets/<path:filename>", endpoint="govuk_assets")

@@ -16,12 +16,14 @@ from sqlalchemy import select
 from werkzeug.exceptions import Forbidden
 from werkzeug.wrappers import Response
 
+from accreditation.mediation import needs_on_behalf_of
 from accreditation.permissions import Permission, is_allowed
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.database import utc_today
 from index_service.extensions import db
+from index_service.mediated.state import acting_for, ask_whom_for
 from index_service.oauth.bearer import BearerRefusal, check_bearer
 from index_service.oauth.scopes import Scope
 
@@ -177,6 +179,7 @@ def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
 def enforce_guard() -> Response | None:
     """Before every request: load the user and apply the endpoint's declared guard."""
     g.user = None
+    g.on_behalf_of = None
     g.oauth_client = None
     guard = guard_for(current_app, request.endpoint) if request.endpoint else None
     if isinstance(guard, Scope):
@@ -189,6 +192,7 @@ def enforce_guard() -> Response | None:
     g.user = signed_in_user()
     if g.user is None:
         return _unauthenticated()
+    g.on_behalf_of = acting_for(g.user)
     if g.user.password_must_change and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
         if is_api_request():
             response = jsonify(status=403, message="Change your password at /account/password first.")
@@ -202,4 +206,6 @@ def enforce_guard() -> Response | None:
             details={"endpoint": request.endpoint, "method": request.method},
         )
         raise Forbidden("Your role does not allow this.")
+    if needs_on_behalf_of(g.user.roles, guard) and g.on_behalf_of is None:
+        return ask_whom_for()
     return None

@@ -38,6 +38,7 @@ class Settings:
     load_batch_rows: int = 500
     upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
+    identity_provider_keys: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +69,8 @@ class Settings:
             "LOAD_BATCH_ROWS": self.load_batch_rows,
             # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
             "UPLOAD_MAX_BYTES": self.upload_max_bytes,
+            # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
+            "IDENTITY_PROVIDER_KEYS": self.identity_provider_keys,
             "TESTING": self.environment == "testing",
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
@@ -93,14 +96,14 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
 
 
 @cache
-def _testing_totp_key() -> str:
-    """One throwaway key per test process, so every app a test builds reads the same secrets."""
+def _testing_key(name: str) -> str:
+    """One throwaway key per test process and setting, so every app a test builds reads the same secrets."""
     return Fernet.generate_key().decode()
 
 
-def _development_totp_key(instance_path: str) -> str:
-    """A key kept in the instance folder (never in the repository), so demo sign-ins survive a restart."""
-    path = Path(instance_path) / "totp_encryption_key"
+def _development_key(instance_path: str, name: str) -> str:
+    """A key kept in the instance folder (never in the repository), so demo secrets survive a restart."""
+    path = Path(instance_path) / name.lower()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Fernet.generate_key().decode() + "\n", encoding="utf-8")
@@ -108,19 +111,28 @@ def _development_totp_key(instance_path: str) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
+def _fernet_keys(env: Mapping[str, str], name: str, environment: str, instance_path: str) -> tuple[str, ...]:
+    """Comma-separated Fernet keys, newest first (older ones still decrypt, for rotation).
+
+    Unset in production, none; in development a key kept in the instance folder, in tests a throwaway.
+    """
+    keys = tuple(key.strip() for key in env.get(name, "").split(",") if key.strip())
+    for key in keys:
+        try:
+            Fernet(key)
+        except ValueError as error:
+            raise ConfigError(f"{name} must hold Fernet keys (Fernet.generate_key()), comma-separated") from error
+    if keys or environment == "production":
+        return keys
+    return (_testing_key(name) if environment == "testing" else _development_key(instance_path, name),)
+
+
 def _totp_key(env: Mapping[str, str], environment: str, instance_path: str) -> str:
-    key = env.get("TOTP_ENCRYPTION_KEY", "")
-    if not key:
-        if environment == "production":
-            raise ConfigError("TOTP_ENCRYPTION_KEY must be set in production (a Fernet key: python -c "
-                              "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
-        key = _testing_totp_key() if environment == "testing" else _development_totp_key(instance_path)
-    try:
-        for part in key.split(","):
-            Fernet(part.strip().encode())
-    except ValueError as error:
-        raise ConfigError("TOTP_ENCRYPTION_KEY must be one or more Fernet keys separated by commas") from error
-    return key
+    keys = _fernet_keys(env, "TOTP_ENCRYPTION_KEY", environment, instance_path)
+    if not keys:
+        raise ConfigError("TOTP_ENCRYPTION_KEY must be set in production (a Fernet key: python -c "
+                          "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
+    return ",".join(keys)
 
 
 def default_sqlite_url(instance_path: str) -> str:
@@ -162,4 +174,5 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 500),
         upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
         log_level=env.get("LOG_LEVEL", "INFO"),
+        identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment, instance_path),
     )

@@ -32,6 +32,8 @@ def record_event(
     token, or a load run from the command line for that organisation's data source.
     """
     actor = user if user is not None else g.get("user")
+    # Mediated access (index_service/mediated/): the person the acting user works for, while it lasts.
+    behalf = g.get("on_behalf_of") if actor is not None and actor is g.get("user") else None
     event = AuditEvent(
         tag=tag,
         outcome=outcome,
@@ -42,6 +44,8 @@ def record_event(
         details=details or {},
         client_address=request.remote_addr if has_request_context() else None,
         user_agent=request.user_agent.string[:300] if has_request_context() else None,
+        on_behalf_of_name=behalf.name if behalf else None,
+        on_behalf_of_organisation=behalf.organisation if behalf else None,
     )
     db.session.add(event)
     db.session.flush()

@@ -63,6 +63,16 @@ class AuditTag(StrEnum):
     ORGANISATION_ACCREDIT = "org:accredit"
     ORGANISATION_SUSPEND = "org:suspend"
     CRITERIA_CHANGE = "criteria:change"
+    MEDIATED_START = "mediated:start"
+    MEDIATED_END = "mediated:end"
+    IDENTITY_PROVIDER_REGISTER = "idp:register"
+    IDENTITY_PROVIDER_CHANGE = "idp:change"
+    IDENTITY_LINK = "idp:identity:link"
+    IDENTITY_UNLINK = "idp:identity:unlink"
+    # Tags stay within the column's 23 characters.
+    LOGIN_OIDC_START = "account:oidc:start"
+    LOGIN_OIDC = "account:oidc:verified"
+    LOGIN_OIDC_REFUSED = "account:oidc:refused"
 
 
 class Outcome(StrEnum):
@@ -85,3 +95,6 @@ class AuditEvent(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     client_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+    # Mediated access: the practitioner and organisation an index-team user was acting for.
+    on_behalf_of_name: Mapped[str | None] = mapped_column(String(200), index=True)
+    on_behalf_of_organisation: Mapped[str | None] = mapped_column(String(200))

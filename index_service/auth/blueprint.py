@@ -55,7 +55,7 @@ def _pending_user() -> User | None:
     return user if user is not None and user.is_active else None
 
 
-def _refused(user: User, decision: AccessDecision) -> tuple[str, int]:
+def refuse_sign_in(user: User, decision: AccessDecision) -> tuple[str, int]:
     """The person proved their password but may not use the index: tell them every reason, and audit it."""
     record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, user=user, reason="access refused",
                  details={"why": "access refused", "reasons": [reason.code for reason in decision.reasons]})
@@ -77,7 +77,7 @@ def after_first_factor(user: User, method: str = "password") -> Page:
     first). Sign-in hands over here; so may another first factor."""
     blocking = _blocking(user)
     if blocking is not None:
-        return _refused(user, blocking)
+        return refuse_sign_in(user, blocking)
     session.clear()
     session.renew()  # type: ignore[attr-defined]
     session["pending_user_id"] = user.id
@@ -86,15 +86,19 @@ def after_first_factor(user: User, method: str = "password") -> Page:
     return redirect(url_for("auth.enrol" if tokens.may_enrol(user) else "auth.code"))
 
 
-def complete_sign_in(user: User) -> None:
-    """Both factors are proved: a fresh session, signed in. The caller must have checked `user.access`."""
+def complete_sign_in(user: User, details: dict[str, str] | None = None, *, code_proved: bool = True) -> None:
+    """Both factors are proved: a fresh session, signed in. The caller must have checked `user.access`.
+
+    Only the index's own code counts as a fresh code for re-authentication; a provider's factor does not.
+    """
     clear_account_failures(user.email)
     session.clear()
     session.renew()  # type: ignore[attr-defined]
     session["user_id"] = user.id
     session["signed_in"] = True
-    session["code_at"] = utcnow().isoformat()
-    record_event(AuditTag.LOGIN_SUCCESS, user=user)
+    if code_proved:
+        session["code_at"] = utcnow().isoformat()
+    record_event(AuditTag.LOGIN_SUCCESS, user=user, details=details)
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -148,7 +152,7 @@ def code() -> Page:
         return render_template("auth/code.html", form=form), 401
     decision = user.access(utc_today())
     if not decision.allowed:
-        return _refused(user, decision)
+        return refuse_sign_in(user, decision)
     complete_sign_in(user)
     return redirect(url_for("web.home"))
 
@@ -175,7 +179,7 @@ def recovery() -> Page:
         return render_template("auth/recovery.html", form=form), 401
     decision = user.access(utc_today())
     if not decision.allowed:
-        return _refused(user, decision)
+        return refuse_sign_in(user, decision)
     record_event(AuditTag.RECOVERY_CODE_USE, user=user)
     complete_sign_in(user)
     left = tokens.unused_recovery_codes(user)
@@ -216,7 +220,7 @@ def enrol() -> Page:
     record_event(AuditTag.TOKEN_ENROL, user=user)
     decision = user.access(utc_today())
     if not decision.allowed:
-        return _refused(user, decision)
+        return refuse_sign_in(user, decision)
     complete_sign_in(user)
     g.user = user
     return render_template("auth/recovery_codes.html", codes=recovery_codes)

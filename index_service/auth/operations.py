@@ -38,15 +38,23 @@ def _failures(key: str) -> int:
 
 def is_locked(email: str, address: str | None) -> bool:
     """Too many recent failures for this account, or from this client address."""
-    config = current_app.config
-    return (
-        _failures(account_key(email)) >= config["ACCOUNT_LOCKOUT_FAILURES"]
-        or _failures(address_key(address)) >= config["ADDRESS_LOCKOUT_FAILURES"]
-    )
+    return _failures(account_key(email)) >= current_app.config["ACCOUNT_LOCKOUT_FAILURES"] or is_address_locked(
+        address)
+
+
+def is_address_locked(address: str | None) -> bool:
+    """Too many recent failures from this client address (alone: before anyone is named)."""
+    return _failures(address_key(address)) >= current_app.config["ADDRESS_LOCKOUT_FAILURES"]
 
 
 def record_failure(email: str, address: str | None) -> None:
     db.session.add_all([FailedAttempt(key=account_key(email)), FailedAttempt(key=address_key(address))])
+    db.session.flush()
+
+
+def record_address_failure(address: str | None) -> None:
+    """A failure that names no account (a refused sign-in through an identity provider)."""
+    db.session.add(FailedAttempt(key=address_key(address)))
     db.session.flush()
 
 

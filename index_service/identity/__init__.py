@@ -1,0 +1,1 @@
+"""Organisations' own OpenID Connect identity providers, and signing in through them."""

@@ -1,0 +1,207 @@
+"""Pages: "Sign in with your organisation" and its callback; the index team's provider settings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response
+from wtforms.fields.choices import SelectChoice
+
+from accreditation.access import Refusal as AccessRefusal
+from accreditation.permissions import Permission, is_allowed
+from index_service.access import public, requires
+from index_service.audit.models import Outcome
+from index_service.auth.blueprint import LOCKED, after_first_factor, complete_sign_in, refuse_sign_in
+from index_service.database import utc_today
+from index_service.extensions import db
+from index_service.identity import operations, signin
+from index_service.identity.client import discovery_url
+from index_service.identity.forms import ChooseOrganisationForm, LinkIdentityForm, ProviderForm
+from index_service.identity.models import IdentityProvider, ProviderIdentity
+from index_service.identity.operations import IdentityError, ProviderSettings, Refusal
+from index_service.identity.sealing import can_seal
+from index_service.organisations.models import Organisation
+
+blueprint = Blueprint("identity", __name__)
+
+Page = str | Response | tuple[str, int]
+PER_PAGE = 50
+
+
+@blueprint.app_context_processor
+def _navigation() -> dict[str, Any]:
+    user = g.get("user")
+    return {"can_manage_providers": bool(user) and is_allowed(user.roles, Permission.IDENTITY_PROVIDER_MANAGE)}
+
+NOT_SIGNED_IN = ("We could not sign you in through your organisation. Try again, or sign in with your email "
+                 "address and password.")
+NO_ACCOUNT = ("Your organisation signed you in, but that does not lead to a Child Index account you can use. "
+              "Contact your user administrator.")
+UNAVAILABLE = "Your organisation's sign-in service is not answering. Sign in with your email address and password."
+
+
+@blueprint.route("/sign-in/organisation", methods=["GET", "POST"])
+@public
+def choose() -> Page:
+    form = ChooseOrganisationForm()
+    providers = operations.enabled_providers()
+    form.provider.choices = [SelectChoice(0, "Choose your organisation")] + [
+        SelectChoice(p.id, p.organisation.name) for p in providers]
+    if not form.validate_on_submit() or not form.provider.data:
+        if request.method == "POST" and not form.provider.errors:
+            form.provider.errors = ["Select your organisation"]
+        return render_template("identity/choose.html", form=form), 400 if request.method == "POST" else 200
+    provider = db.session.get(IdentityProvider, form.provider.data)
+    if provider is None or not provider.is_enabled:
+        raise NotFound("That organisation does not sign in through its own provider.")
+    started = signin.begin(provider)
+    if isinstance(started, Refusal) and started.why == "locked":
+        form.provider.errors = [LOCKED]
+        return render_template("identity/choose.html", form=form), 429
+    if isinstance(started, Refusal):
+        flash(UNAVAILABLE, "info")
+        return redirect(url_for("auth.login"))
+    return redirect(started)
+
+
+@blueprint.route("/sign-in/organisation/callback")
+@public
+def callback() -> Page:
+    """The provider sends the person back here with a code; every failure is audited and ends the attempt."""
+    outcome = signin.finish(request.args.to_dict())
+    if isinstance(outcome, Refusal):
+        flash(NO_ACCOUNT if outcome.outcome == Outcome.DENIED else NOT_SIGNED_IN, "info")
+        return redirect(url_for("auth.login"))
+    user, trusted = outcome
+    if not trusted:
+        return after_first_factor(user, method="identity provider")
+    decision = user.access(utc_today())
+    if not decision.allowed_but_for(AccessRefusal.NO_TOKEN):  # the provider's trusted factor stands in for a token
+        return refuse_sign_in(user, decision)
+    complete_sign_in(user, {"via": "identity provider", "second_factor": "provider"}, code_proved=False)
+    return redirect(url_for("web.home"))
+
+
+@blueprint.route("/identity-providers")
+@requires(Permission.IDENTITY_PROVIDER_MANAGE)
+def providers() -> str:
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    found, total = operations.providers_page(page, PER_PAGE)
+    return render_template("identity/providers.html", providers=found, total=total, page=page,
+                           pages=max(math.ceil(total / PER_PAGE), 1), can_seal=can_seal())
+
+
+def _settings(form: ProviderForm) -> ProviderSettings:
+    return ProviderSettings(
+        issuer=form.issuer.data.strip(), client_id=form.client_id.data.strip(),
+        client_secret=form.client_secret.data or None, trusts_provider_mfa=form.trusts_provider_mfa.data == "yes",
+        is_enabled=form.is_enabled.data == "yes")
+
+
+@blueprint.route("/identity-providers/new", methods=["GET", "POST"])
+@requires(Permission.IDENTITY_PROVIDER_MANAGE)
+def register() -> Page:
+    form = ProviderForm(data={"trusts_provider_mfa": "no", "is_enabled": "yes"} if request.method == "GET" else None)
+    form.organisation.choices = [SelectChoice(0, "Choose the organisation")] + [
+        SelectChoice(o.id, o.name) for o in db.session.scalars(select(Organisation).order_by(Organisation.name))]
+
+    def page(status: int) -> tuple[str, int]:
+        return render_template("identity/provider.html", form=form, provider=None, identities=[],
+                               link_form=None, redirect_uri=url_for("identity.callback", _external=True),
+                               can_seal=can_seal()), status
+
+    if not form.validate_on_submit():
+        return page(400 if request.method == "POST" else 200)
+    organisation = db.session.get(Organisation, form.organisation.data)
+    if organisation is None:
+        form.organisation.errors = ["Select the organisation"]
+        return page(400)
+    if not form.client_secret.data:
+        form.client_secret.errors = ["Enter the client secret the provider gave you"]
+        return page(400)
+    if not can_seal():
+        form.form_errors.append("Set IDENTITY_PROVIDER_KEYS before storing a client secret.")
+        return page(409)
+    try:
+        provider = operations.register(organisation, _settings(form))
+    except IdentityError as error:
+        form.form_errors.append(str(error))
+        return page(409)
+    flash(f"Registered the identity provider of {organisation.name}.", "success")
+    return redirect(url_for("identity.edit", provider_id=provider.id))
+
+
+def _provider(provider_id: int) -> IdentityProvider:
+    provider = db.session.get(IdentityProvider, provider_id)
+    if provider is None:
+        raise NotFound("No identity provider has that number.")
+    return provider
+
+
+def _provider_page(provider: IdentityProvider, form: ProviderForm, link_form: LinkIdentityForm,
+                   status: int) -> tuple[str, int]:
+    return render_template(
+        "identity/provider.html", form=form, provider=provider, identities=operations.identities(provider),
+        link_form=link_form, redirect_uri=url_for("identity.callback", _external=True),
+        discovery=discovery_url(provider.issuer), can_seal=can_seal()), status
+
+
+def _edit_form(provider: IdentityProvider, from_request: bool) -> ProviderForm:
+    """The settings form: as posted, or filled from the provider (never with its secret)."""
+    if from_request:
+        form = ProviderForm()
+    else:
+        form = ProviderForm(formdata=None, data={
+            "issuer": provider.issuer, "client_id": provider.client_id,
+            "trusts_provider_mfa": "yes" if provider.trusts_provider_mfa else "no",
+            "is_enabled": "yes" if provider.is_enabled else "no"})
+    del form.organisation
+    return form
+
+
+@blueprint.route("/identity-providers/<int:provider_id>", methods=["GET", "POST"])
+@requires(Permission.IDENTITY_PROVIDER_MANAGE)
+def edit(provider_id: int) -> Page:
+    provider = _provider(provider_id)
+    form = _edit_form(provider, from_request=request.method == "POST")
+    if not form.validate_on_submit():
+        return _provider_page(provider, form, LinkIdentityForm(formdata=None), 400 if request.method == "POST" else 200)
+    if form.client_secret.data and not can_seal():
+        form.form_errors.append("Set IDENTITY_PROVIDER_KEYS before storing a client secret.")
+        return _provider_page(provider, form, LinkIdentityForm(formdata=None), 409)
+    operations.change(provider, _settings(form))
+    flash("Saved the provider's settings.", "success")
+    return redirect(url_for("identity.edit", provider_id=provider.id))
+
+
+@blueprint.route("/identity-providers/<int:provider_id>/identities", methods=["POST"])
+@requires(Permission.IDENTITY_PROVIDER_MANAGE)
+def link(provider_id: int) -> Page:
+    provider = _provider(provider_id)
+    link_form = LinkIdentityForm()
+    status = 400
+    if link_form.validate_on_submit():
+        try:
+            operations.link(provider, link_form.email.data, link_form.subject.data.strip())
+        except IdentityError as error:
+            link_form.form_errors.append(str(error))
+            status = 409
+        else:
+            flash(f"Linked {link_form.subject.data.strip()} to {link_form.email.data.strip()}.", "success")
+            return redirect(url_for("identity.edit", provider_id=provider.id))
+    return _provider_page(provider, _edit_form(provider, from_request=False), link_form, status)
+
+
+@blueprint.route("/identity-providers/<int:provider_id>/identities/<int:identity_id>/unlink", methods=["POST"])
+@requires(Permission.IDENTITY_PROVIDER_MANAGE)
+def unlink(provider_id: int, identity_id: int) -> Response:
+    identity = db.session.get(ProviderIdentity, identity_id)
+    if identity is None or identity.provider_id != provider_id:
+        raise NotFound("That provider has no such identity.")
+    operations.unlink(identity)
+    flash(f"Unlinked {identity.subject}.", "success")
+    return redirect(url_for("identity.edit", provider_id=provider_id))

@@ -1,0 +1,1 @@
+"""Mediated access: the index team searching and viewing on behalf of a named practitioner."""

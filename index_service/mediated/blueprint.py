@@ -1,0 +1,61 @@
+"""Mediated access pages: start acting for a practitioner, end it, and the auditors' list of what was done."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from accreditation.permissions import Permission, is_allowed
+from index_service.access import requires
+from index_service.mediated import operations, state
+from index_service.mediated.forms import OnBehalfOfForm
+
+blueprint = Blueprint("mediated", __name__)
+
+PER_PAGE = 50
+
+
+@blueprint.app_context_processor
+def _banner() -> dict[str, Any]:
+    user = g.get("user")
+    return {
+        "on_behalf_of": g.get("on_behalf_of"),
+        "can_mediate": bool(user) and is_allowed(user.roles, Permission.MEDIATED_ACCESS),
+        "can_audit_mediated": bool(user) and is_allowed(user.roles, Permission.MEDIATED_ACCESS_AUDIT),
+    }
+
+
+@blueprint.route("/mediated-access", methods=["GET", "POST"])
+@requires(Permission.MEDIATED_ACCESS)
+def start() -> str | Response | tuple[str, int]:
+    """Say whom the index team is acting for; every lookup until it ends carries their names."""
+    form = OnBehalfOfForm()
+    if not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("mediated/start.html", form=form), status
+    behalf = state.begin(g.user, form.cleaned(form.practitioner_name), form.cleaned(form.practitioner_organisation),
+                         form.cleaned(form.contact))
+    flash(f"You are now acting for {behalf.name} ({behalf.organisation}).", "success")
+    return redirect(url_for("web.search"))
+
+
+@blueprint.route("/mediated-access/end", methods=["POST"])
+@requires(Permission.MEDIATED_ACCESS)
+def end() -> Response:
+    ended = state.end(g.user)
+    if ended is not None:
+        flash(f"You are no longer acting for {ended.name}.", "success")
+    return redirect(url_for("mediated.start"))
+
+
+@blueprint.route("/audit/mediated-access")
+@requires(Permission.MEDIATED_ACCESS_AUDIT)
+def audit() -> str:
+    """Every event made on someone's behalf: who did it, for whom, what and when."""
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    events, total = operations.events_on_behalf(page, PER_PAGE)
+    return render_template("mediated/audit.html", events=events, total=total, page=page,
+                           pages=max(math.ceil(total / PER_PAGE), 1))
