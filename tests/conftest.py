@@ -83,6 +83,19 @@ def app(migrated_app: Flask) -> Iterator[Flask]:
             connection.close()
 
 
+def empty_database(connection: sa.Connection) -> None:
+    """Every table emptied, then left as the migrations leave it: the accreditation criteria they seed."""
+    from accreditation.criteria import SEED_CRITERIA
+    from index_service.organisations.models import Criterion
+
+    for table in reversed(db.metadata.sorted_tables):
+        connection.execute(table.delete())
+    connection.execute(sa.insert(Criterion), [
+        {"code": seed.code, "title": seed.title, "mandatory": seed.mandatory, "retired": False, "position": position}
+        for position, seed in enumerate(SEED_CRITERIA, start=1)
+    ])
+
+
 @pytest.fixture
 def committed_app(migrated_app: Flask) -> Iterator[Flask]:
     """The app writing for real, for tests of concurrent requests; every table is emptied after."""
@@ -90,8 +103,7 @@ def committed_app(migrated_app: Flask) -> Iterator[Flask]:
         yield migrated_app
         db.session.remove()
         with db.engine.begin() as connection:
-            for table in reversed(db.metadata.sorted_tables):
-                connection.execute(table.delete())
+            empty_database(connection)
 
 
 @pytest.fixture

@@ -29,7 +29,10 @@ def _index_team(client: FlaskClient) -> None:
 
 
 def test_the_criteria_are_seeded_by_the_migration(app: Flask) -> None:
+    from accreditation.criteria import SEED_CRITERIA
+
     codes = set(db.session.scalars(select(Criterion.code)))
+    assert codes == {seed.code for seed in SEED_CRITERIA}, "the migration's seed and accreditation/criteria.py agree"
     assert {"hr_records", "vetting", "exit_procedure", "shielding_policy", "token_management", "death_of_child",
             "data_sharing_agreements", "disputed_data", "line_manager_monitoring"} <= codes
 

@@ -116,7 +116,7 @@ def test_a_role_without_the_permission_is_refused_and_audited(client: FlaskClien
     assert response.status_code == 403 and response.json["message"]
     denied = db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.ACCESS_DENIED)).all()
     assert len(denied) == 3 and all(event.user_id == user.id for event in denied)
-    assert client.get("/").status_code == 200
+    assert client.get("/", follow_redirects=True).status_code == 200
 
 
 def test_unknown_page_is_a_404_page(client: FlaskClient) -> None:
