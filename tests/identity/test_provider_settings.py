@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from cryptography.fernet import Fernet
 from flask import Flask
@@ -167,15 +169,18 @@ def test_secrets_survive_key_rotation_and_fail_without_the_key(app: Flask) -> No
         seal(SECRET)
 
 
-def test_keys_come_from_configuration_and_are_checked() -> None:
-    production = {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/index"}
+def test_keys_come_from_configuration_and_are_checked(tmp_path: Path) -> None:
+    production = {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/index",
+                  "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode()}
     assert load_settings("/tmp", production).identity_provider_keys == ()
     key = Fernet.generate_key().decode()
     configured = load_settings("/tmp", {**production, "IDENTITY_PROVIDER_KEYS": f" {key} ,"})
     assert configured.flask_config()["IDENTITY_PROVIDER_KEYS"] == (key,)
     with pytest.raises(ConfigError, match="IDENTITY_PROVIDER_KEYS must hold Fernet keys"):
         load_settings("/tmp", {**production, "IDENTITY_PROVIDER_KEYS": "not-a-key"})
-    assert len(load_settings("/tmp", {"CHILD_INDEX_ENV": "development"}).identity_provider_keys) == 1
+    development = load_settings(str(tmp_path), {"CHILD_INDEX_ENV": "development"}).identity_provider_keys
+    assert len(development) == 1
+    assert load_settings(str(tmp_path), {"CHILD_INDEX_ENV": "development"}).identity_provider_keys == development
 
 
 def test_a_missing_key_stops_registration_with_a_message(client: FlaskClient, app: Flask) -> None:
