@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from index_service.database import UTCDateTime, utcnow
@@ -42,6 +42,10 @@ class AuditTag(StrEnum):
     SHIELD_OVERRIDE = "shield:override"
     OVERRIDE_VIEW = "shield:override:view"
     OVERRIDE_REVIEW = "shield:override:review"
+    AUDIT_REPORT = "audit:report:run"
+    AUDIT_EXPORT = "audit:export"
+    AUDIT_SUBJECT_ACCESS = "audit:subject-access"
+    AUDIT_PRUNE = "audit:prune"
 
 
 class Outcome(StrEnum):
@@ -51,9 +55,15 @@ class Outcome(StrEnum):
 
 
 class AuditEvent(db.Model):
+    """One event, sealed into the hash chain when its transaction commits (see audit/chain.py)."""
+
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_organisation_id_occurred_at", "organisation_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    chain_position: Mapped[int] = mapped_column(BigInteger, unique=True)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
@@ -64,3 +74,38 @@ class AuditEvent(db.Model):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     client_address: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+class CheckpointKind(StrEnum):
+    PERIODIC = "periodic"
+    PRUNE = "prune"
+
+
+class AuditChainHead(db.Model):
+    """The one row every writer locks for the instant it takes to add its events to the chain.
+
+    It also carries a signature of the last position and hash, so a chain cut short at its end
+    (the newest events deleted) is caught even between periodic checkpoints.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    event_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheckpoint(db.Model):
+    """A signed statement that the chain reached a position with a hash: periodic, or left by a prune."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_kind_position", "kind", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[CheckpointKind] = mapped_column(enum_column(CheckpointKind, "checkpoint_kind"))
+    position: Mapped[int] = mapped_column(BigInteger)
+    event_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -54,6 +54,7 @@ from index_service.sources import jobs
 from index_service.sources.models import Load, Merge, ReviewItem
 from index_service.sources.review import merge_children
 from shielding.policy import OverrideReason, ShieldReason
+from tests.database import empty_database
 from tests.factories import csrf_token, home_csrf, make_organisation, make_user, sign_in
 from tests.sources.loads import load_file, make_source, row, write_extract
 
@@ -299,8 +300,7 @@ def world(migrated_app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iter
         finally:
             db.session.remove()
             with db.engine.begin() as connection:
-                for table in reversed(db.metadata.sorted_tables):
-                    connection.execute(table.delete())
+                empty_database(connection)
 
 
 # Building the requests.

@@ -213,7 +213,7 @@ def test_nothing_is_shown_when_the_view_cannot_be_audited(
     location = _granted(client, shielded, user)
     failing_audit.add(AuditTag.OVERRIDE_VIEW)
     response = client.get(location)
-    assert response.status_code == 500
+    assert response.status_code == 503  # the event is written by the commit, which fails and shows nothing
     assert not any(hidden in response.text for hidden in HIDDEN)
     assert not any(hidden in str(response.headers) for hidden in HIDDEN)
     db.session.expire_all()
@@ -228,7 +228,7 @@ def test_no_override_is_granted_when_it_cannot_be_audited(
     user = _signed_in(client, Role.OVERRIDE)
     failing_audit.add(AuditTag.SHIELD_OVERRIDE)
     response = _break_glass(client, shielded, current_code(user))
-    assert response.status_code == 500 and "/overrides/" not in response.headers.get("Location", "")
+    assert response.status_code == 503 and "/overrides/" not in response.headers.get("Location", "")
     assert _overrides() == []
 
 

@@ -1,0 +1,162 @@
+"""Walking the chain: every event's content against its hash, and every link, from the first kept event to the head.
+
+Read straight from the database driver, a batch of plain tuples at a time, because an
+auditor runs this over tens of millions of events. The database writes each value as the
+text the writer hashed (JSON as stored, times as UTC ISO text), so most events are checked
+without parsing anything; an event whose stored JSON is spelled differently is parsed and
+checked again before it is called altered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from index_service.audit import canonical
+from index_service.audit.chain import HEAD_ID
+from index_service.audit.models import AuditChainHead, AuditCheckpoint, CheckpointKind
+
+BATCH_ROWS = 20_000
+_FIELD_COUNT = len(canonical.HASHED_FIELDS)
+_POSITION = canonical.HASHED_NAMES.index("chain_position")
+
+
+@dataclass(frozen=True)
+class BrokenLink:
+    position: int | None
+    event_id: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        where = f"position {self.position}" if self.position is not None else "the chain"
+        event = f" (event id {self.event_id})" if self.event_id is not None else ""
+        return f"{where}{event}: {self.problem}"
+
+
+@dataclass
+class Verification:
+    first_position: int = 0
+    last_position: int = 0
+    events: int = 0
+    checkpoints: int = 0
+    seconds: float = 0.0
+    broken: BrokenLink | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def _select_sql(dialect: str) -> str:
+    """The hashed columns as the text the writer hashed, in `HASHED_FIELDS` order, then the links."""
+    columns = []
+    for name, kind in canonical.HASHED_FIELDS:
+        if kind is canonical.Kind.TIME:
+            columns.append(f"to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+                           if dialect == "postgresql" else f"replace({name}, ' ', 'T')")
+        elif kind is canonical.Kind.JSON:
+            columns.append(f"CAST({name} AS TEXT)")
+        else:
+            columns.append(name)
+    placeholder = "%s" if dialect == "postgresql" else "?"
+    return (f"SELECT {', '.join(columns)}, previous_hash, event_hash, id FROM audit_events "
+            f"WHERE chain_position > {placeholder} ORDER BY chain_position")
+
+
+def _rows(connection: Connection, after: int) -> Iterator[Sequence[Any]]:
+    dialect = connection.dialect.name
+    raw: Any = connection.connection.dbapi_connection
+    cursor = raw.cursor(name="audit_verify") if dialect == "postgresql" else raw.cursor()
+    if dialect == "postgresql":
+        cursor.itersize = BATCH_ROWS
+    try:
+        cursor.execute(_select_sql(dialect), (after,))
+        while batch := cursor.fetchmany(BATCH_ROWS):
+            yield from batch
+    finally:
+        cursor.close()
+
+
+def walk(rows: Iterable[Sequence[Any]], after: int, previous: str,
+         checkpoints: dict[int, str]) -> tuple[int, int, str, BrokenLink | None]:
+    """(events checked, last position, last hash, first broken link) for rows in chain order."""
+    sha256 = hashlib.sha256
+    content = canonical.content
+    expected = after + 1
+    count = 0
+    for row in rows:
+        values = row[:_FIELD_COUNT]
+        position = values[_POSITION]
+        previous_hash, stored_hash, event_id = row[_FIELD_COUNT:]
+        if position != expected:
+            problem = (f"expected position {expected}; events {expected} to {position - 1} are missing (removed)"
+                       if position > expected else f"position {position} appears again (an event was inserted)")
+            return count, expected - 1, previous, BrokenLink(position, event_id, problem)
+        if previous_hash != previous:
+            return count, expected - 1, previous, BrokenLink(
+                position, event_id, "does not follow the event before it: an event was removed, inserted or "
+                "reordered, or this link was edited")
+        if sha256((previous_hash + content(values)).encode()).hexdigest() != stored_hash and \
+                canonical.event_hash(previous_hash, canonical.reparsed_content(values)) != stored_hash:
+            return count, expected - 1, previous, BrokenLink(
+                position, event_id, "its content does not match its hash: the event was altered")
+        if position in checkpoints and checkpoints[position] != stored_hash:
+            return count, expected - 1, previous, BrokenLink(
+                position, event_id, "a signed checkpoint holds another hash for this position: the chain "
+                "was rewritten from here or before")
+        previous = stored_hash
+        expected += 1
+        count += 1
+    return count, expected - 1, previous, None
+
+
+def verify(connection: Connection, key: bytes) -> Verification:
+    """The whole kept chain, its signed checkpoints and its signed head, read in one snapshot."""
+    started = time.perf_counter()
+    result = Verification()
+    # One snapshot (see read_snapshot): the head, its checkpoints and the events agree unless tampered with.
+    checkpoints = connection.execute(select(AuditCheckpoint).order_by(AuditCheckpoint.position)).all()
+    head = connection.execute(select(AuditChainHead).where(AuditChainHead.id == HEAD_ID)).one_or_none()
+    if head is None:
+        result.broken = BrokenLink(None, None, "the chain head is missing")
+        return result
+    if not canonical.signature_matches(key, "head", head.position, head.event_hash, head.signature):
+        result.broken = BrokenLink(head.position, None, "the chain head's signature is not the key's (forged)")
+        return result
+    if checkpoints and checkpoints[-1].position > head.position:
+        result.broken = BrokenLink(head.position + 1, None, f"a signed checkpoint reaches position "
+                                   f"{checkpoints[-1].position}, beyond the head: the newest events were removed")
+        return result
+    for checkpoint in checkpoints:
+        if not canonical.signature_matches(key, checkpoint.kind, checkpoint.position, checkpoint.event_hash,
+                                           checkpoint.signature):
+            result.broken = BrokenLink(checkpoint.position, None,
+                                       f"the {checkpoint.kind} checkpoint's signature is not the key's (forged)")
+            return result
+    result.checkpoints = len(checkpoints)
+    prunes = [c for c in checkpoints if c.kind == CheckpointKind.PRUNE]
+    after, previous = (prunes[-1].position, prunes[-1].event_hash) if prunes else (0, canonical.GENESIS_HASH)
+    if prunes:
+        result.notes.append(f"events up to position {after} were removed by retention (signed checkpoint)")
+    periodic = {c.position: c.event_hash for c in checkpoints if c.kind == CheckpointKind.PERIODIC and c.position > after}
+    result.first_position = after + 1
+    count, last, last_hash, broken = walk(_rows(connection, after), after, previous, periodic)
+    result.events, result.last_position, result.broken = count, last, broken
+    if broken is None and last > head.position:
+        result.broken = BrokenLink(head.position + 1, None, f"the chain runs on to position {last}, beyond its "
+                                   f"signed head at {head.position}: events were added outside the application")
+    elif broken is None and (head.position != last or head.event_hash != last_hash):
+        result.broken = BrokenLink(last + 1, None, f"the chain ends at position {last} but its signed head is at "
+                                   f"{head.position}: the newest events were removed")
+    result.seconds = time.perf_counter() - started
+    return result
