@@ -61,7 +61,8 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
         position += 1
         audit_event.chain_position = position
         audit_event.previous_hash = previous
-        previous = audit_event.event_hash = canonical.event_hash(previous, canonical.content(hashed_values(audit_event)))
+        previous = canonical.event_hash(previous, canonical.content(hashed_values(audit_event)))
+        audit_event.event_hash = previous
         if position % CHECKPOINT_EVERY == 0:
             checkpoints.append({
                 "kind": CheckpointKind.PERIODIC, "position": position, "event_hash": previous,

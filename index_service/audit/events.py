@@ -58,4 +58,5 @@ def record_event(
         user_agent=request.user_agent.string[:USER_AGENT_MAX_LENGTH] if has_request_context() else None,
     )
     enqueue(db.session(), event)
+    db.session.flush()  # the action it records is written now, as before any result is rendered
     return event

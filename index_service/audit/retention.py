@@ -33,8 +33,9 @@ def removable_through(before: datetime) -> tuple[int, int] | None:
     first = db.session.scalar(select(func.min(AuditEvent.chain_position)))
     if first is None:
         return None
-    first_kept = db.session.scalar(select(func.min(AuditEvent.chain_position)).where(AuditEvent.occurred_at >= before))
-    last = (first_kept - 1) if first_kept is not None else db.session.scalar(select(func.max(AuditEvent.chain_position)))
+    position = func.min(AuditEvent.chain_position)
+    first_kept = db.session.scalar(select(position).where(AuditEvent.occurred_at >= before))
+    last = first_kept - 1 if first_kept is not None else db.session.scalar(select(func.max(AuditEvent.chain_position)))
     return (first, last) if last is not None and last >= first else None
 
 

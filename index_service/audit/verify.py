@@ -69,8 +69,9 @@ def _select_sql(dialect: str) -> str:
         else:
             columns.append(name)
     placeholder = "%s" if dialect == "postgresql" else "?"
-    return (f"SELECT {', '.join(columns)}, previous_hash, event_hash, id FROM audit_events "
-            f"WHERE chain_position > {placeholder} ORDER BY chain_position")
+    # Column names come from HASHED_FIELDS, never from input; the one value is a bound parameter.
+    selected = ", ".join([*columns, "previous_hash", "event_hash", "id"])
+    return f"SELECT {selected} FROM audit_events WHERE chain_position > {placeholder} ORDER BY chain_position"  # noqa: S608
 
 
 def _rows(connection: Connection, after: int) -> Iterator[Sequence[Any]]:
@@ -148,7 +149,8 @@ def verify(connection: Connection, key: bytes) -> Verification:
     after, previous = (prunes[-1].position, prunes[-1].event_hash) if prunes else (0, canonical.GENESIS_HASH)
     if prunes:
         result.notes.append(f"events up to position {after} were removed by retention (signed checkpoint)")
-    periodic = {c.position: c.event_hash for c in checkpoints if c.kind == CheckpointKind.PERIODIC and c.position > after}
+    periodic = {c.position: c.event_hash for c in checkpoints
+                if c.kind == CheckpointKind.PERIODIC and c.position > after}
     result.first_position = after + 1
     count, last, last_hash, broken = walk(_rows(connection, after), after, previous, periodic)
     result.events, result.last_position, result.broken = count, last, broken

@@ -24,7 +24,7 @@ def test_events_are_sealed_at_commit_in_one_unbroken_sequence(app: Flask) -> Non
     events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.chain_position)).all()
     assert [e.chain_position for e in events] == [1, 2, 3, 4, 5]
     assert events[0].previous_hash == canonical.GENESIS_HASH
-    assert all(later.previous_hash == earlier.event_hash for earlier, later in zip(events, events[1:]))
+    assert all(later.previous_hash == earlier.event_hash for earlier, later in zip(events, events[1:], strict=False))
     head = db.session.get(AuditChainHead, 1)
     assert (head.position, head.event_hash) == (5, events[-1].event_hash)
     result = verify_session()
