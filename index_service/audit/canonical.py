@@ -105,17 +105,6 @@ def event_hash(previous_hash: str, text: str) -> str:
     return hashlib.sha256((previous_hash + text).encode()).hexdigest()
 
 
-def reparsed_content(values: Sequence[Any]) -> str:
-    """The content again with stored JSON text parsed and re-written canonically.
-
-    The verifier's second look before calling an event altered: JSON that was stored with other
-    spacing or key order (written by another serialiser) still hashes as what it means.
-    """
-    parsed = [json.loads(value) if kind is Kind.JSON and isinstance(value, str) else value
-              for (_, kind), value in zip(HASHED_FIELDS, values, strict=True)]
-    return content(parsed)
-
-
 def signature(key: bytes, kind: str, position: int, hash_at_position: str) -> str:
     """HMAC-SHA256 of a checkpoint: the chain reached this position with this hash, said by the key holder."""
     message = f"{kind}:{position}:{hash_at_position}".encode()

@@ -1,17 +1,17 @@
 """Walking the chain: every event's content against its hash, and every link, from the first kept event to the head.
 
 Read straight from the database driver, a batch of plain tuples at a time, because an
-auditor runs this over tens of millions of events. The database writes each value as the
-text the writer hashed (JSON as stored, times as UTC ISO text), so most events are checked
-without parsing anything; an event whose stored JSON is spelled differently is parsed and
-checked again before it is called altered.
+auditor runs this over tens of millions of events: the database writes out each event's
+canonical content (JSON as stored, times as UTC ISO text) and Python only hashes and links.
+An event whose text does not match is written out again by `canonical.content` from its
+values, and only if that does not match either is it called altered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,11 +19,9 @@ from sqlalchemy import Connection, select
 
 from index_service.audit import canonical
 from index_service.audit.chain import HEAD_ID
-from index_service.audit.models import AuditChainHead, AuditCheckpoint, CheckpointKind
+from index_service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, CheckpointKind
 
 BATCH_ROWS = 20_000
-_FIELD_COUNT = len(canonical.HASHED_FIELDS)
-_POSITION = canonical.HASHED_NAMES.index("chain_position")
 
 
 @dataclass(frozen=True)
@@ -57,21 +55,46 @@ class Verification:
         return self.events / self.seconds if self.seconds else 0.0
 
 
+def _value_sql(name: str, kind: canonical.Kind, dialect: str) -> str:
+    """A hashed column as the text `canonical.content` writes for it."""
+    postgresql = dialect == "postgresql"
+    if kind is canonical.Kind.TIME:
+        text = (f"to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')" if postgresql
+                else f"replace({name}, ' ', 'T')")
+        return f"'\"' || {text} || '\"'"
+    if kind is canonical.Kind.JSON:
+        return f"CAST({name} AS TEXT)"
+    if kind is canonical.Kind.TEXT:
+        return f"to_json({name})::text" if postgresql else f"json_quote({name})"
+    return f"CAST({name} AS TEXT)"
+
+
+def _content_sql(dialect: str) -> str:
+    """The event's canonical content, written out by the database itself from `HASHED_FIELDS`.
+
+    The database does in C what `canonical.content` does in Python, so that verifying is mostly
+    reading and hashing; an event whose text differs from Python's (an escaping the two write
+    differently) is written again by Python before anything is said about it.
+    """
+    parts = []
+    for name, kind in sorted(canonical.HASHED_FIELDS):
+        part = f"',{canonical.json_text(name)}:' || {_value_sql(name, kind, dialect)}"
+        nullable = AuditEvent.__table__.c[name].nullable
+        parts.append(f"CASE WHEN {name} IS NULL THEN '' ELSE {part} END" if nullable else part)
+    return "'{' || substr(" + " || ".join(parts) + ", 2) || '}'"
+
+
 def _select_sql(dialect: str) -> str:
-    """The hashed columns as the text the writer hashed, in `HASHED_FIELDS` order, then the links."""
-    columns = []
-    for name, kind in canonical.HASHED_FIELDS:
-        if kind is canonical.Kind.TIME:
-            columns.append(f"to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-                           if dialect == "postgresql" else f"replace({name}, ' ', 'T')")
-        elif kind is canonical.Kind.JSON:
-            columns.append(f"CAST({name} AS TEXT)")
-        else:
-            columns.append(name)
     placeholder = "%s" if dialect == "postgresql" else "?"
     # Column names come from HASHED_FIELDS, never from input; the one value is a bound parameter.
-    selected = ", ".join([*columns, "previous_hash", "event_hash", "id"])
+    selected = ", ".join(["chain_position", _content_sql(dialect), "previous_hash", "event_hash", "id"])
     return f"SELECT {selected} FROM audit_events WHERE chain_position > {placeholder} ORDER BY chain_position"  # noqa: S608
+
+
+def _python_content(connection: Connection, event_id: int) -> str:
+    """The slow, sure way: the event's values read through the ORM and written out by `canonical.content`."""
+    event = connection.execute(select(AuditEvent).where(AuditEvent.id == event_id)).one()
+    return canonical.content([getattr(event, name) for name in canonical.HASHED_NAMES])
 
 
 def _rows(connection: Connection, after: int) -> Iterator[Sequence[Any]]:
@@ -88,17 +111,17 @@ def _rows(connection: Connection, after: int) -> Iterator[Sequence[Any]]:
         cursor.close()
 
 
-def walk(rows: Iterable[Sequence[Any]], after: int, previous: str,
-         checkpoints: dict[int, str]) -> tuple[int, int, str, BrokenLink | None]:
-    """(events checked, last position, last hash, first broken link) for rows in chain order."""
+def walk(rows: Iterable[Sequence[Any]], after: int, previous: str, checkpoints: dict[int, str],
+         recheck: Callable[[int], str]) -> tuple[int, int, str, BrokenLink | None]:
+    """(events checked, last position, last hash, first broken link) for rows in chain order.
+
+    Each row is (position, content, previous hash, hash, id); `recheck` gives an event's content
+    as Python writes it, asked for only when the database's text does not match the hash.
+    """
     sha256 = hashlib.sha256
-    content = canonical.content
     expected = after + 1
     count = 0
-    for row in rows:
-        values = row[:_FIELD_COUNT]
-        position = values[_POSITION]
-        previous_hash, stored_hash, event_id = row[_FIELD_COUNT:]
+    for position, text, previous_hash, stored_hash, event_id in rows:
         if position != expected:
             problem = (f"expected position {expected}; events {expected} to {position - 1} are missing (removed)"
                        if position > expected else f"position {position} appears again (an event was inserted)")
@@ -107,8 +130,8 @@ def walk(rows: Iterable[Sequence[Any]], after: int, previous: str,
             return count, expected - 1, previous, BrokenLink(
                 position, event_id, "does not follow the event before it: an event was removed, inserted or "
                 "reordered, or this link was edited")
-        if sha256((previous_hash + content(values)).encode()).hexdigest() != stored_hash and \
-                canonical.event_hash(previous_hash, canonical.reparsed_content(values)) != stored_hash:
+        if sha256((previous_hash + text).encode()).hexdigest() != stored_hash and \
+                canonical.event_hash(previous_hash, recheck(event_id)) != stored_hash:
             return count, expected - 1, previous, BrokenLink(
                 position, event_id, "its content does not match its hash: the event was altered")
         if position in checkpoints and checkpoints[position] != stored_hash:
@@ -152,7 +175,8 @@ def verify(connection: Connection, key: bytes) -> Verification:
     periodic = {c.position: c.event_hash for c in checkpoints
                 if c.kind == CheckpointKind.PERIODIC and c.position > after}
     result.first_position = after + 1
-    count, last, last_hash, broken = walk(_rows(connection, after), after, previous, periodic)
+    count, last, last_hash, broken = walk(_rows(connection, after), after, previous, periodic,
+                                          lambda event_id: _python_content(connection, event_id))
     result.events, result.last_position, result.broken = count, last, broken
     if broken is None and last > head.position:
         result.broken = BrokenLink(head.position + 1, None, f"the chain runs on to position {last}, beyond its "

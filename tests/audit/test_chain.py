@@ -210,3 +210,23 @@ def test_the_triggers_survive_every_migration(app: Flask) -> None:
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.session.begin_nested():
         db.session.execute(sa.text("UPDATE audit_events SET reason = 'x'"))
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 1
+
+
+def test_the_database_writes_out_the_same_content_as_python(app: Flask) -> None:
+    """verify's fast path: the text the database builds is exactly canonical.content's, tricky values too."""
+    from index_service.audit.events import record_event
+    from index_service.audit.models import Outcome
+    from index_service.audit.verify import _rows
+
+    tricky = ["plain", 'quote " and \\ backslash', "tab\tnewline\nreturn\r", "control \x01\x1f", "Zoë 😀 ‘curly’",
+              "</script>", ""]
+    for text in tricky:
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, reason=text[:100], target_ids=[text],
+                     details={"email": text, "nested": {"b": [1, 2.5, None, True], "a": text}})
+    db.session.commit()
+    rows = list(_rows(db.session.connection(), 0))
+    events = {e.id: e for e in db.session.scalars(select(AuditEvent))}
+    assert len(rows) == len(tricky)
+    for position, text, _previous, _hash, event_id in rows:
+        event = events[event_id]
+        assert text == canonical.content([getattr(event, name) for name in canonical.HASHED_NAMES]), position
