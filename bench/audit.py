@@ -35,13 +35,22 @@ os.environ.setdefault("AUDIT_CHECKPOINT_KEY", secrets.token_urlsafe(32))
 from flask import Flask  # noqa: E402
 from sqlalchemy import insert, update  # noqa: E402
 
-from bench.search import build, choose_searches, existing_children, machine, percentile, reset_postgresql  # noqa: E402
+from bench.search import (  # noqa: E402
+    build,
+    choose_searches,
+    existing_children,
+    machine,
+    percentile,
+    reset_postgresql,
+    time_http,
+)
 from index_service import create_app  # noqa: E402
 from index_service.audit import canonical  # noqa: E402
 from index_service.audit.chain import CHECKPOINT_EVERY, HEAD_ID  # noqa: E402
 from index_service.audit.events import record_event  # noqa: E402
 from index_service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTag, CheckpointKind  # noqa: E402
 from index_service.audit.verify import verify  # noqa: E402
+from index_service.children import operations  # noqa: E402
 from index_service.children.criteria import audit_criteria, query_from  # noqa: E402
 from index_service.children.lookup import search_children  # noqa: E402
 from index_service.database import read_snapshot  # noqa: E402
@@ -102,6 +111,29 @@ def time_searches(app: Flask, per_kind: int) -> dict[str, Any]:
     summary: dict[str, Any] = {"searches": len(searches)}
     for audited, values in timings.items():
         name = "with_audit" if audited else "without_audit"
+        summary[name] = {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5),
+                         "p95_ms": percentile(values, 0.95)}
+    summary["added_share_of_mean"] = summary["with_audit"]["mean_ms"] / summary["without_audit"]["mean_ms"] - 1
+    summary["added_share_of_p50"] = summary["with_audit"]["p50_ms"] / summary["without_audit"]["p50_ms"] - 1
+    return summary
+
+
+def time_http_searches(app: Flask, url: str, per_kind: int) -> dict[str, Any]:
+    """Whole HTTP searches (bench/search.py's server and client), without the audit event and then with it.
+
+    Without: the search's record_event is replaced by nothing, in this process (the server runs
+    in a thread of it); the session's own writes stay, as they would.
+    """
+    searches = choose_searches(app, per_kind)
+    recorded = operations.record_event
+    operations.record_event = lambda *args, **kwargs: None  # type: ignore[assignment]
+    try:
+        without = [t["ms"] for t in time_http(app, url, searches)]
+    finally:
+        operations.record_event = recorded
+    with_audit = [t["ms"] for t in time_http(app, url, searches)]
+    summary: dict[str, Any] = {"searches": len(searches)}
+    for name, values in (("without_audit", without), ("with_audit", with_audit)):
         summary[name] = {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5),
                          "p95_ms": percentile(values, 0.95)}
     summary["added_share_of_mean"] = summary["with_audit"]["mean_ms"] / summary["without_audit"]["mean_ms"] - 1
@@ -192,23 +224,27 @@ def main() -> None:
     report["writes"] = time_writes(app, args.writes)
     print(f"timing {args.searches} searches of each kind with and without the audit write", flush=True)
     report["searches"] = time_searches(app, args.searches)
+    print(f"timing {args.searches} HTTP searches of each kind without and then with the audit write", flush=True)
+    report["http_searches"] = time_http_searches(app, url, args.searches)
     print(f"generating {args.events:,} chained events", flush=True)
     report["generated_per_second"] = generate(app, args.events)
     print("verifying the chain", flush=True)
     report["verify"] = time_verify(app)
     report["at"] = datetime.now(UTC).isoformat(timespec="seconds")
 
-    writes, searches, verified = report["writes"], report["searches"], report["verify"]
+    writes, verified = report["writes"], report["verify"]
     print(f"\n{report['machine']['backend']} {report['machine']['backend_version']}, "
           f"{report['machine']['nproc']} CPUs, Python {report['machine']['python']}")
     print(f"events written alone: {writes['alone_per_second']:,.0f}/s; by {writes['threads']} threads at once: "
           f"{writes['together_per_second']:,.0f}/s")
-    for name in ("without_audit", "with_audit"):
-        row = searches[name]
-        print(f"search {name.replace('_', ' ')}: mean {row['mean_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms, "
-              f"p95 {row['p95_ms']:.2f} ms")
-    print(f"the audit write adds {searches['added_share_of_mean']:.1%} to the mean, "
-          f"{searches['added_share_of_p50']:.1%} to the median ({searches['searches']} searches)")
+    for label, key in (("search function and commit", "searches"), ("HTTP search", "http_searches")):
+        searches = report[key]
+        for name in ("without_audit", "with_audit"):
+            row = searches[name]
+            print(f"{label} {name.replace('_', ' ')}: mean {row['mean_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms, "
+                  f"p95 {row['p95_ms']:.2f} ms")
+        print(f"  the audit write adds {searches['added_share_of_mean']:.1%} to the mean, "
+              f"{searches['added_share_of_p50']:.1%} to the median ({searches['searches']} searches)")
     print(f"verify: {verified['events']:,} events in {verified['seconds']:.1f} s = {verified['per_second']:,.0f} "
           f"events/s ({verified['checkpoints']:,} signed checkpoints)")
     target = OUT / f"audit-{backend}.json"
