@@ -44,6 +44,7 @@ class Permission(StrEnum):
     SHIELDING_DETAILS_VIEW = "record:shielding:view"
     EMERGENCY_OVERRIDE = "record:override"
     OVERRIDE_REVIEW = "override:review"
+    AUDIT_READ = "audit:read"
 
 
 _EVERY_SIGNED_IN_USER = frozenset({Permission.SIGNED_IN})
@@ -60,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP | _DATA,
     Role.USER_ADMIN: _EVERY_SIGNED_IN_USER,
     Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.SHIELD_MANAGE},
-    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW},
+    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW, Permission.AUDIT_READ},
     Role.OVERRIDE: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.EMERGENCY_OVERRIDE},
 }
 
