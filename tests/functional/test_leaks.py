@@ -110,7 +110,8 @@ ORGANISATION_DIRECTORIES = {"sources.register"}
 ORGANISATION_NAMES = (SCHOOL, "Larkspur", ACADEMY, "Saltmarsh")
 
 ECHO = re.compile(r'value="[^"]*"|<textarea[^>]*>[^<]*</textarea>', re.IGNORECASE)
-QUERY_VALUES = {"kind": "delta", "dry_run": "true", "file_name": "extract.csv"}
+QUERY_VALUES = {"kind": "delta", "dry_run": "true", "file_name": "extract.csv", "from": "2020-01-01",
+                "to": "2030-12-31", "page": "1"}
 PAGE_QUERY = {"page": "1", "outcome": "linked", "refresh": "off"}
 
 def _endpoints() -> list[Any]:
@@ -223,6 +224,8 @@ def _build(app: Flask, tmp: Path) -> World:
         "merge_id": merges,
         "reference": [used.reference, expired.reference, "OVR-0000-0000"],
         "filename": ["app.css", "manifest.json"],
+        "user_id": [admin.id, override_user.id],
+        "organisation_id": [council.id, organisations[SCHOOL].id],
     }
     searches = [
         {"family_name": "Penhallow", "date_of_birth": "14/08/2015"},
