@@ -42,23 +42,19 @@ def _replace_audit_tags(tags):
 
 def _chain_existing_events(connection):
     """Events written before the chain existed join it in the order they were written, JSON made canonical."""
+    typed = {'target_ids': sa.JSON, 'details': sa.JSON, 'occurred_at': sa.DateTime(timezone=True)}
     events = sa.table(
         'audit_events', sa.column('id'), sa.column('chain_position'), sa.column('previous_hash'),
-        sa.column('event_hash'), sa.column('target_ids', sa.JSON), sa.column('details', sa.JSON),
-        *(sa.column(name) for name in canonical.HASHED_NAMES if name not in ('chain_position', 'target_ids', 'details')),
+        sa.column('event_hash'),
+        *(sa.column(name, typed.get(name)) for name in canonical.HASHED_NAMES if name != 'chain_position'),
     )
-    time_type = sa.DateTime(timezone=True)
     rows = connection.execute(sa.select(events).order_by(events.c.id)).mappings().all()
     previous, position = canonical.GENESIS_HASH, 0
     for row in rows:
         position += 1
         values = dict(row, chain_position=position)
         occurred = values['occurred_at']
-        if isinstance(occurred, str):
-            occurred = time_type.result_processor(connection.dialect, None)(occurred)
-        if occurred.tzinfo is None:
-            occurred = occurred.replace(tzinfo=timezone.utc)
-        values['occurred_at'] = occurred
+        values['occurred_at'] = occurred.replace(tzinfo=timezone.utc) if occurred.tzinfo is None else occurred
         previous_hash, previous = previous, canonical.event_hash(previous, canonical.content_of(values))
         connection.execute(
             events.update().where(events.c.id == row['id']).values(
