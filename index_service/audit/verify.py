@@ -10,9 +10,11 @@ values, and only if that does not match either is it called altered.
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from queue import Full, Queue
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -97,7 +99,7 @@ def _python_content(connection: Connection, event_id: int) -> str:
     return canonical.content([getattr(event, name) for name in canonical.HASHED_NAMES])
 
 
-def _rows(connection: Connection, after: int) -> Iterator[Sequence[Any]]:
+def _batches(connection: Connection, after: int) -> Iterator[list[Sequence[Any]]]:
     dialect = connection.dialect.name
     raw: Any = connection.connection.dbapi_connection
     cursor = raw.cursor(name="audit_verify") if dialect == "postgresql" else raw.cursor()
@@ -106,9 +108,58 @@ def _rows(connection: Connection, after: int) -> Iterator[Sequence[Any]]:
     try:
         cursor.execute(_select_sql(dialect), (after,))
         while batch := cursor.fetchmany(BATCH_ROWS):
-            yield from batch
+            yield batch
     finally:
         cursor.close()
+
+
+_END = object()
+
+
+def _read_ahead(batches: Iterator[list[Sequence[Any]]]) -> Iterator[Sequence[Any]]:
+    """The rows, read by a thread of their own a batch or two ahead.
+
+    The driver reads (and the database writes out the content) without holding Python's lock,
+    so reading and hashing overlap instead of taking turns.
+    """
+    ahead: Queue[Any] = Queue(maxsize=2)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        """Hand an item over, unless the walk has stopped (at a broken link) and will take no more."""
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+            offer(_END)
+        except Exception as error:  # handed over to the walk, which raises it
+            offer(error)
+        finally:
+            batches.close()
+
+    reader = threading.Thread(target=read, name="audit-verify-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := ahead.get()) is not _END:
+            if isinstance(item, Exception):
+                raise item
+            yield from item
+    finally:
+        stop.set()
+        reader.join()
+
+
+def _rows(connection: Connection, after: int) -> Iterator[Sequence[Any]]:
+    return _read_ahead(_batches(connection, after))
 
 
 def walk(rows: Iterable[Sequence[Any]], after: int, previous: str, checkpoints: dict[int, str],
