@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import Select, func, select
 
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User
+from index_service.children.lookup import surviving
 from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.organisations.models import Organisation
@@ -141,8 +143,26 @@ def names_child(index_id: str) -> sa.ColumnElement[bool]:
     return sa.cast(AuditEvent.target_ids, sa.Text).like(f'%"{index_id}"%')
 
 
+def names_any_child(index_ids: Iterable[str]) -> sa.ColumnElement[bool]:
+    return sa.or_(*(names_child(index_id) for index_id in sorted(set(index_ids))))
+
+
+def record_ids(index_id: str) -> set[str]:
+    """The id asked about, the record it now lives on, and every record merged into that one.
+
+    A child's trail follows the child: events written under a retired id before a merge are theirs too.
+    """
+    ids = {index_id}
+    held = db.session.scalar(select(Child).where(Child.index_id == index_id))
+    if held is not None:
+        kept = surviving(held)
+        ids.add(kept.index_id)
+        ids.update(db.session.scalars(select(Child.index_id).where(Child.merged_into_id == kept.id)))
+    return ids
+
+
 def child_query(index_id: str, filters: Filters) -> Select[Any]:
-    return _events(filters, names_child(index_id))
+    return _events(filters, names_any_child(record_ids(index_id)))
 
 
 def user_query(user_id: int, filters: Filters) -> Select[Any]:

@@ -29,7 +29,7 @@ from sqlalchemy import select
 from accreditation.permissions import Role
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
-from index_service.audit.reports import names_child
+from index_service.audit.reports import names_any_child, record_ids
 from index_service.auth.models import User
 from index_service.children.lookup import child_by_index_id
 from index_service.children.present import record_of
@@ -86,18 +86,17 @@ def build(index_id: str, *, names: bool) -> Pack | None:
     if not names:
         record = _without_names(record)
     pack = Pack(child.index_id, utcnow(), child.is_shielded, names and not child.is_shielded, record)
-    pack.looks = _looks({index_id, child.index_id}, shielded=child.is_shielded, names=pack.names_shown)
+    pack.looks = _looks(record_ids(index_id), shielded=child.is_shielded, names=pack.names_shown)
     return pack
 
 
 def _looks(index_ids: set[str], *, shielded: bool, names: bool) -> list[Look]:
     """Views and search appearances of the child by organisation, roles and kind of look, with dates."""
-    conditions = [names_child(index_id) for index_id in sorted(index_ids)]
     query = (select(AuditEvent, User, Organisation)
              .outerjoin(User, User.id == AuditEvent.user_id)
              .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
              .where(AuditEvent.tag.in_(list(LOOKS)), AuditEvent.outcome == Outcome.SUCCESS)
-             .where(conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1])
+             .where(names_any_child(index_ids))
              .order_by(AuditEvent.chain_position))
     grouped: dict[tuple[str, str, str], list[tuple[date, str | None]]] = defaultdict(list)
     for event, user, organisation in db.session.execute(query):

@@ -231,3 +231,22 @@ def test_unusual_use_finds_each_of_its_four_kinds(app: Flask, client: FlaskClien
     page = client.get("/audit/unusual")
     assert page.status_code == 200 and "Robin Busy" in page.text and "Sam Usual1" in page.text
     assert client.get("/api/v1/audit/unusual?to=2020-01-01").json["findings"]["volume"] == []
+
+
+def test_the_child_report_follows_the_child_through_a_merge(app: Flask, client: FlaskClient) -> None:
+    from index_service.sources.review import merge_children
+    from tests.sources.loads import supplied_by
+
+    admin = make_user(Role.DATA_ADMIN)
+    kept = supplied_by(make_child(), admin.organisation)
+    retired = supplied_by(make_child(given_name="Ollie", nhs_number="9434765870", address=None), admin.organisation)
+    record_event(AuditTag.RECORD_VIEW, target_ids=[retired.index_id])
+    record_event(AuditTag.RECORD_VIEW, target_ids=[kept.index_id])
+    db.session.commit()
+    merge_children(kept, retired, admin)
+    db.session.commit()
+    _auditor(client)
+    for asked in (kept.index_id, retired.index_id):
+        answer = client.get(f"/api/v1/audit/children/{asked}?from=2000-01-01").json
+        tags = sorted(event["tag"] for event in answer["events"])
+        assert tags.count("record:view") == 2 and "record:merge" in tags, asked
