@@ -36,6 +36,7 @@ VOLUME_FACTOR = 3
 VOLUME_FLOOR = 20
 UNUSUAL_DEFAULT_DAYS = 7
 CHART_DEFAULT_DAYS = 30
+CHART_MAX_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -189,20 +190,18 @@ def organisations() -> list[Organisation]:
     return list(db.session.scalars(select(Organisation).order_by(Organisation.name)))
 
 
-def activity_by_day(filters: Filters, organisation_id: int | None = None) -> list[tuple[date, int]]:
-    """Searches and views a day over the range (default: the last 30 days), zeros included."""
+def activity_by_day(filters: Filters, organisation_id: int) -> list[tuple[date, int]]:
+    """An organisation's searches and views a day, zeros included: the range's last year at most (default 30 days)."""
     start, end = filters.bounds(CHART_DEFAULT_DAYS)
-    conditions = [AuditEvent.tag.in_(LOOKUPS)]
-    if organisation_id is not None:
-        conditions.append(AuditEvent.organisation_id == organisation_id)
-    query = select(AuditEvent.occurred_at).where(*conditions, AuditEvent.occurred_at >= start)
-    if end is not None:
-        query = query.where(AuditEvent.occurred_at < end)
-    counts = Counter(moment.date() for moment in db.session.scalars(query))
     last = (end - timedelta(days=1)).date() if end else datetime.now(UTC).date()
-    days = (last - start.date()).days + 1 if start else 0
-    return [(start.date() + timedelta(days=n), counts.get(start.date() + timedelta(days=n), 0))
-            for n in range(max(days, 0))] if start else []
+    first = max(start.date() if start else last, last - timedelta(days=CHART_MAX_DAYS - 1))
+    query = select(AuditEvent.occurred_at).where(
+        AuditEvent.tag.in_(LOOKUPS), AuditEvent.organisation_id == organisation_id,
+        AuditEvent.occurred_at >= datetime.combine(first, time.min, UTC),
+        AuditEvent.occurred_at < datetime.combine(last + timedelta(days=1), time.min, UTC))
+    counts = Counter(moment.date() for moment in db.session.scalars(query))
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [(day, counts.get(day, 0)) for day in days]
 
 
 def activity_by_organisation(filters: Filters) -> list[tuple[str, int]]:
