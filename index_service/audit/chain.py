@@ -55,7 +55,8 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
     """Give the events the next positions in the chain and their hashes; move the head, signed.
 
     Written with Core statements on the session's connection: this runs inside the lock, so it
-    is kept to three short statements (lock the head, insert the events, move the head).
+    is kept to two round trips on PostgreSQL (lock the head; insert the events and move the head
+    in one statement) and three short statements on SQLite, which has no UPDATE in a WITH.
     """
     connection = session.connection()
     head = connection.execute(_LOCK_HEAD).one_or_none()
@@ -78,11 +79,16 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
                 "signature": canonical.signature(key, CheckpointKind.PERIODIC, position, previous),
                 "created_at": utcnow(), "details": {},
             })
-    connection.execute(_INSERT_EVENTS, rows)
     if checkpoints:
         connection.execute(_INSERT_CHECKPOINTS, checkpoints)
-    connection.execute(_MOVE_HEAD, {"new_position": position, "new_hash": previous,
-                                    "new_signature": canonical.signature(key, "head", position, previous)})
+    moved = {"new_position": position, "new_hash": previous,
+             "new_signature": canonical.signature(key, "head", position, previous)}
+    if connection.dialect.name == "postgresql":
+        move = _MOVE_HEAD.values(position=position, event_hash=previous, signature=moved["new_signature"])
+        connection.execute(insert(_EVENTS).values(rows).add_cte(move.returning(_HEAD.c.id).cte("moved_head")))
+        return
+    connection.execute(_INSERT_EVENTS, rows)
+    connection.execute(_MOVE_HEAD, moved)
 
 
 @event.listens_for(IndexSession, "before_commit")
