@@ -49,6 +49,9 @@ _INSERT_EVENTS = insert(_EVENTS)
 _INSERT_CHECKPOINTS = insert(AuditCheckpoint.__table__)
 _MOVE_HEAD = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(
     position=bindparam("new_position"), event_hash=bindparam("new_hash"), signature=bindparam("new_signature"))
+# PostgreSQL: the last event's insert and the head's move in one statement (UPDATE in a WITH).
+_INSERT_LAST_AND_MOVE_HEAD = insert(_EVENTS).values({name: bindparam(name) for name in COLUMNS}).add_cte(
+    _MOVE_HEAD.returning(_HEAD.c.id).cte("moved_head"))
 
 
 def seal(session: Session, events: list[AuditEvent]) -> None:
@@ -84,8 +87,9 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
     moved = {"new_position": position, "new_hash": previous,
              "new_signature": canonical.signature(key, "head", position, previous)}
     if connection.dialect.name == "postgresql":
-        move = _MOVE_HEAD.values(position=position, event_hash=previous, signature=moved["new_signature"])
-        connection.execute(insert(_EVENTS).values(rows).add_cte(move.returning(_HEAD.c.id).cte("moved_head")))
+        if len(rows) > 1:
+            connection.execute(_INSERT_EVENTS, rows[:-1])
+        connection.execute(_INSERT_LAST_AND_MOVE_HEAD, {**rows[-1], **moved})
         return
     connection.execute(_INSERT_EVENTS, rows)
     connection.execute(_MOVE_HEAD, moved)
