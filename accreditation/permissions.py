@@ -48,8 +48,8 @@ class Permission(StrEnum):
     ROLE_APPROVE = "account:role:approve"
     ACCREDITATION_MANAGE = "organisation:accredit"
     MEDIATED_ACCESS = "record:mediated"
-    MEDIATED_ACCESS_AUDIT = "audit:mediated"
     IDENTITY_PROVIDER_MANAGE = "identity-provider:manage"
+    AUDIT_READ = "audit:read"
 
 
 _EVERY_SIGNED_IN_USER = frozenset({Permission.SIGNED_IN})
@@ -69,8 +69,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP | _DATA,
     Role.USER_ADMIN: _EVERY_SIGNED_IN_USER | {Permission.USER_MANAGE},
     Role.SHIELDER: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.SHIELD_MANAGE},
-    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW,
-                                                                 Permission.MEDIATED_ACCESS_AUDIT},
+    Role.AUDITOR: _EVERY_SIGNED_IN_USER | _LOOKUP | _SHIELDED | {Permission.OVERRIDE_REVIEW, Permission.AUDIT_READ},
     Role.OVERRIDE: _EVERY_SIGNED_IN_USER | _LOOKUP | {Permission.EMERGENCY_OVERRIDE},
 }
 

@@ -100,6 +100,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from index_service import health
     from index_service.accounts.blueprint import blueprint as accounts_blueprint
+    from index_service.audit.api import blueprint as audit_api
+    from index_service.audit.blueprint import blueprint as audit_blueprint
     from index_service.auth.blueprint import blueprint as auth_blueprint
     from index_service.children.api import blueprint as children_api
     from index_service.children.blueprint import blueprint as web_blueprint
@@ -122,6 +124,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_oauth(app, api)
     api.register_blueprint(sources_api)
     csrf.exempt(sources_api)
+    api.register_blueprint(audit_api)
+    csrf.exempt(audit_api)
     app.register_blueprint(auth_blueprint)
     app.register_blueprint(web_blueprint)
     app.register_blueprint(sources_blueprint)
@@ -131,6 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(organisations_blueprint)
     app.register_blueprint(mediated_blueprint)
     app.register_blueprint(identity_blueprint)
+    app.register_blueprint(audit_blueprint)
     app.register_blueprint(health.blueprint)
 
     @app.route("/assets/<path:filename>", endpoint="govuk_assets")

@@ -280,6 +280,7 @@ def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
 
 
 def register_commands(app: Flask) -> None:
+    from index_service.audit.cli import audit
     from index_service.oauth.cli import clients
     from index_service.overrides.cli import overrides
     from index_service.sources.cli import sources
@@ -292,6 +293,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(children)
     app.cli.add_command(demo)
     app.cli.add_command(overrides)
+    app.cli.add_command(audit)
 
 
 def random_password() -> str:

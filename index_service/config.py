@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
+
+from index_service.audit.canonical import json_text
 
 ENVIRONMENTS = ("production", "development", "testing")
 
@@ -39,6 +41,11 @@ class Settings:
     upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
     identity_provider_keys: tuple[str, ...] = ()
+    audit_checkpoint_key: str = ""
+    # An event about a newborn must outlive the record (to 25 with consent, then 6 years archived) by 6 years.
+    audit_retention_days: int = (25 + 6 + 6) * 366
+    subject_access_shows_names: bool = False
+    working_hours: tuple[int, int] = (8, 18)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -51,7 +58,8 @@ class Settings:
             "SECRET_KEY": self.secret_key,
             "TOTP_ENCRYPTION_KEY": self.totp_encryption_key,
             "SQLALCHEMY_DATABASE_URI": self.database_url,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            # JSON is stored as the canonical text the audit chain hashes, so `audit verify` hashes it as read.
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "json_serializer": json_text},
             "SESSION_COOKIE_NAME": "child_index_session" if self.local else "__Host-child_index_session",
             "SESSION_COOKIE_SECURE": not self.local,
             "SESSION_COOKIE_HTTPONLY": True,
@@ -72,6 +80,10 @@ class Settings:
             # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
             "IDENTITY_PROVIDER_KEYS": self.identity_provider_keys,
             "TESTING": self.environment == "testing",
+            "AUDIT_CHECKPOINT_KEY": self.audit_checkpoint_key,
+            "AUDIT_RETENTION_DAYS": self.audit_retention_days,
+            "SUBJECT_ACCESS_SHOWS_NAMES": self.subject_access_shows_names,
+            "WORKING_HOURS": self.working_hours,
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
             "OPENAPI_VERSION": "3.0.3",
@@ -95,20 +107,58 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> i
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"{name} must be true or false, not {raw!r}")
+    return raw in ("true", "1", "yes")
+
+
+def _working_hours(env: Mapping[str, str]) -> tuple[int, int]:
+    raw = env.get("WORKING_HOURS", "8-18")
+    try:
+        start, end = (int(part) for part in raw.split("-"))
+    except ValueError as error:
+        raise ConfigError(f"WORKING_HOURS must be two hours like 8-18, not {raw!r}") from error
+    if not 0 <= start < end <= 24:
+        raise ConfigError("WORKING_HOURS must be a start hour before an end hour, from 0 to 24")
+    return start, end
+
+
+def _kept_in_instance(instance_path: str, filename: str, make: Callable[[], str]) -> str:
+    """A development secret kept in the instance folder (never in the repository), so it survives a restart."""
+    path = Path(instance_path) / filename
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make() + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _audit_key(env: Mapping[str, str], environment: str, instance_path: str) -> str:
+    """The checkpoint signing key: required in production, kept in the instance folder for development.
+
+    A development key must outlive the process, or checkpoints signed yesterday could not be
+    verified today; tests get a fresh one each run through the environment.
+    """
+    key = env.get("AUDIT_CHECKPOINT_KEY", "")
+    if key:
+        if len(key) < 32:
+            raise ConfigError("AUDIT_CHECKPOINT_KEY must be at least 32 random characters")
+        return key
+    if environment == "production":
+        raise ConfigError("AUDIT_CHECKPOINT_KEY must be set to at least 32 random characters in production")
+    if environment == "testing":
+        return secrets.token_urlsafe(32)
+    return _kept_in_instance(instance_path, "audit_checkpoint.key", lambda: secrets.token_urlsafe(32))
+
+
 @cache
 def _testing_key(name: str) -> str:
     """One throwaway key per test process and setting, so every app a test builds reads the same secrets."""
     return Fernet.generate_key().decode()
-
-
-def _development_key(instance_path: str, name: str) -> str:
-    """A key kept in the instance folder (never in the repository), so demo secrets survive a restart."""
-    path = Path(instance_path) / name.lower()
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(Fernet.generate_key().decode() + "\n", encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
 
 
 def _fernet_keys(env: Mapping[str, str], name: str, environment: str, instance_path: str) -> tuple[str, ...]:
@@ -124,7 +174,9 @@ def _fernet_keys(env: Mapping[str, str], name: str, environment: str, instance_p
             raise ConfigError(f"{name} must hold Fernet keys (Fernet.generate_key()), comma-separated") from error
     if keys or environment == "production":
         return keys
-    return (_testing_key(name) if environment == "testing" else _development_key(instance_path, name),)
+    if environment == "testing":
+        return (_testing_key(name),)
+    return (_kept_in_instance(instance_path, name.lower(), lambda: Fernet.generate_key().decode()),)
 
 
 def _totp_key(env: Mapping[str, str], environment: str, instance_path: str) -> str:
@@ -175,4 +227,8 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
         log_level=env.get("LOG_LEVEL", "INFO"),
         identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment, instance_path),
+        audit_checkpoint_key=_audit_key(env, environment, instance_path),
+        audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", Settings.audit_retention_days),
+        subject_access_shows_names=_flag(env, "SUBJECT_ACCESS_SHOWS_NAMES", False),
+        working_hours=_working_hours(env),
     )

@@ -21,6 +21,7 @@ NAMING_CONVENTION = {
 }
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_SNAPSHOT = "child_index_read_snapshot"
 
 
 class Base(DeclarativeBase):
@@ -93,5 +94,14 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A long read that must not hold the write lock (`audit verify`) asks for a snapshot instead.
+        snapshot = connection.get_execution_options().get(READ_SNAPSHOT, False)
+        connection.exec_driver_sql("BEGIN" if snapshot else "BEGIN IMMEDIATE")
+
+
+def read_snapshot(connection: sa.Connection) -> sa.Connection:
+    """A connection that reads one consistent snapshot and never takes SQLite's write lock."""
+    if connection.dialect.name == "sqlite":
+        return connection.execution_options(**{READ_SNAPSHOT: True})
+    return connection.execution_options(isolation_level="REPEATABLE READ")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,13 @@ from flask_migrate import upgrade
 from werkzeug.test import TestResponse
 
 os.environ["CHILD_INDEX_ENV"] = "testing"
+# One checkpoint key per test run, shared with the commands the tests start in processes of their own.
+os.environ.setdefault("AUDIT_CHECKPOINT_KEY", secrets.token_urlsafe(32))
 
 from index_service import create_app  # noqa: E402
 from index_service.database import IndexSession  # noqa: E402
 from index_service.extensions import db  # noqa: E402
+from tests.database import empty_database  # noqa: E402
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -81,19 +85,6 @@ def app(migrated_app: Flask) -> Iterator[Flask]:
             db.session = original
             transaction.rollback()
             connection.close()
-
-
-def empty_database(connection: sa.Connection) -> None:
-    """Every table emptied, then left as the migrations leave it: the accreditation criteria they seed."""
-    from accreditation.criteria import SEED_CRITERIA
-    from index_service.organisations.models import Criterion
-
-    for table in reversed(db.metadata.sorted_tables):
-        connection.execute(table.delete())
-    connection.execute(sa.insert(Criterion), [
-        {"code": seed.code, "title": seed.title, "mandatory": seed.mandatory, "retired": False, "position": position}
-        for position, seed in enumerate(SEED_CRITERIA, start=1)
-    ])
 
 
 @pytest.fixture

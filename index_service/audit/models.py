@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from index_service.database import UTCDateTime, utcnow
@@ -73,6 +73,10 @@ class AuditTag(StrEnum):
     LOGIN_OIDC_START = "account:oidc:start"
     LOGIN_OIDC = "account:oidc:verified"
     LOGIN_OIDC_REFUSED = "account:oidc:refused"
+    AUDIT_REPORT = "audit:report:run"
+    AUDIT_EXPORT = "audit:export"
+    AUDIT_SUBJECT_ACCESS = "audit:subject-access"
+    AUDIT_PRUNE = "audit:prune"
 
 
 class Outcome(StrEnum):
@@ -82,9 +86,15 @@ class Outcome(StrEnum):
 
 
 class AuditEvent(db.Model):
+    """One event, sealed into the hash chain when its transaction commits (see audit/chain.py)."""
+
     __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_organisation_id_occurred_at", "organisation_id", "occurred_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    chain_position: Mapped[int] = mapped_column(BigInteger, unique=True)
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    event_hash: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
@@ -98,3 +108,38 @@ class AuditEvent(db.Model):
     # Mediated access: the practitioner and organisation an index-team user was acting for.
     on_behalf_of_name: Mapped[str | None] = mapped_column(String(200), index=True)
     on_behalf_of_organisation: Mapped[str | None] = mapped_column(String(200))
+
+
+class CheckpointKind(StrEnum):
+    PERIODIC = "periodic"
+    PRUNE = "prune"
+
+
+class AuditChainHead(db.Model):
+    """The one row every writer locks for the instant it takes to add its events to the chain.
+
+    It also carries a signature of the last position and hash, so a chain cut short at its end
+    (the newest events deleted) is caught even between periodic checkpoints.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
+    event_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditCheckpoint(db.Model):
+    """A signed statement that the chain reached a position with a hash: periodic, or left by a prune."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (Index("ix_audit_checkpoints_kind_position", "kind", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[CheckpointKind] = mapped_column(enum_column(CheckpointKind, "checkpoint_kind"))
+    position: Mapped[int] = mapped_column(BigInteger)
+    event_hash: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -24,7 +24,7 @@ def _banner() -> dict[str, Any]:
     return {
         "on_behalf_of": g.get("on_behalf_of"),
         "can_mediate": bool(user) and is_allowed(user.roles, Permission.MEDIATED_ACCESS),
-        "can_audit_mediated": bool(user) and is_allowed(user.roles, Permission.MEDIATED_ACCESS_AUDIT),
+        "can_audit_mediated": bool(user) and is_allowed(user.roles, Permission.AUDIT_READ),
     }
 
 
@@ -52,7 +52,7 @@ def end() -> Response:
 
 
 @blueprint.route("/audit/mediated-access")
-@requires(Permission.MEDIATED_ACCESS_AUDIT)
+@requires(Permission.AUDIT_READ)
 def audit() -> str:
     """Every event made on someone's behalf: who did it, for whom, what and when."""
     page = max(request.args.get("page", 1, type=int) or 1, 1)

@@ -54,7 +54,7 @@ from index_service.sources import jobs
 from index_service.sources.models import Load, Merge, ReviewItem
 from index_service.sources.review import merge_children
 from shielding.policy import OverrideReason, ShieldReason
-from tests.conftest import empty_database
+from tests.database import empty_database
 from tests.factories import csrf_token, home_csrf, make_organisation, make_user, sign_in
 from tests.sources.loads import load_file, make_source, row, write_extract
 
@@ -112,7 +112,8 @@ ORGANISATION_DIRECTORIES = {"sources.register", "identity.register", "organisati
 ORGANISATION_NAMES = (SCHOOL, "Larkspur", ACADEMY, "Saltmarsh")
 
 ECHO = re.compile(r'value="[^"]*"|<textarea[^>]*>[^<]*</textarea>', re.IGNORECASE)
-QUERY_VALUES = {"kind": "delta", "dry_run": "true", "file_name": "extract.csv"}
+QUERY_VALUES = {"kind": "delta", "dry_run": "true", "file_name": "extract.csv", "from": "2020-01-01",
+                "to": "2030-12-31", "page": "1"}
 PAGE_QUERY = {"page": "1", "outcome": "linked", "refresh": "off"}
 
 def _endpoints() -> list[Any]:
@@ -235,8 +236,8 @@ def _build(app: Flask, tmp: Path) -> World:
         "reference": [used.reference, expired.reference, "OVR-0000-0000"],
         "filename": ["app.css", "manifest.json"],
         # Accounts and organisations: someone else's account, and an organisation no caller belongs to.
-        "user_id": [override_user.id, 999_999],
-        "organisation_id": [organisations[SCHOOL].id, 999_999],
+        "user_id": [admin.id, override_user.id, 999_999],
+        "organisation_id": [council.id, organisations[SCHOOL].id, 999_999],
         "criterion_id": [db.session.scalar(select(func.min(Criterion.id))), 999_999],
         "provider_id": [1],
         "identity_id": [1],

@@ -206,7 +206,7 @@ def test_production_cookie_attributes(migrated_app: Flask) -> None:
 
     settings = load_settings("/tmp", {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40,
                                       "DATABASE_URL": "postgresql://db/index",
-                                      "TOTP_ENCRYPTION_KEY": "A" * 43 + "="})
+                                      "TOTP_ENCRYPTION_KEY": "A" * 43 + "=", "AUDIT_CHECKPOINT_KEY": "k" * 40})
     config = settings.flask_config()
     assert config["SESSION_COOKIE_NAME"].startswith("__Host-")
     assert config["SESSION_COOKIE_SECURE"] is True

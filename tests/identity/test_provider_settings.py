@@ -171,7 +171,7 @@ def test_secrets_survive_key_rotation_and_fail_without_the_key(app: Flask) -> No
 
 def test_keys_come_from_configuration_and_are_checked(tmp_path: Path) -> None:
     production = {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/index",
-                  "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode()}
+                  "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "AUDIT_CHECKPOINT_KEY": "k" * 40}
     assert load_settings("/tmp", production).identity_provider_keys == ()
     key = Fernet.generate_key().decode()
     configured = load_settings("/tmp", {**production, "IDENTITY_PROVIDER_KEYS": f" {key} ,"})

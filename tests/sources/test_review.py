@@ -42,6 +42,7 @@ def _admin(item: ReviewItem):  # noqa: ANN202 - a User
 
 
 def _decisions() -> list[AuditEvent]:
+    db.session.commit()  # events are written by the commit
     return list(db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.REVIEW_DECISION)))
 
 
@@ -128,10 +129,11 @@ def test_merge_then_undo_restores_both_records(app: Flask) -> None:
     assert {i.id for i in kept.involvements} == kept_involvements
     assert [i.value for i in retired.identifiers] == ["9434765870", f"R{retired.id}"]
     assert [n.given_name for n in kept.other_names] == []
-    tags = [e.tag for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
-    assert AuditTag.RECORD_MERGE in tags and AuditTag.RECORD_UNMERGE in tags
     with pytest.raises(ReviewError, match="already been undone"):
         review.undo_merge(merge, admin)
+    db.session.commit()  # events are written by the commit
+    tags = [e.tag for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert AuditTag.RECORD_MERGE in tags and AuditTag.RECORD_UNMERGE in tags
 
 
 def test_merging_a_shielded_record_gives_a_shielded_record_with_its_shielding_history(app: Flask) -> None:

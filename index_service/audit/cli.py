@@ -1,0 +1,54 @@
+"""`flask --app wsgi audit verify` and `audit prune`."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+from flask import current_app
+
+from index_service.audit import retention
+from index_service.audit.chain import checkpoint_key
+from index_service.audit.verify import verify
+from index_service.database import read_snapshot, utcnow
+from index_service.extensions import db
+
+audit = click.Group("audit", help="The audit trail: verify the hash chain, remove events past retention.")
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk the hash chain and its signed checkpoints; exit 1 at the first broken link."""
+    with db.engine.connect() as connection:
+        result = verify(read_snapshot(connection), checkpoint_key())
+    for note in result.notes:
+        click.echo(note)
+    summary = (f"{result.events:,} events checked (positions {result.first_position:,} to "
+               f"{result.last_position:,}), {result.checkpoints:,} signed checkpoints, in {result.seconds:.2f} s "
+               f"({result.rate:,.0f} events/s)")
+    if result.broken:
+        click.echo(f"BROKEN at {result.broken}", err=True)
+        click.echo(summary, err=True)
+        sys.exit(1)
+    click.echo(f"The audit chain is intact: {summary}")
+
+
+@audit.command("prune")
+@click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: AUDIT_RETENTION_DAYS).")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed, and remove nothing.")
+def audit_prune(days: int | None, dry_run: bool) -> None:
+    """Remove the events older than the retention period, leaving a signed checkpoint where the chain now starts."""
+    kept_days = days or current_app.config["AUDIT_RETENTION_DAYS"]
+    before = utcnow() - timedelta(days=kept_days)
+    pruned = retention.prune(before, dry_run=dry_run)
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"Would remove {pruned.removed:,} events older than {kept_days:,} days")
+        return
+    db.session.commit()
+    if pruned.removed:
+        click.echo(f"Removed {pruned.removed:,} events older than {kept_days:,} days, through position "
+                   f"{pruned.through_position:,}; a signed checkpoint marks where the chain now starts")
+    else:
+        click.echo(f"No events are older than {kept_days:,} days")

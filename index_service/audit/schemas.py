@@ -1,0 +1,71 @@
+"""Auditors' report filters (*Args) and the report output (*Schema), for the pages and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from index_service.audit.reports import Filters
+from index_service.children.schemas import StrippedSchema
+
+
+class ReportArgs(StrippedSchema):
+    """A date range of whole days (UTC), both ends included, and a page."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    date_from = fields.Date(data_key="from", load_default=None, metadata={"description": "First day, YYYY-MM-DD"})
+    date_to = fields.Date(data_key="to", load_default=None, metadata={"description": "Last day, YYYY-MM-DD"})
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+
+    @validates_schema
+    def _in_order(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            raise ValidationError("The first day must not be after the last day.", "from")
+
+    @post_load
+    def _filters(self, data: dict[str, Any], **_kwargs: Any) -> Filters:
+        return Filters(data["date_from"], data["date_to"], data["page"])
+
+
+class EventSchema(Schema):
+    id = fields.Integer()
+    position = fields.Integer(metadata={"description": "The event's place in the hash chain"})
+    occurred_at = fields.DateTime()
+    tag = fields.String()
+    outcome = fields.String()
+    user_id = fields.Integer(allow_none=True)
+    user_name = fields.String(allow_none=True)
+    user_email = fields.String(allow_none=True)
+    organisation_id = fields.Integer(allow_none=True)
+    organisation = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    target_ids = fields.List(fields.String())
+    client_address = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    details = fields.Dict()
+
+
+class EventPageSchema(Schema):
+    report = fields.String()
+    total = fields.Integer()
+    page = fields.Integer()
+    pages = fields.Integer()
+    events = fields.List(fields.Nested(EventSchema), attribute="lines")
+
+
+class FindingSchema(Schema):
+    kind = fields.String()
+    user_id = fields.Integer(allow_none=True)
+    user_name = fields.String(allow_none=True)
+    organisation = fields.String(allow_none=True)
+    when = fields.Function(lambda finding: finding.when.isoformat())
+    detail = fields.String()
+    event_ids = fields.List(fields.Integer())
+
+
+class UnusualSchema(Schema):
+    date_from = fields.DateTime(allow_none=True)
+    findings = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(FindingSchema)))
