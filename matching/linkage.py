@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from matching.levels import (
     COMPARISONS,
@@ -28,10 +29,11 @@ from matching.levels import (
     GIVEN,
     HOUSEHOLD,
     NHS,
-    OTHER_ID,
     SAME_HOME_LEVELS,
     SURNAME_EXACT_LEVELS,
     UPN,
+    Compared,
+    Prepared,
     prepare,
 )
 from matching.levels import compare as compare_prepared
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 MAX_CANDIDATES = 5
+HOUSEHOLD_AT = COMPARISONS.index(HOUSEHOLD)
 LINK = "link"
 REVIEW = "review"
 NEW = "new"
@@ -69,12 +72,32 @@ class FieldContribution:
 
 @dataclass(frozen=True)
 class ScoredCandidate:
+    """A candidate's weight and the rules it breaks; the field-by-field explanation on demand.
+
+    A load compares many candidates for each one it links or shows, so the words of the
+    explanation are put together only for those that are stored or shown.
+    """
+
     child_id: int
     index_id: str
     weight: float
     probability: float
-    contributions: tuple[FieldContribution, ...]
     conflicts: tuple[str, ...]
+    incoming: Prepared = field(repr=False, compare=False)
+    held: Prepared = field(repr=False, compare=False)
+    model: LinkageModel = field(repr=False, compare=False)
+
+    @cached_property
+    def contributions(self) -> tuple[FieldContribution, ...]:
+        compared = compare_prepared(self.incoming, self.held)
+        weights = _field_weights(compared, self.model)
+        contributions = []
+        for comparison, level, words, weight in zip(COMPARISONS, compared.levels, compared.notes, weights,
+                                                    strict=True):
+            if comparison == HOUSEHOLD and compared.surname and level in SURNAME_EXACT_LEVELS:
+                words += _surname_words(self.model.surname_adjustment(compared.surname))
+            contributions.append(FieldContribution(comparison, level, round(weight, 2), words))
+        return tuple(contributions)
 
 
 @dataclass(frozen=True)
@@ -96,21 +119,24 @@ def _surname_words(adjustment: float) -> str:
     return ""
 
 
+def _field_weights(compared: Compared, model: LinkageModel) -> list[float]:
+    """Each comparison's weight at its level; the household's adjusted for how rare the family name is."""
+    weights = [model.weights[comparison][level] for comparison, level in zip(COMPARISONS, compared.levels,
+                                                                                strict=True)]
+    if compared.surname and compared.levels[HOUSEHOLD_AT] in SURNAME_EXACT_LEVELS:
+        weights[HOUSEHOLD_AT] += model.surname_adjustment(compared.surname)
+    return weights
+
+
 def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = None) -> ScoredCandidate:
-    """The candidate's match weight, field by field, and the rules it breaks."""
+    """The candidate's match weight and the rules it breaks (the explanation follows on demand)."""
     model = model or default_model()
-    compared = compare_prepared(prepare(incoming), prepare(candidate.person))
-    levels = dict(zip(COMPARISONS, compared.levels, strict=True))
+    mine, theirs = prepare(incoming), prepare(candidate.person)
+    compared = compare_prepared(mine, theirs)
     total = model.prior_weight
-    contributions = []
-    for comparison, level, words in zip(COMPARISONS, compared.levels, compared.notes, strict=True):
-        weight = model.weights[comparison][level]
-        if comparison == HOUSEHOLD and compared.surname and level in SURNAME_EXACT_LEVELS:
-            adjustment = model.surname_adjustment(compared.surname)
-            weight += adjustment
-            words += _surname_words(adjustment)
-        total += weight
-        contributions.append(FieldContribution(comparison, level, round(weight, 2), words))
+    for weight in _field_weights(compared, model):
+        total += weight  # in the order the fields come, as the explanation adds them up
+    levels = dict(zip(COMPARISONS, compared.levels, strict=True))
     conflicts = []
     if levels[NHS] == "different":
         conflicts.append(DIFFERENT_NHS)
@@ -119,7 +145,7 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
     same_home_and_birthday = levels[HOUSEHOLD] in SAME_HOME_LEVELS and levels[DOB] == "exact"
     other_child = levels[GIVEN] == "different" or (levels[GENDER] == "different" and levels[GIVEN] != "exact")
     if levels[GIVEN] in ("typo", "similar") and not other_child:
-        other_child = _two_names(incoming, candidate.person, model)
+        other_child = _two_names(mine, theirs, model)
     if same_home_and_birthday and other_child:
         conflicts.append(TWIN)
     return ScoredCandidate(
@@ -127,19 +153,22 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
         index_id=candidate.index_id,
         weight=round(total, 3),
         probability=probability(total),
-        contributions=tuple(contributions),
         conflicts=tuple(conflicts),
+        incoming=mine,
+        held=theirs,
+        model=model,
     )
 
 
-def _two_names(incoming: Person, held: Person, model: LinkageModel) -> bool:
+def _two_names(incoming: Prepared, held: Prepared, model: LinkageModel) -> bool:
     """Both given names are real names (Georgia, Georgina): twins, not a typo."""
     names = model.known_given_names
-    return prepare(incoming).given in names and prepare(held).given in names
+    return incoming.given in names and held.given in names
 
 
 def _shares_identifier(scored: ScoredCandidate) -> bool:
-    return any(c.field in (NHS, UPN, OTHER_ID) and c.level == "same" for c in scored.contributions)
+    mine, theirs = scored.incoming, scored.held
+    return bool(mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids)
 
 
 SHIELDED_MARGIN = 10.0  # bits under the review threshold at which a shielded record still resembles a row
