@@ -327,6 +327,17 @@ _LOCATION_WORDS = {
 }
 
 
+# The household levels open to a pair, by how their family names compare (see _household): what
+# linkage's upper bound allows for a candidate whose address and carers have not been read.
+HOUSEHOLD_BY_SURNAME: dict[str, tuple[str, ...]] = {
+    "exact": ("surname and address", "surname and postcode", "surname, moved", "surname, same district",
+              "surname, elsewhere", "surname, no address"),
+    "close": ("similar surname and address", "surname, moved", "similar surname"),
+    "different": ("other surname, same address", "different"),
+    MISSING: ("other surname, same address", MISSING),
+}
+
+
 def _household(a: Prepared, b: Prepared) -> tuple[str, str, str | None]:
     surname, surname_words = _surname(a, b)
     location = _location(a, b)
@@ -447,6 +458,29 @@ def compare(incoming: Prepared, held: Prepared) -> Compared:
         (given_words, household_words, dob_words, middle_words, gender_words, nhs_words, upn_words, other_words),
         surname,
     )
+
+
+def possible_levels(incoming: Prepared, held: Prepared) -> tuple[tuple[tuple[str, ...], ...], str | None]:
+    """The levels compare could find for each comparison without the household's address,
+    postcodes and carers, and the family name agreed on exactly (for the term-frequency
+    adjustment) as compare gives it.
+
+    Every comparison but the household is found as compare finds it; the household may be any
+    level its family names allow.
+    """
+    surname, _words = _surname(incoming, held)
+    possible = (
+        (_given(incoming, held)[0],),
+        HOUSEHOLD_BY_SURNAME[surname],
+        (_dob(incoming, held)[0],),
+        (_middle(incoming, held)[0],),
+        (_gender(incoming, held)[0],),
+        (_identifier(NHS, incoming.nhs, held.nhs)[0],),
+        (_identifier(UPN, incoming.upn, held.upn)[0],),
+        (_other_identifier(incoming.other_ids, held.other_ids)[0],),
+    )
+    exact = surname == "exact" and incoming.family == held.family
+    return possible, (incoming.family if exact else None)
 
 
 def compare_people(incoming: Person, held: Person) -> Compared:

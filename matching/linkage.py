@@ -34,6 +34,7 @@ from matching.levels import (
     UPN,
     Compared,
     Prepared,
+    possible_levels,
     prepare,
 )
 from matching.levels import compare as compare_prepared
@@ -46,10 +47,12 @@ __all__ = [
     "LinkageModel",
     "Resolution",
     "ScoredCandidate",
+    "could_matter",
     "default_model",
     "resembles_shielded",
     "resolve",
     "score",
+    "upper_bound",
 ]
 
 MAX_CANDIDATES = 5
@@ -158,6 +161,40 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
         held=theirs,
         model=model,
     )
+
+
+BOUND_SLACK = 0.01  # bits: the bound is summed in another order, and a weight is rounded to three places
+
+
+def upper_bound(incoming: Person, held: Person, model: LinkageModel | None = None) -> float:
+    """The most the held record could weigh against the row, whatever its address, postcodes and
+    carers: everything else is compared as score compares it, the household taken at its best.
+
+    A load reads a candidate's household only when it could matter (see could_matter).
+    """
+    model = model or default_model()
+    possible, surname = possible_levels(prepare(incoming), prepare(held))
+    total = model.prior_weight
+    for comparison, levels in zip(COMPARISONS, possible, strict=True):
+        total += max(model.weights[comparison][level] for level in levels)
+    if surname:
+        total += model.surname_adjustment(surname)
+    return total
+
+
+def could_matter(incoming: Person, held: Person, model: LinkageModel | None = None) -> bool:
+    """Whether a candidate, known but for its household, could change how the row is resolved.
+
+    One that shares an identifier always could (it sends a row to review whatever its weight);
+    otherwise only one that could reach the review threshold: below it, a candidate is never
+    linked, never sends a row to review, and is only listed (see resolve) beside those that do.
+    A shielded candidate is the caller's to keep: how weakly one may resemble a row is its own rule.
+    """
+    model = model or default_model()
+    mine, theirs = prepare(incoming), prepare(held)
+    if mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids:
+        return True
+    return upper_bound(incoming, held, model) >= model.review_weight - BOUND_SLACK
 
 
 def _two_names(incoming: Prepared, held: Prepared, model: LinkageModel) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 
@@ -33,3 +33,7 @@ class Person:
     identifiers: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     address_line: str | None = None
     carer_names: tuple[str, ...] = ()
+
+    def without_household(self) -> Person:
+        """Who the person is, without where they live or who cares for them."""
+        return replace(self, postcode=None, previous_postcodes=(), address_line=None, carer_names=())
