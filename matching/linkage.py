@@ -18,7 +18,7 @@ Precision comes first: a wrong link shows one child's workers on another child's
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -135,7 +135,7 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
     """The candidate's match weight and the rules it breaks (the explanation follows on demand)."""
     model = model or default_model()
     mine, theirs = prepare(incoming), prepare(candidate.person)
-    compared = compare_prepared(mine, theirs)
+    compared = compare_prepared(mine, theirs, explain=False)
     total = model.prior_weight
     for weight in _field_weights(compared, model):
         total += weight  # in the order the fields come, as the explanation adds them up
@@ -166,35 +166,45 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
 BOUND_SLACK = 0.01  # bits: the bound is summed in another order, and a weight is rounded to three places
 
 
-def upper_bound(incoming: Person, held: Person, model: LinkageModel | None = None) -> float:
-    """The most the held record could weigh against the row, whatever its address, postcodes and
-    carers: everything else is compared as score compares it, the household taken at its best.
+def _bounds(incoming: Person, held: Person, model: LinkageModel) -> Iterator[float]:
+    """The bound on the held record's weight, tighter at each step as comparison by comparison
+    is made (see upper_bound)."""
+    bound = model.prior_weight + sum(model.best_weights.values())
+    for comparison, levels, surname in possible_levels(prepare(incoming), prepare(held)):
+        most = max(model.weights[comparison][level] for level in levels)
+        if surname:
+            most += model.surname_adjustment(surname)
+        bound += most - model.best_weights[comparison]
+        yield bound
 
-    A load reads a candidate's household only when it could matter (see could_matter).
+
+def upper_bound(incoming: Person, held: Person, model: LinkageModel | None = None) -> float:
+    """The most the held record could weigh against the row, whatever its identifiers (other than
+    the row's own), address, postcodes and carers: everything else is compared as score
+    compares it, the household taken at its best.
+
+    A load reads a candidate's identifiers and household only when it could matter (see could_matter).
     """
-    model = model or default_model()
-    possible, surname = possible_levels(prepare(incoming), prepare(held))
-    total = model.prior_weight
-    for comparison, levels in zip(COMPARISONS, possible, strict=True):
-        total += max(model.weights[comparison][level] for level in levels)
-    if surname:
-        total += model.surname_adjustment(surname)
-    return total
+    return min(_bounds(incoming, held, model or default_model()))  # each step can only lower it
 
 
 def could_matter(incoming: Person, held: Person, model: LinkageModel | None = None) -> bool:
-    """Whether a candidate, known but for its household, could change how the row is resolved.
+    """Whether a candidate, known but for its identifiers and household, could change how the row
+    is resolved.
 
-    One that shares an identifier always could (it sends a row to review whatever its weight);
-    otherwise only one that could reach the review threshold: below it, a candidate is never
-    linked, never sends a row to review, and is only listed (see resolve) beside those that do.
-    A shielded candidate is the caller's to keep: how weakly one may resemble a row is its own rule.
+    One that shares an identifier always could (it sends a row to review whatever its weight):
+    the caller keeps those that hold the row's identifiers when it has not read them. Otherwise
+    only one that could reach the review threshold: below it, a candidate is never linked,
+    never sends a row to review, and is only listed (see resolve) beside those that do. A
+    shielded candidate is the caller's to keep: how weakly one may resemble a row is its own rule.
+    The comparisons stop as soon as the bound falls below the threshold.
     """
     model = model or default_model()
     mine, theirs = prepare(incoming), prepare(held)
     if mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids:
         return True
-    return upper_bound(incoming, held, model) >= model.review_weight - BOUND_SLACK
+    floor = model.review_weight - BOUND_SLACK
+    return all(bound >= floor for bound in _bounds(incoming, held, model))
 
 
 def _two_names(incoming: Prepared, held: Prepared, model: LinkageModel) -> bool:

@@ -34,6 +34,8 @@ class Person:
     address_line: str | None = None
     carer_names: tuple[str, ...] = ()
 
-    def without_household(self) -> Person:
-        """Who the person is, without where they live or who cares for them."""
-        return replace(self, postcode=None, previous_postcodes=(), address_line=None, carer_names=())
+    def without_details(self) -> Person:
+        """Who the person is (names, date of birth, gender), without identifiers, where they live
+        or who cares for them."""
+        return replace(self, identifiers=frozenset(), postcode=None, previous_postcodes=(), address_line=None,
+                       carer_names=())

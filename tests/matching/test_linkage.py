@@ -10,10 +10,17 @@ import pytest
 from matching.estimate import estimate, known_names, non_match_shares, surname_frequencies
 from matching.levels import (
     COMPARISONS,
+    DOB,
+    GENDER,
+    GIVEN,
+    HOUSEHOLD,
     LEVELS,
+    MIDDLE,
     MISSING,
+    NHS,
     OTHER_ID,
     OTHER_ID_KIND,
+    UPN,
     compare_people,
     possible_levels,
     prepare,
@@ -452,23 +459,32 @@ def _anyone(rng: random.Random) -> Person:
     )
 
 
-def test_the_upper_bound_is_never_below_the_score_whatever_the_household() -> None:
+def test_the_upper_bound_is_never_below_the_score_whatever_the_details() -> None:
     rng = random.Random(5)
     model = default_model()
+    pruned = 0
     for _ in range(3000):
         incoming, held = _anyone(rng), _anyone(rng)
         scored = score(incoming, Candidate(1, held, "I1"), model)
-        found = compare_people(incoming, held).levels
-        possible, _surname = possible_levels(prepare(incoming), prepare(held.without_household()))
-        assert all(level in levels for level, levels in zip(found, possible, strict=True)), (incoming, held)
-        assert upper_bound(incoming, held.without_household(), model) >= scored.weight - BOUND_SLACK
-        if scored.weight >= model.review_weight:
-            assert could_matter(incoming, held.without_household(), model)
+        found = dict(zip(COMPARISONS, compare_people(incoming, held).levels, strict=True))
+        shared = bool(incoming.identifiers & held.identifiers)
+        known = held if shared else held.without_details()
+        possible = {comparison: levels for comparison, levels, _ in possible_levels(prepare(incoming), prepare(known))}
+        for comparison in (GIVEN, HOUSEHOLD, DOB, MIDDLE, GENDER):
+            assert found[comparison] in possible[comparison], (comparison, incoming, held)
+        for comparison in (NHS, UPN, OTHER_ID):  # not known: missing, the best that two different ones reach
+            best = max(model.weights[comparison][level] for level in possible[comparison])
+            assert model.weights[comparison][found[comparison]] <= best, (comparison, incoming, held)
+        assert upper_bound(incoming, known, model) >= scored.weight - BOUND_SLACK
+        if scored.weight >= model.review_weight or shared:
+            assert could_matter(incoming, known, model)
+        pruned += not could_matter(incoming, known, model)
+    assert pruned > 1000
 
 
 def test_a_candidate_sharing_an_identifier_always_matters() -> None:
     stranger = Person(given_name="Grace", family_name="Smith", date_of_birth=date(2010, 1, 2),
                       identifiers=frozenset({NHS_A}))
-    assert upper_bound(stranger, HELD) < default_model().review_weight
-    assert could_matter(stranger, HELD.without_household())
-    assert not could_matter(replace(stranger, identifiers=frozenset()), HELD.without_household())
+    assert upper_bound(stranger, HELD.without_details()) < default_model().review_weight
+    assert could_matter(stranger, HELD)
+    assert not could_matter(replace(stranger, identifiers=frozenset()), HELD)
