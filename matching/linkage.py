@@ -166,11 +166,11 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
 BOUND_SLACK = 0.01  # bits: the bound is summed in another order, and a weight is rounded to three places
 
 
-def _bounds(incoming: Person, held: Person, model: LinkageModel) -> Iterator[float]:
+def _bounds(incoming: Prepared, held: Prepared, model: LinkageModel) -> Iterator[float]:
     """The bound on the held record's weight, tighter at each step as comparison by comparison
     is made (see upper_bound)."""
     bound = model.prior_weight + sum(model.best_weights.values())
-    for comparison, levels, surname in possible_levels(prepare(incoming), prepare(held)):
+    for comparison, levels, surname in possible_levels(incoming, held):
         most = max(model.weights[comparison][level] for level in levels)
         if surname:
             most += model.surname_adjustment(surname)
@@ -185,7 +185,7 @@ def upper_bound(incoming: Person, held: Person, model: LinkageModel | None = Non
 
     A load reads a candidate's identifiers and household only when it could matter (see could_matter).
     """
-    return min(_bounds(incoming, held, model or default_model()))  # each step can only lower it
+    return min(_bounds(prepare(incoming), prepare(held), model or default_model()))  # each step can only lower it
 
 
 def could_matter(incoming: Person, held: Person, model: LinkageModel | None = None) -> bool:
@@ -204,7 +204,7 @@ def could_matter(incoming: Person, held: Person, model: LinkageModel | None = No
     if mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids:
         return True
     floor = model.review_weight - BOUND_SLACK
-    return all(bound >= floor for bound in _bounds(incoming, held, model))
+    return all(bound >= floor for bound in _bounds(mine, theirs, model))
 
 
 def _two_names(incoming: Prepared, held: Prepared, model: LinkageModel) -> bool:

@@ -9,9 +9,11 @@ load would do.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -568,6 +570,38 @@ def _predict(load: Load, batch: list[ValidRow | RejectedRow], today: date) -> li
     return predicted
 
 
+FULL_COLLECTION_EVERY = 20  # batches
+
+
+@contextmanager
+def _collecting_between_batches() -> Iterator[Callable[[], None]]:
+    """Python's cycle collector, run between batches rather than whenever it likes.
+
+    A batch makes hundreds of thousands of objects, nearly all freed when it ends; left to
+    itself the collector scanned the app's and matching's long-lived objects again and again
+    meanwhile, which cost a quarter of a load's time. Here the objects that outlive the load
+    are set aside (frozen), the batch's young objects are collected after it, and everything
+    every FULL_COLLECTION_EVERY batches, so that no garbage cycle outlives a few batches.
+    """
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    done = 0
+
+    def collect() -> None:
+        nonlocal done
+        done += 1
+        gc.collect(2 if done % FULL_COLLECTION_EVERY == 0 else 0)
+
+    try:
+        yield collect
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
 def run_load(load: Load, *, today: date | None = None, progress: Progress | None = None) -> Load:
     """Apply (or, for a dry run, predict) the whole load, resuming after its last committed row."""
     today = today or date.today()
@@ -582,16 +616,18 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     db.session.commit()
     tally = _Tally(load)
     try:
-        for batch in _batches(rows, after=load.rows_done):
-            results = _predict(load, batch, today) if load.is_dry_run else _BatchRun(load, batch, today).run()
-            _write_batch(load, batch, results)
-            for row, result in zip(batch, results, strict=True):
-                tally.add(row, result)
-            load.rows_done = batch[-1].row_number
-            tally.store()
-            db.session.commit()
-            if progress:
-                progress(load)
+        with _collecting_between_batches() as collect:
+            for batch in _batches(rows, after=load.rows_done):
+                results = _predict(load, batch, today) if load.is_dry_run else _BatchRun(load, batch, today).run()
+                _write_batch(load, batch, results)
+                for row, result in zip(batch, results, strict=True):
+                    tally.add(row, result)
+                load.rows_done = batch[-1].row_number
+                tally.store()
+                db.session.commit()
+                collect()
+                if progress:
+                    progress(load)
     except Exception as error:
         db.session.rollback()
         load.status = LoadStatus.FAILED
