@@ -570,6 +570,17 @@ def _predict(load: Load, batch: list[ValidRow | RejectedRow], today: date) -> li
     return predicted
 
 
+def _apply_batch(load: Load, batch: list[ValidRow | RejectedRow], today: date, tally: _Tally) -> None:
+    """Apply (or predict) one batch and commit it with its report rows and the load's position."""
+    results = _predict(load, batch, today) if load.is_dry_run else _BatchRun(load, batch, today).run()
+    _write_batch(load, batch, results)
+    for row, result in zip(batch, results, strict=True):
+        tally.add(row, result)
+    load.rows_done = batch[-1].row_number
+    tally.store()
+    db.session.commit()
+
+
 FULL_COLLECTION_EVERY = 20  # batches
 
 
@@ -618,14 +629,8 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     try:
         with _collecting_between_batches() as collect:
             for batch in _batches(rows, after=load.rows_done):
-                results = _predict(load, batch, today) if load.is_dry_run else _BatchRun(load, batch, today).run()
-                _write_batch(load, batch, results)
-                for row, result in zip(batch, results, strict=True):
-                    tally.add(row, result)
-                load.rows_done = batch[-1].row_number
-                tally.store()
-                db.session.commit()
-                collect()
+                _apply_batch(load, batch, today, tally)
+                collect()  # after the batch's records have gone with _apply_batch's frame
                 if progress:
                     progress(load)
     except Exception as error:
