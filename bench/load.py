@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -161,12 +162,15 @@ def _high_water_mb(pid: int) -> float | None:
     return int(found.split()[1]) / 1024 if found else None
 
 
-def _timed_load(url: str, name: str, extract: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    """The load command, and its own peak memory in MB.
+def _timed_load(url: str, name: str, extract: Path) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """The load command, its own peak memory in MB, and the CPU seconds it used.
 
-    Read from /proc while it runs: the rusage of a child counts the image it was forked from
-    (this process, which holds the index it built) before it became the load command.
+    Memory is read from /proc while it runs: the rusage of a child counts the image it was
+    forked from (this process, which holds the index it built) before it became the load
+    command. CPU time is the rusage of the waited-for child, which on a machine shared with
+    other work says more than the wall time.
     """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", name, str(extract),
                "--report", str(OUT / "load-report.csv")]
@@ -179,7 +183,9 @@ def _timed_load(url: str, name: str, extract: Path) -> tuple[subprocess.Complete
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
-    return done, peak
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return done, peak, cpu
 
 
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -234,7 +240,7 @@ def main() -> None:
         raise SystemExit(added.stderr)
 
     started = time.perf_counter()
-    loaded, peak_mb = _timed_load(url, name, extract)
+    loaded, peak_mb, cpu_seconds = _timed_load(url, name, extract)
     elapsed = time.perf_counter() - started
     if loaded.returncode:
         raise SystemExit(loaded.stdout + loaded.stderr)
@@ -244,11 +250,13 @@ def main() -> None:
             "SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version"))
     title = (f"{args.rows:,} rows into {args.children:,} children on {backend} {version}, {os.cpu_count()} CPUs: "
              f"{elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory {peak_mb:,.0f} MB "
-             f"(the whole command, start-up and report included)")
+             f"(the whole command, start-up and report included); the command used {cpu_seconds:,.1f} CPU s, "
+             f"{args.rows / cpu_seconds:,.0f} rows per CPU second")
     print(title)
     result = {"children": args.children, "backend": backend, "backend_version": version, "extract": mix,
               "seconds": round(elapsed, 1), "rows_per_second": round(args.rows / elapsed),
-              "peak_memory_mb": round(peak_mb), "summary": loaded.stdout.splitlines(),
+              "peak_memory_mb": round(peak_mb), "cpu_seconds": round(cpu_seconds, 1),
+              "rows_per_cpu_second": round(args.rows / cpu_seconds), "summary": loaded.stdout.splitlines(),
               "at": datetime.now(UTC).isoformat(timespec="seconds")}
     target = OUT / f"load-{backend}-{args.children}-{args.rows}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")

@@ -37,7 +37,7 @@ class Settings:
     address_lockout_failures: int = 50
     lockout_window_minutes: int = 15
     trusted_proxy_hops: int = 0
-    load_batch_rows: int = 500
+    load_batch_rows: int = 1000
     upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
     identity_provider_keys: tuple[str, ...] = ()
@@ -223,7 +223,7 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         address_lockout_failures=_int(env, "ADDRESS_LOCKOUT_FAILURES", 50),
         lockout_window_minutes=_int(env, "LOCKOUT_WINDOW_MINUTES", 15),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
-        load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 500),
+        load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 1000),
         upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
         log_level=env.get("LOG_LEVEL", "INFO"),
         identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment, instance_path),

@@ -11,6 +11,7 @@ Siblings share a family name, an address, a postcode and carers, so those are on
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -219,31 +220,37 @@ def family_level(
     return "different"
 
 
-def _given(a: Prepared, b: Prepared) -> tuple[str, str]:
-    """Level and words for the given name, trying the names each record is also known by."""
+def _given(a: Prepared, b: Prepared, explain: bool = True) -> tuple[str, str]:
+    """Level and words for the given name, trying the names each record is also known by.
+
+    Without explain, the words are left out (a load bounds many candidates it never shows).
+    """
     if not a.given or not b.given:
         return MISSING, "given name: not given on one side"
-    shown = f"{a.given_shown} / {b.given_shown}"
     level = given_level(a.given, b.given, a.given_tokens, b.given_tokens)
     if level == "exact":
-        return level, f"given name: same ({b.given_shown})"
+        return level, f"given name: same ({b.given_shown})" if explain else ""
     if level == "variant":
-        return level, f"given name: nickname or spelling variant ({shown})"
+        return level, _given_words("nickname or spelling variant", a, b, explain)
     for other in b.other_given:
         if other == a.given:
-            return "exact", f"given name: same as a name the child is also known by ({other})"
+            return "exact", f"given name: same as a name the child is also known by ({other})" if explain else ""
     for other in a.other_given:
         if other == b.given:
-            return "exact", f"given name: same as a name the record is also known by ({other})"
+            return "exact", f"given name: same as a name the record is also known by ({other})" if explain else ""
     if level == "typo":
-        return level, f"given name: similar spelling ({shown})"
+        return level, _given_words("similar spelling", a, b, explain)
     if level == "similar":
-        return level, f"given name: somewhat similar spelling ({shown})"
+        return level, _given_words("somewhat similar spelling", a, b, explain)
     if (set(a.given_tokens) & set(b.middle_tokens)) or (set(b.given_tokens) & set(a.middle_tokens)):
-        return "middle", f"given name: matches a middle name ({shown})"
+        return "middle", _given_words("matches a middle name", a, b, explain)
     if names_swapped(a, b):
-        return "swapped", f"given name: given and family names swapped ({shown} {a.family_shown})"
-    return "different", f"given name: different ({shown})"
+        return "swapped", _given_words("given and family names swapped", a, b, explain, f" {a.family_shown}")
+    return "different", _given_words("different", a, b, explain)
+
+
+def _given_words(what: str, a: Prepared, b: Prepared, explain: bool, more: str = "") -> str:
+    return f"given name: {what} ({a.given_shown} / {b.given_shown}{more})" if explain else ""
 
 
 def names_swapped(a: Prepared, b: Prepared) -> bool:
@@ -256,22 +263,22 @@ def names_swapped(a: Prepared, b: Prepared) -> bool:
     )
 
 
-def _surname(a: Prepared, b: Prepared) -> tuple[str, str]:
+def _surname(a: Prepared, b: Prepared, explain: bool = True) -> tuple[str, str]:
     """exact, close, different or missing, with the words; former and other names count."""
     if not a.family or not b.family:
         return MISSING, "family name not given"
     level = family_level(a.family, b.family, a.family_tokens, b.family_tokens)
-    shown = f"{a.family_shown} / {b.family_shown}"
+    shown = f"{a.family_shown} / {b.family_shown}" if explain else ""
     if level == "exact":
         return level, b.family_shown
     if level == "different" and names_swapped(a, b):
         swapped = family_level(a.given, b.family, a.given_tokens, b.family_tokens, fuzzy=False)
-        return swapped, f"{a.given_shown} / {b.family_shown}, given as the given name"
+        return swapped, f"{a.given_shown} / {b.family_shown}, given as the given name" if explain else ""
     if a.family in b.other_family or b.family in a.other_family:
-        return "exact", f"{shown}, a former or other family name"
+        return "exact", f"{shown}, a former or other family name" if explain else ""
     for other in b.other_family:
         if family_level(a.family, other, a.family_tokens, (other,)) == "close":
-            return "close", f"{shown}, similar to a former or other family name"
+            return "close", f"{shown}, similar to a former or other family name" if explain else ""
     return level, shown
 
 
@@ -327,6 +334,17 @@ _LOCATION_WORDS = {
 }
 
 
+# The household levels open to a pair, by how their family names compare (see _household): what
+# linkage's upper bound allows for a candidate whose address and carers have not been read.
+HOUSEHOLD_BY_SURNAME: dict[str, tuple[str, ...]] = {
+    "exact": ("surname and address", "surname and postcode", "surname, moved", "surname, same district",
+              "surname, elsewhere", "surname, no address"),
+    "close": ("similar surname and address", "surname, moved", "similar surname"),
+    "different": ("other surname, same address", "different"),
+    MISSING: ("other surname, same address", MISSING),
+}
+
+
 def _household(a: Prepared, b: Prepared) -> tuple[str, str, str | None]:
     surname, surname_words = _surname(a, b)
     location = _location(a, b)
@@ -364,20 +382,22 @@ def _household(a: Prepared, b: Prepared) -> tuple[str, str, str | None]:
     return "different", f"household: different family name ({surname_words}), {where}", None
 
 
-def _dob(a: Prepared, b: Prepared) -> tuple[str, str]:
+def _dob(a: Prepared, b: Prepared, explain: bool = True) -> tuple[str, str]:
     if a.date_of_birth is None or b.date_of_birth is None:
         return MISSING, "date of birth: not given on one side"
-    shown = f"{a.date_of_birth.isoformat()} / {b.date_of_birth.isoformat()}"
     if a.date_of_birth == b.date_of_birth:
-        return "exact", f"date of birth: same ({a.date_of_birth.isoformat()})"
+        return "exact", f"date of birth: same ({a.date_of_birth.isoformat()})" if explain else ""
     if swapped_day_month(a.date_of_birth) == b.date_of_birth:
-        return "swapped", f"date of birth: day and month swapped ({shown})"
-    if digits_close(a.dob_digits, b.dob_digits):
-        return "typo", f"date of birth: one digit different ({shown})"
-    x, y = a.date_of_birth, b.date_of_birth
-    if (x.year == y.year) + (x.month == y.month) + (x.day == y.day) == 2:
-        return "partial", f"date of birth: two of day, month and year the same ({shown})"
-    return "different", f"date of birth: different ({shown})"
+        level, words = "swapped", "day and month swapped"
+    elif digits_close(a.dob_digits, b.dob_digits):
+        level, words = "typo", "one digit different"
+    else:
+        x, y = a.date_of_birth, b.date_of_birth
+        two = (x.year == y.year) + (x.month == y.month) + (x.day == y.day) == 2
+        level, words = ("partial", "two of day, month and year the same") if two else ("different", "different")
+    if not explain:
+        return level, ""
+    return level, f"date of birth: {words} ({a.date_of_birth.isoformat()} / {b.date_of_birth.isoformat()})"
 
 
 @lru_cache(maxsize=65_536)
@@ -394,59 +414,92 @@ def digits_close(left: str, right: str) -> bool:
     )
 
 
-def _middle(a: Prepared, b: Prepared) -> tuple[str, str]:
+def _middle(a: Prepared, b: Prepared, explain: bool = True) -> tuple[str, str]:
     if not a.middle_tokens or not b.middle_tokens:
         return MISSING, "middle names: not given on one side"
-    shown = f"{' '.join(a.middle_tokens)} / {' '.join(b.middle_tokens)}"
     if set(a.middle_tokens) & set(b.middle_tokens):
-        return "exact", f"middle names: same ({shown})"
-    for x in a.middle_tokens:
-        for y in b.middle_tokens:
-            initial = (len(x) == 1 or len(y) == 1) and x[0] == y[0]
-            if initial or given_level(x, y, (x,), (y,)) != "different":
-                return "similar", f"middle names: similar or an initial ({shown})"
-    return "different", f"middle names: different ({shown})"
+        level, words = "exact", "same"
+    else:
+        level, words = "different", "different"
+        for x in a.middle_tokens:
+            for y in b.middle_tokens:
+                initial = (len(x) == 1 or len(y) == 1) and x[0] == y[0]
+                if initial or given_level(x, y, (x,), (y,)) != "different":
+                    level, words = "similar", "similar or an initial"
+                    break
+            if level == "similar":
+                break
+    if not explain:
+        return level, ""
+    return level, f"middle names: {words} ({' '.join(a.middle_tokens)} / {' '.join(b.middle_tokens)})"
 
 
-def _gender(a: Prepared, b: Prepared) -> tuple[str, str]:
+def _gender(a: Prepared, b: Prepared, explain: bool = True) -> tuple[str, str]:
     if a.gender is None or b.gender is None:
         return MISSING, "gender: not known on one side"
     if a.gender == b.gender:
-        return "same", f"gender: same ({a.gender})"
-    return "different", f"gender: different ({a.gender} / {b.gender})"
+        return "same", f"gender: same ({a.gender})" if explain else ""
+    return "different", f"gender: different ({a.gender} / {b.gender})" if explain else ""
 
 
-def _identifier(name: str, left: frozenset[str], right: frozenset[str]) -> tuple[str, str]:
+def _identifier(name: str, left: frozenset[str], right: frozenset[str], explain: bool = True) -> tuple[str, str]:
     if not left or not right:
-        return MISSING, f"{name}: not held on one side"
+        return MISSING, f"{name}: not held on one side" if explain else ""
     common = left & right
     if common:
-        return "same", f"{name}: same ({min(common)})"
+        return "same", f"{name}: same ({min(common)})" if explain else ""
+    if not explain:
+        return "different", ""
     return "different", f"{name}: different ({', '.join(sorted(left))} / {', '.join(sorted(right))})"
 
 
-def _other_identifier(left: frozenset[str], right: frozenset[str]) -> tuple[str, str]:
+def _other_identifier(left: frozenset[str], right: frozenset[str], explain: bool = True) -> tuple[str, str]:
     """Like an NHS number, but with no check digit a slip or two apart may be one identifier mistyped."""
-    level, words = _identifier(OTHER_ID, left, right)
+    level, words = _identifier(OTHER_ID, left, right, explain)
     if level == "different" and any(OSA.distance(a, b) <= OTHER_ID_SLIPS for a in left for b in right):
+        if not explain:
+            return "close", ""
         return "close", f"{OTHER_ID}: a slip or two apart ({', '.join(sorted(left))} / {', '.join(sorted(right))})"
     return level, words
 
 
-def compare(incoming: Prepared, held: Prepared) -> Compared:
-    given, given_words = _given(incoming, held)
+def compare(incoming: Prepared, held: Prepared, explain: bool = True) -> Compared:
+    """Every comparison's level, with its words unless explain is false (all but the household's)."""
+    given, given_words = _given(incoming, held, explain)
     household, household_words, surname = _household(incoming, held)
-    dob, dob_words = _dob(incoming, held)
-    middle, middle_words = _middle(incoming, held)
-    gender, gender_words = _gender(incoming, held)
-    nhs, nhs_words = _identifier(NHS, incoming.nhs, held.nhs)
-    upn, upn_words = _identifier(UPN, incoming.upn, held.upn)
-    other, other_words = _other_identifier(incoming.other_ids, held.other_ids)
+    dob, dob_words = _dob(incoming, held, explain)
+    middle, middle_words = _middle(incoming, held, explain)
+    gender, gender_words = _gender(incoming, held, explain)
+    nhs, nhs_words = _identifier(NHS, incoming.nhs, held.nhs, explain)
+    upn, upn_words = _identifier(UPN, incoming.upn, held.upn, explain)
+    other, other_words = _other_identifier(incoming.other_ids, held.other_ids, explain)
     return Compared(
         (given, household, dob, middle, gender, nhs, upn, other),
         (given_words, household_words, dob_words, middle_words, gender_words, nhs_words, upn_words, other_words),
         surname,
     )
+
+
+def possible_levels(incoming: Prepared, held: Prepared) -> Iterator[tuple[str, tuple[str, ...], str | None]]:
+    """The levels compare could find, comparison by comparison (the cheapest first), for a held
+    record whose identifiers, address, postcodes and carers are not yet known: each comparison,
+    its possible levels, and the family name agreed on exactly (for the term-frequency
+    adjustment) as compare gives it.
+
+    Every comparison but the household is found as compare finds it; the household may be any
+    level its family names allow. Identifiers not held compare as missing, the best level that
+    two different identifiers could reach.
+    """
+    yield DOB, (_dob(incoming, held, False)[0],), None
+    yield GENDER, (_gender(incoming, held, False)[0],), None
+    yield NHS, (_identifier(NHS, incoming.nhs, held.nhs, False)[0],), None
+    yield UPN, (_identifier(UPN, incoming.upn, held.upn, False)[0],), None
+    yield OTHER_ID, (_other_identifier(incoming.other_ids, held.other_ids, False)[0],), None
+    yield MIDDLE, (_middle(incoming, held, False)[0],), None
+    surname = _surname(incoming, held, False)[0]
+    same = surname == "exact" and incoming.family == held.family
+    yield HOUSEHOLD, HOUSEHOLD_BY_SURNAME[surname], (incoming.family if same else None)
+    yield GIVEN, (_given(incoming, held, False)[0],), None
 
 
 def compare_people(incoming: Person, held: Person) -> Compared:

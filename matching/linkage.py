@@ -18,8 +18,9 @@ Precision comes first: a wrong link shows one child's workers on another child's
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from matching.levels import (
     COMPARISONS,
@@ -28,10 +29,12 @@ from matching.levels import (
     GIVEN,
     HOUSEHOLD,
     NHS,
-    OTHER_ID,
     SAME_HOME_LEVELS,
     SURNAME_EXACT_LEVELS,
     UPN,
+    Compared,
+    Prepared,
+    possible_levels,
     prepare,
 )
 from matching.levels import compare as compare_prepared
@@ -44,13 +47,16 @@ __all__ = [
     "LinkageModel",
     "Resolution",
     "ScoredCandidate",
+    "could_matter",
     "default_model",
     "resembles_shielded",
     "resolve",
     "score",
+    "upper_bound",
 ]
 
 MAX_CANDIDATES = 5
+HOUSEHOLD_AT = COMPARISONS.index(HOUSEHOLD)
 LINK = "link"
 REVIEW = "review"
 NEW = "new"
@@ -69,12 +75,32 @@ class FieldContribution:
 
 @dataclass(frozen=True)
 class ScoredCandidate:
+    """A candidate's weight and the rules it breaks; the field-by-field explanation on demand.
+
+    A load compares many candidates for each one it links or shows, so the words of the
+    explanation are put together only for those that are stored or shown.
+    """
+
     child_id: int
     index_id: str
     weight: float
     probability: float
-    contributions: tuple[FieldContribution, ...]
     conflicts: tuple[str, ...]
+    incoming: Prepared = field(repr=False, compare=False)
+    held: Prepared = field(repr=False, compare=False)
+    model: LinkageModel = field(repr=False, compare=False)
+
+    @cached_property
+    def contributions(self) -> tuple[FieldContribution, ...]:
+        compared = compare_prepared(self.incoming, self.held)
+        weights = _field_weights(compared, self.model)
+        contributions = []
+        for comparison, level, words, weight in zip(COMPARISONS, compared.levels, compared.notes, weights,
+                                                    strict=True):
+            if comparison == HOUSEHOLD and compared.surname and level in SURNAME_EXACT_LEVELS:
+                words += _surname_words(self.model.surname_adjustment(compared.surname))
+            contributions.append(FieldContribution(comparison, level, round(weight, 2), words))
+        return tuple(contributions)
 
 
 @dataclass(frozen=True)
@@ -96,21 +122,24 @@ def _surname_words(adjustment: float) -> str:
     return ""
 
 
+def _field_weights(compared: Compared, model: LinkageModel) -> list[float]:
+    """Each comparison's weight at its level; the household's adjusted for how rare the family name is."""
+    weights = [model.weights[comparison][level] for comparison, level in zip(COMPARISONS, compared.levels,
+                                                                                strict=True)]
+    if compared.surname and compared.levels[HOUSEHOLD_AT] in SURNAME_EXACT_LEVELS:
+        weights[HOUSEHOLD_AT] += model.surname_adjustment(compared.surname)
+    return weights
+
+
 def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = None) -> ScoredCandidate:
-    """The candidate's match weight, field by field, and the rules it breaks."""
+    """The candidate's match weight and the rules it breaks (the explanation follows on demand)."""
     model = model or default_model()
-    compared = compare_prepared(prepare(incoming), prepare(candidate.person))
-    levels = dict(zip(COMPARISONS, compared.levels, strict=True))
+    mine, theirs = prepare(incoming), prepare(candidate.person)
+    compared = compare_prepared(mine, theirs, explain=False)
     total = model.prior_weight
-    contributions = []
-    for comparison, level, words in zip(COMPARISONS, compared.levels, compared.notes, strict=True):
-        weight = model.weights[comparison][level]
-        if comparison == HOUSEHOLD and compared.surname and level in SURNAME_EXACT_LEVELS:
-            adjustment = model.surname_adjustment(compared.surname)
-            weight += adjustment
-            words += _surname_words(adjustment)
-        total += weight
-        contributions.append(FieldContribution(comparison, level, round(weight, 2), words))
+    for weight in _field_weights(compared, model):
+        total += weight  # in the order the fields come, as the explanation adds them up
+    levels = dict(zip(COMPARISONS, compared.levels, strict=True))
     conflicts = []
     if levels[NHS] == "different":
         conflicts.append(DIFFERENT_NHS)
@@ -119,7 +148,7 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
     same_home_and_birthday = levels[HOUSEHOLD] in SAME_HOME_LEVELS and levels[DOB] == "exact"
     other_child = levels[GIVEN] == "different" or (levels[GENDER] == "different" and levels[GIVEN] != "exact")
     if levels[GIVEN] in ("typo", "similar") and not other_child:
-        other_child = _two_names(incoming, candidate.person, model)
+        other_child = _two_names(mine, theirs, model)
     if same_home_and_birthday and other_child:
         conflicts.append(TWIN)
     return ScoredCandidate(
@@ -127,19 +156,66 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
         index_id=candidate.index_id,
         weight=round(total, 3),
         probability=probability(total),
-        contributions=tuple(contributions),
         conflicts=tuple(conflicts),
+        incoming=mine,
+        held=theirs,
+        model=model,
     )
 
 
-def _two_names(incoming: Person, held: Person, model: LinkageModel) -> bool:
+BOUND_SLACK = 0.01  # bits: the bound is summed in another order, and a weight is rounded to three places
+
+
+def _bounds(incoming: Prepared, held: Prepared, model: LinkageModel) -> Iterator[float]:
+    """The bound on the held record's weight, tighter at each step as comparison by comparison
+    is made (see upper_bound)."""
+    bound = model.prior_weight + sum(model.best_weights.values())
+    for comparison, levels, surname in possible_levels(incoming, held):
+        most = max(model.weights[comparison][level] for level in levels)
+        if surname:
+            most += model.surname_adjustment(surname)
+        bound += most - model.best_weights[comparison]
+        yield bound
+
+
+def upper_bound(incoming: Person, held: Person, model: LinkageModel | None = None) -> float:
+    """The most the held record could weigh against the row, whatever its identifiers (other than
+    the row's own), address, postcodes and carers: everything else is compared as score
+    compares it, the household taken at its best.
+
+    A load reads a candidate's identifiers and household only when it could matter (see could_matter).
+    """
+    return min(_bounds(prepare(incoming), prepare(held), model or default_model()))  # each step can only lower it
+
+
+def could_matter(incoming: Person, held: Person, model: LinkageModel | None = None) -> bool:
+    """Whether a candidate, known but for its identifiers and household, could change how the row
+    is resolved.
+
+    One that shares an identifier always could (it sends a row to review whatever its weight):
+    the caller keeps those that hold the row's identifiers when it has not read them. Otherwise
+    only one that could reach the review threshold: below it, a candidate is never linked,
+    never sends a row to review, and is only listed (see resolve) beside those that do. A
+    shielded candidate is the caller's to keep: how weakly one may resemble a row is its own rule.
+    The comparisons stop as soon as the bound falls below the threshold.
+    """
+    model = model or default_model()
+    mine, theirs = prepare(incoming), prepare(held)
+    if mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids:
+        return True
+    floor = model.review_weight - BOUND_SLACK
+    return all(bound >= floor for bound in _bounds(mine, theirs, model))
+
+
+def _two_names(incoming: Prepared, held: Prepared, model: LinkageModel) -> bool:
     """Both given names are real names (Georgia, Georgina): twins, not a typo."""
     names = model.known_given_names
-    return prepare(incoming).given in names and prepare(held).given in names
+    return incoming.given in names and held.given in names
 
 
 def _shares_identifier(scored: ScoredCandidate) -> bool:
-    return any(c.field in (NHS, UPN, OTHER_ID) and c.level == "same" for c in scored.contributions)
+    mine, theirs = scored.incoming, scored.held
+    return bool(mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids)
 
 
 SHIELDED_MARGIN = 10.0  # bits under the review threshold at which a shielded record still resembles a row

@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from matching.levels import COMPARISONS, LEVELS, MISSING
+from matching.levels import COMPARISONS, HOUSEHOLD, LEVELS, MISSING
 
 MODEL_FILE = Path(__file__).parent / "data" / "linkage_model.json"
 TF_LIMIT = 4.0  # bits: the term-frequency adjustment is kept within plus or minus this
@@ -37,6 +37,8 @@ class LinkageModel:
     known_given_names: frozenset[str] = frozenset()  # real names: two of them one letter apart are two names
     notes: Mapping[str, Any] = field(default_factory=dict)
     weights: dict[str, dict[str, float]] = field(init=False, repr=False, compare=False)
+    # The most each comparison can add (the household's with the largest term-frequency adjustment).
+    best_weights: dict[str, float] = field(init=False, repr=False, compare=False)
     mean_frequency: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +50,9 @@ class LinkageModel:
             for comparison in COMPARISONS
         }
         object.__setattr__(self, "weights", weights)
+        best = {comparison: max(levels.values()) for comparison, levels in weights.items()}
+        best[HOUSEHOLD] += TF_LIMIT
+        object.__setattr__(self, "best_weights", best)
         total = sum(self.surname_frequency.values())
         mean = sum(f * f for f in self.surname_frequency.values()) / total if total else self.default_frequency
         object.__setattr__(self, "mean_frequency", mean)

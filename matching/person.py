@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 
 
@@ -10,6 +10,10 @@ from datetime import date
 class OtherName:
     given_name: str | None = None
     family_name: str | None = None
+
+
+def _field_values(person: Person) -> tuple[object, ...]:
+    return tuple(getattr(person, item.name) for item in fields(person))
 
 
 @dataclass(frozen=True)
@@ -33,3 +37,21 @@ class Person:
     identifiers: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     address_line: str | None = None
     carer_names: tuple[str, ...] = ()
+
+    def __hash__(self) -> int:
+        """Worked out once: matching's caches look one person up again and again."""
+        found = self.__dict__.get("_hash")
+        if found is None:
+            found = hash(_field_values(self))
+            object.__setattr__(self, "_hash", found)
+        return found
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the hash, which another process works out its own way."""
+        return {name: value for name, value in self.__dict__.items() if name != "_hash"}
+
+    def without_details(self) -> Person:
+        """Who the person is (names, date of birth, gender), without identifiers, where they live
+        or who cares for them."""
+        return replace(self, identifiers=frozenset(), postcode=None, previous_postcodes=(), address_line=None,
+                       carer_names=())

@@ -128,8 +128,10 @@ class HeldPerson:
     is_shielded: bool = False
 
 
-def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
-    """Children as plain matching data (names, dates, postcodes, identifiers, household), in five queries.
+def held_people(ids: Iterable[int], *, in_full: bool = True) -> dict[int, HeldPerson]:
+    """Children as plain matching data, in five queries: who they are (names, date of birth,
+    gender) in two, and unless in_full is false their details (identifiers, current address,
+    previous postcodes, carers) in three more (see with_details).
 
     Core columns, not the ORM's: a load reads thousands of candidates a batch, and the ORM's
     row handling cost more than the queries.
@@ -138,16 +140,40 @@ def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
     if not ids:
         return {}
     names: dict[int, list[OtherName]] = {i: [] for i in ids}
-    current: dict[int, tuple[str | None, str | None]] = {}
-    previous: dict[int, list[str]] = {i: [] for i in ids}
-    identifiers: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
-    carers: dict[int, list[str]] = {i: [] for i in ids}
-    other, address, identifier, carer, child = (
-        model.__table__.c for model in (ChildName, Address, SourceIdentifier, CarerContact, Child))
+    other, child = ChildName.__table__.c, Child.__table__.c
     for child_id, given, family in db.session.execute(
         select(other.child_id, other.given_name, other.family_name).where(one_of(other.child_id, ids))
     ):
         names[child_id].append(OtherName(given, family))
+    held = {}
+    for row in db.session.execute(
+        select(child.id, child.index_id, child.merged_into_id, child.given_name, child.middle_names,
+               child.family_name, child.date_of_birth, child.gender, child.is_shielded).where(one_of(child.id, ids))
+    ):
+        held[row.id] = HeldPerson(row.id, row.index_id, row.merged_into_id, Person(
+            given_name=row.given_name, family_name=row.family_name, middle_names=row.middle_names,
+            other_names=tuple(names[row.id]), date_of_birth=row.date_of_birth, gender=row.gender.value,
+        ), row.is_shielded)
+    return with_details(held) if in_full else held
+
+
+def with_details(people: dict[int, HeldPerson]) -> dict[int, HeldPerson]:
+    """The same people with their identifiers and households (current address, previous
+    postcodes, carers) read."""
+    ids = list(people)
+    if not ids:
+        return {}
+    identifiers: dict[int, set[tuple[str, str]]] = {i: set() for i in ids}
+    current: dict[int, tuple[str | None, str | None]] = {}
+    previous: dict[int, list[str]] = {i: [] for i in ids}
+    carers: dict[int, list[str]] = {i: [] for i in ids}
+    identifier, address, carer = (model.__table__.c for model in (SourceIdentifier, Address, CarerContact))
+    for child_id, kind, value in db.session.execute(
+        select(identifier.child_id, identifier.kind, identifier.value).where(
+            one_of(identifier.child_id, ids), identifier.kind != IdentifierKind.SOURCE_RECORD
+        )
+    ):
+        identifiers[child_id].add((kind.value, value))
     for child_id, line1, postcode_key, is_current in db.session.execute(
         select(address.child_id, address.line1, address.postcode_key, address.is_current)
         .where(one_of(address.child_id, ids)).order_by(address.id)
@@ -156,27 +182,16 @@ def held_people(ids: Iterable[int]) -> dict[int, HeldPerson]:
             current[child_id] = (line1, postcode_key)
         elif postcode_key:
             previous[child_id].append(postcode_key)
-    for child_id, kind, value in db.session.execute(
-        select(identifier.child_id, identifier.kind, identifier.value).where(
-            one_of(identifier.child_id, ids), identifier.kind != IdentifierKind.SOURCE_RECORD
-        )
-    ):
-        identifiers[child_id].add((kind.value, value))
     for child_id, name in db.session.execute(select(carer.child_id, carer.name).where(one_of(carer.child_id, ids))):
         carers[child_id].append(name)
-    held = {}
-    for row in db.session.execute(
-        select(child.id, child.index_id, child.merged_into_id, child.given_name, child.middle_names,
-               child.family_name, child.date_of_birth, child.gender, child.is_shielded).where(one_of(child.id, ids))
-    ):
-        line1, postcode = current.get(row.id, (None, None))
-        held[row.id] = HeldPerson(row.id, row.index_id, row.merged_into_id, Person(
-            given_name=row.given_name, family_name=row.family_name, middle_names=row.middle_names,
-            other_names=tuple(names[row.id]), date_of_birth=row.date_of_birth, gender=row.gender.value,
-            postcode=postcode, previous_postcodes=tuple(previous[row.id]),
-            identifiers=frozenset(identifiers[row.id]), address_line=line1, carer_names=tuple(carers[row.id]),
-        ), row.is_shielded)
-    return held
+    found = {}
+    for child_id, held in people.items():
+        line1, postcode = current.get(child_id, (None, None))
+        person = replace(held.person, identifiers=frozenset(identifiers[child_id]), postcode=postcode,
+                         previous_postcodes=tuple(previous[child_id]), address_line=line1,
+                         carer_names=tuple(carers[child_id]))
+        found[child_id] = replace(held, person=person)
+    return found
 
 
 def _rank_children(query: Query, children: list[Child]) -> Ranking:

@@ -8,17 +8,36 @@ from datetime import date
 import pytest
 
 from matching.estimate import estimate, known_names, non_match_shares, surname_frequencies
-from matching.levels import COMPARISONS, LEVELS, MISSING, OTHER_ID, OTHER_ID_KIND, compare_people
+from matching.levels import (
+    COMPARISONS,
+    DOB,
+    GENDER,
+    GIVEN,
+    HOUSEHOLD,
+    LEVELS,
+    MIDDLE,
+    MISSING,
+    NHS,
+    OTHER_ID,
+    OTHER_ID_KIND,
+    UPN,
+    compare_people,
+    possible_levels,
+    prepare,
+)
 from matching.linkage import (
+    BOUND_SLACK,
     DIFFERENT_NHS,
     DIFFERENT_UPN,
     TWIN,
     FieldContribution,
     Resolution,
     ScoredCandidate,
+    could_matter,
     default_model,
     resolve,
     score,
+    upper_bound,
 )
 from matching.model import MODEL_FILE, LinkageModel
 from matching.person import OtherName, Person
@@ -420,3 +439,52 @@ def test_a_mistyped_given_name_in_the_same_home_is_not_a_twin() -> None:
 def test_known_names_leave_out_a_slip_in_a_far_commoner_name() -> None:
     names = ["jack"] * 30 + ["jacl"] * 2 + ["georgia"] * 5 + ["georgina"] * 4 + ["once"]
     assert known_names(names) == {"jack", "georgia", "georgina"}
+
+
+def _anyone(rng: random.Random) -> Person:
+    """A record like HELD with any of its fields changed, dropped or mistyped."""
+    born = rng.choice([HELD.date_of_birth, date(2015, 9, 4), date(2015, 4, 8), date(2015, 5, 9), date(2012, 1, 30)])
+    return Person(
+        given_name=rng.choice(["William", "Will", "Wiliam", "Willaim", "Samuel", "James", "Oyelaran", None]),
+        family_name=rng.choice(["Oyelaran", "Oyelaren", "Smith", "Oyelaran-Smith", "William", None]),
+        middle_names=rng.choice(["James", "J", "Peter", None]),
+        other_names=rng.choice([(), (OtherName("Bill", None),), (OtherName(None, "Smith"),)]),
+        date_of_birth=rng.choice([born, None]),
+        gender=rng.choice(["male", "female", "unknown", None]),
+        postcode=rng.choice(["LS62AB", "LS62XY", "BD71AB", "M11AA", None]),
+        previous_postcodes=rng.choice([(), ("BD71AB",), ("LS62AB",)]),
+        identifiers=rng.choice([frozenset(), frozenset({NHS_A}), frozenset({NHS_B}), frozenset({NHS_A, NHS_B})]),
+        address_line=rng.choice(["12 Hyde Park Road", "12 Hyde Park Rd", "14 Hyde Park Road", "Flat 2", None]),
+        carer_names=rng.choice([(), ("Mrs Ada Oyelaran",), ("A Oyelaran",), ("Tom Smith",)]),
+    )
+
+
+def test_the_upper_bound_is_never_below_the_score_whatever_the_details() -> None:
+    rng = random.Random(5)
+    model = default_model()
+    pruned = 0
+    for _ in range(3000):
+        incoming, held = _anyone(rng), _anyone(rng)
+        scored = score(incoming, Candidate(1, held, "I1"), model)
+        found = dict(zip(COMPARISONS, compare_people(incoming, held).levels, strict=True))
+        shared = bool(incoming.identifiers & held.identifiers)
+        known = held if shared else held.without_details()
+        possible = {comparison: levels for comparison, levels, _ in possible_levels(prepare(incoming), prepare(known))}
+        for comparison in (GIVEN, HOUSEHOLD, DOB, MIDDLE, GENDER):
+            assert found[comparison] in possible[comparison], (comparison, incoming, held)
+        for comparison in (NHS, UPN, OTHER_ID):  # not known: missing, the best that two different ones reach
+            best = max(model.weights[comparison][level] for level in possible[comparison])
+            assert model.weights[comparison][found[comparison]] <= best, (comparison, incoming, held)
+        assert upper_bound(incoming, known, model) >= scored.weight - BOUND_SLACK
+        if scored.weight >= model.review_weight or shared:
+            assert could_matter(incoming, known, model)
+        pruned += not could_matter(incoming, known, model)
+    assert pruned > 1000
+
+
+def test_a_candidate_sharing_an_identifier_always_matters() -> None:
+    stranger = Person(given_name="Grace", family_name="Smith", date_of_birth=date(2010, 1, 2),
+                      identifiers=frozenset({NHS_A}))
+    assert upper_bound(stranger, HELD.without_details()) < default_model().review_weight
+    assert could_matter(stranger, HELD)
+    assert not could_matter(replace(stranger, identifiers=frozenset()), HELD)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -15,16 +16,20 @@ from index_service.children.models import (
     BlockingKey,
     Child,
     ChildStatus,
+    Gender,
     IdentifierKind,
     Involvement,
     Service,
     SourceIdentifier,
 )
+from index_service.children.records import AddressSpec
 from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow, ReviewItem
 from index_service.sources.report import summary_lines
 from matching.blocking import record_keys
+from matching.linkage import could_matter
+from matching.person import Person
 from tests.factories import make_child
 from tests.sources.loads import TODAY, load_file, make_source, outcomes, row, write_extract
 
@@ -142,6 +147,26 @@ def test_an_uncertain_row_waits_for_review_once(app: Flask, tmp_path: Path) -> N
     assert outcomes(second) == {"U1": "review"}
     assert db.session.scalar(select(func.count()).select_from(ReviewItem)) == 1
     assert _children() == 1
+
+
+def test_a_review_lists_candidates_too_weak_to_have_been_read_in_full(app: Flask, tmp_path: Path) -> None:
+    oliver = make_child(nhs_number=None)
+    harriet = make_child(given_name="Harriet", gender=Gender.FEMALE, nhs_number="9434765870",
+                         address=AddressSpec("3 Elm Road", "Bradford", "BD3 9QQ"), carers=())
+    source = make_source()
+    uncertain = row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
+                    postcode="BD1 1AA", parent_carer_name="")
+    incoming = Person(given_name="Olivr", family_name="Bennet", date_of_birth=date(2016, 3, 27), gender="unknown",
+                      postcode="BD11AA", address_line="2 Mill Street")
+    assert not could_matter(incoming, person_of(harriet).without_details())  # a load reads her only for the review
+    assert could_matter(incoming, person_of(oliver).without_details())
+    load = load_file(source, write_extract(tmp_path / "census.csv", [uncertain]))
+    assert outcomes(load) == {"U1": "review"}
+    [item] = db.session.scalars(select(ReviewItem))
+    assert [c["child_id"] for c in item.candidates] == [oliver.id, harriet.id]
+    assert all(c["contributions"] for c in item.candidates)
+    household = next(c for c in item.candidates[1]["contributions"] if c["field"] == "household")
+    assert "BD3 9QQ" in household["explanation"]  # read in full: her address is compared
 
 
 def test_an_nhs_number_the_index_holds_never_makes_a_second_record(app: Flask, tmp_path: Path) -> None:
