@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,7 +12,7 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.audit.reports import EventLine, Filters, event_line
 from index_service.extensions import db
-from index_service.sources.report import spreadsheet_safe
+from index_service.spreadsheets import paged_csv, spreadsheet_safe
 
 CSV_PAGE = 1000
 CSV_COLUMNS = ("position", "occurred_at_utc", "action", "outcome", "user", "user_email", "organisation", "reason",
@@ -46,20 +44,10 @@ def csv_line(line: EventLine) -> tuple[object, ...]:
 
 def report_csv(query: Select[Any]) -> Iterator[str]:
     """The report's every event as CSV, in chain order, a page at a time, each read in a short transaction."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    after = 0
-    while True:
+
+    def read_page(after: int) -> list[EventLine]:
         rows = db.session.execute(query.where(AuditEvent.chain_position > after)
                                   .order_by(AuditEvent.chain_position).limit(CSV_PAGE)).all()
-        lines = [event_line(row) for row in rows]
-        for line in lines:
-            writer.writerow(csv_line(line))
-        after = lines[-1].position if lines else after
-        db.session.rollback()  # ends the read, so a long download holds no transaction between pages
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(lines) < CSV_PAGE:
-            return
+        return [event_line(row) for row in rows]
+
+    return paged_csv(CSV_COLUMNS, read_page, lambda line: line.position, csv_line, CSV_PAGE)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -12,9 +10,9 @@ from sqlalchemy import Row, select
 from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.sources.models import Load, LoadRow, RowOutcome
+from index_service.spreadsheets import paged_csv, spreadsheet_safe
 
 REPORT_PAGE = 1000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 REPORT_COLUMNS = ("row_number", "source_record_id", "outcome", "index_id", "score", "reasons")
 OUTCOME_ORDER = (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED, RowOutcome.UNCHANGED,
                  RowOutcome.REVIEW, RowOutcome.REJECTED)
@@ -26,11 +24,6 @@ PREDICTED = {
     RowOutcome.REVIEW: "would go to review",
     RowOutcome.REJECTED: "rejected",
 }
-
-
-def spreadsheet_safe(text: str) -> str:
-    """Text a spreadsheet will show, not run: a leading =, +, -, @ or control character is quoted."""
-    return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
 def report_line(row: Row[Any]) -> tuple[object, ...]:
@@ -78,25 +71,15 @@ def summary_lines(load: Load) -> list[str]:
 
 def report_csv(load_id: int) -> Iterator[str]:
     """The report as CSV text, a page of rows at a time, each page read in a short transaction of its own."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(REPORT_COLUMNS)
-    after = 0
-    while True:
+
+    def read_page(after: int) -> Sequence[Row[Any]]:
         # Plain rows with the index id joined in: no ORM objects, nor the records they would load.
-        rows = db.session.execute(
+        return db.session.execute(
             select(LoadRow.row_number, LoadRow.source_record_id, LoadRow.outcome, Child.index_id, LoadRow.score,
                    LoadRow.reasons)
             .outerjoin(Child, Child.id == LoadRow.child_id)
             .where(LoadRow.load_id == load_id, LoadRow.row_number > after)
             .order_by(LoadRow.row_number).limit(REPORT_PAGE)
         ).all()
-        for row in rows:
-            writer.writerow(report_line(row))
-        after = rows[-1].row_number if rows else after
-        db.session.rollback()  # ends the read, so a long download holds no transaction between pages
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        if len(rows) < REPORT_PAGE:
-            return
+
+    return paged_csv(REPORT_COLUMNS, read_page, lambda row: row.row_number, report_line, REPORT_PAGE)

@@ -17,6 +17,7 @@ from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
 from index_service.organisations.models import Criterion, Organisation
+from tests.database import owner_bypass
 from tests.factories import make_code_stale, make_organisation, make_user, page_csrf, sign_in, submit_password
 
 
@@ -152,9 +153,11 @@ def test_a_line_manager_sees_their_own_staffs_use(client: FlaskClient, app: Flas
     stranger_client.get(f"/children/{child.index_id}")
     today = utcnow()
     wednesday = today - timedelta(days=(today.weekday() - 2) % 7)
-    _events(AuditTag.RECORD_SEARCH)[-1].occurred_at = wednesday.replace(hour=22)  # out of hours
-    for view in _events(AuditTag.RECORD_VIEW):
-        view.occurred_at = wednesday.replace(hour=11)
+    with owner_bypass(db.session.connection()):  # back-dated as only the database's owner could
+        _events(AuditTag.RECORD_SEARCH)[-1].occurred_at = wednesday.replace(hour=22)  # out of hours
+        for view in _events(AuditTag.RECORD_VIEW):
+            view.occurred_at = wednesday.replace(hour=11)
+        db.session.flush()
     db.session.commit()
 
     sign_in(client, manager)
