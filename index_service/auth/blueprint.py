@@ -55,7 +55,7 @@ def _pending_user() -> User | None:
     return user if user is not None and user.is_active else None
 
 
-def refuse_sign_in(user: User, decision: AccessDecision) -> tuple[str, int]:
+def _refused(user: User, decision: AccessDecision) -> tuple[str, int]:
     """The person proved their password but may not use the index: tell them every reason, and audit it."""
     record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, user=user, reason="access refused",
                  details={"why": "access refused", "reasons": [reason.code for reason in decision.reasons]})
@@ -77,7 +77,7 @@ def after_first_factor(user: User, method: str = "password") -> Page:
     first). Sign-in hands over here; so may another first factor."""
     blocking = _blocking(user)
     if blocking is not None:
-        return refuse_sign_in(user, blocking)
+        return _refused(user, blocking)
     session.clear()
     session.renew()  # type: ignore[attr-defined]
     session["pending_user_id"] = user.id
@@ -152,7 +152,7 @@ def code() -> Page:
         return render_template("auth/code.html", form=form), 401
     decision = user.access(utc_today())
     if not decision.allowed:
-        return refuse_sign_in(user, decision)
+        return _refused(user, decision)
     complete_sign_in(user)
     return redirect(url_for("web.home"))
 
@@ -179,7 +179,7 @@ def recovery() -> Page:
         return render_template("auth/recovery.html", form=form), 401
     decision = user.access(utc_today())
     if not decision.allowed:
-        return refuse_sign_in(user, decision)
+        return _refused(user, decision)
     record_event(AuditTag.RECOVERY_CODE_USE, user=user)
     complete_sign_in(user)
     left = tokens.unused_recovery_codes(user)
@@ -220,7 +220,7 @@ def enrol() -> Page:
     record_event(AuditTag.TOKEN_ENROL, user=user)
     decision = user.access(utc_today())
     if not decision.allowed:
-        return refuse_sign_in(user, decision)
+        return _refused(user, decision)
     complete_sign_in(user)
     g.user = user
     return render_template("auth/recovery_codes.html", codes=recovery_codes)

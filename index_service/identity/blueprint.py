@@ -11,11 +11,10 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from accreditation.access import Refusal as AccessRefusal
 from accreditation.permissions import Permission, is_allowed
 from index_service.access import public, requires
 from index_service.audit.models import Outcome
-from index_service.auth.blueprint import LOCKED, after_first_factor, complete_sign_in, refuse_sign_in
+from index_service.auth.blueprint import LOCKED, after_first_factor, complete_sign_in
 from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.identity import operations, signin
@@ -77,11 +76,9 @@ def callback() -> Page:
         flash(NO_ACCOUNT if outcome.outcome == Outcome.DENIED else NOT_SIGNED_IN, "info")
         return redirect(url_for("auth.login"))
     user, trusted = outcome
-    if not trusted:
+    if not trusted or not user.access(utc_today()).allowed:
+        # As after a password: every refusal, a token to enrol, or the index's own code.
         return after_first_factor(user, method="identity provider")
-    decision = user.access(utc_today())
-    if not decision.allowed_but_for(AccessRefusal.NO_TOKEN):  # the provider's trusted factor stands in for a token
-        return refuse_sign_in(user, decision)
     complete_sign_in(user, {"via": "identity provider", "second_factor": "provider"}, code_proved=False)
     return redirect(url_for("web.home"))
 

@@ -307,3 +307,46 @@ def test_only_enabled_providers_are_offered(client: FlaskClient, provider: Provi
     assert events(AuditTag.LOGIN_OIDC_START) == []
     assert offered.is_enabled
     assert "Sign in with your organisation" in client.get("/sign-in").text
+
+
+@pytest.mark.parametrize("trusts_mfa", [True, False])
+def test_the_access_decision_applies_after_a_provider_as_after_a_password(
+        client: FlaskClient, provider: Provider, trusts_mfa: bool) -> None:
+    idp = register(provider, trusts_mfa=trusts_mfa)
+    user = linked_user(idp)
+    user.vetting_expires_on = utcnow().date()  # a check stops counting on its expiry day
+    db.session.commit()
+    provider.behaviour = {"amr": ["pwd", "mfa"]}
+    back = through_provider(client, idp)
+    assert back.status_code == 403 and "Your enhanced vetting check has expired." in back.text
+    assert not signed_in(client)
+    assert events(AuditTag.LOGIN_SUCCESS) == []
+    refusal = events(AuditTag.LOGIN_FAILURE)[-1]
+    assert refusal.user_id == user.id and refusal.details["reasons"] == ["vetting_expired"]
+
+
+def test_a_trusted_provider_signs_in_without_the_code_but_is_no_fresh_code(
+        client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider, trusts_mfa=True)
+    linked_user(idp)
+    provider.behaviour = {"amr": ["mfa"]}
+    assert through_provider(client, idp).location.endswith("/")
+    assert signed_in(client)
+    with client.session_transaction() as session:
+        assert "code_at" not in session  # re-authentication still asks for the index's own code
+
+
+def test_a_trusted_provider_does_not_stand_in_for_a_token_not_enrolled(
+        client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider, trusts_mfa=True)
+    user = linked_user(idp)
+    user.totp_secret, user.token_enrolled_at = None, None
+    db.session.commit()
+    provider.behaviour = {"amr": ["mfa"]}
+    assert through_provider(client, idp).location.endswith("/sign-in/enrol")  # the token issued: enrol it first
+    assert not signed_in(client)
+    user.token_issued_at = None
+    db.session.commit()
+    back = through_provider(client, idp)
+    assert back.status_code == 403 and "You have no two-factor token enrolled." in back.text
+    assert not signed_in(client)
