@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -64,16 +65,22 @@ def serving(app: Flask) -> Iterator[str]:
             db.engine.dispose()
 
 
+def migrated_browser_app(folder: Path, **config: Any) -> Flask:
+    """An app on a SQLite file of its own in the folder, its schema made by the migrations."""
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.sqlite3'}", **config})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS))
+    return app
+
+
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """The app on 127.0.0.1 (a free port), with Oliver Bennett and practitioners committed.
 
     Each test signs in as a practitioner of its own: a code is good only once per account.
     """
-    database = tmp_path_factory.mktemp("browser") / "browser.sqlite3"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}"})
+    app = migrated_browser_app(tmp_path_factory.mktemp("browser"))
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
         users = [make_user() for _ in range(2)]
         child = make_child()
         # Read what the tests need before the session lets go of the objects.

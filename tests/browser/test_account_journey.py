@@ -14,14 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from flask_migrate import upgrade
 from playwright.sync_api import Page, expect
 
 from accreditation.permissions import Role
-from index_service import create_app
 from index_service.auth.totp import code_at
 from index_service.extensions import db
-from tests.browser.conftest import MIGRATIONS, Practitioner, serving
+from tests.browser.conftest import Practitioner, migrated_browser_app, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot
 from tests.factories import PASSWORD, make_user, wait_for_fresh_time_step
 
@@ -38,9 +36,8 @@ class AccountServer:
 @pytest.fixture(scope="module")
 def account_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AccountServer]:
     folder = tmp_path_factory.mktemp("account-browser")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.sqlite3'}"})
+    app = migrated_browser_app(folder)
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
         admin = make_user(Role.USER_ADMIN)
         people = Practitioner(admin.email, admin.totp_secret or "")
         db.session.commit()

@@ -13,16 +13,14 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask_migrate import upgrade
 from playwright.sync_api import Page, expect
 
 from accreditation.permissions import Role
-from index_service import create_app
 from index_service.extensions import db
 from index_service.organisations.models import OrganisationType
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load
-from tests.browser.conftest import MIGRATIONS, Practitioner, serving
+from tests.browser.conftest import Practitioner, migrated_browser_app, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in
 from tests.factories import make_child, make_organisation, make_user
 from tests.sources.loads import TODAY, make_source, row, write_extract
@@ -39,10 +37,9 @@ class DataServer:
 @pytest.fixture(scope="module")
 def data_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataServer]:
     folder = tmp_path_factory.mktemp("data-browser")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.sqlite3'}", "LOADS_RUN_INLINE": True})
+    app = migrated_browser_app(folder, LOADS_RUN_INLINE=True)
     app.instance_path = str(folder)  # uploads go to the test's folder
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
         organisation = make_organisation(kind=OrganisationType.SCHOOL)
         user = make_user(Role.DATA_ADMIN, organisation=organisation)
         make_child(nhs_number=None)

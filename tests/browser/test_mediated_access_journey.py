@@ -13,16 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from flask_migrate import upgrade
 from playwright.sync_api import Page, expect
 
 from accreditation.permissions import Role
-from index_service import create_app
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.sealing import seal
 from index_service.organisations.models import OrganisationType
-from tests.browser.conftest import MIGRATIONS, Practitioner, serving
+from tests.browser.conftest import Practitioner, migrated_browser_app, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in
 from tests.factories import make_child, make_organisation, make_user
 from tests.identity.provider import CLIENT_ID, CLIENT_SECRET, Provider, serving_provider
@@ -40,9 +38,8 @@ class IndexTeamServer:
 @pytest.fixture(scope="module")
 def index_team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexTeamServer]:
     folder = tmp_path_factory.mktemp("index-team-browser")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.sqlite3'}"})
+    app = migrated_browser_app(folder)
     with serving_provider() as provider, app.app_context():
-        upgrade(directory=str(MIGRATIONS))
         team = make_organisation(TEAM, OrganisationType.NATIONAL_INDEX)
         member, auditor = make_user(Role.INDEX_TEAM, organisation=team), make_user(Role.AUDITOR)
         make_child()

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pytest
-from flask_migrate import upgrade
 from playwright.sync_api import Page, expect
 
 from accreditation.permissions import Role
-from index_service import create_app
 from index_service.auth.totp import code_at
 from index_service.children.records import AddressSpec
 from index_service.extensions import db
-from tests.browser.conftest import MIGRATIONS, Practitioner, serving
+from tests.browser.conftest import Practitioner, migrated_browser_app, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in
 from tests.factories import make_child, make_user
 
@@ -41,9 +39,8 @@ class OverrideServer:
 @pytest.fixture(scope="module")
 def override_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OverrideServer]:
     folder = tmp_path_factory.mktemp("override-browser")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'browser.sqlite3'}"})
+    app = migrated_browser_app(folder)
     with app.app_context():
-        upgrade(directory=str(MIGRATIONS))
         holder, auditor, shielder = make_user(Role.OVERRIDE), make_user(Role.AUDITOR), make_user(Role.SHIELDER)
         child = make_child(is_shielded=True)
         household = make_child(given_name="Amara", family_name="Okafor", date_of_birth=date(2015, 5, 4),
