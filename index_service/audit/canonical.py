@@ -32,6 +32,7 @@ class Kind(StrEnum):
 
 # The one list of what is hashed: (column, kind). Add a column here and it is covered from then on.
 HASHED_FIELDS: tuple[tuple[str, Kind], ...] = (
+    ("actor_roles", Kind.TEXT),
     ("chain_position", Kind.INTEGER),
     ("client_address", Kind.TEXT),
     ("details", Kind.JSON),

@@ -24,6 +24,12 @@ REASON_MAX_LENGTH = 100
 USER_AGENT_MAX_LENGTH = 300
 
 
+def roles_text(roles: Iterable[str]) -> str:
+    """Roles as an event keeps them: their values, sorted, comma-separated (a subject access pack
+    names the roles a viewer had when they looked, not the roles they have now)."""
+    return ",".join(sorted(str(role) for role in roles))
+
+
 def record_event(
     tag: AuditTag,
     outcome: Outcome = Outcome.SUCCESS,
@@ -60,6 +66,7 @@ def record_event(
         user_agent=request.user_agent.string[:USER_AGENT_MAX_LENGTH] if has_request_context() else None,
         on_behalf_of_name=behalf.name if behalf else None,
         on_behalf_of_organisation=behalf.organisation if behalf else None,
+        actor_roles=roles_text(actor.roles) if actor else None,
     )
     enqueue(db.session(), event)
     db.session.flush()  # the action it records is written now, as before any result is rendered

@@ -108,6 +108,9 @@ class AuditEvent(db.Model):
     # Mediated access: the practitioner and organisation an index-team user was acting for.
     on_behalf_of_name: Mapped[str | None] = mapped_column(String(200), index=True)
     on_behalf_of_organisation: Mapped[str | None] = mapped_column(String(200))
+    # The acting person's roles when the event happened (comma-separated role values); None for
+    # a source system, and for events written before roles were recorded.
+    actor_roles: Mapped[str | None] = mapped_column(String(200))
 
 
 class CheckpointKind(StrEnum):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -74,8 +75,18 @@ def _without_names(record: dict[str, Any]) -> dict[str, Any]:
     return {**record, "involvements": involvements} if "involvements" in record else record
 
 
-def _roles(user: User | None) -> str:
-    return ", ".join(sorted(Role(role).label for role in user.roles)) if user else "a source system"
+def _labels(values: Iterable[str]) -> str:
+    return ", ".join(sorted(Role(value).label for value in values)) or "no role"
+
+
+def _roles(event: AuditEvent, user: User | None) -> str:
+    """The roles the viewer had when they looked, as the event recorded them; for an event written
+    before roles were recorded, the viewer's roles now, said to be so."""
+    if event.actor_roles is not None:
+        return _labels(filter(None, event.actor_roles.split(",")))
+    if user is None:
+        return "a source system"
+    return _labels(user.roles) + " (roles held now; not recorded at the time)"
 
 
 def build(index_id: str, *, names: bool) -> Pack | None:
@@ -104,7 +115,7 @@ def _looks(index_ids: set[str], *, shielded: bool, names: bool) -> list[Look]:
             name = "unknown organisation"
         else:
             name = f"a {organisation.type.value.replace('_', ' ')}" if shielded else organisation.name
-        grouped[(name, _roles(user), LOOKS[event.tag])].append(
+        grouped[(name, _roles(event, user), LOOKS[event.tag])].append(
             (event.occurred_at.date(), user.display_name if user and names else None))
     return [Look(organisation, roles, how, min(d for d, _ in seen), max(d for d, _ in seen), len(seen),
                  ", ".join(sorted({person for _, person in seen if person})) or None)

@@ -40,6 +40,9 @@ class User(db.Model):
     vetting_expires_on: Mapped[date | None] = mapped_column(Date)
     training_completed_on: Mapped[date | None] = mapped_column(Date)
     approved_on: Mapped[date | None] = mapped_column(Date)
+    # The outward code of the person's home postcode (LS6), if given: the audit's unusual-use
+    # check looks for searches of their own family name in their own district.
+    home_postcode_district: Mapped[str | None] = mapped_column(String(4))
     line_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 

@@ -12,8 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from accreditation.permissions import Role
-from index_service.audit.models import AuditEvent, AuditTag
+from index_service.audit.chain import enqueue
+from index_service.audit.models import AuditEvent, AuditTag, Outcome
+from index_service.auth.models import UserRole
 from index_service.children.models import Child
+from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.shields import operations as shields
 from shielding.policy import ShieldReason
@@ -105,3 +108,31 @@ def test_a_shielded_childs_pack_withholds_whereabouts_and_names_organisations_by
                        "Refuge Town School", "Test User"):
             assert hidden not in text, hidden
         assert "a local authority" in text
+
+
+def test_the_pack_names_the_roles_a_viewer_had_when_they_looked(app: Flask, client: FlaskClient) -> None:
+    child = make_child()
+    viewer = make_user(Role.PRACTITIONER, Role.DATA_ADMIN, organisation=make_organisation("Leeds Data Team"))
+    other = app.test_client()
+    sign_in(other, viewer)
+    assert other.get(f"/children/{child.index_id}").status_code == 200
+    [view] = db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.RECORD_VIEW)).all()
+    assert view.actor_roles == "data_admin,practitioner"
+    viewer.role_grants.clear()
+    viewer.role_grants.append(UserRole(role=Role.USER_ADMIN))
+    db.session.commit()
+    sign_in(client, make_user(Role.AUDITOR))
+    page = client.get(f"/audit/children/{child.index_id}/subject-access").text
+    assert "Data administrator, Practitioner" in page and "User administrator" not in page
+
+
+def test_an_event_from_before_roles_were_recorded_gives_the_roles_held_now(app: Flask, client: FlaskClient) -> None:
+    child = make_child()
+    viewer = make_user(Role.PRACTITIONER, organisation=make_organisation("Old Events School"))
+    enqueue(db.session(), AuditEvent(occurred_at=utcnow(), tag=AuditTag.RECORD_VIEW, outcome=Outcome.SUCCESS,
+                                     user_id=viewer.id, organisation_id=viewer.organisation_id,
+                                     target_ids=[child.index_id], details={}))
+    db.session.commit()
+    sign_in(client, make_user(Role.AUDITOR))
+    page = client.get(f"/audit/children/{child.index_id}/subject-access").text
+    assert "Practitioner (roles held now; not recorded at the time)" in page
