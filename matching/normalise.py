@@ -70,6 +70,27 @@ def postcode_outward(compact: str) -> str:
     return compact[:-3]
 
 
+_DISTRICT = re.compile(r"^[A-Z]{1,2}[0-9][A-Z0-9]?$")
+
+
+def postcode_district(text: str | None) -> str | None:
+    """The outward code (LS6) of a whole postcode or of an outward code given alone, or None
+    for anything else: a person's home district is kept without the rest of their postcode."""
+    compact = re.sub(r"\s+", "", text or "").upper()
+    if _DISTRICT.match(compact):
+        return compact
+    whole = normalise_postcode(compact)
+    return postcode_outward(whole) if whole else None
+
+
+def postcode_area(text: str | None) -> str | None:
+    """The postcode area (LS of LS6 2AB, EC of EC1A): the letters that open the outward code."""
+    district = postcode_district(text)
+    if district is None:
+        return None
+    return district[:2] if district[1].isalpha() else district[:1]
+
+
 def swapped_day_month(value: date) -> date | None:
     """The date with day and month exchanged, when that is a different real date."""
     if value.day > 12 or value.day == value.month:

@@ -58,7 +58,8 @@ def _manager_choices(admin: User, exclude: User | None = None) -> list[SelectCho
 
 def _checks(form: AccountForm) -> operations.Checks:
     return operations.Checks(form.vetting_reference.data, parsed(form.vetting_expires_on),
-                             parsed(form.training_completed_on), parsed(form.approved_on))
+                             parsed(form.training_completed_on), parsed(form.approved_on),
+                             form.home_postcode_district.data or None)
 
 
 def _manager_id(form: AccountForm) -> int | None:

@@ -9,6 +9,8 @@ from flask_wtf.file import FileField
 from wtforms import EmailField, Field, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
 
+from matching.normalise import postcode_district
+
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y")
 
 
@@ -60,6 +62,10 @@ class AccountForm(FlaskForm):
     training_completed_on = day_field("Training completed on", "14/01/2026", not_future=True)
     approved_on = day_field("Manager approved on", "14/01/2026", not_future=True)
     line_manager = SelectField("Line manager", choices=[])
+    home_postcode_district = StringField("Home postcode district (optional)", filters=[
+        lambda text: postcode_district(text) or text], validators=[Optional(), Regexp(
+            r"^[A-Z]{1,2}[0-9][A-Z0-9]?$", message="Enter the first part of a postcode, like LS6, or a whole "
+                                                   "postcode, like LS6 2AB")])
     code = optional_code_field()
 
 

@@ -1,7 +1,8 @@
 """Bulk import of accounts from CSV, with a report line for every row (nothing silently dropped).
 
 Columns: email, name, roles (separated by ';'), vetting_reference, vetting_expires_on,
-training_completed_on, approved_on (dates as YYYY-MM-DD or DD/MM/YYYY), line_manager_email.
+training_completed_on, approved_on (dates as YYYY-MM-DD or DD/MM/YYYY), line_manager_email,
+home_postcode_district (an outward code such as LS6, or a whole postcode of which only that is kept).
 Each good row becomes an account exactly as the create form makes one: roles needing approval
 pending, a token issued, a one-time password to change at first sign-in.
 """
@@ -21,10 +22,11 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
 from index_service.extensions import db
+from matching.normalise import postcode_district
 
 REQUIRED = ("email", "name", "roles")
 COLUMNS = (*REQUIRED, "vetting_reference", "vetting_expires_on", "training_completed_on", "approved_on",
-           "line_manager_email")
+           "line_manager_email", "home_postcode_district")
 MAX_ROWS = 1000
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 
@@ -53,6 +55,15 @@ def _date(text: str, column: str, problems: list[str]) -> date | None:
             continue
     problems.append(f"{column} must be a date like 2027-03-31, not {text!r}")
     return None
+
+
+def _district(text: str, problems: list[str]) -> str | None:
+    if not text:
+        return None
+    district = postcode_district(text)
+    if district is None:
+        problems.append(f"home_postcode_district must be the first part of a postcode, like LS6, not {text!r}")
+    return district
 
 
 def _roles(text: str, allowed: list[Role], problems: list[str]) -> list[Role]:
@@ -111,7 +122,8 @@ def import_users(admin: User, content: bytes) -> list[RowOutcome]:
         checks = Checks(row.get("vetting_reference") or None,
                         _date(row.get("vetting_expires_on", ""), "vetting_expires_on", problems),
                         _date(row.get("training_completed_on", ""), "training_completed_on", problems),
-                        _date(row.get("approved_on", ""), "approved_on", problems))
+                        _date(row.get("approved_on", ""), "approved_on", problems),
+                        _district(row.get("home_postcode_district", ""), problems))
         manager_id = None
         if row.get("line_manager_email"):
             manager_id = db.session.scalar(select(User.id).where(

@@ -41,6 +41,9 @@ class Checks:
     vetting_expires_on: date | None
     training_completed_on: date | None
     approved_on: date | None
+    # Not a check, but kept beside them: the outward code of the person's home postcode, which the
+    # audit's unusual-use report compares with the places of their searches for their own family name.
+    home_postcode_district: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ def _set_checks(user: User, checks: Checks) -> None:
     user.vetting_expires_on = checks.vetting_expires_on
     user.training_completed_on = checks.training_completed_on
     user.approved_on = checks.approved_on
+    user.home_postcode_district = checks.home_postcode_district
 
 
 def _manager(admin: User, manager_id: int | None) -> User | None:
@@ -175,7 +179,8 @@ def update_user(admin: User, user: User, name: str, roles: Iterable[Role], check
                  details={"roles_added": added, "roles_removed": removed, "pending_approval": _pending(added),
                           "vetting_expires_on": _iso(checks.vetting_expires_on),
                           "training_completed_on": _iso(checks.training_completed_on),
-                          "approved_on": _iso(checks.approved_on), "line_manager_id": manager_id})
+                          "approved_on": _iso(checks.approved_on), "line_manager_id": manager_id,
+                          "home_postcode_district": checks.home_postcode_district})
 
 
 def suspend(admin: User, user: User) -> int:

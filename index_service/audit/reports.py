@@ -21,10 +21,10 @@ from sqlalchemy import Select, func, select
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.lookup import surviving
-from index_service.children.models import Child
+from index_service.children.models import Address, Child
 from index_service.extensions import db
 from index_service.organisations.models import Organisation
-from matching.normalise import name_tokens, normalise_postcode, postcode_outward
+from matching.normalise import name_tokens, postcode_area
 
 PAGE_SIZE = 50
 LOCAL_TIME = ZoneInfo("Europe/London")
@@ -107,7 +107,7 @@ UNUSUAL_KINDS = {
     "volume": "Far more searches and views in a day than their organisation's usual day",
     "shielded": "Views of shielded records",
     "out_of_hours": "Searches and views outside working hours or at weekends",
-    "own_surname": "Searches for children who share the user's own surname",
+    "own_surname": "Searches for children who share the user's own surname and postcode area",
 }
 
 
@@ -239,14 +239,47 @@ def unusual_use(filters: Filters, working_hours: tuple[int, int]) -> Unusual:
         if local.weekday() >= 5 or not first <= local.hour < last:
             result.findings["out_of_hours"].append(_finding(
                 "out_of_hours", line, f"{line.tag} at {local:%A %H:%M} UK time"))
-        criteria = line.details.get("criteria") or {}
-        searched = set(name_tokens(criteria.get("family_name")))
-        if line.tag == AuditTag.RECORD_SEARCH and searched and searched & _surname(line.user_name):
-            postcode = normalise_postcode(criteria.get("postcode"))
-            area = f", postcode area {postcode_outward(postcode)}" if postcode else ""
-            result.findings["own_surname"].append(_finding(
-                "own_surname", line, f"searched for the family name {criteria.get('family_name')}{area}"))
+    result.findings["own_surname"] = _own_surname(lines)
     return result
+
+
+def _searched_family(line: EventLine) -> str | None:
+    """The family name a search asked for, when it is the searcher's own."""
+    criteria = line.details.get("criteria") or {}
+    searched = set(name_tokens(criteria.get("family_name")))
+    if line.tag == AuditTag.RECORD_SEARCH and searched and searched & _surname(line.user_name):
+        return str(criteria.get("family_name"))
+    return None
+
+
+def _own_surname(lines: list[EventLine]) -> list[Finding]:
+    """Searches for the searcher's own family name in their own postcode area.
+
+    The place of a search is the postcode it asked for and where the children it found live.
+    A person whose home postcode district is not on record is shown on the family name alone,
+    said to be so: an unknown home must not hide a search for one's own family.
+    """
+    searches = [(line, family) for line in lines if (family := _searched_family(line))]
+    homes = dict(db.session.execute(select(User.id, User.home_postcode_district).where(
+        User.id.in_({line.user_id for line, _ in searches}))).all()) if searches else {}
+    found = {target for line, _ in searches if homes.get(line.user_id) for target in line.target_ids}
+    lives_in = dict(db.session.execute(
+        select(Child.index_id, Address.postcode).join(Address, Address.child_id == Child.id)
+        .where(Child.index_id.in_(found), Address.is_current.is_(True))).all()) if found else {}
+    findings = []
+    for line, family in searches:
+        home = homes.get(line.user_id)
+        if home is None:
+            findings.append(_finding("own_surname", line, f"searched for the family name {family} (their home "
+                                                          "postcode district is not on record)"))
+            continue
+        area = postcode_area(home)
+        places = [(line.details.get("criteria") or {}).get("postcode")]
+        places += [lives_in.get(target) for target in line.target_ids]
+        if area in {postcode_area(place) for place in places}:
+            findings.append(_finding("own_surname", line, f"searched for the family name {family} in their own "
+                                                          f"postcode area {area} (home district {home})"))
+    return findings
 
 
 def _finding(kind: str, line: EventLine, detail: str) -> Finding:

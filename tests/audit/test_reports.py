@@ -17,6 +17,7 @@ from index_service.audit.models import AuditEvent, AuditTag
 from index_service.audit.reports import PAGE_SIZE, VOLUME_FLOOR
 from index_service.auth.models import User
 from index_service.children.models import Child
+from index_service.children.records import AddressSpec
 from index_service.cli import add_user
 from index_service.extensions import db
 from index_service.shields import operations as shields
@@ -227,7 +228,7 @@ def test_unusual_use_finds_each_of_its_four_kinds(app: Flask, client: FlaskClien
     assert shielded.index_id in found["shielded"][0]["detail"]
     assert [f["user_name"] for f in found["out_of_hours"]] == ["Sam Usual1"]
     assert [f["user_name"] for f in found["own_surname"]] == ["Sam Usual2"]
-    assert "postcode area LS6" in found["own_surname"][0]["detail"]
+    assert "home postcode district is not on record" in found["own_surname"][0]["detail"]
     page = client.get("/audit/unusual")
     assert page.status_code == 200 and "Robin Busy" in page.text and "Sam Usual1" in page.text
     assert client.get("/api/v1/audit/unusual?to=2020-01-01").json["findings"]["volume"] == []
@@ -250,3 +251,28 @@ def test_the_child_report_follows_the_child_through_a_merge(app: Flask, client: 
         answer = client.get(f"/api/v1/audit/children/{asked}?from=2000-01-01").json
         tags = sorted(event["tag"] for event in answer["events"])
         assert tags.count("record:view") == 2 and "record:merge" in tags, asked
+
+
+def test_own_surname_needs_the_users_own_postcode_area_when_their_home_is_known(
+    app: Flask, client: FlaskClient
+) -> None:
+    """Asked for in the user's area, or finding a child who lives there: shown; elsewhere: not."""
+    organisation = make_organisation("Leeds Council")
+    searcher = add_user("bennett@example.org", organisation, [Role.PRACTITIONER], PASSWORD, "Jo Bennett")
+    searcher.home_postcode_district = "LS6"
+    in_leeds = make_child()  # Oliver Bennett, LS6 2AB
+    in_york = make_child(given_name="Ann", nhs_number=None, address=AddressSpec("1 Minster Yard", "York", "YO1 7HH"))
+    searches = [({"family_name": "Bennett", "postcode": "LS17 5AA"}, []),  # asked for in Leeds
+                ({"family_name": "Bennett"}, [in_leeds.index_id]),  # found a child living in Leeds
+                ({"family_name": "Bennett"}, [in_york.index_id]),  # found only a child in York
+                ({"family_name": "Bennett", "postcode": "YO1 7HH"}, [])]  # asked for in York
+    for criteria, found in searches:
+        record_event(AuditTag.RECORD_SEARCH, user=searcher, target_ids=found,
+                     details={"criteria": criteria}).occurred_at = _at(10)
+    db.session.commit()
+    _auditor(client)
+    own = client.get("/api/v1/audit/unusual").json["findings"]["own_surname"]
+    assert len(own) == 2
+    assert all("in their own postcode area LS (home district LS6)" in finding["detail"] for finding in own)
+    positions = [event.id for event in _events(AuditTag.RECORD_SEARCH)]
+    assert sorted(event_id for finding in own for event_id in finding["event_ids"]) == positions[:2]

@@ -352,3 +352,32 @@ def test_changing_ones_own_password_asks_for_a_fresh_code_when_stale(client: Fla
     done = client.post("/account/password", data={**data, "code": current_code(user, offset_steps=1)})
     assert done.status_code == 302
     assert _events(AuditTag.PASSWORD_CHANGE)[-1].outcome is Outcome.SUCCESS
+
+
+def test_a_home_postcode_district_is_kept_as_its_outward_code_only(client: FlaskClient) -> None:
+    _admin(client)
+    user_id, _ = _new_account(client, home_postcode_district="ls6 2ab")
+    user = db.session.get(User, user_id)
+    assert user.home_postcode_district == "LS6"
+    assert "LS6" in client.get(f"/users/{user_id}").text
+    token = page_csrf(client, f"/users/{user_id}/edit")
+    response = client.post(f"/users/{user_id}/edit", data={
+        "display_name": "Priya Shah", "roles": ["practitioner"], "vetting_expires_on": "31/03/2099",
+        "line_manager": "", "home_postcode_district": "Leeds", "csrf_token": token})
+    assert response.status_code == 400
+    assert "Enter the first part of a postcode, like LS6" in unescape(response.text)
+    db.session.expire_all()
+    assert db.session.get(User, user_id).home_postcode_district == "LS6"
+
+
+def test_csv_import_takes_a_home_postcode_district_or_says_why_not(client: FlaskClient) -> None:
+    _admin(client)
+    content = (b"email,name,roles,home_postcode_district\n"
+               b"gil@here.example,Gil Ash,practitioner,BD1 1AA\n"
+               b"hal@here.example,Hal Oak,practitioner,Bradford\n")
+    response = client.post("/users/import", data={"csrf_token": page_csrf(client, "/users/import"),
+                                                  "file": (io.BytesIO(content), "staff.csv")},
+                           content_type="multipart/form-data")
+    assert "home_postcode_district must be the first part of a postcode" in unescape(response.text)
+    assert db.session.scalar(select(User.home_postcode_district).where(User.email == "gil@here.example")) == "BD1"
+    assert db.session.scalar(select(User.id).where(User.email == "hal@here.example")) is None

@@ -1,6 +1,14 @@
 from datetime import date
 
-from matching.normalise import fold, name_key, name_tokens, normalise_postcode, swapped_day_month
+from matching.normalise import (
+    fold,
+    name_key,
+    name_tokens,
+    normalise_postcode,
+    postcode_area,
+    postcode_district,
+    swapped_day_month,
+)
 
 
 def test_fold_removes_case_accents_and_apostrophes() -> None:
@@ -28,3 +36,12 @@ def test_day_month_swap() -> None:
     assert swapped_day_month(date(2016, 3, 7)) == date(2016, 7, 3)
     assert swapped_day_month(date(2016, 3, 27)) is None
     assert swapped_day_month(date(2016, 5, 5)) is None
+
+
+def test_postcode_district_and_area_keep_only_the_outward_part() -> None:
+    assert postcode_district("ls6 2ab") == "LS6" and postcode_district(" ls6 ") == "LS6"
+    assert postcode_district("EC1A 1BB") == "EC1A" and postcode_district("w1a") == "W1A"
+    for bad in (None, "", "LS", "6LS", "LS6 2A", "not a postcode"):
+        assert postcode_district(bad) is None, bad
+    assert [postcode_area(code) for code in ("LS6 2AB", "EC1A", "B33 8TH", "W1A", "nonsense")] == [
+        "LS", "EC", "B", "W", None]
