@@ -15,8 +15,8 @@ from index_service.extensions import db
 from index_service.spreadsheets import paged_csv, spreadsheet_safe
 
 CSV_PAGE = 1000
-CSV_COLUMNS = ("position", "occurred_at_utc", "action", "outcome", "user", "user_email", "organisation", "reason",
-               "target_ids", "client_address", "user_agent", "details")
+CSV_COLUMNS = ("position", "occurred_at_utc", "action", "outcome", "user", "user_email", "user_roles", "organisation",
+               "reason", "target_ids", "client_address", "user_agent", "details")
 
 
 def report_run(report: str, filters: Filters, channel: str, subject: dict[str, Any] | None = None,
@@ -35,7 +35,7 @@ def csv_line(line: EventLine) -> tuple[object, ...]:
     """One event as spreadsheet-safe cells: text a spreadsheet shows and never runs."""
     return (
         line.position, line.occurred_at.isoformat(), line.tag, line.outcome, spreadsheet_safe(line.user_name or ""),
-        spreadsheet_safe(line.user_email or ""), spreadsheet_safe(line.organisation or ""),
+        spreadsheet_safe(line.user_email or ""), line.actor_roles or "", spreadsheet_safe(line.organisation or ""),
         spreadsheet_safe(line.reason or ""), spreadsheet_safe(" ".join(line.target_ids)),
         spreadsheet_safe(line.client_address or ""), spreadsheet_safe(line.user_agent or ""),
         spreadsheet_safe(canonical.json_text(line.details)),

@@ -76,6 +76,7 @@ class EventLine:
     client_address: str | None
     user_agent: str | None
     details: dict[str, Any]
+    actor_roles: str | None
 
 
 @dataclass
@@ -128,7 +129,8 @@ def event_line(row: Any) -> EventLine:
     event, name, email, organisation = row
     return EventLine(event.id, event.chain_position, event.occurred_at, event.tag.value, event.outcome.value,
                      event.user_id, name, email, event.organisation_id, organisation, event.reason,
-                     list(event.target_ids), event.client_address, event.user_agent, dict(event.details))
+                     list(event.target_ids), event.client_address, event.user_agent, dict(event.details),
+                     event.actor_roles)
 
 
 def _page(query: Select[Any], page: int) -> EventPage:

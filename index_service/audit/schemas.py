@@ -46,6 +46,8 @@ class EventSchema(Schema):
     client_address = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
     details = fields.Dict()
+    actor_roles = fields.String(allow_none=True, metadata={
+        "description": "The actor's roles when the event happened, comma-separated (none before they were recorded)"})
 
 
 class EventPageSchema(Schema):
