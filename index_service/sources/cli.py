@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TextIO
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from index_service.children.models import DataSource, Service, SourceKind
 from index_service.cli import organisation_named
 from index_service.extensions import db
+from index_service.sources.claims import WAITING, loading_turn
 from index_service.sources.extract import ExtractError
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadStatus
@@ -80,6 +82,11 @@ class _ProgressBar:
         self.out.flush()
 
 
+def _say_waiting() -> None:
+    click.echo(WAITING, err=True)
+    db.session.rollback()  # hold no transaction (nor, on SQLite, its read snapshot) while waiting
+
+
 @sources.command("run-load")
 @click.argument("load_id", type=int)
 def sources_run_load(load_id: int) -> None:
@@ -87,10 +94,12 @@ def sources_run_load(load_id: int) -> None:
     load = db.session.get(Load, load_id)
     if load is None:
         raise click.ClickException(f"No load has the id {load_id}")
-    if load.status is LoadStatus.COMPLETED:
-        click.echo(f"Load {load_id} is already complete")
-        return
-    run_load(load)
+    with loading_turn(_say_waiting):
+        db.session.refresh(load)  # another process may have finished it while this one waited
+        if load.status is LoadStatus.COMPLETED:
+            click.echo(f"Load {load_id} is already complete")
+            return
+        run_load(load)
     for line in summary_lines(load):
         click.echo(line)
 
@@ -105,7 +114,10 @@ def sources_work() -> None:
     for load in pending:
         click.echo(f"Load {load.id}: {load.file_name} for {load.source.name}, from row {load.rows_done + 1:,}")
         try:
-            run_load(load)
+            with loading_turn(_say_waiting):
+                db.session.refresh(load)
+                if load.status is not LoadStatus.COMPLETED:
+                    run_load(load)
         except (OSError, ExtractError) as error:
             failed += 1
             click.echo(f"  could not finish: {error}", err=True)
@@ -128,11 +140,12 @@ def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path |
     if source is None:
         raise click.ClickException(f"No data source is called {name!r}; see: sources list")
     try:
-        load = begin_load(source, file.resolve(), LoadKind(kind), dry_run=dry_run)
-        db.session.commit()
-        if load.rows_done:
-            click.echo(f"Resuming load {load.id} after row {load.rows_done:,}", err=True)
-        run_load(load, progress=_ProgressBar(sys.stderr, load.rows_expected, load.rows_done))
+        with nullcontext() if dry_run else loading_turn(_say_waiting):
+            load = begin_load(source, file.resolve(), LoadKind(kind), dry_run=dry_run)
+            db.session.commit()
+            if load.rows_done:
+                click.echo(f"Resuming load {load.id} after row {load.rows_done:,}", err=True)
+            run_load(load, progress=_ProgressBar(sys.stderr, load.rows_expected, load.rows_done))
     except ExtractError as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from error

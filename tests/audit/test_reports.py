@@ -163,7 +163,8 @@ def test_the_csv_has_every_event_in_spreadsheet_safe_cells_and_is_audited(app: F
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     assert rows[0][:4] == ["position", "occurred_at_utc", "action", "outcome"]
     assert len(rows) == 1 + PAGE_SIZE + 3 + 1 and rows[-1][2] == "audit:export"  # the export is on record first
-    assert rows[1][4] == "'+SUM(A1:A9)" and rows[1][6].startswith("'=HYPERLINK") and rows[1][7] == "'@cmd"
+    assert rows[1][4] == "'+SUM(A1:A9)" and rows[1][6] == "practitioner"
+    assert rows[1][7].startswith("'=HYPERLINK") and rows[1][8] == "'@cmd"
     [export] = _events(AuditTag.AUDIT_EXPORT)
     assert export.details["report"] == "child" and export.target_ids == [child.index_id]
 

@@ -1,0 +1,63 @@
+"""Loads are applied one at a time: the same command started twice at once makes every child once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from index_service.children.models import Child
+from index_service.extensions import db
+from index_service.sources.claims import WAITING, loading_turn
+from index_service.sources.models import Load, LoadRow, LoadStatus
+from tests.sources.loads import make_source, row, write_extract
+from tests.sources.test_interrupted_load import _command, _letters
+
+ROWS = 300
+
+
+def _wait_for_words(process: subprocess.Popen[bytes], words: str) -> bytes:
+    """What the process has printed, once it has printed the words (it must still be running)."""
+    assert process.stdout is not None
+    os.set_blocking(process.stdout.fileno(), False)
+    seen = b""
+    deadline = time.monotonic() + 120
+    while words.encode() not in seen:
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the load did not say {words!r}:\n" + (seen + process.communicate()[0]).decode())
+        seen += process.stdout.read() or b""
+        time.sleep(0.05)
+    os.set_blocking(process.stdout.fileno(), True)
+    return seen
+
+
+def test_two_runs_of_one_file_wait_their_turns_and_make_each_child_once(committed_app: Flask, tmp_path: Path) -> None:
+    make_source("Interrupted census")
+    born = date(2009, 1, 1)
+    rows = [row(f"W{n}", given_name="Wyn" + _letters(n), family_name="Ashe" + _letters(n * 7 + 3),
+                date_of_birth=(born + timedelta(days=n * 13)).isoformat(), address_line1=f"{n} Turn Road",
+                postcode="", parent_carer_name="")
+            for n in range(ROWS)]
+    path = write_extract(tmp_path / "census.csv", rows)
+    with loading_turn():  # another load being applied, as far as the two commands can tell
+        runs = [_command(committed_app, path) for _ in range(2)]
+        printed = [_wait_for_words(run, WAITING) for run in runs]
+        applied = db.session.scalar(select(func.count()).select_from(LoadRow))
+        db.session.rollback()  # on SQLite every transaction takes the write lock: let the loads have it
+        assert applied == 0
+    for run, before in zip(runs, printed, strict=True):
+        output = before + run.communicate(timeout=300)[0]
+        assert run.returncode == 0, output.decode()
+
+    db.session.rollback()
+    loads = db.session.scalars(select(Load).order_by(Load.id)).all()
+    assert [load.status for load in loads] == [LoadStatus.COMPLETED, LoadStatus.COMPLETED]
+    assert loads[0].counts == {"created": ROWS}
+    assert loads[1].counts == {"unchanged": ROWS} and loads[1].summary["nothing_changed"] is True
+    assert db.session.scalar(select(func.count()).select_from(Child)) == ROWS
