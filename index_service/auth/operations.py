@@ -24,6 +24,11 @@ def address_key(address: str | None) -> str:
     return "address:" + (address or "unknown")
 
 
+def client_key(client_id: str) -> str:
+    """A source system's OAuth client, counted like an account (its secret is its password)."""
+    return "oauth-client:" + client_id[:200]
+
+
 def _window_start() -> datetime:
     return utcnow() - timedelta(minutes=current_app.config["LOCKOUT_WINDOW_MINUTES"])
 
@@ -50,6 +55,24 @@ def is_address_locked(address: str | None) -> bool:
 def record_failure(email: str, address: str | None) -> None:
     db.session.add_all([FailedAttempt(key=account_key(email)), FailedAttempt(key=address_key(address))])
     db.session.flush()
+
+
+def is_client_locked(client_id: str | None, address: str | None) -> bool:
+    """Too many recent refused secrets for this client, or failures from this client address."""
+    if client_id and _failures(client_key(client_id)) >= current_app.config["ACCOUNT_LOCKOUT_FAILURES"]:
+        return True
+    return is_address_locked(address)
+
+
+def record_client_failure(client_id: str | None, address: str | None) -> None:
+    db.session.add(FailedAttempt(key=address_key(address)))
+    if client_id:
+        db.session.add(FailedAttempt(key=client_key(client_id)))
+    db.session.flush()
+
+
+def clear_client_failures(client_id: str) -> None:
+    db.session.execute(delete(FailedAttempt).where(FailedAttempt.key == client_key(client_id)))
 
 
 def record_address_failure(address: str | None) -> None:

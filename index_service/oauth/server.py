@@ -14,7 +14,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
-from flask import Flask, current_app, request
+from flask import Flask, current_app, jsonify, request
 from flask_smorest import Api, Blueprint
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response
 from index_service.access import public
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
+from index_service.auth.operations import clear_client_failures, is_client_locked, record_client_failure
 from index_service.children.models import DataSource
 from index_service.extensions import db
 from index_service.oauth import operations
@@ -31,6 +32,8 @@ from index_service.oauth.scopes import SCOPES
 EXTENSION = "child_index_oauth"
 SECURITY_SCHEME = "source_system"
 ACCESS_TOKEN_SECONDS = 3600
+CLIENT_LOCKED = ("Too many refused client secrets for this client or from this address. Wait 15 minutes and try "
+                 "again; a data administrator can register a new client if the secret is lost.")
 TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path, not a secret
 
 blueprint = Blueprint(
@@ -97,19 +100,31 @@ def _claimed_client_id() -> str | None:
         "200": {"description": "An access token: access_token, token_type Bearer, expires_in, scope"},
         "400": {"description": "OAuth2 error: invalid_request, invalid_client, invalid_scope, unsupported_grant_type"},
         "401": {"description": "OAuth2 error invalid_client, when the client authenticated with HTTP Basic"},
+        "429": {"description": "Too many refused secrets for this client, or failures from this address, in the "
+                               "lockout window: temporarily_unavailable, with Retry-After"},
     },
 )
 @public
 def issue_token() -> Response:
     """Trade a client's id and secret for a bearer token (client_secret_basic or client_secret_post)."""
     server: AuthorizationServer = current_app.extensions[EXTENSION]
-    response: Response = server.create_token_response()
-    if response.status_code != 200:
+    claimed = _claimed_client_id()
+    if is_client_locked(claimed, request.remote_addr):
+        response = jsonify({"error": "temporarily_unavailable", "error_description": CLIENT_LOCKED})
+        response.status_code = 429
+        response.headers["Retry-After"] = str(60 * current_app.config["LOCKOUT_WINDOW_MINUTES"])
+    else:
+        response = server.create_token_response()
+    if response.status_code == 200 and claimed:
+        clear_client_failures(claimed)
+    elif response.status_code != 200:
         body = response.get_json(silent=True) or {}
+        if body.get("error") == "invalid_client":
+            record_client_failure(claimed, request.remote_addr)
         record_event(
             AuditTag.OAUTH_TOKEN_REFUSED, Outcome.DENIED,
             details={
-                "client_id": (_claimed_client_id() or "")[:64] or None, "error": body.get("error"),
+                "client_id": (claimed or "")[:64] or None, "error": body.get("error"),
                 "grant_type": (request.form.get("grant_type") or "")[:40] or None,
                 "scope": (request.form.get("scope") or "")[:200] or None,
             },

@@ -13,11 +13,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from werkzeug.test import TestResponse
 
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
+from index_service.auth.models import FailedAttempt
+from index_service.auth.operations import client_key
 from index_service.children.models import DataSource
 from index_service.database import utcnow
 from index_service.extensions import db
@@ -498,3 +500,29 @@ def test_register_client_refuses_an_unknown_scope(app: Flask) -> None:
         register_client(make_source(), ["loads:everything"])
     with pytest.raises(ClientError, match="at least one scope"):
         register_client(make_source("Another source"), [])
+
+
+def test_repeated_wrong_secrets_lock_the_client_out_for_the_window(app: Flask, client: FlaskClient) -> None:
+    registered, secret = _client(make_source())
+    other, other_secret = _client(make_source("Leeds health"))
+    form = {"grant_type": "client_credentials"}
+    for _ in range(app.config["ACCOUNT_LOCKOUT_FAILURES"]):
+        assert client.post(TOKEN_URL, data=form, headers=_basic(registered.client_id, "guess")).status_code == 401
+    locked = client.post(TOKEN_URL, data=form, headers=_basic(registered.client_id, secret))
+    assert locked.status_code == 429 and locked.json["error"] == "temporarily_unavailable"
+    assert "Wait 15 minutes" in locked.json["error_description"] and locked.headers["Retry-After"] == "900"
+    assert db.session.scalar(select(OAuthToken)) is None
+    assert _events(AuditTag.OAUTH_TOKEN_REFUSED)[-1].details["error"] == "temporarily_unavailable"
+    _token(client, other, other_secret)  # another client is not held back by this one's failures
+    db.session.execute(update(FailedAttempt).values(at=utcnow() - timedelta(minutes=16)))
+    _token(client, registered, secret)  # the window has passed
+    assert db.session.scalar(select(func.count()).select_from(FailedAttempt).where(
+        FailedAttempt.key == client_key(registered.client_id))) == 0  # a success clears the count
+
+
+def test_a_wrong_scope_is_not_counted_against_the_client(app: Flask, client: FlaskClient) -> None:
+    registered, secret = _client(make_source())
+    form = {"grant_type": "client_credentials", "scope": "children:read"}
+    for _ in range(app.config["ACCOUNT_LOCKOUT_FAILURES"] + 1):
+        assert client.post(TOKEN_URL, data=form, headers=_basic(registered.client_id, secret)).status_code == 400
+    _token(client, registered, secret)
