@@ -10,11 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from accreditation.access import AccessDecision, AccessFacts, AccountStatus, decide_access
 from accreditation.permissions import Role, needs_approval
-from index_service.auth.secret_box import decrypt_secret, encrypt_secret
 from index_service.database import UTCDateTime, utcnow
 from index_service.enums import enum_column
 from index_service.extensions import db
 from index_service.organisations.models import Organisation
+from index_service.sealed_secrets import TOTP_KEYS, seal, unseal
 
 
 class User(db.Model):
@@ -26,7 +26,7 @@ class User(db.Model):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     password_must_change: Mapped[bool] = mapped_column(default=False)
-    # The two-factor secret, encrypted (secret_box); none until a token is enrolled.
+    # The two-factor secret, encrypted (sealed_secrets); none until a token is enrolled.
     totp_secret_encrypted: Mapped[str | None] = mapped_column(String(300))
     # A secret being enrolled: it takes effect only when the person proves a code from it.
     pending_totp_secret_encrypted: Mapped[str | None] = mapped_column(String(300))
@@ -65,15 +65,15 @@ class User(db.Model):
     @property
     def totp_secret(self) -> str | None:
         """The enrolled secret, decrypted; only for checking a code (never shown again after enrolment)."""
-        return decrypt_secret(self.totp_secret_encrypted) if self.totp_secret_encrypted else None
+        return unseal(TOTP_KEYS, self.totp_secret_encrypted) if self.totp_secret_encrypted else None
 
     @totp_secret.setter
     def totp_secret(self, secret: str | None) -> None:
-        self.totp_secret_encrypted = encrypt_secret(secret) if secret else None
+        self.totp_secret_encrypted = seal(TOTP_KEYS, secret) if secret else None
 
     @property
     def pending_totp_secret(self) -> str | None:
-        return decrypt_secret(self.pending_totp_secret_encrypted) if self.pending_totp_secret_encrypted else None
+        return unseal(TOTP_KEYS, self.pending_totp_secret_encrypted) if self.pending_totp_secret_encrypted else None
 
     @property
     def status(self) -> AccountStatus:

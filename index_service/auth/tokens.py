@@ -16,10 +16,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
 from index_service.auth.models import AdminNotice, RecoveryCode, User
-from index_service.auth.secret_box import encrypt_secret
 from index_service.auth.totp import matching_step, new_secret, provisioning_uri
 from index_service.database import utcnow
 from index_service.extensions import db
+from index_service.sealed_secrets import TOTP_KEYS, seal
 from index_service.sessions import end_sessions_for_user
 
 RECOVERY_CODES = 10
@@ -60,7 +60,7 @@ def pending_secret(user: User) -> str:
     secret = user.pending_totp_secret
     if secret is None:
         secret = new_secret()
-        user.pending_totp_secret_encrypted = encrypt_secret(secret)
+        user.pending_totp_secret_encrypted = seal(TOTP_KEYS, secret)
     return secret
 
 

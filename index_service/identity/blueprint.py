@@ -22,8 +22,8 @@ from index_service.identity.client import discovery_url
 from index_service.identity.forms import ChooseOrganisationForm, LinkIdentityForm, ProviderForm
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.operations import IdentityError, ProviderSettings, Refusal
-from index_service.identity.sealing import can_seal
 from index_service.organisations.models import Organisation
+from index_service.sealed_secrets import PROVIDER_KEYS, can_seal
 
 blueprint = Blueprint("identity", __name__)
 
@@ -89,7 +89,7 @@ def providers() -> str:
     page = max(request.args.get("page", 1, type=int) or 1, 1)
     found, total = operations.providers_page(page, PER_PAGE)
     return render_template("identity/providers.html", providers=found, total=total, page=page,
-                           pages=max(math.ceil(total / PER_PAGE), 1), can_seal=can_seal())
+                           pages=max(math.ceil(total / PER_PAGE), 1), can_seal=can_seal(PROVIDER_KEYS))
 
 
 def _settings(form: ProviderForm) -> ProviderSettings:
@@ -109,7 +109,7 @@ def register() -> Page:
     def page(status: int) -> tuple[str, int]:
         return render_template("identity/provider.html", form=form, provider=None, identities=[],
                                link_form=None, redirect_uri=url_for("identity.callback", _external=True),
-                               can_seal=can_seal()), status
+                               can_seal=can_seal(PROVIDER_KEYS)), status
 
     if not form.validate_on_submit():
         return page(400 if request.method == "POST" else 200)
@@ -120,7 +120,7 @@ def register() -> Page:
     if not form.client_secret.data:
         form.client_secret.errors = ["Enter the client secret the provider gave you"]
         return page(400)
-    if not can_seal():
+    if not can_seal(PROVIDER_KEYS):
         form.form_errors.append("Set IDENTITY_PROVIDER_KEYS before storing a client secret.")
         return page(409)
     try:
@@ -144,7 +144,7 @@ def _provider_page(provider: IdentityProvider, form: ProviderForm, link_form: Li
     return render_template(
         "identity/provider.html", form=form, provider=provider, identities=operations.identities(provider),
         link_form=link_form, redirect_uri=url_for("identity.callback", _external=True),
-        discovery=discovery_url(provider.issuer), can_seal=can_seal()), status
+        discovery=discovery_url(provider.issuer), can_seal=can_seal(PROVIDER_KEYS)), status
 
 
 def _edit_form(provider: IdentityProvider, from_request: bool) -> ProviderForm:
@@ -167,7 +167,7 @@ def edit(provider_id: int) -> Page:
     form = _edit_form(provider, from_request=request.method == "POST")
     if not form.validate_on_submit():
         return _provider_page(provider, form, LinkIdentityForm(formdata=None), 400 if request.method == "POST" else 200)
-    if form.client_secret.data and not can_seal():
+    if form.client_secret.data and not can_seal(PROVIDER_KEYS):
         form.form_errors.append("Set IDENTITY_PROVIDER_KEYS before storing a client secret.")
         return _provider_page(provider, form, LinkIdentityForm(formdata=None), 409)
     operations.change(provider, _settings(form))

@@ -12,8 +12,8 @@ from index_service.auth.models import User
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
-from index_service.identity.sealing import seal
 from index_service.organisations.models import Organisation
+from index_service.sealed_secrets import PROVIDER_KEYS, seal
 
 
 class IdentityError(ValueError):
@@ -54,8 +54,8 @@ def register(organisation: Organisation, settings: ProviderSettings) -> Identity
         raise IdentityError("Enter the client secret the provider gave you")
     provider = IdentityProvider(
         organisation_id=organisation.id, issuer=settings.issuer, client_id=settings.client_id,
-        client_secret_encrypted=seal(settings.client_secret), trusts_provider_mfa=settings.trusts_provider_mfa,
-        is_enabled=settings.is_enabled,
+        client_secret_encrypted=seal(PROVIDER_KEYS, settings.client_secret),
+        trusts_provider_mfa=settings.trusts_provider_mfa, is_enabled=settings.is_enabled,
     )
     db.session.add(provider)
     db.session.flush()
@@ -67,7 +67,7 @@ def change(provider: IdentityProvider, settings: ProviderSettings) -> None:
     provider.issuer = settings.issuer
     provider.client_id = settings.client_id
     if settings.client_secret:
-        provider.client_secret_encrypted = seal(settings.client_secret)
+        provider.client_secret_encrypted = seal(PROVIDER_KEYS, settings.client_secret)
     provider.trusts_provider_mfa = settings.trusts_provider_mfa
     provider.is_enabled = settings.is_enabled
     provider.updated_at = utcnow()

@@ -22,7 +22,7 @@ from index_service.identity import client
 from index_service.identity.models import IdentityProvider
 from index_service.identity.operations import Refusal, user_for_subject
 from index_service.identity.policy import completes_sign_in
-from index_service.identity.sealing import SealingUnavailable, unseal
+from index_service.sealed_secrets import PROVIDER_KEYS, SecretUnreadable, unseal
 
 SESSION_KEY = "oidc_request"
 REQUEST_VALID_FOR = timedelta(minutes=10)
@@ -74,12 +74,13 @@ def finish(args: dict[str, str]) -> tuple[User, bool] | Refusal:
         return _refused(provider, Refusal("no authorization code"))
     try:
         metadata = client.discover(provider.issuer)
-        token = client.exchange_code(metadata, provider.client_id, unseal(provider.client_secret_encrypted),
-                                     _redirect_uri(), args["code"], pending["verifier"])
+        secret = unseal(PROVIDER_KEYS, provider.client_secret_encrypted)
+        token = client.exchange_code(metadata, provider.client_id, secret, _redirect_uri(), args["code"],
+                                     pending["verifier"])
         claims = client.verify_id_token(token, metadata, provider.client_id, pending["nonce"])
     except client.ProviderError as error:
         return _refused(provider, Refusal(error.why))
-    except SealingUnavailable:
+    except SecretUnreadable:
         return _refused(provider, Refusal("client secret cannot be read with the configured keys"))
     subject = claims["sub"]
     found = user_for_subject(provider, subject)

@@ -18,8 +18,8 @@ from playwright.sync_api import Page, expect
 from accreditation.permissions import Role
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
-from index_service.identity.sealing import seal
 from index_service.organisations.models import OrganisationType
+from index_service.sealed_secrets import PROVIDER_KEYS, seal
 from tests.browser.conftest import Practitioner, migrated_browser_app, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in
 from tests.factories import make_child, make_organisation, make_user
@@ -44,7 +44,7 @@ def index_team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inde
         member, auditor = make_user(Role.INDEX_TEAM, organisation=team), make_user(Role.AUDITOR)
         make_child()
         idp = IdentityProvider(organisation_id=team.id, issuer=provider.issuer, client_id=CLIENT_ID,
-                               client_secret_encrypted=seal(CLIENT_SECRET), trusts_provider_mfa=True)
+                               client_secret_encrypted=seal(PROVIDER_KEYS, CLIENT_SECRET), trusts_provider_mfa=True)
         db.session.add(idp)
         db.session.flush()
         db.session.add(ProviderIdentity(provider_id=idp.id, subject="team-member-7", user_id=member.id))

@@ -15,10 +15,10 @@ from sqlalchemy import select, text
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.auth.models import AdminNotice, RecoveryCode, User
-from index_service.auth.secret_box import SecretKeyMismatch, decrypt_secret, parse_keys
 from index_service.auth.totp import code_at
 from index_service.config import ConfigError, load_settings
 from index_service.extensions import db
+from index_service.sealed_secrets import TOTP_KEYS, SecretUnreadable, key_ring, unseal
 from tests.factories import PASSWORD, csrf_token, make_user, page_csrf, sign_in, submit_password
 
 
@@ -55,7 +55,7 @@ def test_secrets_are_encrypted_at_rest(client: FlaskClient) -> None:
     stored = db.session.execute(text("SELECT totp_secret_encrypted FROM users WHERE id = :id"),
                                 {"id": user.id}).scalar_one()
     assert user.totp_secret and user.totp_secret not in stored and stored.startswith("gAAAAA")
-    assert decrypt_secret(stored) == user.totp_secret
+    assert unseal(TOTP_KEYS, stored) == user.totp_secret
     sign_in(client, user)
 
 
@@ -63,16 +63,16 @@ def test_a_secret_encrypted_with_another_key_is_not_readable(app: Flask) -> None
     from cryptography.fernet import Fernet
 
     stranger = Fernet(Fernet.generate_key()).encrypt(b"JBSWY3DPEHPK3PXP").decode()
-    with pytest.raises(SecretKeyMismatch):
-        decrypt_secret(stranger)
+    with pytest.raises(SecretUnreadable):
+        unseal(TOTP_KEYS, stranger)
 
 
 def test_keys_rotate_the_first_encrypting_any_decrypting() -> None:
     from cryptography.fernet import Fernet
 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    sealed = parse_keys(old).encrypt(b"secret")
-    assert parse_keys(f"{new},{old}").decrypt(sealed) == b"secret"
+    sealed = key_ring((old,)).encrypt(b"secret")
+    assert key_ring((new, old)).decrypt(sealed) == b"secret"
 
 
 def test_production_requires_a_valid_key() -> None:

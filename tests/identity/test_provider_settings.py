@@ -16,8 +16,8 @@ from index_service.config import ConfigError, load_settings
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.policy import completes_sign_in
-from index_service.identity.sealing import SealingUnavailable, seal, unseal
 from index_service.organisations.models import Organisation
+from index_service.sealed_secrets import PROVIDER_KEYS, SecretUnreadable, seal, unseal
 from tests.factories import csrf_token, home_csrf, make_organisation, make_user, sign_in
 
 SECRET = "kx9-Provider-Issued-Secret-0042"
@@ -50,7 +50,8 @@ def test_index_team_registers_a_provider_whose_secret_is_stored_encrypted(client
     response = _register(client, organisation)
     assert response.status_code == 302
     provider = _provider(organisation)
-    assert SECRET not in provider.client_secret_encrypted and unseal(provider.client_secret_encrypted) == SECRET
+    assert SECRET not in provider.client_secret_encrypted
+    assert unseal(PROVIDER_KEYS, provider.client_secret_encrypted) == SECRET
     event = _events(AuditTag.IDENTITY_PROVIDER_REGISTER)[0]
     assert SECRET not in str(event.details) and event.details["issuer"] == SETTINGS["issuer"]
     page = client.get(response.location)
@@ -97,10 +98,10 @@ def test_changing_settings_keeps_or_replaces_the_secret(client: FlaskClient) -> 
             "csrf_token": csrf_token(client.get(path).text)}
     assert client.post(path, data=form).status_code == 302
     db.session.refresh(provider)
-    assert provider.trusts_provider_mfa and unseal(provider.client_secret_encrypted) == SECRET
+    assert provider.trusts_provider_mfa and unseal(PROVIDER_KEYS, provider.client_secret_encrypted) == SECRET
     assert client.post(path, data={**form, "client_secret": "a-new-secret-from-the-provider"}).status_code == 302
     db.session.refresh(provider)
-    assert unseal(provider.client_secret_encrypted) == "a-new-secret-from-the-provider"
+    assert unseal(PROVIDER_KEYS, provider.client_secret_encrypted) == "a-new-secret-from-the-provider"
     changes = _events(AuditTag.IDENTITY_PROVIDER_CHANGE)
     assert [e.details["secret_replaced"] for e in changes] == [False, True]
     assert all("a-new-secret" not in str(e.details) for e in changes)
@@ -157,16 +158,16 @@ def test_index_team_needs_no_on_behalf_of_to_configure(client: FlaskClient) -> N
 def test_secrets_survive_key_rotation_and_fail_without_the_key(app: Flask) -> None:
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     app.config["IDENTITY_PROVIDER_KEYS"] = (old,)
-    sealed = seal(SECRET)
+    sealed = seal(PROVIDER_KEYS, SECRET)
     app.config["IDENTITY_PROVIDER_KEYS"] = (new, old)
-    assert unseal(sealed) == SECRET
-    assert Fernet(new.encode()).decrypt(seal(SECRET).encode()).decode() == SECRET
+    assert unseal(PROVIDER_KEYS, sealed) == SECRET
+    assert Fernet(new.encode()).decrypt(seal(PROVIDER_KEYS, SECRET).encode()).decode() == SECRET
     app.config["IDENTITY_PROVIDER_KEYS"] = (new,)
-    with pytest.raises(SealingUnavailable):
-        unseal(sealed)
+    with pytest.raises(SecretUnreadable):
+        unseal(PROVIDER_KEYS, sealed)
     app.config["IDENTITY_PROVIDER_KEYS"] = ()
-    with pytest.raises(SealingUnavailable):
-        seal(SECRET)
+    with pytest.raises(SecretUnreadable):
+        seal(PROVIDER_KEYS, SECRET)
 
 
 def test_keys_come_from_configuration_and_are_checked(tmp_path: Path) -> None:

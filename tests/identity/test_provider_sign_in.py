@@ -20,8 +20,8 @@ from index_service.auth.models import User, UserSession
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
-from index_service.identity.sealing import seal
 from index_service.organisations.models import Organisation
+from index_service.sealed_secrets import PROVIDER_KEYS, seal
 from tests.factories import csrf_token, current_code, make_organisation, make_user, submit_code
 from tests.identity.provider import CLIENT_ID, CLIENT_SECRET, Provider, serving_provider
 
@@ -41,7 +41,7 @@ def register(provider: Provider, organisation: Organisation | None = None, *, tr
              secret: str = CLIENT_SECRET, enabled: bool = True) -> IdentityProvider:
     row = IdentityProvider(
         organisation_id=(organisation or make_organisation()).id, issuer=provider.issuer, client_id=CLIENT_ID,
-        client_secret_encrypted=seal(secret), trusts_provider_mfa=trusts_mfa, is_enabled=enabled)
+        client_secret_encrypted=seal(PROVIDER_KEYS, secret), trusts_provider_mfa=trusts_mfa, is_enabled=enabled)
     db.session.add(row)
     db.session.commit()
     return row
