@@ -14,6 +14,7 @@ from werkzeug.exceptions import ServiceUnavailable, UnsupportedMediaType
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
+from accreditation.permissions import Permission, is_allowed
 from index_service.access import enforce_guard, is_api_request, public, uses_session
 from index_service.after_commit import discard_after_commit, run_after_commit
 from index_service.config import load_settings
@@ -76,7 +77,13 @@ def _require_json_for_api() -> None:
 
 
 def _template_context() -> dict[str, Any]:
-    return {"current_user": g.get("user"), "csp_nonce": g.get("csp_nonce")}
+    """What every page may use; `can(Permission.X)` shows a link only to whom the route would let in."""
+    user = g.get("user")
+
+    def can(permission: Permission) -> bool:
+        return user is not None and is_allowed(user.roles, permission)
+
+    return {"current_user": user, "csp_nonce": g.get("csp_nonce"), "can": can, "Permission": Permission}
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

@@ -17,7 +17,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from accreditation.permissions import Permission, Role, is_allowed, needs_approval
+from accreditation.permissions import Permission, Role, needs_approval
 from index_service.access import requires
 from index_service.accounts import approvals, importing, operations
 from index_service.accounts.forms import AccountForm, ActionForm, ImportForm, parsed
@@ -30,15 +30,6 @@ blueprint = Blueprint("accounts", __name__)
 
 Page = str | Response | tuple[str, int]
 PER_PAGE = 25
-
-
-@blueprint.app_context_processor
-def _navigation() -> dict[str, Any]:
-    user = g.get("user")
-    return {
-        "can_manage_users": bool(user) and is_allowed(user.roles, Permission.USER_MANAGE),
-        "can_approve_roles": bool(user) and is_allowed(user.roles, Permission.ROLE_APPROVE),
-    }
 
 
 def _page_number() -> int:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from marshmallow import ValidationError
 from sqlalchemy import Select
 from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response
 
-from accreditation.permissions import Permission, is_allowed
+from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.audit import operations, reports, subject_access
 from index_service.audit.charts import bar_chart
@@ -22,12 +22,6 @@ from index_service.organisations.models import Organisation
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
 FILTER_LABELS = {"from": "From", "to": "To", "page": "Page"}
-
-
-@blueprint.app_context_processor
-def _navigation() -> dict[str, Any]:
-    user = g.get("user")
-    return {"can_read_audit": bool(user) and is_allowed(user.roles, Permission.AUDIT_READ)}
 
 
 def filters_from_query() -> reports.Filters:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from accreditation.permissions import Permission, is_allowed
+from accreditation.permissions import Permission
 from index_service.access import public, requires
 from index_service.audit.models import Outcome
 from index_service.auth.blueprint import LOCKED, after_first_factor, complete_sign_in
@@ -30,11 +29,6 @@ blueprint = Blueprint("identity", __name__)
 Page = str | Response | tuple[str, int]
 PER_PAGE = 50
 
-
-@blueprint.app_context_processor
-def _navigation() -> dict[str, Any]:
-    user = g.get("user")
-    return {"can_manage_providers": bool(user) and is_allowed(user.roles, Permission.IDENTITY_PROVIDER_MANAGE)}
 
 NOT_SIGNED_IN = ("We could not sign you in through your organisation. Try again, or sign in with your email "
                  "address and password.")

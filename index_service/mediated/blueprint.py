@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from accreditation.permissions import Permission, is_allowed
+from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.mediated import operations, state
 from index_service.mediated.forms import OnBehalfOfForm
@@ -20,12 +20,7 @@ PER_PAGE = 50
 
 @blueprint.app_context_processor
 def _banner() -> dict[str, Any]:
-    user = g.get("user")
-    return {
-        "on_behalf_of": g.get("on_behalf_of"),
-        "can_mediate": bool(user) and is_allowed(user.roles, Permission.MEDIATED_ACCESS),
-        "can_audit_mediated": bool(user) and is_allowed(user.roles, Permission.AUDIT_READ),
-    }
+    return {"on_behalf_of": g.get("on_behalf_of")}
 
 
 @blueprint.route("/mediated-access", methods=["GET", "POST"])

@@ -11,7 +11,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from accreditation.permissions import Permission, is_allowed
+from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.accounts.forms import parsed
 from index_service.auth.models import User
@@ -42,8 +42,7 @@ DEFAULT_REPORT_DAYS = 28
 def _navigation() -> dict[str, Any]:
     user = g.get("user")
     manages = bool(user) and db.session.scalar(select(User.id).where(User.line_manager_id == user.id).limit(1))
-    return {"can_accredit": bool(user) and is_allowed(user.roles, Permission.ACCREDITATION_MANAGE),
-            "manages_staff": bool(manages), "organisation_types": TYPE_LABELS}
+    return {"manages_staff": bool(manages), "organisation_types": TYPE_LABELS}
 
 
 @blueprint.route("/organisations")

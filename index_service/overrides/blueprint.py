@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from accreditation.permissions import Permission, is_allowed
+from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.auth.reauth import confirm_fresh_code
 from index_service.children.lookup import child_by_index_id, surviving
@@ -21,12 +19,6 @@ blueprint = Blueprint("overrides", __name__)
 
 Page = str | Response | tuple[str, int]
 VALID_MINUTES = int(OVERRIDE_VALID_FOR.total_seconds() // 60)
-
-
-@blueprint.app_context_processor
-def _navigation() -> dict[str, Any]:
-    user = g.get("user")
-    return {"can_review_overrides": bool(user) and is_allowed(user.roles, Permission.OVERRIDE_REVIEW)}
 
 
 @blueprint.route("/children/<index_id>/override", methods=["GET", "POST"])

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest, Conflict, NotFound
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
-from accreditation.permissions import Permission, is_allowed
+from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.auth.reauth import confirm_fresh_code
 from index_service.children.index_ids import IndexIdError, format_index_id, parse_index_id
@@ -28,12 +27,6 @@ blueprint = Blueprint("shields", __name__)
 
 Page = str | Response | tuple[str, int]
 PER_PAGE = 20
-
-
-@blueprint.app_context_processor
-def _navigation() -> dict[str, Any]:
-    user = g.get("user")
-    return {"can_shield": bool(user) and is_allowed(user.roles, Permission.SHIELD_MANAGE)}
 
 
 def _child(typed_index_id: str) -> Child:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from flask import (
     Blueprint,
@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from accreditation.permissions import Permission, is_allowed
+from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
@@ -73,12 +73,6 @@ QUEUE_PAGE_SIZE = 20
 RECENT_MERGES = 20
 REFRESH_SECONDS = 3
 Model = TypeVar("Model")
-
-
-@blueprint.app_context_processor
-def _navigation() -> dict[str, Any]:
-    user = g.get("user")
-    return {"can_manage_data": bool(user) and is_allowed(user.roles, Permission.SOURCE_MANAGE)}
 
 
 # Loading objects: by id, and only the user's organisation's.
