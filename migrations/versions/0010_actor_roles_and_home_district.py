@@ -25,9 +25,13 @@ def upgrade():
 
 
 def downgrade():
+    connection = op.get_bind()
+    holding = connection.execute(sa.text("SELECT count(*) FROM audit_events WHERE actor_roles IS NOT NULL")).scalar()
+    if holding:
+        raise RuntimeError(f"{holding} audit events hold the actor's roles, which their hashes cover: dropping the "
+                           "column would break the hash chain, so this downgrade is refused")
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_column('home_postcode_district')
-    connection = op.get_bind()
     if connection.dialect.name == 'postgresql':
         op.drop_column('audit_events', 'actor_roles')
         return

@@ -63,3 +63,31 @@ def test_0006_encrypts_existing_secrets_and_keeps_existing_grants(tmp_path: Path
         with db.engine.connect() as connection:
             assert connection.execute(sa.text("SELECT totp_secret FROM users")).scalar_one() == "JBSWY3DPEHPK3PXP"
         db.engine.dispose()
+
+
+def test_0010_will_not_drop_the_roles_that_events_hashes_cover(tmp_path: Path) -> None:
+    """Downgrading past 0010 would take a hashed value out of events: refused, and the chain stays whole."""
+    import pytest
+    import sqlalchemy as sa
+    from flask_migrate import downgrade, upgrade
+
+    from index_service import create_app
+    from index_service.audit.events import record_event
+    from index_service.audit.models import AuditTag
+    from tests.audit.support import verify_session
+    from tests.factories import make_user
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'roles.sqlite3'}"})
+    with app.app_context():
+        upgrade(directory=str(MIGRATIONS))
+        record_event(AuditTag.RECORD_VIEW, user=make_user(), target_ids=["X"])
+        db.session.commit()
+        db.session.remove()
+        with pytest.raises(SystemExit):  # Flask-Migrate reports the migration's refusal and exits
+            downgrade(directory=str(MIGRATIONS), revision="0008")
+        with db.engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0010"
+            assert connection.execute(sa.text("SELECT actor_roles FROM audit_events")).scalar_one() == "practitioner"
+        assert verify_session().intact
+        db.session.remove()
+        db.engine.dispose()
