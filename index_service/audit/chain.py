@@ -73,15 +73,13 @@ def _statements(dialect: str) -> tuple[str, str, str]:
 _SQL = {dialect: _statements(dialect) for dialect in ("postgresql", "sqlite")}
 
 
-def _row(audit_event: AuditEvent, dialect: str) -> list[Any]:
-    """The event's values as the driver takes them: JSON as canonical text, enums as their values, and
-    on SQLite times as the text SQLAlchemy stores (what `audit verify` reads back)."""
+def _row(audit_event: AuditEvent, json_texts: dict[str, str], dialect: str) -> list[Any]:
+    """The event's values as the driver takes them: JSON as its canonical text (hashed as it is stored),
+    enums as their values, and on SQLite times as the text SQLAlchemy stores (what `audit verify` reads)."""
     row: list[Any] = []
     for name in COLUMNS:
-        value = getattr(audit_event, name)
-        if name in _JSON_COLUMNS:
-            value = canonical.json_text(value)
-        elif isinstance(value, StrEnum):
+        value = json_texts[name] if name in json_texts else getattr(audit_event, name)
+        if isinstance(value, StrEnum):
             value = value.value
         elif isinstance(value, datetime):
             if value.tzinfo is None:
@@ -116,10 +114,12 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
             position += 1
             audit_event.chain_position = position
             audit_event.previous_hash = previous
+            json_texts = {name: canonical.json_text(getattr(audit_event, name)) for name in _JSON_COLUMNS}
             previous = canonical.event_hash(previous, canonical.content(
-                [getattr(audit_event, name) for name in canonical.HASHED_NAMES]))
+                [json_texts[name] if name in json_texts else getattr(audit_event, name)
+                 for name in canonical.HASHED_NAMES]))
             audit_event.event_hash = previous
-            rows.append(_row(audit_event, dialect))
+            rows.append(_row(audit_event, json_texts, dialect))
             if position % CHECKPOINT_EVERY == 0:
                 checkpoints.append({
                     "kind": CheckpointKind.PERIODIC, "position": position, "event_hash": previous,
