@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import event, insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from index_service.audit import canonical
@@ -99,45 +100,59 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
     has no UPDATE in a WITH but no round trips either.
     """
     connection = session.connection()
-    dialect = connection.dialect.name
-    lock, insert_event, move = _SQL["postgresql" if dialect == "postgresql" else "sqlite"]
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    dialect = connection.dialect
+    raw = connection.connection.dbapi_connection
+    cursor = raw.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(lock)
-        head = cursor.fetchone()
-        if head is None:
-            raise RuntimeError("the audit chain has no head row; the database was not made by the migrations")
-        position, previous = head
-        key = checkpoint_key()
-        rows, checkpoints = [], []
-        for audit_event in events:
-            position += 1
-            audit_event.chain_position = position
-            audit_event.previous_hash = previous
-            json_texts = {name: canonical.json_text(getattr(audit_event, name)) for name in _JSON_COLUMNS}
-            previous = canonical.event_hash(previous, canonical.content(
-                [json_texts[name] if name in json_texts else getattr(audit_event, name)
-                 for name in canonical.HASHED_NAMES]))
-            audit_event.event_hash = previous
-            rows.append(_row(audit_event, json_texts, dialect))
-            if position % CHECKPOINT_EVERY == 0:
-                checkpoints.append({
-                    "kind": CheckpointKind.PERIODIC, "position": position, "event_hash": previous,
-                    "signature": canonical.signature(key, CheckpointKind.PERIODIC, position, previous),
-                    "created_at": utcnow(), "details": {},
-                })
-        head_values = [position, previous, canonical.signature(key, "head", position, previous)]
-        if len(rows) > 1:
-            cursor.executemany(insert_event, rows[:-1])
-        if dialect == "postgresql":
-            cursor.execute(move, head_values + rows[-1])
-        else:
-            cursor.execute(insert_event, rows[-1])
-            cursor.execute(move, head_values)
+        checkpoints = _seal_with(cursor, events, "postgresql" if dialect.name == "postgresql" else "sqlite")
+    except dialect.loaded_dbapi.Error as error:
+        # Raised as SQLAlchemy would have raised it, so the request's commit fails the usual way (503).
+        disconnected = dialect.is_disconnect(error, raw, cursor)
+        if disconnected:
+            connection.invalidate(error)
+        raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error,
+                                  connection_invalidated=disconnected, dialect=dialect) from error
     finally:
         cursor.close()
     if checkpoints:
         connection.execute(_INSERT_CHECKPOINTS, checkpoints)
+
+
+def _seal_with(cursor: Any, events: list[AuditEvent], dialect: str) -> list[dict[str, Any]]:
+    """The chain's statements, on the driver's cursor; the periodic checkpoints that fall due, to be written."""
+    lock, insert_event, move = _SQL[dialect]
+    cursor.execute(lock)
+    head = cursor.fetchone()
+    if head is None:
+        raise RuntimeError("the audit chain has no head row; the database was not made by the migrations")
+    position, previous = head
+    key = checkpoint_key()
+    rows, checkpoints = [], []
+    for audit_event in events:
+        position += 1
+        audit_event.chain_position = position
+        audit_event.previous_hash = previous
+        json_texts = {name: canonical.json_text(getattr(audit_event, name)) for name in _JSON_COLUMNS}
+        previous = canonical.event_hash(previous, canonical.content(
+            [json_texts[name] if name in json_texts else getattr(audit_event, name)
+             for name in canonical.HASHED_NAMES]))
+        audit_event.event_hash = previous
+        rows.append(_row(audit_event, json_texts, dialect))
+        if position % CHECKPOINT_EVERY == 0:
+            checkpoints.append({
+                "kind": CheckpointKind.PERIODIC, "position": position, "event_hash": previous,
+                "signature": canonical.signature(key, CheckpointKind.PERIODIC, position, previous),
+                "created_at": utcnow(), "details": {},
+            })
+    head_values = [position, previous, canonical.signature(key, "head", position, previous)]
+    if len(rows) > 1:
+        cursor.executemany(insert_event, rows[:-1])
+    if dialect == "postgresql":
+        cursor.execute(move, head_values + rows[-1])
+    else:
+        cursor.execute(insert_event, rows[-1])
+        cursor.execute(move, head_values)
+    return checkpoints
 
 
 @event.listens_for(IndexSession, "before_commit")
