@@ -235,7 +235,8 @@ def main() -> None:
     report["writes"] = time_writes(app, args.writes)
     print(f"timing {args.searches} searches of each kind with and without the audit write", flush=True)
     report["searches"] = time_searches(app, args.searches)
-    print(f"timing {args.searches} HTTP searches of each kind without and then with the audit write", flush=True)
+    print(f"timing {args.searches} HTTP searches of each kind without and with the audit write, in alternating "
+          "rounds", flush=True)
     report["http_searches"] = time_http_searches(app, url, args.searches)
     print(f"generating {args.events:,} chained events", flush=True)
     report["generated_per_second"] = generate(app, args.events)
