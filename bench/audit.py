@@ -118,20 +118,31 @@ def time_searches(app: Flask, per_kind: int) -> dict[str, Any]:
     return summary
 
 
+HTTP_ROUNDS = 6
+
+
 def time_http_searches(app: Flask, url: str, per_kind: int) -> dict[str, Any]:
-    """Whole HTTP searches (bench/search.py's server and client), without the audit event and then with it.
+    """Whole HTTP searches (bench/search.py's server and client), without the audit event and with it.
 
     Without: the search's record_event is replaced by nothing, in this process (the server runs
-    in a thread of it); the session's own writes stay, as they would.
+    in a thread of it); the session's own writes stay, as they would. The searches are split
+    into rounds, each run both ways, the order alternating, so that a machine growing busier or
+    quieter during the run weighs on both sides alike.
     """
     searches = choose_searches(app, per_kind)
     recorded = operations.record_event
-    operations.record_event = lambda *args, **kwargs: None  # type: ignore[assignment]
-    try:
-        without = [t["ms"] for t in time_http(app, url, searches)]
-    finally:
-        operations.record_event = recorded
-    with_audit = [t["ms"] for t in time_http(app, url, searches)]
+    without: list[float] = []
+    with_audit: list[float] = []
+    for round_number in range(HTTP_ROUNDS):
+        share = searches[round_number::HTTP_ROUNDS]
+        for audited in ((False, True) if round_number % 2 == 0 else (True, False)):
+            if not audited:
+                operations.record_event = lambda *args, **kwargs: None  # type: ignore[assignment]
+            try:
+                timings = [t["ms"] for t in time_http(app, url, share)]
+            finally:
+                operations.record_event = recorded
+            (with_audit if audited else without).extend(timings)
     summary: dict[str, Any] = {"searches": len(searches)}
     for name, values in (("without_audit", without), ("with_audit", with_audit)):
         summary[name] = {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5),
@@ -224,7 +235,8 @@ def main() -> None:
     report["writes"] = time_writes(app, args.writes)
     print(f"timing {args.searches} searches of each kind with and without the audit write", flush=True)
     report["searches"] = time_searches(app, args.searches)
-    print(f"timing {args.searches} HTTP searches of each kind without and then with the audit write", flush=True)
+    print(f"timing {args.searches} HTTP searches of each kind without and with the audit write, in alternating "
+          "rounds", flush=True)
     report["http_searches"] = time_http_searches(app, url, args.searches)
     print(f"generating {args.events:,} chained events", flush=True)
     report["generated_per_second"] = generate(app, args.events)

@@ -37,18 +37,26 @@ def audit_verify() -> None:
 @audit.command("prune")
 @click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: AUDIT_RETENTION_DAYS).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed, and remove nothing.")
-def audit_prune(days: int | None, dry_run: bool) -> None:
-    """Remove the events older than the retention period, leaving a signed checkpoint where the chain now starts."""
+@click.option("--batch-size", type=click.IntRange(min=1), default=retention.BATCH, show_default=True,
+              help="Events removed in each transaction.")
+def audit_prune(days: int | None, dry_run: bool, batch_size: int) -> None:
+    """Remove the events older than the retention period, a batch a transaction, leaving a signed checkpoint
+    where the chain now starts."""
     kept_days = days or current_app.config["AUDIT_RETENTION_DAYS"]
     before = utcnow() - timedelta(days=kept_days)
-    pruned = retention.prune(before, dry_run=dry_run)
     if dry_run:
+        pruned = retention.prune(before, dry_run=True)
         db.session.rollback()
         click.echo(f"Would remove {pruned.removed:,} events older than {kept_days:,} days")
         return
-    db.session.commit()
-    if pruned.removed:
-        click.echo(f"Removed {pruned.removed:,} events older than {kept_days:,} days, through position "
-                   f"{pruned.through_position:,}; a signed checkpoint marks where the chain now starts")
-    else:
+    removed, batches, through = 0, 0, None
+    while (pruned := retention.prune(before, limit=batch_size)).removed:
+        db.session.commit()
+        removed, batches, through = removed + pruned.removed, batches + 1, pruned.through_position
+    db.session.rollback()  # the last look found nothing more, and wrote nothing
+    if through is None:
         click.echo(f"No events are older than {kept_days:,} days")
+        return
+    click.echo(f"Removed {removed:,} events older than {kept_days:,} days, through position {through:,}, in "
+               f"{batches:,} {'batch' if batches == 1 else 'batches'}; a signed checkpoint marks where the chain "
+               "now starts")

@@ -1,10 +1,12 @@
 """Retention: the one sanctioned removal of audit events, which leaves a signed checkpoint behind.
 
 Events are removed from the start of the chain only, up to the last event before the first
-one that is still within the retention period, so the chain kept stays whole. The checkpoint
-(written first, in the same transaction) says with the key's signature where the kept chain
-starts and which hash it follows; the append-only trigger allows a delete only at or before
-it, and `audit verify` carries on from it.
+one that is still within the retention period, so the chain kept stays whole. They go a batch
+at a time, each batch its own transaction, so that no transaction holds the chain's head (which
+every writer waits for) or a huge delete for long. Each batch's checkpoint (written first, in
+its transaction) says with the key's signature where the kept chain starts and which hash it
+follows; the append-only trigger allows a delete only at or before it, and `audit verify`
+carries on from the latest. A prune stopped between batches leaves a whole, verifiable chain.
 """
 
 from __future__ import annotations
@@ -39,13 +41,19 @@ def removable_through(before: datetime) -> tuple[int, int] | None:
     return (first, last) if last is not None and last >= first else None
 
 
-def prune(before: datetime, *, dry_run: bool = False) -> Pruned:
-    """Remove the events older than `before` (the caller commits); a signed checkpoint marks the new start."""
+BATCH = 10_000
+
+
+def prune(before: datetime, *, dry_run: bool = False, limit: int | None = None) -> Pruned:
+    """Remove the events older than `before`, at most `limit` of them from the start of the chain (the
+    caller commits: one batch a transaction); a signed checkpoint marks the new start."""
     db.session.execute(select(AuditChainHead.id).where(AuditChainHead.id == HEAD_ID).with_for_update())
     span = removable_through(before)
     if span is None:
         return Pruned(0, None)
     first, last = span
+    if limit is not None and not dry_run:
+        last = min(last, first + limit - 1)
     removed = last - first + 1
     if dry_run:
         return Pruned(removed, last)

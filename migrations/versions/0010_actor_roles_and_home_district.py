@@ -1,7 +1,7 @@
 """The actor's roles on each audit event, and a user's home postcode district for the unusual-use check.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-11-30 13:30:00.000000
 
 Both columns are nullable and added in place (no table rebuild, so the append-only triggers
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0010'
-down_revision = '0008'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -14,7 +16,7 @@ from sqlalchemy import select
 from accreditation.permissions import Role
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag
-from index_service.audit.reports import PAGE_SIZE, VOLUME_FLOOR
+from index_service.audit.reports import PAGE_SIZE, VOLUME_FLOOR, Filters, sign_in_failure_query
 from index_service.auth.models import User
 from index_service.children.models import Child
 from index_service.children.records import AddressSpec
@@ -277,3 +279,23 @@ def test_own_surname_needs_the_users_own_postcode_area_when_their_home_is_known(
     assert all("in their own postcode area LS (home district LS6)" in finding["detail"] for finding in own)
     positions = [event.id for event in _events(AuditTag.RECORD_SEARCH)]
     assert sorted(event_id for finding in own for event_id in finding["event_ids"]) == positions[:2]
+
+
+def test_the_sign_in_failures_report_reads_only_its_partial_index(app: Flask) -> None:
+    """An ordinary event is not in that index, so the report must ask in a way the planner can match to it."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's planner reads a table this small straight through, index or not")
+    executed: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        executed.append((statement, parameters))
+
+    sa.event.listen(connection, "before_cursor_execute", remember)
+    try:
+        db.session.execute(sign_in_failure_query(Filters()).order_by(AuditEvent.chain_position.desc()).limit(PAGE_SIZE))
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", remember)
+    [(statement, parameters)] = executed
+    plan = " ".join(row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters))
+    assert "ix_audit_events_sign_in_failures" in plan, plan

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import func, select
 
+from index_service.audit import retention
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditCheckpoint, AuditEvent, AuditTag, CheckpointKind
 from index_service.extensions import db
@@ -42,6 +43,28 @@ def test_prune_removes_old_events_and_verify_carries_on_from_its_checkpoint(app:
     verified = verify_session()
     assert verified.intact and verified.first_position == 6 and verified.events == 4, verified.broken
     assert "removed by retention" in verified.notes[0]
+
+
+def test_a_prune_of_several_batches_leaves_one_unbroken_verifiable_chain(app: Flask) -> None:
+    _old_events(7, days_ago=400)
+    write_events(3)
+    # One batch, committed, as the command does it: were the prune stopped here, the chain would verify.
+    first = retention.prune(datetime.now(UTC) - timedelta(days=365), limit=3)
+    db.session.commit()
+    assert first == retention.Pruned(3, 3)
+    after_one = verify_session()
+    assert after_one.intact and after_one.first_position == 4, after_one.broken
+    result = app.test_cli_runner().invoke(args=["audit", "prune", "--days", "365", "--batch-size", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Removed 4 events older than 365 days, through position 7, in 2 batches" in result.output
+    prunes = db.session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.kind == CheckpointKind.PRUNE)
+                                .order_by(AuditCheckpoint.position)).all()
+    assert [(c.position, c.details["removed"]) for c in prunes] == [(3, 3), (6, 3), (7, 1)]
+    events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.chain_position)).all()
+    assert [e.chain_position for e in events] == [8, 9, 10, 11, 12, 13]  # three kept, and one event a batch
+    assert [e.details["through_position"] for e in events if e.tag == AuditTag.AUDIT_PRUNE] == [3, 6, 7]
+    verified = verify_session()
+    assert verified.intact and verified.first_position == 8 and verified.events == 6, verified.broken
 
 
 def test_prune_keeps_everything_within_the_period_and_never_breaks_the_chain(app: Flask) -> None:
