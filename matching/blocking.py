@@ -5,15 +5,18 @@ canonical forms) with the date of birth or the postcode. Given and family parts 
 key space, so a search with the names swapped, or a typo in one name, still meets the child
 through the other name. Keys are stored as signed 64-bit hashes to keep the index small.
 
-One more kind is stored, for loads only: the postcode with the date of birth, no name ("pd").
-It finds the row whose given and family names were both mistyped or changed (a new family
-name and a typo in the given name); a postcode holds few children born on one day (twins, or
-a namesake), so it adds few candidates. Search never looks it up (query_keys): a search with a
-postcode and a date of birth but names that match nothing must not find anybody.
+Two more kinds are stored, for loads only, with no name: the postcode with the date of birth
+("pd"), and the house number and street of the first line of the address with the date of
+birth ("ad"). They find the row whose given and family names were both mistyped or changed (a
+new family name and a typo in the given name), "ad" even when the postcode was mistyped too; a
+home holds few children born on one day (twins, or a namesake), so they add few candidates.
+Search never looks them up (query_keys): a search with an address and a date of birth but names
+that match nothing must not find anybody.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from hashlib import blake2b
 
@@ -62,15 +65,37 @@ def _keys(codes: set[str], dates: Iterable[str], postcodes: Iterable[str]) -> se
     return keys
 
 
-def _household_keys(dates: Iterable[str], postcodes: Iterable[str]) -> set[int]:
-    return {key_hash(f"pd|{postcode}|{day}") for postcode in postcodes for day in dates}
+_WORD = re.compile(r"[^\W_]+")
+_HOUSE_NUMBER = re.compile(r"^\d+[a-z]?$")
+_NOT_A_STREET = frozenset({"flat", "apartment", "apt", "unit", "the"})
+
+
+def address_code(line: str | None) -> str | None:
+    """The house numbers and the phonetic code of the street's first word ("12 Acacia Avenue"
+    gives "12|AKS"), or None for a line without both (a house name alone may be anywhere)."""
+    words = _WORD.findall(line.lower()) if line else []
+    numbers = [word for word in words if _HOUSE_NUMBER.match(word)]
+    if not numbers:
+        return None
+    after = words[words.index(numbers[-1]) + 1:]
+    street = next((word for word in after if word.isalpha() and len(word) > 1 and word not in _NOT_A_STREET), None)
+    code = jellyfish.metaphone(street) if street else ""
+    return f"{' '.join(numbers)}|{code}" if code else None
+
+
+def _household_keys(dates: Iterable[str], postcodes: Iterable[str], address: str | None) -> set[int]:
+    keys = {key_hash(f"pd|{postcode}|{day}") for postcode in postcodes for day in dates}
+    if address:
+        keys |= {key_hash(f"ad|{address}|{day}") for day in dates}
+    return keys
 
 
 def record_keys(person: Person) -> set[int]:
     """Keys stored for a child held in the index."""
     dates = [person.date_of_birth.isoformat()] if person.date_of_birth else []
     postcodes = [p for p in (person.postcode, *person.previous_postcodes) if p]
-    return _keys(name_codes(person), dates, postcodes) | _household_keys(dates, postcodes)
+    return _keys(name_codes(person), dates, postcodes) | _household_keys(dates, postcodes,
+                                                                          address_code(person.address_line))
 
 
 def _query_dates(query: Person) -> list[str]:
@@ -91,8 +116,9 @@ def query_keys(query: Person) -> set[int]:
 
 
 def load_query_keys(row: Person) -> set[int]:
-    """Keys to look up for a row of a load: the search keys, and its postcode with its date of
-    birth (both ways round) whatever the names."""
+    """Keys to look up for a row of a load: the search keys, and its postcode and its address
+    with its date of birth (both ways round) whatever the names."""
     dates = _query_dates(row)
     postcodes = [row.postcode] if row.postcode else []
-    return _keys(name_codes(row), dates, postcodes) | _household_keys(dates, postcodes)
+    return _keys(name_codes(row), dates, postcodes) | _household_keys(dates, postcodes,
+                                                                      address_code(row.address_line))

@@ -178,9 +178,12 @@ def spelling_close(left: str, right: str) -> bool:
 @lru_cache(maxsize=NAME_CACHE)
 def spelling_similar(left: str, right: str) -> bool:
     """Further apart than spelling_close, but still likely one name mistyped: one edit in a
-    name of three letters (Bne, Ben), two in a name of five or more (Talyaj, Taylah). Four
-    letters two edits apart are two names (Jack, Jake)."""
+    name of three letters (Bne, Ben), a letter dropped from one (Jy, Jay), two in a name of
+    five or more (Talyaj, Taylah). Four letters two edits apart are two names (Jack, Jake); so
+    are two real names such as Jo and Joe, which the twin rule tells apart (linkage._two_names)."""
     shorter = min(len(left), len(right))
+    if shorter == 2 and len(left) + len(right) == 5:
+        return OSA.distance(left, right, score_cutoff=1) <= 1
     if shorter < 3 or shorter == 4:
         return False
     return OSA.distance(left, right, score_cutoff=2) <= (1 if shorter == 3 else 2)

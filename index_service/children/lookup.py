@@ -42,7 +42,7 @@ class SearchOutcome:
 
 def refresh_blocking_keys(child: Child) -> None:
     """Replace the child's stored blocking keys with those of its current details."""
-    wanted = record_keys(person_of(child))
+    wanted = record_keys(person_of(child, household=True))
     kept = [stored for stored in child.blocking_keys if stored.key in wanted]
     kept_keys = {stored.key for stored in kept}
     child.blocking_keys = kept + [BlockingKey(key=key) for key in wanted - kept_keys]

@@ -113,7 +113,7 @@ def test_children_refresh_keys_stores_the_keys_of_each_record_as_held(app: Flask
     for child in (fresh, stale):
         db.session.expire_all()
         held = set(db.session.scalars(select(BlockingKey.key).where(BlockingKey.child_id == child.id)))
-        assert held == record_keys(person_of(db.session.get_one(Child, child.id)))
+        assert held == record_keys(person_of(db.session.get_one(Child, child.id), household=True))
 
 
 def test_orgs_accredit_and_users_checks_let_the_first_people_in(app: Flask) -> None:

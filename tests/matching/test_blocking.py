@@ -1,6 +1,6 @@
 from datetime import date
 
-from matching.blocking import load_query_keys, query_keys, record_keys
+from matching.blocking import address_code, load_query_keys, query_keys, record_keys
 from matching.normalise import normalise_postcode
 from matching.person import OtherName, Person
 
@@ -56,3 +56,26 @@ def test_a_load_meets_the_child_by_postcode_and_date_of_birth_whatever_the_names
 def test_load_keys_include_every_search_key() -> None:
     for query in (CHILD, Person(given_name="Bill", family_name="Nobody", date_of_birth=date(2015, 4, 9))):
         assert query_keys(query) <= load_query_keys(query)
+
+
+def test_a_load_meets_the_child_by_address_and_date_of_birth_when_names_and_postcode_are_mistyped() -> None:
+    held = Person(given_name="Eliza", family_name="Keany", date_of_birth=date(2015, 4, 9), postcode="LS62AB",
+                  address_line="6 Nicklin Crescent")
+    row = Person(given_name="Eriaz", family_name="Keacny", date_of_birth=date(2015, 4, 9), postcode="LS62AP",
+                 address_line="6, nicklin cre scent")
+    assert not record_keys(held) & query_keys(row)  # a search by address and date of birth finds nobody
+    assert record_keys(held) & load_query_keys(row)
+    next_door = Person(given_name="Eriaz", family_name="Keacny", date_of_birth=date(2015, 4, 9), postcode="LS62AP",
+                       address_line="8 Nicklin Crescent")
+    assert not record_keys(held) & load_query_keys(next_door)
+    born_another_day = Person(given_name="Eriaz", family_name="Keacny", date_of_birth=date(2015, 4, 10),
+                              postcode="LS62AP", address_line="6 Nicklin Crescent")
+    assert not record_keys(held) & load_query_keys(born_another_day)
+
+
+def test_an_address_key_needs_a_house_number_and_a_street() -> None:
+    assert address_code("12a The Crescent") == "12a|KRSSNT"
+    assert address_code("Flat 3, 10 High Street") == "3 10|H"
+    assert address_code("Rose Cottage") is None  # a house name alone may be anywhere
+    assert address_code("20") is None
+    assert address_code(None) is None

@@ -99,7 +99,7 @@ def test_typos_by_edit_distance_and_jaro_winkler_but_not_other_names() -> None:
     assert _levels(Person(given_name="Jack"), Person(given_name="Jake"))["given name"] == "different"
 
 
-@pytest.mark.parametrize(("left", "right"), [("Talyaj", "Taylah"), ("Eriaz", "Eliza"), ("Bne", "Ben")])
+@pytest.mark.parametrize(("left", "right"), [("Talyaj", "Taylah"), ("Eriaz", "Eliza"), ("Bne", "Ben"), ("Jy", "Jay")])
 def test_names_two_slips_apart_or_short_names_one_slip_apart_are_similar(left: str, right: str) -> None:
     assert _levels(Person(given_name=left), Person(given_name=right))["given name"] == "similar"
 
@@ -420,6 +420,18 @@ def test_a_mistyped_given_name_in_the_same_home_is_not_a_twin() -> None:
     assert TWIN not in score(slip, held, model).conflicts
     named = replace(model, known_given_names=model.known_given_names | {"talyaj"})
     assert TWIN in score(slip, held, named).conflicts
+
+
+def test_a_letter_dropped_from_a_three_letter_name_is_a_slip_but_two_real_names_are_twins() -> None:
+    model = replace(default_model(), known_given_names=frozenset({"jay", "jo", "joe"}))
+    held = _held(given_name="Jay", gender="male", middle_names=None, identifiers=frozenset())
+    slip = replace(HELD, given_name="Jy", gender="male", middle_names=None, identifiers=frozenset())
+    assert TWIN not in score(slip, held, model).conflicts
+    assert resolve(slip, [held], model).outcome == "review"  # a slip, not a twin: a person decides
+    jo = _held(given_name="Jo", gender="female", middle_names=None, identifiers=frozenset())
+    joe = replace(HELD, given_name="Joe", gender="female", middle_names=None, identifiers=frozenset())
+    assert TWIN in score(joe, jo, model).conflicts
+    assert _levels(Person(given_name="Al"), Person(given_name="Bob"))["given name"] == "different"
 
 
 def test_known_names_leave_out_a_slip_in_a_far_commoner_name() -> None:
