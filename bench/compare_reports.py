@@ -5,7 +5,8 @@
 A change to how loads run must not change what they decide. Each run of a load gives the
 children it makes new random index ids, so the id of a child made by the load is paired with
 the other report's id in the row that made it, and must be paired the same way, one to one,
-wherever it comes again (a later row linked to a child made earlier in the load). Every other
+wherever it comes again (a later row linked to a child made earlier in the load, or a review
+naming it). Every other
 id must be the same.
 """
 
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 from pathlib import Path
+
+INDEX_ID = re.compile(r"\b[0-9A-Z]{9}\b")
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -35,6 +39,8 @@ def differences(first: list[dict[str, str]], second: list[dict[str, str]]) -> li
     paired: dict[str, str] = {}
     back: dict[str, str] = {}
     for left, right in zip(first, second, strict=True):
+        # A review's reasons may name a child made earlier in the load, by its id.
+        left = {**left, "reasons": INDEX_ID.sub(lambda found: paired.get(found[0], found[0]), left["reasons"])}
         for column in ("row_number", "source_record_id", "outcome", "score", "reasons"):
             if left[column] != right[column]:
                 found.append(f"row {left['row_number']}: {column} {left[column]!r} against {right[column]!r}")

@@ -33,17 +33,6 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
-from index_service.sources.deciding import (
-    LINK,
-    RESEMBLES,
-    REVIEW,
-    Incoming,
-    could_change,
-    decide,
-    review_reasons,
-    rounded_score,
-    verdict_of,
-)
 from index_service.sources.extract import ExtractError, count_rows, format_for
 from index_service.sources.models import (
     Load,
@@ -59,6 +48,17 @@ from index_service.sources.pool import MatchingPool, Verdicts, matching_pool
 from index_service.sources.reading import ReadBatch, batches_read_ahead, read_batches, unknown_columns
 from index_service.sources.validation import RejectedRow, ValidRow
 from matching.blocking import record_keys
+from matching.deciding import (
+    LINK,
+    RESEMBLES,
+    REVIEW,
+    Incoming,
+    could_change,
+    decide,
+    review_reasons,
+    rounded_score,
+    verdict_of,
+)
 from matching.linkage import Resolution, ScoredCandidate
 from matching.person import Person
 from matching.search import Candidate

@@ -3,7 +3,7 @@
 A load's process keeps every database read and write and the order of the rows; the workers
 get plain data (the row as matching sees it, its candidates) and give back plain data: which
 candidates could change a row's outcome, and the row's verdict on its held candidates. They
-run the same functions (sources.deciding) as the load's process, which decides itself every
+run the same functions (matching.deciding) as the load's process, which decides itself every
 row the workers cannot (one sent to review, one that meets a child made earlier in its batch).
 
 A worker that dies breaks the pool: the batch fails, nothing of it is committed, and the load
@@ -19,14 +19,12 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import TypeVar
 
-from index_service.sources.deciding import Incoming, Verdict, could_change, decided
+from matching.deciding import Incoming, Verdict, could_change_each, decide_each
 from matching.person import Person
 from matching.search import Candidate
 
 CHUNK_ROWS = 100  # rows a task: enough to outweigh the cost of sending it, few enough to share out
 
-BoundTask = list[tuple[int, Person, list[tuple[int, Person]]]]
-DecideTask = tuple[list[tuple[int, Incoming, list[Candidate]]], frozenset[int]]
 T = TypeVar("T")
 A = TypeVar("A")
 DIED = "a matching worker process stopped; run the load again to resume"
@@ -34,15 +32,6 @@ DIED = "a matching worker process stopped; run the load again to resume"
 
 class WorkerDied(RuntimeError):
     """A matching worker process stopped in the middle of a batch."""
-
-
-def _bound(task: BoundTask) -> list[tuple[int, list[int]]]:
-    return [(number, could_change(incoming, held)) for number, incoming, held in task]
-
-
-def _decide(task: DecideTask) -> list[tuple[int, Verdict | None]]:
-    rows, shielded = task
-    return [(number, decided(incoming, candidates, shielded)) for number, incoming, candidates in rows]
 
 
 def _chunks(items: list[T]) -> Iterator[list[T]]:
@@ -80,19 +69,27 @@ class MatchingPool:
     """A pool of worker processes for one load (see the module's docstring)."""
 
     def __init__(self, workers: int) -> None:
-        # Spawned, not forked: a worker starts clean, without the load's database connections.
+        self.workers = workers
+        # Spawned, not forked: a worker starts clean, without the load's database connections,
+        # and imports only matching (the functions it is sent are matching.deciding's).
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
 
     def could_change(self, work: list[tuple[int, Person, list[tuple[int, Person]]]]) -> dict[int, list[int]]:
-        """Row number -> the held candidates that could change its outcome, for each row of the work."""
-        futures = [self._submit(_bound, chunk) for chunk in _chunks(work)]
-        return {number: ids for future in futures for number, ids in _result(future)}
+        """Row number -> the held candidates that could change its outcome, for each row of the work.
+
+        The load waits for these before it reads on, so it takes a share of them itself.
+        """
+        share = len(work) // (self.workers + 1)
+        futures = [self._submit(could_change_each, chunk) for chunk in _chunks(work[share:])]
+        found = dict(could_change_each(work[:share]))
+        found.update((number, ids) for future in futures for number, ids in _result(future))
+        return found
 
     def decide(self, work: list[tuple[int, Incoming, list[Candidate]]], shielded: frozenset[int]) -> Verdicts:
         """Start deciding the rows on their held candidates; the verdicts follow as they are ready."""
         verdicts = Verdicts()
         for chunk in _chunks(work):
-            verdicts.add([number for number, _, _ in chunk], self._submit(_decide, (chunk, shielded)))
+            verdicts.add([number for number, _, _ in chunk], self._submit(decide_each, (chunk, shielded)))
         return verdicts
 
     def _submit(self, function: Callable[[A], T], task: A) -> Future[T]:
