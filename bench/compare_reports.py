@@ -6,8 +6,7 @@ A change to how loads run must not change what they decide. Each run of a load g
 children it makes new random index ids, so the id of a child made by the load is paired with
 the other report's id in the row that made it, and must be paired the same way, one to one,
 wherever it comes again (a later row linked to a child made earlier in the load, or a review
-naming it). Every other
-id must be the same.
+naming it). Every other id must be the same.
 """
 
 from __future__ import annotations
