@@ -163,6 +163,15 @@ def _status_mb(pid: int, field: str) -> float:
     return int(found.split()[1]) / 1024 if found else 0.0
 
 
+def _own_cpu(pid: int) -> float | None:
+    """The CPU seconds the process itself has used so far (not its children's), or None once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _descendants(pid: int) -> list[int]:
     """The process's children, theirs, and so on (the load's reader and matching workers)."""
     parents: dict[int, list[int]] = {}
@@ -182,9 +191,10 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _timed_load(url: str, name: str, extract: Path, workers: int | None,
-                ) -> tuple[subprocess.CompletedProcess[str], float, float, float]:
+                ) -> tuple[subprocess.CompletedProcess[str], float, float, float, float]:
     """The load command; its own peak memory and the peak of all its processes together, in
-    MB; and the CPU seconds they used.
+    MB; the CPU seconds they used, and those of the load's own process (which every row waits
+    for: on an idle machine the wall time cannot be shorter).
 
     Memory is read from /proc while it runs: the rusage of a child counts the image it was
     forked from (this process, which holds the index it built) before it became the load
@@ -199,20 +209,21 @@ def _timed_load(url: str, name: str, extract: Path, workers: int | None,
         env["LOAD_WORKERS"] = str(workers)
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", name, str(extract),
                "--report", str(OUT / "load-report.csv")]
-    peak = peak_all = 0.0
+    peak = peak_all = own_cpu = 0.0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)  # noqa: S603
         while process.poll() is None:
             peak = max(peak, _status_mb(process.pid, "VmHWM"))
             together = sum(_status_mb(pid, "VmRSS") for pid in [process.pid, *_descendants(process.pid)])
             peak_all = max(peak_all, together)
+            own_cpu = _own_cpu(process.pid) or own_cpu
             time.sleep(0.1)
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return done, peak, max(peak, peak_all), cpu
+    return done, peak, max(peak, peak_all), cpu, own_cpu
 
 
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -268,7 +279,7 @@ def main() -> None:
         raise SystemExit(added.stderr)
 
     started = time.perf_counter()
-    loaded, peak_mb, peak_all_mb, cpu_seconds = _timed_load(url, name, extract, args.workers)
+    loaded, peak_mb, peak_all_mb, cpu_seconds, own_cpu = _timed_load(url, name, extract, args.workers)
     elapsed = time.perf_counter() - started
     if loaded.returncode:
         raise SystemExit(loaded.stdout + loaded.stderr)
@@ -281,12 +292,13 @@ def main() -> None:
              f"LOAD_WORKERS {workers}: {elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory "
              f"{peak_all_mb:,.0f} MB for all its processes together ({peak_mb:,.0f} MB the load's own process; "
              f"the whole command, start-up and report included); they used {cpu_seconds:,.1f} CPU s, "
-             f"{args.rows / cpu_seconds:,.0f} rows per CPU second")
+             f"{args.rows / cpu_seconds:,.0f} rows per CPU second, the load's own process {own_cpu:,.1f} CPU s "
+             f"({args.rows / own_cpu:,.0f} rows per second at most on an idle machine)")
     print(title)
     result = {"children": args.children, "backend": backend, "backend_version": version, "extract": mix,
               "seconds": round(elapsed, 1), "rows_per_second": round(args.rows / elapsed),
               "workers": workers, "peak_memory_mb": round(peak_all_mb), "load_process_peak_memory_mb": round(peak_mb),
-              "cpu_seconds": round(cpu_seconds, 1),
+              "cpu_seconds": round(cpu_seconds, 1), "load_process_cpu_seconds": round(own_cpu, 1),
               "rows_per_cpu_second": round(args.rows / cpu_seconds), "summary": loaded.stdout.splitlines(),
               "at": datetime.now(UTC).isoformat(timespec="seconds")}
     target = OUT / f"load-{backend}-{args.children}-{args.rows}-workers-{workers}.json"
