@@ -77,7 +77,8 @@ def _known_rows(app: Any, count: int, rng: random.Random) -> list[dict[str, str]
     with app.app_context():
         top = db.session.scalar(select(func.max(Child.id))) or 0
         ids = rng.sample(range(1, top + 1), min(count, top))
-        children = load_children(ids, Child.carers)
+        # In id order: PostgreSQL returns them in any order, which made each run's extract another.
+        children = sorted(load_children(ids, Child.carers), key=lambda child: child.id)
         nhs = dict(db.session.execute(
             select(SourceIdentifier.child_id, SourceIdentifier.value).where(
                 SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.child_id.in_(ids))
