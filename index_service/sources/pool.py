@@ -13,6 +13,7 @@ stops as failed, to be resumed by running it again.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -22,6 +23,7 @@ from typing import TypeVar
 from matching.deciding import Incoming, Verdict, could_change_each, decide_each
 from matching.person import Person
 from matching.search import Candidate
+from matching.worker import end_with_parent
 
 CHUNK_ROWS = 100  # rows a task: enough to outweigh the cost of sending it, few enough to share out
 
@@ -72,7 +74,8 @@ class MatchingPool:
         self.workers = workers
         # Spawned, not forked: a worker starts clean, without the load's database connections,
         # and imports only matching (the functions it is sent are matching.deciding's).
-        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=end_with_parent, initargs=(os.getpid(),))
 
     def could_change(self, work: list[tuple[int, Person, list[tuple[int, Person]]]]) -> dict[int, list[int]]:
         """Row number -> the held candidates that could change its outcome, for each row of the work.

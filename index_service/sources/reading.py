@@ -8,6 +8,7 @@ work ahead of the batches being applied: the load takes its batches in file orde
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from index_service.sources.extract import open_extract
 from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
 from matching.blocking import load_query_keys
 from matching.person import Person
+from matching.worker import end_with_parent
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,9 @@ def _ready(rows: list[ValidRow | RejectedRow]) -> ReadBatch:
     return ReadBatch(rows, people, {number: load_query_keys(person) for number, person in people.items()})
 
 
-def _read_into(out: Connection, path: Path, fmt: str, today: date, after: int, size: int) -> None:
+def _read_into(out: Connection, parent: int, path: Path, fmt: str, today: date, after: int, size: int) -> None:
     """The reader process: every batch, then None; or the error's name and message."""
+    end_with_parent(parent)
     try:
         for batch in read_batches(path, fmt, today, after, size):
             out.send(batch)
@@ -88,7 +91,7 @@ def batches_read_ahead(path: Path, fmt: str, today: date, after: int, size: int)
     """
     context = multiprocessing.get_context("spawn")
     receiving, sending = context.Pipe(duplex=False)
-    reader = context.Process(target=_read_into, args=(sending, path, fmt, today, after, size), daemon=True)
+    reader = context.Process(target=_read_into, args=(sending, os.getpid(), path, fmt, today, after, size), daemon=True)
     reader.start()
     sending.close()
 

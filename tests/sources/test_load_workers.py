@@ -198,3 +198,34 @@ def test_a_helper_that_dies_fails_the_load_and_a_rerun_finishes_it(committed_app
         select(SourceIdentifier.value).where(SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD)).all()
     reviewed = db.session.scalars(select(ReviewItem.source_record_id)).all()
     assert sorted(records + reviewed) == sorted(f"H{n}" for n in range(total))
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_load_killed_leaves_no_helper_behind(committed_app: Flask, tmp_path: Path) -> None:
+    make_source("Census with helpers")
+    born = date(2009, 1, 1)
+    path = write_extract(tmp_path / "census.csv", [
+        row(f"H{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
+            date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), postcode="", parent_carer_name="")
+        for n in range(3000)
+    ])
+    process = _command(committed_app, path)
+    deadline = time.monotonic() + 120
+    helpers: list[int] = []
+    while time.monotonic() < deadline and process.poll() is None and len(helpers) < 2:
+        helpers = _spawned_children(process.pid)
+        time.sleep(0.02)
+    assert process.poll() is None and len(helpers) >= 2, "the load ended before it could be stopped"
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_running(pid) for pid in helpers):
+        time.sleep(0.1)
+    assert not [pid for pid in helpers if _running(pid)]
