@@ -1,13 +1,14 @@
 """Load benchmark: an extract of R rows loaded into an index already holding N children.
 
-    python bench/load.py [--children N] [--rows R] [--database-url URL] [--keep]
+    python bench/load.py [--children N] [--rows R] [--database-url URL] [--keep] [--workers W]
 
 The index is built as bench/search.py builds it (the same synthetic households, the schema
 from the migrations) or reused with --keep. The extract mixes what a real source sends: 40% of
 rows are children already in the index supplied with their NHS number, 20% are children
 already in the index with nicknames, typos, swapped dates or a move and no NHS number, 39%
 are new children, and 1% are bad rows. The load runs as the real command,
-`flask sources load`, in its own process, whose wall time and peak memory are reported.
+`flask sources load`, in its own process (with its reader and matching workers, LOAD_WORKERS),
+whose wall time, CPU time and peak memory (all its processes together) are reported.
 
 The load goes into a copy of the index (a file copy on SQLite, a database made from the
 index as a template on PostgreSQL), so every run starts from the same index: a rerun with
@@ -76,7 +77,8 @@ def _known_rows(app: Any, count: int, rng: random.Random) -> list[dict[str, str]
     with app.app_context():
         top = db.session.scalar(select(func.max(Child.id))) or 0
         ids = rng.sample(range(1, top + 1), min(count, top))
-        children = load_children(ids, Child.carers)
+        # In id order: PostgreSQL returns them in any order, which made each run's extract another.
+        children = sorted(load_children(ids, Child.carers), key=lambda child: child.id)
         nhs = dict(db.session.execute(
             select(SourceIdentifier.child_id, SourceIdentifier.value).where(
                 SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.child_id.in_(ids))
@@ -152,40 +154,77 @@ def load_copy(url: str, backend: str) -> str:
     return f"{base}/{copy}"
 
 
-def _high_water_mb(pid: int) -> float | None:
-    """The process's peak resident memory so far (VmHWM), or None once it has gone."""
+def _status_mb(pid: int, field: str) -> float:
+    """A memory figure of the process's status (VmHWM, VmRSS) in MB, or 0 once it has gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
+        return 0.0
+    found = next((line for line in status.splitlines() if line.startswith(f"{field}:")), None)
+    return int(found.split()[1]) / 1024 if found else 0.0
+
+
+def _own_cpu(pid: int) -> float | None:
+    """The CPU seconds the process itself has used so far (not its children's), or None once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
-    found = next((line for line in status.splitlines() if line.startswith("VmHWM:")), None)
-    return int(found.split()[1]) / 1024 if found else None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _timed_load(url: str, name: str, extract: Path) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """The load command, its own peak memory in MB, and the CPU seconds it used.
+def _descendants(pid: int) -> list[int]:
+    """The process's children, theirs, and so on (the load's reader and matching workers)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(parent, []).append(int(entry.name))
+    found, waiting = [], [pid]
+    while waiting:
+        children = parents.get(waiting.pop(), [])
+        found += children
+        waiting += children
+    return found
+
+
+def _timed_load(url: str, name: str, extract: Path, workers: int | None,
+                ) -> tuple[subprocess.CompletedProcess[str], float, float, float, float]:
+    """The load command; its own peak memory and the peak of all its processes together, in
+    MB; the CPU seconds they used, and those of the load's own process (which every row waits
+    for: on an idle machine the wall time cannot be shorter).
 
     Memory is read from /proc while it runs: the rusage of a child counts the image it was
     forked from (this process, which holds the index it built) before it became the load
-    command. CPU time is the rusage of the waited-for child, which on a machine shared with
-    other work says more than the wall time.
+    command. All processes together is the largest sum of their resident memory at one moment
+    (sampled every 0.1 s). CPU time is the rusage of the waited-for child, which includes the
+    processes it started and waited for, and on a machine shared with other work says more
+    than the wall time.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
+    if workers is not None:
+        env["LOAD_WORKERS"] = str(workers)
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", name, str(extract),
                "--report", str(OUT / "load-report.csv")]
-    peak = 0.0
+    peak = peak_all = own_cpu = 0.0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)  # noqa: S603
         while process.poll() is None:
-            peak = max(peak, _high_water_mb(process.pid) or 0.0)
+            peak = max(peak, _status_mb(process.pid, "VmHWM"))
+            together = sum(_status_mb(pid, "VmRSS") for pid in [process.pid, *_descendants(process.pid)])
+            peak_all = max(peak_all, together)
+            own_cpu = _own_cpu(process.pid) or own_cpu
             time.sleep(0.1)
         out.seek(0)
         err.seek(0)
         done = subprocess.CompletedProcess(command, process.returncode, out.read(), err.read())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    return done, peak, cpu
+    return done, peak, max(peak, peak_all), cpu, own_cpu
 
 
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -202,6 +241,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="rows in the extract (default 100000)")
     parser.add_argument("--database-url", help="a PostgreSQL URL; its schema public is dropped and rebuilt")
     parser.add_argument("--keep", action="store_true", help="reuse the index when it already has N children")
+    parser.add_argument("--workers", type=int, help="LOAD_WORKERS for the load (default: the app's, the CPU count)")
     args = parser.parse_args()
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -240,7 +280,7 @@ def main() -> None:
         raise SystemExit(added.stderr)
 
     started = time.perf_counter()
-    loaded, peak_mb, cpu_seconds = _timed_load(url, name, extract)
+    loaded, peak_mb, peak_all_mb, cpu_seconds, own_cpu = _timed_load(url, name, extract, args.workers)
     elapsed = time.perf_counter() - started
     if loaded.returncode:
         raise SystemExit(loaded.stdout + loaded.stderr)
@@ -248,17 +288,21 @@ def main() -> None:
     with sa.create_engine(url).connect() as connection:
         version = connection.scalar(sa.text(
             "SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version"))
-    title = (f"{args.rows:,} rows into {args.children:,} children on {backend} {version}, {os.cpu_count()} CPUs: "
-             f"{elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory {peak_mb:,.0f} MB "
-             f"(the whole command, start-up and report included); the command used {cpu_seconds:,.1f} CPU s, "
-             f"{args.rows / cpu_seconds:,.0f} rows per CPU second")
+    workers = "default" if args.workers is None else args.workers
+    title = (f"{args.rows:,} rows into {args.children:,} children on {backend} {version}, {os.cpu_count()} CPUs, "
+             f"LOAD_WORKERS {workers}: {elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory "
+             f"{peak_all_mb:,.0f} MB for all its processes together ({peak_mb:,.0f} MB the load's own process; "
+             f"the whole command, start-up and report included); they used {cpu_seconds:,.1f} CPU s, "
+             f"{args.rows / cpu_seconds:,.0f} rows per CPU second, the load's own process {own_cpu:,.1f} CPU s "
+             f"({args.rows / own_cpu:,.0f} rows per second at most on an idle machine)")
     print(title)
     result = {"children": args.children, "backend": backend, "backend_version": version, "extract": mix,
               "seconds": round(elapsed, 1), "rows_per_second": round(args.rows / elapsed),
-              "peak_memory_mb": round(peak_mb), "cpu_seconds": round(cpu_seconds, 1),
+              "workers": workers, "peak_memory_mb": round(peak_all_mb), "load_process_peak_memory_mb": round(peak_mb),
+              "cpu_seconds": round(cpu_seconds, 1), "load_process_cpu_seconds": round(own_cpu, 1),
               "rows_per_cpu_second": round(args.rows / cpu_seconds), "summary": loaded.stdout.splitlines(),
               "at": datetime.now(UTC).isoformat(timespec="seconds")}
-    target = OUT / f"load-{backend}-{args.children}-{args.rows}.json"
+    target = OUT / f"load-{backend}-{args.children}-{args.rows}-workers-{workers}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {target.relative_to(ROOT)}")
 

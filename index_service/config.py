@@ -38,6 +38,7 @@ class Settings:
     lockout_window_minutes: int = 15
     trusted_proxy_hops: int = 0
     load_batch_rows: int = 1000
+    load_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
     identity_provider_keys: tuple[str, ...] = ()
@@ -75,6 +76,7 @@ class Settings:
             "INDEX_ENVIRONMENT": self.environment,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
             "LOAD_BATCH_ROWS": self.load_batch_rows,
+            "LOAD_WORKERS": self.load_workers,
             # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
             "UPLOAD_MAX_BYTES": self.upload_max_bytes,
             # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
@@ -224,6 +226,7 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         lockout_window_minutes=_int(env, "LOCKOUT_WINDOW_MINUTES", 15),
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
         load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 1000),
+        load_workers=_int(env, "LOAD_WORKERS", os.cpu_count() or 1, minimum=0),
         upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
         log_level=env.get("LOG_LEVEL", "INFO"),
         identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment, instance_path),

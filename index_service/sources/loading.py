@@ -13,7 +13,7 @@ import gc
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -32,8 +32,8 @@ from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
-from index_service.sources.applying import apply_to_record, create_from_row, person_of_row
-from index_service.sources.extract import ExtractError, count_rows, format_for, open_extract
+from index_service.sources.applying import apply_to_record, create_from_row
+from index_service.sources.extract import ExtractError, count_rows, format_for
 from index_service.sources.models import (
     Load,
     LoadKind,
@@ -44,9 +44,22 @@ from index_service.sources.models import (
     ReviewStatus,
     RowOutcome,
 )
-from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
-from matching.blocking import load_query_keys, record_keys
-from matching.linkage import Resolution, ScoredCandidate, could_matter, resembles_shielded, resolve, score
+from index_service.sources.pool import MatchingPool, Verdicts, matching_pool
+from index_service.sources.reading import ReadBatch, batches_read_ahead, read_batches, unknown_columns
+from index_service.sources.validation import RejectedRow, ValidRow
+from matching.blocking import record_keys
+from matching.deciding import (
+    LINK,
+    RESEMBLES,
+    REVIEW,
+    Incoming,
+    could_change,
+    decide,
+    review_reasons,
+    rounded_score,
+    verdict_of,
+)
+from matching.linkage import Resolution, ScoredCandidate
 from matching.person import Person
 from matching.search import Candidate
 
@@ -55,10 +68,6 @@ KEY_CHUNK = 5000
 KEYS: Table = BlockingKey.__table__  # type: ignore[assignment]
 SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignment]
 OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
-SHIELDED_RESEMBLANCE = ("resembles a shielded record: a person decides, and a new record made from this row is "
-                        "shielded until a shielder decides")
-RESEMBLES = "resembles a child in the index, but not enough to link"
-LINKED_TO_SHIELDED = "linked to a shielded record (how it compared is not shown)"
 SHIELDED_BY_ROW = "shielded: the source flagged this row for shielding; a shielder reviews it"
 FLAGGED = "Flagged for shielding by {source}, row {row} of the load."
 OPTIONAL_FIELDS = (
@@ -124,12 +133,18 @@ class _RowResult:
 
 
 class _BatchRun:
-    """One batch: candidates fetched together, then each row resolved and applied in file order."""
+    """One batch: candidates fetched together, then each row resolved and applied in file order.
 
-    def __init__(self, load: Load, rows: list[ValidRow | RejectedRow], today: date) -> None:
-        self.load, self.source, self.rows, self.today = load, load.source, rows, today
+    With a pool, its workers judge the candidates and decide the rows on their held candidates
+    while this process reads and applies; without one, all is done here.
+    """
+
+    def __init__(self, load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None = None) -> None:
+        self.load, self.source, self.rows, self.today = load, load.source, batch.rows, today
+        self.read, self.pool = batch, pool
         self.now = utcnow()
-        self.valid = [row for row in rows if isinstance(row, ValidRow)]
+        self.valid = [row for row in self.rows if isinstance(row, ValidRow)]
+        self.verdicts: Verdicts | None = None
         self.known: dict[str, int] = {}
         self.waiting: dict[str, int] = {}
         self.candidate_ids: dict[int, set[int]] = {}
@@ -162,8 +177,8 @@ class _BatchRun:
             ).all()
         )
         fresh = [row for row in self.valid if row.source_record_id not in self.known]
-        self.people = {row.row_number: person_of_row(row) for row in fresh}
-        self.keys = {number: load_query_keys(person) for number, person in self.people.items()}
+        self.people = {row.row_number: self.read.people[row.row_number] for row in fresh}
+        self.keys = {row.row_number: self.read.keys[row.row_number] for row in fresh}
         by_key = self._children_by_key(set().union(*self.keys.values()) if self.keys else set())
         by_identifier, self.owners = self._holders()
         holding: dict[int, set[int]] = {}  # row number -> the records holding its NHS number or UPN
@@ -178,6 +193,11 @@ class _BatchRun:
         self.held.update(held_people(survivors, in_full=False))
         self.shielded_ids = {child_id for child_id, held in self.held.items() if held.is_shielded}
         self._sort_candidates(holding)
+        if self.pool is not None:
+            to_decide = [row for row in fresh if row.source_record_id not in self.waiting]
+            self.verdicts = self.pool.decide(
+                [(row.row_number, self._incoming(row), self._held_candidates(row)) for row in to_decide],
+                frozenset(self.shielded_ids))
 
     def _sort_candidates(self, holding: dict[int, set[int]]) -> None:
         """Split each row's held candidates into those that could change its outcome, read in
@@ -188,11 +208,20 @@ class _BatchRun:
         matching's bound allows for, except that one holding the row's NHS number or UPN always
         could matter, as could a shielded one.
         """
+        kept: dict[int, tuple[set[HeldPerson], set[HeldPerson]]] = {}  # row number -> held, and those kept
         for number, ids in self.candidate_ids.items():
-            incoming = self.people[number]
             keep = {self._surviving(self.held[i]) for i in holding[number] if i in self.held}
             held = {self._surviving(self.held[i]) for i in ids if i in self.held}
-            self.matter[number] = [h for h in held if h in keep or h.is_shielded or could_matter(incoming, h.person)]
+            kept[number] = held, {h for h in held if h in keep or h.is_shielded}
+        to_judge = [(number, self.people[number], [(h.child_id, h.person) for h in held - keep])
+                    for number, (held, keep) in kept.items()]
+        if self.pool is not None:
+            changing = self.pool.could_change(to_judge)
+        else:
+            changing = {number: could_change(incoming, held) for number, incoming, held in to_judge}
+        for number, (held, keep) in kept.items():
+            could = set(changing[number])
+            self.matter[number] = [h for h in held if h in keep or h.child_id in could]
             self.pruned[number] = [h for h in held if h not in self.matter[number]]
         wanted = {h.child_id: h for found in self.matter.values() for h in found}
         whole = with_details(wanted)
@@ -270,18 +299,6 @@ class _BatchRun:
         """Whether a candidate (held, or made earlier in this batch) is a shielded record."""
         return self.created[-child_id - 1].is_shielded if child_id < 0 else child_id in self.shielded_ids
 
-    def _shielded_resembling(self, row: ValidRow, candidates: list[Candidate]) -> list[ScoredCandidate]:
-        """The shielded records among the candidates that the row resembles, however weakly."""
-        incoming = self.people[row.row_number]
-        found = []
-        for candidate in candidates:
-            if not self._is_shielded(candidate.child_id):
-                continue
-            scored = score(incoming, candidate)
-            if resembles_shielded(incoming, candidate.person, scored):
-                found.append(scored)
-        return found
-
     def _surviving_records(self, ids: set[int]) -> dict[int, HeldRecord]:
         """Each child's record as held, or the record it was merged into."""
         records = read_held(ids, [self.source.id])
@@ -330,12 +347,21 @@ class _BatchRun:
             return _RowResult(RowOutcome.REVIEW, reasons=reasons + (f"already waiting for review (item {waiting})",))
         return self._resolve(row, reasons)
 
-    def _candidates(self, row: ValidRow) -> list[Candidate]:
-        """The row's candidates that could change its outcome: held ones, and any made earlier in the batch."""
-        found = [Candidate(h.child_id, h.person, h.index_id) for h in self.matter.get(row.row_number, ())]
+    def _incoming(self, row: ValidRow) -> Incoming:
+        return Incoming(self.people[row.row_number], row.nhs_number, row.upn)
+
+    def _held_candidates(self, row: ValidRow) -> list[Candidate]:
+        """The row's held candidates that could change its outcome."""
+        return [Candidate(h.child_id, h.person, h.index_id) for h in self.matter.get(row.row_number, ())]
+
+    def _made_candidates(self, row: ValidRow) -> list[Candidate]:
+        """Children made earlier in this batch that share a key or identifier with the row.
+
+        They are not written yet, so they go by a provisional id (minus their number in the batch).
+        """
         incoming, keys = self.people[row.row_number], self.keys[row.row_number]
-        # Children made earlier in this batch are not written yet: they go by a provisional id.
         made = {number for key in (*keys, *incoming.identifiers) for number in self.created_by_key.get(key, ())}
+        found = []
         for number in sorted(made):
             child = self.created[number - 1]
             found.append(Candidate(-number, child.person(), child.index_id))
@@ -353,50 +379,27 @@ class _BatchRun:
         pruned = with_details({h.child_id: h for h in self.pruned.get(row.row_number, ())})
         return [Candidate(h.child_id, h.person, h.index_id) for h in pruned.values()]
 
-    def _decide(self, row: ValidRow, candidates: list[Candidate]) -> tuple[Resolution, tuple[str, ...]]:
-        """Matching's resolution, with the rules of identifiers and shielding; the reasons they add."""
-        resolution = resolve(self.people[row.row_number], candidates)
-        reasons: tuple[str, ...] = ()
-        held = _identifier_held(row, candidates)
-        if resolution.outcome != "link" and held:
-            # An NHS number or UPN names one child: never a second record for it, whatever the names say.
-            resolution = replace(resolution, outcome="review")
-            reasons += (f"conflict: the {held} is already held by a record the names do not match",)
-        shielded = self._shielded_resembling(row, candidates) if resolution.outcome != "link" else []
-        if shielded:
-            # Never a second, unshielded record of a shielded child: a person decides.
-            shown = {c.child_id for c in resolution.candidates}
-            more = tuple(c for c in shielded if c.child_id not in shown)
-            resolution = replace(resolution, outcome="review", candidates=resolution.candidates + more)
-            reasons += (SHIELDED_RESEMBLANCE,)
-        return resolution, reasons
-
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
-        candidates = self._candidates(row)
-        resolution, why = self._decide(row, candidates)
-        if resolution.outcome == "review" and self.pruned.get(row.row_number):
-            # The outcome stands; the review lists the best of all the candidates.
-            resolution, why = self._decide(row, candidates + self._the_others(row))
-        reasons += why
-        if resolution.outcome == "link" and resolution.best is not None:
-            best = resolution.best
-            made = self.created[-best.child_id - 1] if best.child_id < 0 else None
-            why = (LINKED_TO_SHIELDED,) if self._is_shielded(best.child_id) else _why(best)
-            return _RowResult(RowOutcome.LINKED, made, child_id=None if made else best.child_id,
-                              score=_score(best), reasons=reasons + why, row=row)
-        if resolution.outcome == "review":
-            item = ReviewItem(
-                load=self.load, source=self.source, row_number=row.row_number,
-                source_record_id=row.source_record_id, incoming=row_as_json(row),
-                candidates=[candidate_as_json(c) for c in resolution.candidates],
-            )
-            db.session.add(item)
-            best = resolution.best
-            if best is not None and self._is_shielded(best.child_id):
-                # The report names no shielded record a row resembles, nor how closely.
-                return _RowResult(RowOutcome.REVIEW, reasons=reasons + (RESEMBLES,))
-            return _RowResult(RowOutcome.REVIEW, score=_score(best) if best else None,
-                              reasons=reasons + _review_reasons(resolution))
+        made = self._made_candidates(row)
+        # The workers decided the row on its held candidates; one that meets a child made
+        # earlier in the batch, or that goes to review, is decided here with all of them.
+        verdict = self.verdicts.get(row.row_number) if self.verdicts is not None and not made else None
+        if verdict is None:
+            candidates = self._held_candidates(row) + made
+            incoming = self._incoming(row)
+            resolution, why = decide(incoming, candidates, self._is_shielded)
+            if resolution.outcome == REVIEW and self.pruned.get(row.row_number):
+                # The outcome stands; the review lists the best of all the candidates.
+                resolution, why = decide(incoming, candidates + self._the_others(row), self._is_shielded)
+            verdict = verdict_of(resolution, why, self._is_shielded)
+            if verdict is None:
+                return self._review(row, resolution, reasons + why)
+        reasons += verdict.reasons
+        if verdict.outcome == LINK:
+            assert verdict.child_id is not None
+            made_child = self.created[-verdict.child_id - 1] if verdict.child_id < 0 else None
+            return _RowResult(RowOutcome.LINKED, made_child, child_id=None if made_child else verdict.child_id,
+                              score=verdict.score, reasons=reasons, row=row)
         if row.over_age:
             return _RowResult(RowOutcome.REJECTED, reasons=reasons + (OVER_AGE,))
         child = create_from_row(row, self.source, self.writes)
@@ -411,30 +414,19 @@ class _BatchRun:
         self._index_created(child)
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
 
-
-def _identifier_held(row: ValidRow, candidates: list[Candidate]) -> str | None:
-    """Which of the row's identifiers a candidate already holds, in words, if any."""
-    for kind, label in (("nhs_number", "NHS number"), ("upn", "Unique Pupil Number")):
-        value = getattr(row, kind)
-        if value and any((kind, value) in candidate.person.identifiers for candidate in candidates):
-            return label
-    return None
-
-
-def _score(candidate: ScoredCandidate) -> float:
-    return round(candidate.probability * 100, 1)
-
-
-def _why(candidate: ScoredCandidate) -> tuple[str, ...]:
-    return tuple(c.explanation for c in candidate.contributions if c.weight > 0)
-
-
-def _review_reasons(resolution: Resolution) -> tuple[str, ...]:
-    best = resolution.best
-    if best is None:
-        return (RESEMBLES,)
-    found = f"best candidate {best.index_id} scored {_score(best)}: not enough to link"
-    return (found,) + tuple(f"conflict: {conflict}" for conflict in best.conflicts)
+    def _review(self, row: ValidRow, resolution: Resolution, reasons: tuple[str, ...]) -> _RowResult:
+        item = ReviewItem(
+            load=self.load, source=self.source, row_number=row.row_number,
+            source_record_id=row.source_record_id, incoming=row_as_json(row),
+            candidates=[candidate_as_json(c) for c in resolution.candidates],
+        )
+        db.session.add(item)
+        best = resolution.best
+        if best is not None and self._is_shielded(best.child_id):
+            # The report names no shielded record a row resembles, nor how closely.
+            return _RowResult(RowOutcome.REVIEW, reasons=reasons + (RESEMBLES,))
+        return _RowResult(RowOutcome.REVIEW, score=rounded_score(best) if best else None,
+                          reasons=reasons + review_reasons(resolution))
 
 
 def row_as_json(row: ValidRow) -> dict[str, Any]:
@@ -488,36 +480,16 @@ class _Tally:
         }
 
 
-def _batches(rows: Iterator[ValidRow | RejectedRow], after: int) -> Iterator[list[ValidRow | RejectedRow]]:
-    """Rows after the last committed one, in batches of LOAD_BATCH_ROWS (one transaction each)."""
-    size = current_app.config["LOAD_BATCH_ROWS"]
-    batch: list[ValidRow | RejectedRow] = []
-    for row in rows:
-        if row.row_number <= after:
-            continue
-        batch.append(row)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def _validated(load: Load, today: date) -> tuple[list[str], Iterator[ValidRow | RejectedRow]]:
-    stream = Path(load.stored_path or "").open("rb")  # noqa: SIM115 - closed when the rows run out
-    try:
-        header, raw_rows = open_extract(stream, load.file_format)
-    except BaseException:
-        stream.close()
-        raise
-    validator = RowValidator(today)
-
-    def rows() -> Iterator[ValidRow | RejectedRow]:
-        with stream:
-            for raw in raw_rows:
-                yield validator.validate(raw)
-
-    return list(header.unknown), rows()
+@contextmanager
+def _batches(path: Path, load: Load, today: date, size: int, *, ahead: bool) -> Iterator[Iterator[ReadBatch]]:
+    """The batches after the load's last committed row: read by a reader process a few batches
+    ahead, or here."""
+    if ahead:
+        with batches_read_ahead(path, load.file_format, today, load.rows_done, size) as batches:
+            yield batches
+    else:
+        with closing(read_batches(path, load.file_format, today, load.rows_done, size)) as batches:
+            yield batches
 
 
 def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[_RowResult]) -> None:
@@ -555,10 +527,10 @@ def _end_involvements_not_supplied(load: Load, today: date) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _predict(load: Load, batch: list[ValidRow | RejectedRow], today: date) -> list[_RowResult]:
+def _predict(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None) -> list[_RowResult]:
     """A dry run's batch: applied inside a savepoint and rolled back; children it created are forgotten."""
     savepoint = db.session.begin_nested()
-    run = _BatchRun(load, batch, today)
+    run = _BatchRun(load, batch, today, pool)
     results = run.run()
     made = {id(child) for child in run.created}
     predicted = [
@@ -570,13 +542,13 @@ def _predict(load: Load, batch: list[ValidRow | RejectedRow], today: date) -> li
     return predicted
 
 
-def _apply_batch(load: Load, batch: list[ValidRow | RejectedRow], today: date, tally: _Tally) -> None:
+def _apply_batch(load: Load, batch: ReadBatch, today: date, tally: _Tally, pool: MatchingPool | None) -> None:
     """Apply (or predict) one batch and commit it with its report rows and the load's position."""
-    results = _predict(load, batch, today) if load.is_dry_run else _BatchRun(load, batch, today).run()
-    _write_batch(load, batch, results)
-    for row, result in zip(batch, results, strict=True):
+    results = _predict(load, batch, today, pool) if load.is_dry_run else _BatchRun(load, batch, today, pool).run()
+    _write_batch(load, batch.rows, results)
+    for row, result in zip(batch.rows, results, strict=True):
         tally.add(row, result)
-    load.rows_done = batch[-1].row_number
+    load.rows_done = batch.rows[-1].row_number
     tally.store()
     db.session.commit()
 
@@ -617,7 +589,8 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     """Apply (or, for a dry run, predict) the whole load, resuming after its last committed row."""
     today = today or date.today()
     user = load.created_by
-    unknown, rows = _validated(load, today)
+    path = Path(load.stored_path or "")
+    unknown = unknown_columns(path, load.file_format)
     resuming = load.rows_done > 0
     load.status = LoadStatus.RUNNING
     load.started_at = load.started_at or utcnow()
@@ -626,10 +599,14 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
                  organisation_id=load.source.organisation_id)
     db.session.commit()
     tally = _Tally(load)
+    size = current_app.config["LOAD_BATCH_ROWS"]
+    # Worker processes pay for themselves only over more than one batch.
+    workers = current_app.config["LOAD_WORKERS"] if (load.rows_expected or 0) - load.rows_done > size else 0
     try:
-        with _collecting_between_batches() as collect:
-            for batch in _batches(rows, after=load.rows_done):
-                _apply_batch(load, batch, today, tally)
+        with (matching_pool(workers) as pool, _batches(path, load, today, size, ahead=pool is not None) as batches,
+              _collecting_between_batches() as collect):
+            for batch in batches:
+                _apply_batch(load, batch, today, tally, pool)
                 collect()  # after the batch's records have gone with _apply_batch's frame
                 if progress:
                     progress(load)

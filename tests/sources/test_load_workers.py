@@ -1,0 +1,231 @@
+"""A load split across processes (a reader and matching workers) decides every row as one process
+does, and a helper process that dies fails the load, which a rerun finishes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy import func, select
+
+from index_service.children.models import Child, DataSource, IdentifierKind, SourceIdentifier
+from index_service.extensions import db
+from index_service.sources.loading import begin_load, run_load
+from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
+from tests.sources.loads import TODAY, load_file, make_source, row, write_extract
+
+ROOT = Path(__file__).resolve().parents[2]
+OLIVER_NHS = "943 476 5919"
+
+
+def _held_index(source_path: Path) -> None:
+    load_file(make_source("Held census"), write_extract(source_path, [
+        row("A1", nhs_number=OLIVER_NHS),
+        row("A2", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f",
+            postcode="BD1 1AA", address_line1="3 Mill Street", parent_carer_name="Imran Khan"),
+        row("A3", given_name="Jessica", family_name="Wood", date_of_birth="2012-05-17", gender="f",
+            postcode="LS1 4AP", address_line1="9 High Street", parent_carer_name="Anne Wood", shield="yes"),
+        row("A4", given_name="Thomas", family_name="Hughes", date_of_birth="2015-01-02", postcode="LS7 3BB",
+            address_line1="1 Park Road", parent_carer_name="Paul Hughes"),
+    ]))
+
+
+NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",
+        "address_line1": "5 Elm Close", "parent_carer_name": "Kate Green"}
+# Four rows a batch: rows 5 and 6 meet in one batch (a child made, then met again before it is
+# written), row 10 meets the same child from a later batch.
+ROWS = [
+    row("B1", nhs_number=OLIVER_NHS),
+    row("B2", given_name="Ollie"),
+    row("B3", given_name="Amelia", family_name="Kahn", date_of_birth="2014-09-04", gender="f", postcode="BD1 1AA",
+        address_line1="3 Mill Street"),
+    row("B4", given_name="Olivia", gender="f"),
+    row("B5", **NOAH),
+    row("B6", **{**NOAH, "given_name": "Noa"}),
+    row("B7", given_name="Harry", family_name="Stone", date_of_birth="2011-11-11", nhs_number=OLIVER_NHS),
+    row("B8", given_name="Jessica", family_name="Wood", date_of_birth="2012-05-17", gender="f", postcode="M1 1AE",
+        address_line1="2 Canal Street", parent_carer_name=""),
+    row("B9", date_of_birth="31/02/2015"),
+    row("B10", **{**NOAH, "address_line1": "7 Elm Close"}),
+    row("B11", given_name="Tom", family_name="Hughes", date_of_birth="2015-01-02", postcode="LS8 1AA",
+        address_line1="4 New Road", parent_carer_name="Paul Hughes"),
+    row("B12", given_name="Edith", family_name="Lane", date_of_birth="2001-06-01"),
+]
+
+
+def _report(load: Load) -> list[tuple[Any, ...]]:
+    return [
+        (r.row_number, r.source_record_id, r.outcome, r.child_id, r.score, tuple(r.reasons))
+        for r in db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number))
+    ]
+
+
+def _load(source: DataSource, path: Path, *, dry_run: bool, watch: list[int] | None = None) -> Load:
+    """The load, noting at each batch how many processes it had started (when watched)."""
+    load = begin_load(source, path, LoadKind.DELTA, dry_run=dry_run)
+    db.session.commit()
+
+    def count_helpers(_load: Load) -> None:
+        if watch is not None:
+            watch.append(len(multiprocessing.active_children()))
+
+    return run_load(load, today=TODAY, progress=count_helpers)
+
+
+def test_workers_decide_every_row_as_the_load_alone_does(app: Flask, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    _held_index(tmp_path / "held.csv")
+    path = write_extract(tmp_path / "second.csv", ROWS)
+    source = make_source("Second census")
+    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 4)
+
+    monkeypatch.setitem(app.config, "LOAD_WORKERS", 0)
+    alone_processes: list[int] = []
+    alone = _report(_load(source, path, dry_run=True, watch=alone_processes))
+    monkeypatch.setitem(app.config, "LOAD_WORKERS", 2)
+    pooled_processes: list[int] = []
+    pooled = _report(_load(source, path, dry_run=True, watch=pooled_processes))
+
+    assert set(alone_processes) == {0}
+    assert min(pooled_processes) >= 1  # a matching worker at every batch (the reader may have read all)
+    assert {outcome for _, _, outcome, *_ in alone} == {
+        RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.REVIEW, RowOutcome.REJECTED}
+    assert pooled == alone
+
+    applied = _report(_load(source, path, dry_run=False))  # for real, with the workers
+    assert [r[2] for r in applied[:9]] == [r[2] for r in alone[:9]]
+    # Rows 6 and 10 meet the child row 5 made: from its batch (before it is written), and from a
+    # later batch (which a dry run cannot, having rolled that batch back).
+    noah = applied[4][3]
+    assert applied[4][2] is RowOutcome.CREATED and alone[5][2] is RowOutcome.LINKED
+    assert applied[5][2:4] == applied[9][2:4] == (RowOutcome.LINKED, noah)
+
+
+def _letters(number: int) -> str:
+    text = ""
+    for _ in range(4):
+        number, digit = divmod(number, 26)
+        text += chr(ord("a") + digit)
+    return text
+
+
+def _spawned_children(parent: int) -> list[int]:
+    """The processes the load spawned (its reader, then its workers), oldest first."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == parent and b"spawn_main" in command:
+            found.append((int(fields[19]), int(entry.name)))
+    return [pid for _, pid in sorted(found)]
+
+
+def _command(app: Flask, path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "CHILD_INDEX_ENV": "testing", "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "LOAD_BATCH_ROWS": "100", "LOAD_WORKERS": "2"}
+    return subprocess.Popen(  # noqa: S603 - our own command line, with arguments we made
+        [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", "Census with helpers", str(path)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+@pytest.mark.parametrize(("helper", "error"), [("worker", "WorkerDied"), ("reader", "ReaderFailed")])
+def test_a_helper_that_dies_fails_the_load_and_a_rerun_finishes_it(committed_app: Flask, tmp_path: Path,
+                                                                    helper: str, error: str) -> None:
+    make_source("Census with helpers")
+    total = 3000
+    born = date(2009, 1, 1)
+    path = write_extract(tmp_path / "census.csv", [
+        row(f"H{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
+            date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), address_line1=f"{n} Long Road",
+            postcode="", parent_carer_name="")
+        for n in range(total)
+    ])
+    watcher = sa.create_engine(committed_app.config["SQLALCHEMY_DATABASE_URI"])
+    process = _command(committed_app, path)
+    deadline = time.monotonic() + 120
+    helpers: list[int] = []
+    while time.monotonic() < deadline and process.poll() is None:
+        with watcher.connect() as connection:
+            done = connection.scalar(select(Load.rows_done).order_by(Load.id.desc()).limit(1)) or 0
+        helpers = _spawned_children(process.pid)
+        if done >= 100 and len(helpers) >= 2:
+            break
+        time.sleep(0.02)
+    watcher.dispose()
+    assert process.poll() is None and len(helpers) >= 2, "the load ended before a helper could be stopped"
+    os.kill(helpers[0] if helper == "reader" else helpers[-1], signal.SIGKILL)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode != 0
+    assert error in output.decode()
+
+    db.session.rollback()
+    [load] = db.session.scalars(select(Load))
+    assert load.status is LoadStatus.FAILED
+    assert load.error.startswith(f"{error}: stopped after row {load.rows_done}")
+    assert 0 < load.rows_done < total
+    db.session.rollback()
+
+    rerun = _command(committed_app, path)
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, output.decode()
+    assert "Resuming load" in output.decode()
+    db.session.rollback()
+    load = db.session.get(Load, load.id)
+    assert load.status is LoadStatus.COMPLETED
+    numbers = list(db.session.scalars(select(LoadRow.row_number).order_by(LoadRow.row_number)))
+    assert numbers == list(range(1, total + 1))
+    created = db.session.scalar(select(func.count()).select_from(LoadRow).where(
+        LoadRow.outcome == RowOutcome.CREATED))
+    assert db.session.scalar(select(func.count()).select_from(Child)) == created == load.counts["created"]
+    records = db.session.scalars(
+        select(SourceIdentifier.value).where(SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD)).all()
+    reviewed = db.session.scalars(select(ReviewItem.source_record_id)).all()
+    assert sorted(records + reviewed) == sorted(f"H{n}" for n in range(total))
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_load_killed_leaves_no_helper_behind(committed_app: Flask, tmp_path: Path) -> None:
+    make_source("Census with helpers")
+    born = date(2009, 1, 1)
+    path = write_extract(tmp_path / "census.csv", [
+        row(f"H{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
+            date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), postcode="", parent_carer_name="")
+        for n in range(3000)
+    ])
+    process = _command(committed_app, path)
+    deadline = time.monotonic() + 120
+    helpers: list[int] = []
+    while time.monotonic() < deadline and process.poll() is None and len(helpers) < 2:
+        helpers = _spawned_children(process.pid)
+        time.sleep(0.02)
+    assert process.poll() is None and len(helpers) >= 2, "the load ended before it could be stopped"
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_running(pid) for pid in helpers):
+        time.sleep(0.1)
+    assert not [pid for pid in helpers if _running(pid)]
