@@ -2,10 +2,9 @@
 
 Read straight from the database driver, a batch of plain tuples at a time, because an
 auditor runs this over tens of millions of events: the database writes out each event's
-canonical content (JSON as stored, times as UTC ISO text) and Python only hashes and links
-(on PostgreSQL the database hashes too, and Python only links). An event whose text does not
-match is written out again by `canonical.content` from its values, and only if that does not
-match either is it called altered.
+canonical content (JSON as stored, times as UTC ISO text) and Python only hashes and links.
+An event whose text does not match is written out again by `canonical.content` from its
+values, and only if that does not match either is it called altered.
 """
 
 from __future__ import annotations
@@ -91,17 +90,9 @@ def _content_sql(dialect: str) -> str:
 
 
 def _select_sql(dialect: str) -> str:
-    """Each event's position, its content (on PostgreSQL, whether its hash matches), links and id.
-
-    PostgreSQL hashes the content itself (sha256, in C, in its own process, on the machine's
-    other core), so that Python is left only the links to follow; SQLite has no sha256.
-    """
     placeholder = "%s" if dialect == "postgresql" else "?"
-    content = _content_sql(dialect)
-    if dialect == "postgresql":
-        content = f"encode(sha256(convert_to(previous_hash || {content}, 'UTF8')), 'hex') = event_hash"
     # Column names come from HASHED_FIELDS, never from input; the one value is a bound parameter.
-    selected = ", ".join(["chain_position", content, "previous_hash", "event_hash", "id"])
+    selected = ", ".join(["chain_position", _content_sql(dialect), "previous_hash", "event_hash", "id"])
     return f"SELECT {selected} FROM audit_events WHERE chain_position > {placeholder} ORDER BY chain_position"  # noqa: S608
 
 
@@ -178,10 +169,8 @@ def walk(rows: Iterable[Sequence[Any]], after: int, previous: str, checkpoints: 
          recheck: Callable[[int], str]) -> tuple[int, int, str, BrokenLink | None]:
     """(events checked, last position, last hash, first broken link) for rows in chain order.
 
-    Each row is (position, content, previous hash, hash, id), where the content is the event's
-    canonical text or, when the database has hashed it already, whether that hash matched;
-    `recheck` gives an event's content as Python writes it, asked for only when the database's
-    text does not match the hash.
+    Each row is (position, content, previous hash, hash, id); `recheck` gives an event's content
+    as Python writes it, asked for only when the database's text does not match the hash.
     """
     sha256 = hashlib.sha256
     expected = after + 1
@@ -195,8 +184,8 @@ def walk(rows: Iterable[Sequence[Any]], after: int, previous: str, checkpoints: 
             return count, expected - 1, previous, BrokenLink(
                 position, event_id, "does not follow the event before it: an event was removed, inserted or "
                 "reordered, or this link was edited")
-        if text is not True and (text is False or sha256((previous_hash + text).encode()).hexdigest() != stored_hash) \
-                and canonical.event_hash(previous_hash, recheck(event_id)) != stored_hash:
+        if sha256((previous_hash + text).encode()).hexdigest() != stored_hash and \
+                canonical.event_hash(previous_hash, recheck(event_id)) != stored_hash:
             return count, expected - 1, previous, BrokenLink(
                 position, event_id, "its content does not match its hash: the event was altered")
         if position in checkpoints and checkpoints[position] != stored_hash:
