@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import select
 
 from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceIdentifier, SourceKind
@@ -16,6 +20,7 @@ from index_service.sources.models import Load, LoadKind, LoadRow
 from index_service.sources.registry import register_source
 from tests.factories import make_organisation
 
+ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 26)
 COLUMNS = (
     "source_record_id", "given_name", "family_name", "date_of_birth", "gender", "middle_names", "nhs_number",
@@ -40,6 +45,42 @@ def row(source_record_id: str, **values: str) -> dict[str, str]:
     }
     base.update(values)
     return base
+
+
+def _letters(number: int) -> str:
+    text = ""
+    for _ in range(4):
+        number, digit = divmod(number, 26)
+        text += chr(ord("a") + digit)
+    return text
+
+
+def distinct_children(prefix: str, count: int) -> list[dict[str, str]]:
+    """Rows of `count` children plainly not one another: names, dates of birth and houses apart."""
+    born = date(2009, 1, 1)
+    return [row(f"{prefix}{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
+                date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), address_line1=f"{n} Long Road",
+                postcode="", parent_carer_name="")
+            for n in range(count)]
+
+
+def load_command(app: Flask, source_name: str, path: Path, **settings: str) -> subprocess.Popen[bytes]:
+    """`flask sources load SOURCE FILE` in a process of its own on the app's database (batches of 100
+    unless a setting says otherwise), its output and errors in one pipe."""
+    env = {**os.environ, "CHILD_INDEX_ENV": "testing", "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+           "LOAD_BATCH_ROWS": "100", **settings}
+    return subprocess.Popen(  # noqa: S603 - our own command line, with arguments we made
+        [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", source_name, str(path)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+
+
+def rerun_resumes(app: Flask, source_name: str, path: Path, **settings: str) -> None:
+    """The same command again, after an interruption: it says it resumes and finishes."""
+    rerun = load_command(app, source_name, path, **settings)
+    output, _ = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0 and "Resuming load" in output.decode(), output.decode()
+    db.session.rollback()
 
 
 def write_extract(path: Path, rows: list[dict[str, str]]) -> Path:

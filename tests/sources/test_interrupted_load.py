@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,32 +14,10 @@ from sqlalchemy import func, select
 from index_service.children.models import Child, IdentifierKind, SourceIdentifier
 from index_service.extensions import db
 from index_service.sources.models import Load, LoadRow, LoadStatus, ReviewItem, RowOutcome
-from tests.sources.loads import make_source, row, write_extract
+from tests.sources.loads import distinct_children, load_command, make_source, rerun_resumes, write_extract
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 5000
 BATCH = 100
-
-
-def _letters(number: int) -> str:
-    text = ""
-    for _ in range(4):
-        number, digit = divmod(number, 26)
-        text += chr(ord("a") + digit)
-    return text
-
-
-def _command(app: Flask, path: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "CHILD_INDEX_ENV": "testing",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "LOAD_BATCH_ROWS": str(BATCH),
-    }
-    return subprocess.Popen(  # noqa: S603 - our own command line, with arguments we made
-        [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", "Interrupted census", str(path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
 
 
 def _rows_done(watcher: sa.Engine) -> tuple[int, LoadStatus | None]:
@@ -61,17 +35,10 @@ def _created() -> int:
 
 def test_killed_load_resumes_with_no_duplicate_and_no_lost_row(committed_app: Flask, tmp_path: Path) -> None:
     make_source("Interrupted census")
-    born = date(2009, 1, 1)
-    rows = [
-        row(f"K{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
-            date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), address_line1=f"{n} Long Road",
-            postcode="", parent_carer_name="")
-        for n in range(ROWS)
-    ]
-    path = write_extract(tmp_path / "census.csv", rows)
+    path = write_extract(tmp_path / "census.csv", distinct_children("K", ROWS))
 
     watcher = sa.create_engine(committed_app.config["SQLALCHEMY_DATABASE_URI"])
-    process = _command(committed_app, path)
+    process = load_command(committed_app, "Interrupted census", path, LOAD_BATCH_ROWS=str(BATCH))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         done, status = _rows_done(watcher)
@@ -94,12 +61,7 @@ def test_killed_load_resumes_with_no_duplicate_and_no_lost_row(committed_app: Fl
     assert db.session.scalar(select(func.count()).select_from(Child)) == _created()
     db.session.rollback()
 
-    rerun = _command(committed_app, path)
-    output, _ = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, output.decode()
-    assert "Resuming load" in output.decode()
-
-    db.session.rollback()
+    rerun_resumes(committed_app, "Interrupted census", path, LOAD_BATCH_ROWS=str(BATCH))
     [load] = db.session.scalars(select(Load))
     assert load.status is LoadStatus.COMPLETED
     assert sum(load.counts.values()) == ROWS

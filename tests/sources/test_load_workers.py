@@ -6,10 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import subprocess
-import sys
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +19,17 @@ from index_service.children.models import Child, DataSource, IdentifierKind, Sou
 from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
-from tests.sources.loads import TODAY, load_file, make_source, row, write_extract
+from tests.sources.loads import (
+    TODAY,
+    distinct_children,
+    load_command,
+    load_file,
+    make_source,
+    rerun_resumes,
+    row,
+    write_extract,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 OLIVER_NHS = "943 476 5919"
 
 
@@ -111,14 +116,6 @@ def test_workers_decide_every_row_as_the_load_alone_does(app: Flask, tmp_path: P
     assert applied[5][2:4] == applied[9][2:4] == (RowOutcome.LINKED, noah)
 
 
-def _letters(number: int) -> str:
-    text = ""
-    for _ in range(4):
-        number, digit = divmod(number, 26)
-        text += chr(ord("a") + digit)
-    return text
-
-
 def _spawned_children(parent: int) -> list[int]:
     """The processes the load spawned (its reader, then its workers), oldest first."""
     found = []
@@ -136,29 +133,14 @@ def _spawned_children(parent: int) -> list[int]:
     return [pid for _, pid in sorted(found)]
 
 
-def _command(app: Flask, path: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CHILD_INDEX_ENV": "testing", "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "LOAD_BATCH_ROWS": "100", "LOAD_WORKERS": "2"}
-    return subprocess.Popen(  # noqa: S603 - our own command line, with arguments we made
-        [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", "Census with helpers", str(path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-
-
 @pytest.mark.parametrize(("helper", "error"), [("worker", "WorkerDied"), ("reader", "ReaderFailed")])
 def test_a_helper_that_dies_fails_the_load_and_a_rerun_finishes_it(committed_app: Flask, tmp_path: Path,
                                                                     helper: str, error: str) -> None:
     make_source("Census with helpers")
     total = 3000
-    born = date(2009, 1, 1)
-    path = write_extract(tmp_path / "census.csv", [
-        row(f"H{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
-            date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), address_line1=f"{n} Long Road",
-            postcode="", parent_carer_name="")
-        for n in range(total)
-    ])
+    path = write_extract(tmp_path / "census.csv", distinct_children("H", total))
     watcher = sa.create_engine(committed_app.config["SQLALCHEMY_DATABASE_URI"])
-    process = _command(committed_app, path)
+    process = load_command(committed_app, "Census with helpers", path, LOAD_WORKERS="2")
     deadline = time.monotonic() + 120
     helpers: list[int] = []
     while time.monotonic() < deadline and process.poll() is None:
@@ -182,11 +164,7 @@ def test_a_helper_that_dies_fails_the_load_and_a_rerun_finishes_it(committed_app
     assert 0 < load.rows_done < total
     db.session.rollback()
 
-    rerun = _command(committed_app, path)
-    output, _ = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, output.decode()
-    assert "Resuming load" in output.decode()
-    db.session.rollback()
+    rerun_resumes(committed_app, "Census with helpers", path, LOAD_WORKERS="2")
     load = db.session.get(Load, load.id)
     assert load.status is LoadStatus.COMPLETED
     numbers = list(db.session.scalars(select(LoadRow.row_number).order_by(LoadRow.row_number)))
@@ -210,13 +188,8 @@ def _running(pid: int) -> bool:
 
 def test_a_load_killed_leaves_no_helper_behind(committed_app: Flask, tmp_path: Path) -> None:
     make_source("Census with helpers")
-    born = date(2009, 1, 1)
-    path = write_extract(tmp_path / "census.csv", [
-        row(f"H{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
-            date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), postcode="", parent_carer_name="")
-        for n in range(3000)
-    ])
-    process = _command(committed_app, path)
+    path = write_extract(tmp_path / "census.csv", distinct_children("H", 3000))
+    process = load_command(committed_app, "Census with helpers", path, LOAD_WORKERS="2")
     deadline = time.monotonic() + 120
     helpers: list[int] = []
     while time.monotonic() < deadline and process.poll() is None and len(helpers) < 2:

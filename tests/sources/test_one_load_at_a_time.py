@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,8 +15,7 @@ from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.sources.claims import WAITING, loading_turn
 from index_service.sources.models import Load, LoadRow, LoadStatus
-from tests.sources.loads import make_source, row, write_extract
-from tests.sources.test_interrupted_load import _command, _letters
+from tests.sources.loads import distinct_children, load_command, make_source, write_extract
 
 ROWS = 300
 
@@ -39,14 +37,9 @@ def _wait_for_words(process: subprocess.Popen[bytes], words: str) -> bytes:
 
 def test_two_runs_of_one_file_wait_their_turns_and_make_each_child_once(committed_app: Flask, tmp_path: Path) -> None:
     make_source("Interrupted census")
-    born = date(2009, 1, 1)
-    rows = [row(f"W{n}", given_name="Wyn" + _letters(n), family_name="Ashe" + _letters(n * 7 + 3),
-                date_of_birth=(born + timedelta(days=n * 13)).isoformat(), address_line1=f"{n} Turn Road",
-                postcode="", parent_carer_name="")
-            for n in range(ROWS)]
-    path = write_extract(tmp_path / "census.csv", rows)
+    path = write_extract(tmp_path / "census.csv", distinct_children("W", ROWS))
     with loading_turn():  # another load being applied, as far as the two commands can tell
-        runs = [_command(committed_app, path) for _ in range(2)]
+        runs = [load_command(committed_app, "Interrupted census", path) for _ in range(2)]
         printed = [_wait_for_words(run, WAITING) for run in runs]
         applied = db.session.scalar(select(func.count()).select_from(LoadRow))
         db.session.rollback()  # on SQLite every transaction takes the write lock: let the loads have it
