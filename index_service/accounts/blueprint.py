@@ -8,7 +8,6 @@ five minutes old.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,15 +24,12 @@ from index_service.auth.models import User
 from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.auth.tokens import may_enrol, unused_recovery_codes
 from index_service.database import utc_today
+from index_service.paging import page_asked, page_count
 
 blueprint = Blueprint("accounts", __name__)
 
 Page = str | Response | tuple[str, int]
 PER_PAGE = 25
-
-
-def _page_number() -> int:
-    return max(request.args.get("page", 1, type=int) or 1, 1)
 
 
 def _role_choices(admin: User) -> list[SelectChoice]:
@@ -61,7 +57,7 @@ def _manager_id(form: AccountForm) -> int | None:
 @requires(Permission.USER_MANAGE)
 def users() -> str:
     query = request.args.get("q", "")[:100]
-    found = operations.search_users(g.user, query, _page_number(), PER_PAGE)
+    found = operations.search_users(g.user, query, page_asked(), PER_PAGE)
     return render_template("accounts/users.html", found=found, query=query, today=utc_today(),
                            unread=operations.unread_notices(g.user))
 
@@ -229,21 +225,21 @@ def import_users() -> Page:
 @blueprint.route("/users/notices")
 @requires(Permission.USER_MANAGE)
 def notices() -> str:
-    page = _page_number()
+    page = page_asked()
     shown, total = operations.notices(g.user, page, PER_PAGE)
     unread = {notice.id for notice in shown if notice.read_at is None}
     operations.mark_notices_read(g.user, shown)
     return render_template("accounts/notices.html", notices=shown, unread=unread, page=page,
-                           pages=max(math.ceil(total / PER_PAGE), 1))
+                           pages=page_count(total, PER_PAGE))
 
 
 @blueprint.route("/role-approvals")
 @requires(Permission.ROLE_APPROVE)
 def role_approvals() -> str:
-    page = _page_number()
+    page = page_asked()
     grants, total = approvals.waiting(page, PER_PAGE)
     return render_template("accounts/approvals.html", grants=grants, page=page, form=ActionForm(),
-                           pages=max(math.ceil(total / PER_PAGE), 1), code_needed=code_needed())
+                           pages=page_count(total, PER_PAGE), code_needed=code_needed())
 
 
 @blueprint.route("/role-approvals/<int:user_id>", methods=["POST"])

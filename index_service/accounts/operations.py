@@ -8,7 +8,6 @@ or token.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +25,7 @@ from index_service.cli import random_password
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.organisations.models import OrganisationType
+from index_service.paging import page_count
 from index_service.sessions import end_sessions_for_user
 
 NOT_FOUND = "No user with this id is in your organisation."
@@ -81,7 +81,7 @@ def search_users(admin: User, query: str, page: int, per_page: int) -> Page:
         condition = condition & or_(func.lower(User.email).like(pattern, escape="\\"),
                                     func.lower(User.display_name).like(pattern, escape="\\"))
     total = db.session.scalar(select(func.count()).select_from(User).where(condition)) or 0
-    pages = max(math.ceil(total / per_page), 1)
+    pages = page_count(total, per_page)
     page = min(max(page, 1), pages)
     users = db.session.scalars(
         select(User).where(condition).order_by(User.is_active.desc(), User.display_name, User.id)

@@ -6,7 +6,6 @@ the auditor gave. Running one and exporting one are themselves audited (by the v
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from index_service.children.lookup import surviving
 from index_service.children.models import Address, Child
 from index_service.extensions import db
 from index_service.organisations.models import Organisation
+from index_service.paging import page_count
 from matching.normalise import name_tokens, postcode_area
 
 PAGE_SIZE = 50
@@ -134,7 +134,7 @@ def event_line(row: Any) -> EventLine:
 
 def _page(query: Select[Any], page: int) -> EventPage:
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    pages = max(1, math.ceil(total / PAGE_SIZE))
+    pages = page_count(total, PAGE_SIZE)
     rows = db.session.execute(query.order_by(AuditEvent.chain_position.desc())
                               .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
     return EventPage([event_line(row) for row in rows], total, page, pages)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
@@ -22,6 +20,7 @@ from index_service.identity.forms import ChooseOrganisationForm, LinkIdentityFor
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.operations import IdentityError, ProviderSettings, Refusal
 from index_service.organisations.models import Organisation
+from index_service.paging import page_asked, page_count
 from index_service.sealed_secrets import PROVIDER_KEYS, can_seal
 
 blueprint = Blueprint("identity", __name__)
@@ -80,10 +79,10 @@ def callback() -> Page:
 @blueprint.route("/identity-providers")
 @requires(Permission.IDENTITY_PROVIDER_MANAGE)
 def providers() -> str:
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_asked()
     found, total = operations.providers_page(page, PER_PAGE)
     return render_template("identity/providers.html", providers=found, total=total, page=page,
-                           pages=max(math.ceil(total / PER_PAGE), 1), can_seal=can_seal(PROVIDER_KEYS))
+                           pages=page_count(total, PER_PAGE), can_seal=can_seal(PROVIDER_KEYS))
 
 
 def _settings(form: ProviderForm) -> ProviderSettings:

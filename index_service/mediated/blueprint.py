@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -12,6 +11,7 @@ from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.mediated import operations, state
 from index_service.mediated.forms import OnBehalfOfForm
+from index_service.paging import page_asked, page_count
 
 blueprint = Blueprint("mediated", __name__)
 
@@ -50,7 +50,7 @@ def end() -> Response:
 @requires(Permission.AUDIT_READ)
 def audit() -> str:
     """Every event made on someone's behalf: who did it, for whom, what and when."""
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_asked()
     events, total = operations.events_on_behalf(page, PER_PAGE)
     return render_template("mediated/audit.html", events=events, total=total, page=page,
-                           pages=max(math.ceil(total / PER_PAGE), 1))
+                           pages=page_count(total, PER_PAGE))

@@ -30,6 +30,7 @@ from index_service.organisations.forms import (
     UsageForm,
 )
 from index_service.organisations.models import OrganisationType
+from index_service.paging import page_asked
 
 blueprint = Blueprint("organisations", __name__)
 
@@ -48,7 +49,7 @@ def _navigation() -> dict[str, Any]:
 @blueprint.route("/organisations")
 @requires(Permission.ACCREDITATION_MANAGE)
 def organisations() -> str:
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_asked()
     rows, page, pages = operations.organisations_page(page, PER_PAGE)
     return render_template("organisations/list.html", organisations=rows, page=page, pages=pages,
                            today=utc_today())

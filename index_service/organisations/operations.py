@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -19,6 +18,7 @@ from index_service.cli import accredit
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.organisations.models import Criterion, CriterionEvidence, Organisation, OrganisationType
+from index_service.paging import page_count
 
 USAGE_TAGS = (AuditTag.RECORD_SEARCH, AuditTag.RECORD_VIEW, AuditTag.OVERRIDE_VIEW, AuditTag.SHIELD_OVERRIDE)
 LONGEST_REPORT = timedelta(days=92)
@@ -30,7 +30,7 @@ class AccreditationRefused(Exception):
 
 def organisations_page(page: int, per_page: int) -> tuple[Sequence[Organisation], int, int]:
     total = db.session.scalar(select(func.count()).select_from(Organisation)) or 0
-    pages = max(math.ceil(total / per_page), 1)
+    pages = page_count(total, per_page)
     page = min(page, pages)
     rows = db.session.scalars(select(Organisation).order_by(Organisation.name)
                               .offset((page - 1) * per_page).limit(per_page)).all()

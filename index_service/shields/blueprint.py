@@ -3,7 +3,6 @@ shielded records due for review."""
 
 from __future__ import annotations
 
-import math
 from datetime import date
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
@@ -19,6 +18,7 @@ from index_service.children.lookup import child_by_index_id
 from index_service.children.models import Child
 from index_service.children.operations import NOT_FOUND
 from index_service.filters import long_date
+from index_service.paging import page_asked, page_count
 from index_service.shields import operations
 from index_service.shields.forms import ShieldForm, UnshieldForm
 from shielding.policy import ShieldReason
@@ -102,8 +102,8 @@ def unshield(index_id: str) -> Page:
 @requires(Permission.SHIELD_MANAGE)
 def reviews() -> str:
     """Shielded records due for review in the next 30 days, overdue and unrecorded ones first."""
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_asked()
     today = date.today()
     due, total = operations.due_reviews(today, page=page, per_page=PER_PAGE)
     return render_template("shields/reviews.html", due=due, total=total, page=page, today=today,
-                           pages=max(math.ceil(total / PER_PAGE), 1), within=operations.UPCOMING.days)
+                           pages=page_count(total, PER_PAGE), within=operations.UPCOMING.days)

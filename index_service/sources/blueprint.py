@@ -8,7 +8,6 @@ handed to its background process only after that commit (jobs.start_after_commit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +41,7 @@ from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
 from index_service.organisations.models import Organisation
+from index_service.paging import page_asked, page_count
 from index_service.sources import jobs, loading, registry, review
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.forms import (
@@ -107,15 +107,6 @@ def _own_item(item_id: str) -> ReviewItem:
     item = _by_id(ReviewItem, item_id)
     _own(item.source)
     return item
-
-
-def _page() -> int:
-    raw = request.args.get("page", "1")
-    return max(int(raw), 1) if raw.isdigit() and len(raw) < 9 else 1
-
-
-def _pages(total: int, per_page: int) -> int:
-    return max(math.ceil(total / per_page), 1)
 
 
 # Dashboard and sources.
@@ -342,7 +333,7 @@ def load_report(load_id: str) -> str:
     outcome = RowOutcome(form.outcome.data) if form.validate() and form.outcome.data else None
     where = [LoadRow.load_id == found.id] + ([LoadRow.outcome == outcome] if outcome else [])
     total = db.session.scalar(select(func.count()).select_from(LoadRow).where(*where)) or 0
-    page = min(_page(), _pages(total, REPORT_PAGE_SIZE))
+    page = min(page_asked(), page_count(total, REPORT_PAGE_SIZE))
     rows = db.session.scalars(
         select(LoadRow).where(*where).options(selectinload(LoadRow.child)).order_by(LoadRow.row_number)
         .limit(REPORT_PAGE_SIZE).offset((page - 1) * REPORT_PAGE_SIZE)
@@ -354,7 +345,7 @@ def load_report(load_id: str) -> str:
     _audit_report(found, "page")
     return render_template(
         "sources/report.html", load=found, rows=rows, quarantined=quarantined, form=form, outcome=outcome,
-        page=page, pages=_pages(total, REPORT_PAGE_SIZE), total=total, label=outcome_label,
+        page=page, pages=page_count(total, REPORT_PAGE_SIZE), total=total, label=outcome_label,
     )
 
 
@@ -382,10 +373,10 @@ def load_report_csv(load_id: str) -> Response:
 @blueprint.route("/review")
 @requires(Permission.REVIEW_DECIDE)
 def review_queue() -> str:
-    page = _page()
+    page = page_asked()
     items, total = review.queue(g.user, page, QUEUE_PAGE_SIZE)
     return render_template("sources/queue.html", items=items, total=total, page=page,
-                           pages=_pages(total, QUEUE_PAGE_SIZE), counts=review.queue_counts(g.user))
+                           pages=page_count(total, QUEUE_PAGE_SIZE), counts=review.queue_counts(g.user))
 
 
 def _render_item(item: ReviewItem, error: str | None = None) -> str:

@@ -381,3 +381,10 @@ def test_csv_import_takes_a_home_postcode_district_or_says_why_not(client: Flask
     assert "home_postcode_district must be the first part of a postcode" in unescape(response.text)
     assert db.session.scalar(select(User.home_postcode_district).where(User.email == "gil@here.example")) == "BD1"
     assert db.session.scalar(select(User.id).where(User.email == "hal@here.example")) is None
+
+
+def test_a_wild_page_number_shows_the_first_page(client: FlaskClient) -> None:
+    admin = _admin(client)
+    for page in ("99999999999999999999", "-2", "two", ""):
+        response = client.get(f"/users?page={page}")
+        assert response.status_code == 200 and admin.email in response.text, page
