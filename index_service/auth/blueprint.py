@@ -27,7 +27,8 @@ from index_service.auth.operations import (
     BAD_CODE,
     LOCKED,
     accept_code,
-    clear_account_failures,
+    account_key,
+    clear_failures,
     is_locked,
     record_failure,
 )
@@ -91,7 +92,7 @@ def complete_sign_in(user: User, details: dict[str, str] | None = None, *, code_
 
     Only the index's own code counts as a fresh code for re-authentication; a provider's factor does not.
     """
-    clear_account_failures(user.email)
+    clear_failures(account_key(user.email))
     session.clear()
     session.renew()  # type: ignore[attr-defined]
     session["user_id"] = user.id

@@ -41,10 +41,20 @@ def _failures(key: str) -> int:
     ) or 0
 
 
+def _locked(key: str | None, address: str | None) -> bool:
+    """Too many recent failures for the one who is named (an account, a client), or from this address."""
+    if key is not None and _failures(key) >= current_app.config["ACCOUNT_LOCKOUT_FAILURES"]:
+        return True
+    return is_address_locked(address)
+
+
 def is_locked(email: str, address: str | None) -> bool:
-    """Too many recent failures for this account, or from this client address."""
-    return _failures(account_key(email)) >= current_app.config["ACCOUNT_LOCKOUT_FAILURES"] or is_address_locked(
-        address)
+    return _locked(account_key(email), address)
+
+
+def is_client_locked(client_id: str | None, address: str | None) -> bool:
+    """Too many recent refused secrets for this source system's client, or failures from this address."""
+    return _locked(client_key(client_id) if client_id else None, address)
 
 
 def is_address_locked(address: str | None) -> bool:
@@ -52,37 +62,29 @@ def is_address_locked(address: str | None) -> bool:
     return _failures(address_key(address)) >= current_app.config["ADDRESS_LOCKOUT_FAILURES"]
 
 
-def record_failure(email: str, address: str | None) -> None:
-    db.session.add_all([FailedAttempt(key=account_key(email)), FailedAttempt(key=address_key(address))])
+def _record(key: str | None, address: str | None) -> None:
+    db.session.add(FailedAttempt(key=address_key(address)))
+    if key is not None:
+        db.session.add(FailedAttempt(key=key))
     db.session.flush()
 
 
-def is_client_locked(client_id: str | None, address: str | None) -> bool:
-    """Too many recent refused secrets for this client, or failures from this client address."""
-    if client_id and _failures(client_key(client_id)) >= current_app.config["ACCOUNT_LOCKOUT_FAILURES"]:
-        return True
-    return is_address_locked(address)
+def record_failure(email: str, address: str | None) -> None:
+    _record(account_key(email), address)
 
 
 def record_client_failure(client_id: str | None, address: str | None) -> None:
-    db.session.add(FailedAttempt(key=address_key(address)))
-    if client_id:
-        db.session.add(FailedAttempt(key=client_key(client_id)))
-    db.session.flush()
-
-
-def clear_client_failures(client_id: str) -> None:
-    db.session.execute(delete(FailedAttempt).where(FailedAttempt.key == client_key(client_id)))
+    _record(client_key(client_id) if client_id else None, address)
 
 
 def record_address_failure(address: str | None) -> None:
     """A failure that names no account (a refused sign-in through an identity provider)."""
-    db.session.add(FailedAttempt(key=address_key(address)))
-    db.session.flush()
+    _record(None, address)
 
 
-def clear_account_failures(email: str) -> None:
-    db.session.execute(delete(FailedAttempt).where(FailedAttempt.key == account_key(email)))
+def clear_failures(key: str) -> None:
+    """Forget the failures of the one named (account_key or client_key): they got in."""
+    db.session.execute(delete(FailedAttempt).where(FailedAttempt.key == key))
 
 
 def accept_code(user: User, code: str, at: float | None = None) -> bool:

@@ -22,7 +22,7 @@ from werkzeug.wrappers import Response
 from index_service.access import public
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
-from index_service.auth.operations import clear_client_failures, is_client_locked, record_client_failure
+from index_service.auth.operations import clear_failures, client_key, is_client_locked, record_client_failure
 from index_service.children.models import DataSource
 from index_service.extensions import db
 from index_service.oauth import operations
@@ -116,7 +116,7 @@ def issue_token() -> Response:
     else:
         response = server.create_token_response()
     if response.status_code == 200 and claimed:
-        clear_client_failures(claimed)
+        clear_failures(client_key(claimed))
     elif response.status_code != 200:
         body = response.get_json(silent=True) or {}
         if body.get("error") == "invalid_client":
