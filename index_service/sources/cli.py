@@ -87,6 +87,16 @@ def _say_waiting() -> None:
     db.session.rollback()  # hold no transaction (nor, on SQLite, its read snapshot) while waiting
 
 
+def _run_in_turn(load: Load) -> bool:
+    """Run the load once no other is being applied; False if another process finished it meanwhile."""
+    with loading_turn(_say_waiting):
+        db.session.refresh(load)
+        if load.status is LoadStatus.COMPLETED:
+            return False
+        run_load(load)
+    return True
+
+
 @sources.command("run-load")
 @click.argument("load_id", type=int)
 def sources_run_load(load_id: int) -> None:
@@ -94,12 +104,9 @@ def sources_run_load(load_id: int) -> None:
     load = db.session.get(Load, load_id)
     if load is None:
         raise click.ClickException(f"No load has the id {load_id}")
-    with loading_turn(_say_waiting):
-        db.session.refresh(load)  # another process may have finished it while this one waited
-        if load.status is LoadStatus.COMPLETED:
-            click.echo(f"Load {load_id} is already complete")
-            return
-        run_load(load)
+    if not _run_in_turn(load):
+        click.echo(f"Load {load_id} is already complete")
+        return
     for line in summary_lines(load):
         click.echo(line)
 
@@ -114,10 +121,7 @@ def sources_work() -> None:
     for load in pending:
         click.echo(f"Load {load.id}: {load.file_name} for {load.source.name}, from row {load.rows_done + 1:,}")
         try:
-            with loading_turn(_say_waiting):
-                db.session.refresh(load)
-                if load.status is not LoadStatus.COMPLETED:
-                    run_load(load)
+            _run_in_turn(load)
         except (OSError, ExtractError) as error:
             failed += 1
             click.echo(f"  could not finish: {error}", err=True)

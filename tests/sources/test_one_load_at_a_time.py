@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.sources.claims import WAITING, loading_turn
-from index_service.sources.models import Load, LoadRow, LoadStatus
+from index_service.sources.loading import begin_load
+from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus
 from tests.sources.loads import distinct_children, load_command, make_source, write_extract
 
 ROWS = 300
@@ -54,3 +55,22 @@ def test_two_runs_of_one_file_wait_their_turns_and_make_each_child_once(committe
     assert loads[0].counts == {"created": ROWS}
     assert loads[1].counts == {"unchanged": ROWS} and loads[1].summary["nothing_changed"] is True
     assert db.session.scalar(select(func.count()).select_from(Child)) == ROWS
+
+
+def test_run_load_and_work_finish_queued_loads_each_in_its_turn(app: Flask, tmp_path: Path) -> None:
+    """What a web upload's background process and a restart run: queued loads, taken in turn."""
+    source = make_source()
+    first = begin_load(source, write_extract(tmp_path / "a.csv", distinct_children("A", 3)), LoadKind.DELTA)
+    second = begin_load(source, write_extract(tmp_path / "b.csv", distinct_children("B", 2)), LoadKind.DELTA)
+    db.session.commit()
+    runner = app.test_cli_runner()
+    ran = runner.invoke(args=["sources", "run-load", str(first.id)])
+    assert ran.exit_code == 0, ran.output
+    assert first.status is LoadStatus.COMPLETED and first.counts == {"created": 3}
+    again = runner.invoke(args=["sources", "run-load", str(first.id)])
+    assert again.exit_code == 0 and f"Load {first.id} is already complete" in again.output
+    worked = runner.invoke(args=["sources", "work"])
+    assert worked.exit_code == 0 and "1 load(s) finished, 0 could not be" in worked.output
+    # The second file holds the first two children again, under other record ids: linked to them.
+    assert second.status is LoadStatus.COMPLETED and second.counts == {"linked": 2}
+    assert runner.invoke(args=["sources", "run-load", "999999"]).exit_code != 0
