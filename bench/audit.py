@@ -199,11 +199,12 @@ def generate(app: Flask, total: int) -> float:
 
 def time_verify(app: Flask) -> dict[str, Any]:
     with app.app_context(), db.engine.connect() as connection:
-        result = verify(read_snapshot(connection), app.config["AUDIT_CHECKPOINT_KEY"].encode())
+        result = verify(read_snapshot(connection), app.config["AUDIT_CHECKPOINT_KEY"].encode(),
+                        workers=os.cpu_count() or 1)
     if not result.intact:
         raise SystemExit(f"the generated chain does not verify: {result.broken}")
     return {"events": result.events, "seconds": result.seconds, "per_second": result.rate,
-            "checkpoints": result.checkpoints}
+            "checkpoints": result.checkpoints, "processes": result.processes}
 
 
 def main() -> None:
@@ -258,7 +259,7 @@ def main() -> None:
         print(f"  the audit write adds {searches['added_share_of_mean']:.1%} to the mean, "
               f"{searches['added_share_of_p50']:.1%} to the median ({searches['searches']} searches)")
     print(f"verify: {verified['events']:,} events in {verified['seconds']:.1f} s = {verified['per_second']:,.0f} "
-          f"events/s ({verified['checkpoints']:,} signed checkpoints)")
+          f"events/s ({verified['checkpoints']:,} signed checkpoints, {verified['processes']} processes)")
     target = OUT / f"audit-{backend}.json"
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written {target.relative_to(ROOT)}")

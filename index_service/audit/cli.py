@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from flask import current_app
 from index_service.audit import retention
 from index_service.audit.chain import checkpoint_key
 from index_service.audit.verify import verify
+from index_service.audit.verify_workers import ChainChanged
 from index_service.database import read_snapshot, utcnow
 from index_service.extensions import db
 
@@ -18,15 +20,21 @@ audit = click.Group("audit", help="The audit trail: verify the hash chain, remov
 
 
 @audit.command("verify")
-def audit_verify() -> None:
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="the CPU count",
+              help="Processes that walk stretches of the chain at once; 1 walks it in this process.")
+def audit_verify(workers: int) -> None:
     """Walk the hash chain and its signed checkpoints; exit 1 at the first broken link."""
     with db.engine.connect() as connection:
-        result = verify(read_snapshot(connection), checkpoint_key())
+        try:
+            result = verify(read_snapshot(connection), checkpoint_key(), workers=workers)
+        except ChainChanged as error:
+            raise click.ClickException(str(error)) from error
     for note in result.notes:
         click.echo(note)
     summary = (f"{result.events:,} events checked (positions {result.first_position:,} to "
                f"{result.last_position:,}), {result.checkpoints:,} signed checkpoints, in {result.seconds:.2f} s "
-               f"({result.rate:,.0f} events/s)")
+               f"({result.rate:,.0f} events/s), by {result.processes} "
+               f"{'process' if result.processes == 1 else 'processes'}")
     if result.broken:
         click.echo(f"BROKEN at {result.broken}", err=True)
         click.echo(summary, err=True)

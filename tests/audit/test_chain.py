@@ -213,10 +213,14 @@ def test_the_triggers_survive_every_migration(app: Flask) -> None:
 
 
 def test_the_database_writes_out_the_same_content_as_python(app: Flask) -> None:
-    """verify's fast path: the text the database builds is exactly canonical.content's, tricky values too."""
+    """verify's fast path: the text the database builds is exactly canonical.content's, tricky values too.
+
+    PostgreSQL only quotes a text with no quote or backslash in it, so a control character there
+    comes out unescaped: such an event is written out again by Python, and verify still passes it.
+    """
+    from index_service.audit.chain_rows import rows
     from index_service.audit.events import record_event
     from index_service.audit.models import Outcome
-    from index_service.audit.verify import _rows
 
     tricky = ["plain", 'quote " and \\ backslash', "tab\tnewline\nreturn\r", "control \x01\x1f", "Zoë 😀 ‘curly’",
               "</script>", ""]
@@ -224,9 +228,15 @@ def test_the_database_writes_out_the_same_content_as_python(app: Flask) -> None:
         record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, reason=text[:100], target_ids=[text],
                      details={"email": text, "nested": {"b": [1, 2.5, None, True], "a": text}})
     db.session.commit()
-    rows = list(_rows(db.session.connection(), 0))
+    written = list(rows(db.session.connection(), 0, len(tricky)))
     events = {e.id: e for e in db.session.scalars(select(AuditEvent))}
-    assert len(rows) == len(tricky)
-    for position, text, _previous, _hash, event_id in rows:
+    assert len(written) == len(tricky)
+    differ = set()
+    for _position, text, _previous, _hash, event_id in written:
         event = events[event_id]
-        assert text == canonical.content([getattr(event, name) for name in canonical.HASHED_NAMES]), position
+        if text != canonical.content([getattr(event, name) for name in canonical.HASHED_NAMES]):
+            differ.add(event.reason)
+    postgresql = db.session.connection().dialect.name == "postgresql"
+    assert differ == ({"tab\tnewline\nreturn\r", "control \x01\x1f"} if postgresql else set())
+    result = verify_session()
+    assert result.intact and result.events == len(tricky), result.broken

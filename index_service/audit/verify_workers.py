@@ -1,0 +1,119 @@
+"""Walking stretches of the chain in worker processes, each reading with a database connection of its own.
+
+One process cannot verify tens of millions of events at the speed an auditor needs: the
+database server's process writing out each event's content, and Python hashing it, each take
+a core. So the chain is cut into stretches of positions, walked by as many processes as there
+are cores, and joined in order by `walking.join`, which finds what one walk would.
+
+Every worker reads what the verifying connection reads. On PostgreSQL they import the very
+snapshot it exported. SQLite has no shared snapshots, so each worker's stretches end where the
+verifier's snapshot ends (later events are not theirs to read), and a worker that finds the
+chain pruned further than the verifier did stops the verification (`ChainChanged`): the one
+change that could make a stretch look short.
+
+Forked, not spawned: a worker starts at once, without importing the app again, and opens its
+own connection; it never touches the connections it inherited.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import Connection
+
+from index_service.audit.chain_rows import batches
+from index_service.audit.models import CheckpointKind
+from index_service.audit.walking import Stretch, walk_stretch
+from matching.worker import end_with_parent
+
+STRETCH_EVENTS = 100_000  # events a task: enough to outweigh starting a query, few enough to share out
+
+_PRUNED_THROUGH = {
+    "postgresql": "SELECT max(position) FROM audit_checkpoints WHERE kind = %s",
+    "sqlite": "SELECT max(position) FROM audit_checkpoints WHERE kind = ?",
+}
+
+
+class ChainChanged(RuntimeError):
+    """The chain was pruned while it was being verified: the stretches would not be one snapshot's."""
+
+
+_reader: tuple[Any, str, int] | None = None  # this worker's (DBAPI connection, dialect, pruned through)
+
+
+def shareable(connection: Connection) -> bool:
+    """Whether other processes can read what this connection reads (not an in-memory SQLite database)."""
+    if connection.dialect.name == "postgresql":
+        return True
+    database = connection.engine.url.database
+    return bool(database) and database != ":memory:" and not database.startswith("file::memory:")
+
+
+def stretches(after: int, through: int, size: int = STRETCH_EVENTS) -> list[tuple[int, int]]:
+    """The positions after `after` through `through`, cut into (after, through) stretches of `size`."""
+    return [(low, min(low + size, through)) for low in range(after, through, size)]
+
+
+def _open(parent: int, dialect: str, target: str, snapshot: str | None) -> None:
+    """A worker's start: its own read-only connection, in the verifier's snapshot (PostgreSQL) or its own."""
+    global _reader
+    end_with_parent(parent)
+    raw: Any
+    if dialect == "postgresql":
+        raw = psycopg.connect(target)
+        raw.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        raw.read_only = True
+        raw.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+    else:
+        raw = sqlite3.connect(Path(target).as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        raw.execute("BEGIN")  # its snapshot starts with the first read, just below, and holds to the end
+    pruned = raw.execute(_PRUNED_THROUGH[dialect], (CheckpointKind.PRUNE.value,)).fetchone()[0]
+    _reader = (raw, dialect, pruned or 0)
+
+
+def _walk(after: int, through: int, checkpoints: Mapping[int, str]) -> tuple[Stretch, int]:
+    """One stretch walked in this worker, and how far this worker's snapshot says the chain was pruned."""
+    if _reader is None:
+        raise RuntimeError("the worker has no connection")
+    raw, dialect, pruned = _reader
+    return walk_stretch(chain.from_iterable(batches(raw, dialect, after, through)), checkpoints), pruned
+
+
+def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkpoints: Mapping[int, str],
+                    workers: int, pruned_through: int) -> Iterator[Stretch]:
+    """Each stretch walked by a worker process, handed over in chain order as it is ready.
+
+    `connection` is the verifier's, in its snapshot (see read_snapshot); `pruned_through` is where
+    that snapshot's chain starts. Closing the iterator early (at a broken link) cancels the
+    stretches not yet begun.
+    """
+    dialect = "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
+    url = connection.engine.url
+    if dialect == "postgresql":
+        snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+        target = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    else:
+        snapshot, target = None, str(Path(url.database or "").resolve())
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_open, initargs=(os.getpid(), dialect, target, snapshot))
+    try:
+        futures: list[Future[tuple[Stretch, int]]] = [
+            executor.submit(_walk, low, high, {p: h for p, h in checkpoints.items() if low < p <= high})
+            for low, high in parts
+        ]
+        for future in futures:
+            stretch, pruned = future.result()
+            if pruned != pruned_through:
+                raise ChainChanged("the audit trail was pruned while it was being verified; run verify again")
+            yield stretch
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
