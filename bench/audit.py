@@ -6,8 +6,8 @@
    the requests write them; and then by 4 threads at once (the chain lock's contention).
 2. Searches: K searches of six kinds (bench/search.py's) on an index of N synthetic children,
    each timed as the search and its commit, with and without the audit event, alternately.
-3. Verify: E events generated directly (hashes computed in Python, one executemany per batch),
-   then the chain walked by `audit verify`'s own function, its rate printed.
+3. Verify: E events generated directly (hashes computed in Python; COPY on PostgreSQL, executemany on
+   SQLite), then the chain walked by `audit verify`'s own function, with its workers, its rate printed.
 
 The database is made by the migrations (a PostgreSQL URL's schema public is dropped and built
 again). Results are printed and written to bench/out/audit-<backend>.json.
@@ -22,7 +22,9 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ os.environ["CHILD_INDEX_ENV"] = "testing"
 os.environ.setdefault("AUDIT_CHECKPOINT_KEY", secrets.token_urlsafe(32))
 
 from flask import Flask  # noqa: E402
-from sqlalchemy import insert, update  # noqa: E402
+from sqlalchemy import insert, select, update  # noqa: E402
 
 from bench.search import (  # noqa: E402
     build,
@@ -46,7 +48,7 @@ from bench.search import (  # noqa: E402
 )
 from index_service import create_app  # noqa: E402
 from index_service.audit import canonical  # noqa: E402
-from index_service.audit.chain import CHECKPOINT_EVERY, HEAD_ID  # noqa: E402
+from index_service.audit.chain import CHECKPOINT_EVERY, COLUMNS, HEAD_ID  # noqa: E402
 from index_service.audit.events import record_event  # noqa: E402
 from index_service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTag, CheckpointKind  # noqa: E402
 from index_service.audit.verify import verify  # noqa: E402
@@ -152,48 +154,64 @@ def time_http_searches(app: Flask, url: str, per_kind: int) -> dict[str, Any]:
     return summary
 
 
+def _generated(position: int, previous: str, total: int, key: bytes, checkpoints: list[dict[str, Any]],
+               zone: str) -> Iterator[tuple[Any, ...]]:
+    """`total` chained events after `position`, as rows of chain.COLUMNS with their UTC times as text (and
+    `zone` after them); the periodic checkpoints that fall due are added to `checkpoints`."""
+    start = datetime.now(UTC) - timedelta(days=30)
+    details = [canonical.json_text({"criteria": {"family_name": "Bennett", "date_of_birth": "2016-03-27"},
+                                    "too_many": False, "candidates_read": read}) for read in range(7)]
+    for number in range(total):
+        position += 1
+        at = (start + timedelta(microseconds=number * 250)).strftime("%Y-%m-%d %H:%M:%S.%f")
+        values = {
+            "chain_position": position, "occurred_at": at.replace(" ", "T"), "tag": AuditTag.RECORD_SEARCH.value,
+            "outcome": "success", "target_ids": f'["ID{number % 9973}","ID{number % 7919}"]',
+            "reason": "case_work", "details": details[number % 7], "client_address": "10.0.0.1",
+            "user_agent": "bench/1.0",
+        }
+        digest = canonical.event_hash(previous, canonical.content_of(values))
+        values.update(previous_hash=previous, event_hash=digest, occurred_at=at + zone)
+        yield tuple(values.get(name) for name in COLUMNS)
+        previous = digest
+        if position % CHECKPOINT_EVERY == 0:
+            checkpoints.append({"kind": CheckpointKind.PERIODIC, "position": position, "event_hash": digest,
+                                "signature": canonical.signature(key, "periodic", position, digest),
+                                "created_at": datetime.now(UTC), "details": {}})
+        if (number + 1) % 1_000_000 == 0:
+            print(f"  {number + 1:,} of {total:,} events generated", flush=True)
+
+
 def generate(app: Flask, total: int) -> float:
-    """`total` chained events appended straight to the table (and the head and checkpoints moved to match)."""
+    """`total` chained events appended straight to the table (COPY on PostgreSQL, executemany on SQLite), and
+    the head and checkpoints moved to match."""
     key = app.config["AUDIT_CHECKPOINT_KEY"].encode()
     with app.app_context():
         head = db.session.get(AuditChainHead, HEAD_ID)
         position, previous = head.position, head.event_hash
         db.session.remove()
-        start = datetime.now(UTC) - timedelta(days=30)
         started = time.perf_counter()
+        checkpoints: list[dict[str, Any]] = []
+        postgresql = db.engine.dialect.name == "postgresql"
+        rows = _generated(position, previous, total, key, checkpoints, "+00" if postgresql else "")
         with db.engine.begin() as connection:
-            rows: list[dict[str, Any]] = []
-            checkpoints: list[dict[str, Any]] = []
-            for number in range(total):
-                position += 1
-                values = {
-                    "chain_position": position, "occurred_at": start + timedelta(microseconds=number * 250),
-                    "user_id": None, "organisation_id": None, "tag": AuditTag.RECORD_SEARCH.value,
-                    "outcome": "success", "target_ids": [f"ID{number % 9973}", f"ID{number % 7919}"],
-                    "reason": "case_work",
-                    "details": {"criteria": {"family_name": "Bennett", "date_of_birth": "2016-03-27"},
-                                "too_many": False, "candidates_read": number % 7},
-                    "client_address": "10.0.0.1", "user_agent": "bench/1.0",
-                }
-                digest = canonical.event_hash(previous, canonical.content_of(values))
-                rows.append({**values, "previous_hash": previous, "event_hash": digest})
-                previous = digest
-                if position % CHECKPOINT_EVERY == 0:
-                    checkpoints.append({"kind": CheckpointKind.PERIODIC, "position": position, "event_hash": digest,
-                                        "signature": canonical.signature(key, "periodic", position, digest),
-                                        "created_at": datetime.now(UTC), "details": {}})
-                if len(rows) == GENERATE_BATCH:
-                    connection.execute(insert(AuditEvent.__table__), rows)
-                    rows = []
-                    if number % 1_000_000 < GENERATE_BATCH:
-                        print(f"  {number + 1:,} of {total:,} events generated", flush=True)
-            if rows:
-                connection.execute(insert(AuditEvent.__table__), rows)
+            if postgresql:
+                raw: Any = connection.connection.dbapi_connection
+                with raw.cursor() as cursor, cursor.copy(
+                        f"COPY audit_events ({', '.join(COLUMNS)}) FROM STDIN") as copy:  # noqa: S608 - our columns
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                insert_rows = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608,E501
+                while batch := list(islice(rows, GENERATE_BATCH)):
+                    connection.exec_driver_sql(insert_rows, batch)
+            last = connection.execute(select(AuditEvent.chain_position, AuditEvent.event_hash)
+                                      .order_by(AuditEvent.chain_position.desc()).limit(1)).one()
             if checkpoints:
                 connection.execute(insert(AuditCheckpoint.__table__), checkpoints)
             connection.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(
-                position=position, event_hash=previous,
-                signature=canonical.signature(key, "head", position, previous)))
+                position=last.chain_position, event_hash=last.event_hash,
+                signature=canonical.signature(key, "head", last.chain_position, last.event_hash)))
         return total / (time.perf_counter() - started)
 
 
