@@ -11,7 +11,7 @@ from index_service.audit import canonical
 from index_service.audit.chain import CHECKPOINT_EVERY, pending
 from index_service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, AuditTag, CheckpointKind
 from index_service.extensions import db
-from tests.audit.support import verify_session, write_events
+from tests.audit.support import rewrite_chain, verify_session, write_events
 from tests.database import owner_bypass
 
 
@@ -175,19 +175,7 @@ def test_reordered_events_are_caught(app: Flask) -> None:
 def test_a_rewritten_chain_is_caught_by_its_signed_checkpoint(app: Flask) -> None:
     """Someone who recomputes every hash after an edit still cannot sign the checkpoint nor the head."""
     write_events(CHECKPOINT_EVERY + 2, commit_each=False)
-    rows = db.session.execute(select(AuditEvent).order_by(AuditEvent.chain_position)).scalars().all()
-    previous = canonical.GENESIS_HASH
-    connection = db.session.connection()
-    events = AuditEvent.__table__
-    with owner_bypass(connection):
-        for event in rows:
-            values = {name: getattr(event, name) for name in canonical.HASHED_NAMES}
-            if event.chain_position == 10:
-                values["reason"] = "rewritten"
-            new_hash = canonical.event_hash(previous, canonical.content_of(values))
-            connection.execute(events.update().where(events.c.id == event.id).values(
-                reason=values["reason"], previous_hash=previous, event_hash=new_hash))
-            previous = new_hash
+    rewrite_chain(db.session.connection(), 10)
     position, problem = _broken_at()
     assert position == CHECKPOINT_EVERY and "signed checkpoint" in problem
 

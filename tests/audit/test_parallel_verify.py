@@ -17,7 +17,7 @@ from index_service.audit.verify import Verification, verify
 from index_service.audit.verify_workers import ChainChanged, stretches, walk_in_workers
 from index_service.database import read_snapshot, utcnow
 from index_service.extensions import db
-from tests.audit.support import write_events
+from tests.audit.support import rewrite_chain, write_events
 from tests.database import owner_bypass
 
 EVENTS = 12
@@ -123,17 +123,8 @@ def test_json_the_database_writes_otherwise_is_written_again_by_python_and_passe
 
 def test_a_rewritten_chain_is_found_by_its_signed_checkpoint_in_a_worker(committed_app: Flask) -> None:
     write_events(CHECKPOINT_EVERY + 2, commit_each=False)
-    previous = canonical.GENESIS_HASH
-    events = AuditEvent.__table__
-    with db.engine.begin() as connection, owner_bypass(connection):
-        for event in connection.execute(select(events).order_by(events.c.chain_position)).all():
-            values = {name: getattr(event, name) for name in canonical.HASHED_NAMES}
-            if event.chain_position == 10:
-                values["reason"] = "rewritten"
-            new_hash = canonical.event_hash(previous, canonical.content_of(values))
-            connection.execute(events.update().where(events.c.id == event.id).values(
-                reason=values["reason"], previous_hash=previous, event_hash=new_hash))
-            previous = new_hash
+    with db.engine.begin() as connection:
+        rewrite_chain(connection, 10)
     broken = _same_in_workers(committed_app, 100, 999, 1000).broken
     assert broken.position == CHECKPOINT_EVERY and "signed checkpoint" in broken.problem
 
