@@ -12,7 +12,7 @@ from flask import current_app
 from index_service.audit import retention
 from index_service.audit.chain import checkpoint_key
 from index_service.audit.verify import verify
-from index_service.audit.verify_workers import ChainChanged
+from index_service.audit.verify_workers import VerificationStopped
 from index_service.database import read_snapshot, utcnow
 from index_service.extensions import db
 
@@ -27,7 +27,7 @@ def audit_verify(workers: int) -> None:
     with db.engine.connect() as connection:
         try:
             result = verify(read_snapshot(connection), checkpoint_key(), workers=workers)
-        except ChainChanged as error:
+        except VerificationStopped as error:
             raise click.ClickException(str(error)) from error
     for note in result.notes:
         click.echo(note)

@@ -8,8 +8,9 @@ are cores, and joined in order by `walking.join`, which finds what one walk woul
 Every worker reads what the verifying connection reads. On PostgreSQL they import the very
 snapshot it exported. SQLite has no shared snapshots, so each worker's stretches end where the
 verifier's snapshot ends (later events are not theirs to read), and a worker that finds the
-chain pruned further than the verifier did stops the verification (`ChainChanged`): the one
-change that could make a stretch look short.
+chain pruned further than the verifier did stops the verification (`VerificationStopped`): the one
+change that could make a stretch look short. A worker that dies stops it too; neither says
+anything of the chain.
 
 Forked, not spawned: a worker starts at once, without importing the app again, and opens its
 own connection; it never touches the connections it inherited.
@@ -22,6 +23,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,9 @@ _PRUNED_THROUGH = {
 }
 
 
-class ChainChanged(RuntimeError):
-    """The chain was pruned while it was being verified: the stretches would not be one snapshot's."""
+class VerificationStopped(RuntimeError):
+    """The verification could not finish: a worker process stopped, or the chain was pruned meanwhile (the
+    stretches would not be one snapshot's). It says nothing either way about the chain."""
 
 
 _reader: tuple[Any, str, int] | None = None  # this worker's (DBAPI connection, dialect, pruned through)
@@ -111,9 +114,13 @@ def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkp
             for low, high in parts
         ]
         for future in futures:
-            stretch, pruned = future.result()
+            try:
+                stretch, pruned = future.result()
+            except BrokenProcessPool as error:
+                raise VerificationStopped(f"a worker process stopped ({error}); run verify again, or with "
+                                          "--workers 1") from error
             if pruned != pruned_through:
-                raise ChainChanged("the audit trail was pruned while it was being verified; run verify again")
+                raise VerificationStopped("the audit trail was pruned while it was being verified; run verify again")
             yield stretch
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

@@ -4,6 +4,7 @@ tampering, wherever it falls against the stretches' ends; and the workers read t
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from index_service.audit import canonical, retention
 from index_service.audit.chain import CHECKPOINT_EVERY
 from index_service.audit.models import AuditEvent
 from index_service.audit.verify import Verification, verify
-from index_service.audit.verify_workers import ChainChanged, stretches, walk_in_workers
+from index_service.audit.verify_workers import VerificationStopped, stretches, walk_in_workers
 from index_service.database import read_snapshot, utcnow
 from index_service.extensions import db
 from tests.audit.support import rewrite_chain, write_events
@@ -151,5 +152,16 @@ def test_workers_read_the_verifiers_snapshot_or_stop_when_the_chain_was_pruned_m
         if connection.dialect.name == "postgresql":
             assert [stretch.first[0] for stretch in walked] == [1, 5, 9]
         else:
-            with pytest.raises(ChainChanged, match="pruned while it was being verified"):
+            with pytest.raises(VerificationStopped, match="pruned while it was being verified"):
                 list(walked)
+
+
+def test_a_worker_that_cannot_read_stops_the_verification_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "gone.sqlite3"
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+        path.unlink()
+        with pytest.raises(VerificationStopped, match="a worker process stopped"):
+            list(walk_in_workers(connection, stretches(0, 4, 2), {}, 2, 0))
+    engine.dispose()
