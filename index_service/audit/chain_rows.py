@@ -9,7 +9,7 @@ content (JSON as stored, times as UTC ISO text) in C, and Python only hashes and
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from queue import Full, Queue
 from typing import Any
 
@@ -33,45 +33,38 @@ def _postgresql_value(name: str, kind: canonical.Kind) -> str:
     return f"CAST({name} AS TEXT)"
 
 
-def _postgresql_content() -> str:
-    """The content as one concat(), which builds the text once and leaves out a NULL argument.
-
-    Each field's text is one argument, its name and comma joined on with || so that a NULL
-    value leaves out the whole field; a field before the first that is never NULL carries its
-    comma after it, and every later one before it, so no comma is ever left to cut off.
-    """
-    arguments, anchored = ["'{'"], False
-    for name, kind in sorted(canonical.HASHED_FIELDS):
-        key, value = canonical.json_text(name) + ":", _postgresql_value(name, kind)
-        if not AuditEvent.__table__.c[name].nullable:
-            arguments += [f"'{',' if anchored else ''}{key}'", value]
-            anchored = True
-        elif anchored:
-            arguments.append(f"',{key}' || {value}")
-        else:
-            arguments.append(f"'{key}' || {value} || ','")
-    if not anchored:
-        raise ValueError("the hashed fields need one that is never NULL to put the commas around")
-    return "concat(" + ", ".join([*arguments, "'}'"]) + ")"
-
-
 def _sqlite_value(name: str, kind: canonical.Kind) -> str:
-    """A hashed column as the text `canonical.content` writes for it, on SQLite."""
+    """A hashed column as the text `canonical.content` writes for it, on SQLite (NULL for NULL)."""
     if kind is canonical.Kind.TIME:
         return f"'\"' || replace({name}, ' ', 'T') || '\"'"
+    if kind is canonical.Kind.TEXT and AuditEvent.__table__.c[name].nullable:
+        return f"CASE WHEN {name} IS NOT NULL THEN json_quote({name}) END"  # json_quote(NULL) is the text null
     if kind is canonical.Kind.TEXT:
         return f"json_quote({name})"
     return f"CAST({name} AS TEXT)"
 
 
-def _sqlite_content() -> str:
-    """The content as a chain of ||: SQLite's json_quote(NULL) is the text null, so a CASE leaves out a
-    NULL field."""
-    parts = [f"',{canonical.json_text(name)}:' || {_sqlite_value(name, kind)}"
-             for name, kind in sorted(canonical.HASHED_FIELDS)]
-    parts = [f"CASE WHEN {name} IS NULL THEN '' ELSE {part} END" if AuditEvent.__table__.c[name].nullable else part
-             for part, (name, _) in zip(parts, sorted(canonical.HASHED_FIELDS), strict=True)]
-    return "'{' || substr(" + " || ".join(parts) + ", 2) || '}'"
+def _pieces(value: Callable[[str, canonical.Kind], str]) -> list[tuple[bool, str]]:
+    """The content in order as (is SQL, text) pieces: constant text, or an expression that may be NULL.
+
+    Each field is its key and its value. A field whose column may be NULL is one expression, its
+    key and comma joined on with ||, so that a NULL value leaves out the whole field. A field
+    before the first that is never NULL carries its comma after it, and every later one before
+    it, so no comma is ever left to cut off.
+    """
+    pieces, anchored = [(False, "{")], False
+    for name, kind in sorted(canonical.HASHED_FIELDS):
+        key = canonical.json_text(name) + ":"
+        if not AuditEvent.__table__.c[name].nullable:
+            pieces += [(False, ("," if anchored else "") + key), (True, value(name, kind))]
+            anchored = True
+        elif anchored:
+            pieces.append((True, f"',{key}' || {value(name, kind)}"))
+        else:
+            pieces.append((True, f"'{key}' || {value(name, kind)} || ','"))
+    if not anchored:
+        raise ValueError("the hashed fields need one that is never NULL to put the commas around")
+    return [*pieces, (False, "}")]
 
 
 def _content_sql(dialect: str) -> str:
@@ -79,9 +72,16 @@ def _content_sql(dialect: str) -> str:
 
     The database does in C what `canonical.content` does in Python, so that verifying is mostly
     reading and hashing; an event whose text differs from Python's (an escaping the two write
-    differently) is written again by Python before anything is said about it.
+    differently) is written again by Python before anything is said about it. One call builds
+    the text once (a chain of || copies it at every step) and leaves out a NULL piece:
+    PostgreSQL's concat(), SQLite's printf() (whose %s writes nothing for NULL).
     """
-    return _postgresql_content() if dialect == "postgresql" else _sqlite_content()
+    if dialect == "postgresql":
+        return "concat(" + ", ".join(text if sql else f"'{text}'" for sql, text in _pieces(_postgresql_value)) + ")"
+    pieces = _pieces(_sqlite_value)
+    template = "".join("%s" if sql else text.replace("%", "%%") for sql, text in pieces)
+    return f"printf('{template}', " + ", ".join(text for sql, text in pieces if sql) + ")"
+
 
 
 def select_sql(dialect: str) -> str:
