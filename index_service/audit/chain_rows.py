@@ -1,22 +1,21 @@
-"""The chain's events as the verifier reads them: each one's canonical content written out by the database.
+"""A stretch of the chain walked from the database: each event's canonical content written out by the database.
 
-Read straight from the database driver, a batch of plain tuples at a time, because an auditor
-runs this over tens of millions of events: the database writes out each event's canonical
-content (JSON as stored, times as UTC ISO text) in C, and Python only hashes and links
-(`walking`). Plain DBAPI connections, so that a worker process can read with its own.
+Straight from the database driver, because an auditor runs this over tens of millions of
+events: the database writes out each event's canonical content (JSON as stored, times as UTC
+ISO text) in C. On SQLite Python hashes and links the events (`walking.walk_stretch`); on
+PostgreSQL the database does, and Python reads only the events where anything happens
+(`walking.walk_marked`). Plain DBAPI connections, so that a worker process can read with its own.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from queue import Full, Queue
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import Any
-
-from sqlalchemy import Connection
 
 from index_service.audit import canonical
 from index_service.audit.models import AuditEvent
+from index_service.audit.walking import Stretch, walk_marked, walk_stretch
 
 BATCH_ROWS = 20_000
 
@@ -96,16 +95,29 @@ def select_sql(dialect: str) -> str:
 
 _SELECT = {dialect: select_sql(dialect) for dialect in ("postgresql", "sqlite")}
 
+# The walk done by PostgreSQL itself: each event hashed (with the previous hash it names) and set beside the one
+# before it, and only the events where anything happens are returned (see walking.walk_marked). The names of the
+# functions that hash are qualified, so that nothing put earlier on the search path can stand in for them.
+_MARKED = f"""
+SELECT chain_position, previous_hash, event_hash, id, hash_matches, position_before, hash_before, last
+FROM (
+    SELECT chain_position, previous_hash, event_hash, id,
+           pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(previous_hash || {_content_sql("postgresql")},
+                                                                      'UTF8')), 'hex') = event_hash AS hash_matches,
+           lag(chain_position) OVER positions AS position_before, lag(event_hash) OVER positions AS hash_before,
+           lead(chain_position) OVER positions IS NULL AS last
+    FROM audit_events WHERE chain_position > %s AND chain_position <= %s
+    WINDOW positions AS (ORDER BY chain_position)
+) AS walked
+WHERE position_before IS NULL OR last OR hash_matches IS NOT TRUE OR chain_position <> position_before + 1
+      OR previous_hash IS DISTINCT FROM hash_before OR chain_position = ANY(%s)
+ORDER BY chain_position
+"""  # noqa: S608 - column names from HASHED_FIELDS; the positions are bound parameters
+
 
 def batches(raw: Any, dialect: str, after: int, through: int) -> Iterator[list[Sequence[Any]]]:
-    """The events after position `after` through `through`, a batch of plain tuples at a time, from a DBAPI
-    connection (a server-side cursor on PostgreSQL, so that only a batch is ever held)."""
-    if dialect == "postgresql":
-        # For this transaction: the walk wants position order, which the unique index gives as it reads. A sort
-        # (planned when the statistics are stale, as after a bulk load) would spill the rows to disk, and the
-        # server's own parallel workers would take the cores from the verifier's.
-        raw.execute("SET LOCAL enable_sort = off")
-        raw.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    """The events after position `after` through `through` with their content, a batch of plain tuples at a
+    time, from a DBAPI connection (a server-side cursor on PostgreSQL, so that only a batch is ever held)."""
     cursor = raw.cursor(name="audit_verify") if dialect == "postgresql" else raw.cursor()
     try:
         cursor.execute(_SELECT[dialect], (after, through))
@@ -115,52 +127,20 @@ def batches(raw: Any, dialect: str, after: int, through: int) -> Iterator[list[S
         cursor.close()
 
 
-_END = object()
+def walk(raw: Any, dialect: str, after: int, through: int, checkpoints: Mapping[int, str]) -> Stretch:
+    """The stretch of events after position `after` through `through`, walked, from a DBAPI connection.
 
-
-def _read_ahead(source: Iterator[list[Sequence[Any]]]) -> Iterator[Sequence[Any]]:
-    """The rows, read by a thread of their own a batch or two ahead.
-
-    The driver reads (and the database writes out the content) without holding Python's lock,
-    so reading and hashing overlap instead of taking turns.
+    SQLite's events are hashed and linked here, as the database writes out their content.
+    PostgreSQL does both itself, which costs its process about what writing the content out
+    to Python did, and Python next to nothing: half the work of a walk.
     """
-    ahead: Queue[Any] = Queue(maxsize=2)
-    stop = threading.Event()
-
-    def offer(item: Any) -> bool:
-        """Hand an item over, unless the walk has stopped (at a broken link) and will take no more."""
-        while not stop.is_set():
-            try:
-                ahead.put(item, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for batch in source:
-                if not offer(batch):
-                    return
-            offer(_END)
-        except Exception as error:  # handed over to the walk, which raises it
-            offer(error)
-        finally:
-            source.close()
-
-    reader = threading.Thread(target=read, name="audit-verify-reader", daemon=True)
-    reader.start()
-    try:
-        while (item := ahead.get()) is not _END:
-            if isinstance(item, Exception):
-                raise item
-            yield from item
-    finally:
-        stop.set()
-        reader.join()
-
-
-def rows(connection: Connection, after: int, through: int) -> Iterator[Sequence[Any]]:
-    """The events after position `after` through `through`, read through the connection a batch ahead."""
-    dialect = "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
-    return _read_ahead(batches(connection.connection.dbapi_connection, dialect, after, through))
+    if dialect != "postgresql":
+        return walk_stretch(chain.from_iterable(batches(raw, dialect, after, through)), checkpoints)
+    # For this transaction: the walk wants position order, which the unique index gives as it reads. A sort
+    # (planned when the statistics are stale, as after a bulk load) would spill the rows to disk, and the
+    # server's own parallel workers would take the cores from the verifier's.
+    raw.execute("SET LOCAL enable_sort = off")
+    raw.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    with raw.cursor() as cursor:
+        cursor.execute(_MARKED, (after, through, sorted(checkpoints)))
+        return walk_marked(cursor, checkpoints)

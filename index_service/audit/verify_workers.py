@@ -24,7 +24,6 @@ import sqlite3
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +31,9 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Connection
 
-from index_service.audit.chain_rows import batches
+from index_service.audit.chain_rows import walk
 from index_service.audit.models import CheckpointKind
-from index_service.audit.walking import Stretch, walk_stretch
+from index_service.audit.walking import Stretch
 from matching.worker import end_with_parent
 
 STRETCH_EVENTS = 100_000  # events a task: enough to outweigh starting a query, few enough to share out
@@ -88,7 +87,7 @@ def _walk(after: int, through: int, checkpoints: Mapping[int, str]) -> tuple[Str
     if _reader is None:
         raise RuntimeError("the worker has no connection")
     raw, dialect, pruned = _reader
-    return walk_stretch(chain.from_iterable(batches(raw, dialect, after, through)), checkpoints), pruned
+    return walk(raw, dialect, after, through, checkpoints), pruned
 
 
 def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkpoints: Mapping[int, str],

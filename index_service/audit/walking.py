@@ -102,6 +102,35 @@ def walk_stretch(rows: Iterable[Sequence[Any]], checkpoints: Mapping[int, str]) 
     return Stretch(anchor, expected - 1, previous, None, tuple(suspects))
 
 
+def walk_marked(rows: Iterable[Sequence[Any]], checkpoints: Mapping[int, str]) -> Stretch:
+    """What `walk_stretch` finds, from a walk the database did: only the events where anything happens.
+
+    Each row is (position, previous hash, hash, id, whether the database's hash of the content
+    matches, position and hash of the event before it in the stretch, whether it is the last):
+    the stretch's first and last events, every event whose position or previous hash does not
+    follow the one before, every event whose hash does not match, and every checkpoint's event.
+    """
+    first: tuple[int, str, int] | None = None
+    last_position, last_hash = 0, ""
+    suspects: list[Suspect] = []
+    for position, previous_hash, stored_hash, event_id, matches, position_before, hash_before, last in rows:
+        if position_before is None:
+            first = (position, previous_hash, event_id)
+            position_before, hash_before = position - 1, previous_hash
+        problem = link_problem(position, previous_hash, position_before + 1, hash_before)
+        if problem:
+            return Stretch(first, position_before, hash_before, BrokenLink(position, event_id, problem),
+                           tuple(suspects))
+        if not matches:
+            suspects.append(Suspect(position, event_id, previous_hash, stored_hash))
+        if position in checkpoints and checkpoints[position] != stored_hash:
+            return Stretch(first, position_before, hash_before, BrokenLink(position, event_id, REWRITTEN),
+                           tuple(suspects))
+        if last:
+            last_position, last_hash = position, stored_hash
+    return Stretch(first, last_position, last_hash, None, tuple(suspects))
+
+
 def join(stretches: Iterable[Stretch], after: int, previous: str,
          recheck: Callable[[int], str]) -> tuple[int, str, BrokenLink | None]:
     """(last good position, its hash, first broken link) of stretches in chain order, as one walk would find.
