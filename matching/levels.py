@@ -153,7 +153,7 @@ def prepare(person: Person) -> Prepared:
         other_given=tuple(key for key in (name_key(o.given_name) for o in person.other_names) if key),
         other_family=tuple(key for key in (name_key(o.family_name) for o in person.other_names) if key),
         date_of_birth=person.date_of_birth,
-        dob_digits=person.date_of_birth.strftime("%Y%m%d") if person.date_of_birth else "",
+        dob_digits=person.date_of_birth.isoformat().replace("-", "") if person.date_of_birth else "",
         gender=None if gender in (None, "unknown", "u", "x", "0") else gender,
         postcode=person.postcode or None,
         previous_postcodes=frozenset(person.previous_postcodes),
