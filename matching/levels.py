@@ -23,10 +23,11 @@ from matching.normalise import fold, format_postcode, name_key, name_tokens, pos
 from matching.person import Person
 from matching.variants import are_family_variants, are_given_variants
 
-# Bounded so that a load of millions of rows keeps a steady size: candidates recur within a
-# batch (households, families), so a few thousand prepared people are plenty; pairs of names
+# Bounded so that a load of millions of rows keeps a steady size: a batch's people (its rows,
+# and its candidates with and without their details: about 9,500 for 1,000 rows at a million
+# children) all fit, and a load forgets them between batches (forget_prepared); pairs of names
 # recur far more across a load, and each costs only a few hundred bytes.
-PREPARED_CACHE = 8_192
+PREPARED_CACHE = 16_384
 NAME_CACHE = 65_536
 
 GIVEN = "given name"
@@ -152,7 +153,7 @@ def prepare(person: Person) -> Prepared:
         other_given=tuple(key for key in (name_key(o.given_name) for o in person.other_names) if key),
         other_family=tuple(key for key in (name_key(o.family_name) for o in person.other_names) if key),
         date_of_birth=person.date_of_birth,
-        dob_digits=person.date_of_birth.strftime("%Y%m%d") if person.date_of_birth else "",
+        dob_digits=person.date_of_birth.isoformat().replace("-", "") if person.date_of_birth else "",
         gender=None if gender in (None, "unknown", "u", "x", "0") else gender,
         postcode=person.postcode or None,
         previous_postcodes=frozenset(person.previous_postcodes),
@@ -165,6 +166,14 @@ def prepare(person: Person) -> Prepared:
         given_shown=" ".join((person.given_name or "").split()),
         family_shown=" ".join((person.family_name or "").split()),
     )
+
+
+def forget_prepared() -> None:
+    """Drop every prepared person: a load's batch is done with them, and its next batch's people
+    are others. Freed now, they cost nothing more; left to age out of the cache they outlived
+    the batch, and Python's cycle collector scanned them all after every batch (a fifteenth of
+    a load's time)."""
+    prepare.cache_clear()
 
 
 @lru_cache(maxsize=NAME_CACHE)

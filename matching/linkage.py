@@ -171,7 +171,10 @@ def _bounds(incoming: Prepared, held: Prepared, model: LinkageModel) -> Iterator
     is made (see upper_bound)."""
     bound = model.prior_weight + sum(model.best_weights.values())
     for comparison, levels, surname in possible_levels(incoming, held):
-        most = max(model.weights[comparison][level] for level in levels)
+        weights = model.weights[comparison]
+        # Most comparisons have one possible level: read its weight without a generator (a load bounds
+        # tens of thousands of candidates a batch).
+        most = weights[levels[0]] if len(levels) == 1 else max(weights[level] for level in levels)
         if surname:
             most += model.surname_adjustment(surname)
         bound += most - model.best_weights[comparison]

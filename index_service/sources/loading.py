@@ -29,7 +29,7 @@ from index_service.children.held import HeldRecord, one_of, read_held
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, with_details
 from index_service.children.models import BlockingKey, DataSource, IdentifierKind, Involvement, SourceIdentifier
 from index_service.children.writes import Writes
-from index_service.database import utcnow
+from index_service.database import tune_for_bulk_load, utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
@@ -59,6 +59,7 @@ from matching.deciding import (
     rounded_score,
     verdict_of,
 )
+from matching.levels import forget_prepared
 from matching.linkage import Resolution, ScoredCandidate
 from matching.person import Person
 from matching.search import Candidate
@@ -544,6 +545,7 @@ def _predict(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | Non
 
 def _apply_batch(load: Load, batch: ReadBatch, today: date, tally: _Tally, pool: MatchingPool | None) -> None:
     """Apply (or predict) one batch and commit it with its report rows and the load's position."""
+    tune_for_bulk_load(db.session.connection())  # the connection this batch's transaction has
     results = _predict(load, batch, today, pool) if load.is_dry_run else _BatchRun(load, batch, today, pool).run()
     _write_batch(load, batch.rows, results)
     for row, result in zip(batch.rows, results, strict=True):
@@ -564,7 +566,9 @@ def _collecting_between_batches() -> Iterator[Callable[[], None]]:
     itself the collector scanned the app's and matching's long-lived objects again and again
     meanwhile, which cost a quarter of a load's time. Here the objects that outlive the load
     are set aside (frozen), the batch's young objects are collected after it, and everything
-    every FULL_COLLECTION_EVERY batches, so that no garbage cycle outlives a few batches.
+    every FULL_COLLECTION_EVERY batches, so that no garbage cycle outlives a few batches. The
+    batch's prepared people are forgotten first: nothing else of a batch outlives it in such
+    numbers.
     """
     was_enabled = gc.isenabled()
     gc.collect()
@@ -575,6 +579,7 @@ def _collecting_between_batches() -> Iterator[Callable[[], None]]:
     def collect() -> None:
         nonlocal done
         done += 1
+        forget_prepared()
         gc.collect(2 if done % FULL_COLLECTION_EVERY == 0 else 0)
 
     try:

@@ -23,15 +23,17 @@ from index_service.children.models import (
     SourceIdentifier,
 )
 from index_service.children.records import AddressSpec
+from index_service.database import SQLITE_LOAD_CACHE_KIB, SQLITE_LOAD_CHECKPOINT_PAGES
 from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow, ReviewItem
 from index_service.sources.report import summary_lines
 from matching.blocking import record_keys
+from matching.levels import prepare
 from matching.linkage import could_matter
 from matching.person import Person
 from tests.factories import make_child
-from tests.sources.loads import TODAY, load_file, make_source, outcomes, row, write_extract
+from tests.sources.loads import TODAY, distinct_children, load_file, make_source, outcomes, row, write_extract
 
 
 def _children() -> int:
@@ -362,3 +364,18 @@ def test_a_change_to_a_known_record_refreshes_its_blocking_keys(app: Flask, tmp_
     assert [n.family_name for n in child.other_names] == ["Bennett-Hall"]
     assert child.current_address.postcode == "LS7 3QP"
     assert _stored_keys(child) == record_keys(person_of(child, household=True)) != before
+
+
+def test_a_load_forgets_the_people_it_prepared_for_matching(app: Flask, tmp_path: Path) -> None:
+    """Kept, a batch's prepared people outlived it, and the cycle collector scanned them all after every batch."""
+    load_file(make_source(), write_extract(tmp_path / "children.csv", distinct_children("P", 3)))
+    assert prepare.cache_info().currsize == 0
+
+
+def test_a_load_gives_its_sqlite_connection_a_bulk_loads_cache_and_log(app: Flask, tmp_path: Path) -> None:
+    load_file(make_source(), write_extract(tmp_path / "children.csv", distinct_children("P", 3)))
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        pytest.skip("SQLite's settings")
+    assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_LOAD_CACHE_KIB
+    assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == SQLITE_LOAD_CHECKPOINT_PAGES
