@@ -36,6 +36,7 @@ from index_service.audit.models import CheckpointKind
 from index_service.audit.walking import Stretch
 from matching.worker import end_with_parent
 
+SQLITE_MAP_BYTES = 2_147_418_112  # the most a Debian SQLite maps (SQLITE_MAX_MMAP_SIZE)
 STRETCH_EVENTS = 100_000  # events a task: enough to outweigh starting a query, few enough to share out
 
 _PRUNED_THROUGH = {
@@ -77,6 +78,9 @@ def _open(parent: int, dialect: str, target: str, snapshot: str | None) -> None:
         raw.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
     else:
         raw = sqlite3.connect(Path(target).as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        # Pages read straight from the operating system's cache through a memory map (up to SQLite's 2 GB), not
+        # copied into the connection's own cache one read at a time: about a tenth less of a walk's work.
+        raw.execute(f"PRAGMA mmap_size = {SQLITE_MAP_BYTES}")
         raw.execute("BEGIN")  # its snapshot starts with the first read, just below, and holds to the end
     pruned = raw.execute(_PRUNED_THROUGH[dialect], (CheckpointKind.PRUNE.value,)).fetchone()[0]
     _reader = (raw, dialect, pruned or 0)
