@@ -3,7 +3,9 @@
     python bench/audit.py [--database-url URL] [--children N] [--searches K] [--writes W] [--events E]
 
 1. Writes: W events written one transaction each (record_event, then commit), one writer, as
-   the requests write them; and then by 4 threads at once (the chain lock's contention).
+   the requests write them; and then by 4 threads at once (the chain lock's contention). Then
+   W/5 commits each of a read-only transaction, one with a one-row insert, and one with an audit
+   event, in turn: how much of the event's cost is what any write costs.
 2. Searches: K searches of six kinds (bench/search.py's) on an index of N synthetic children,
    each timed as the search and its commit, with and without the audit event, alternately.
 3. Verify: E events generated directly (hashes computed in Python; COPY on PostgreSQL, executemany on
@@ -35,7 +37,7 @@ os.environ["CHILD_INDEX_ENV"] = "testing"
 os.environ.setdefault("AUDIT_CHECKPOINT_KEY", secrets.token_urlsafe(32))
 
 from flask import Flask  # noqa: E402
-from sqlalchemy import insert, select, update  # noqa: E402
+from sqlalchemy import insert, select, text, update  # noqa: E402
 
 from bench.search import (  # noqa: E402
     build,
@@ -90,6 +92,37 @@ def time_writes(app: Flask, count: int) -> dict[str, float]:
     together = share * WRITER_THREADS / (time.perf_counter() - started)
     return {"events": count, "alone_per_second": alone, "threads": WRITER_THREADS,
             "together_per_second": together}
+
+
+COMMIT_KINDS = ("read only", "one-row insert", "audit event")
+
+
+def time_commits(app: Flask, rounds: int) -> dict[str, dict[str, float]]:
+    """What a commit costs as a read-only transaction, with a one-row insert, and with an audit event
+    (each after a SELECT 1, in turn, `rounds` times): how much of the event's cost is any write's."""
+    timings: dict[str, list[float]] = {kind: [] for kind in COMMIT_KINDS}
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE bench_commit_probe (id INTEGER PRIMARY KEY, note TEXT)"))
+        db.session.commit()
+        try:
+            for number in range(rounds):
+                for kind in COMMIT_KINDS:
+                    started = time.perf_counter()
+                    db.session.execute(text("SELECT 1"))
+                    if kind == "one-row insert":
+                        db.session.execute(text("INSERT INTO bench_commit_probe (id, note) VALUES (:id, 'x')"),
+                                           {"id": number})
+                    elif kind == "audit event":
+                        record_event(AuditTag.RECORD_VIEW, target_ids=[f"C{number}"], reason="case_work")
+                    db.session.commit()
+                    timings[kind].append((time.perf_counter() - started) * 1000)
+        finally:
+            db.session.rollback()
+            db.session.execute(text("DROP TABLE bench_commit_probe"))
+            db.session.commit()
+            db.session.remove()
+    return {kind: {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5)}
+            for kind, values in timings.items()}
 
 
 def time_searches(app: Flask, per_kind: int) -> dict[str, Any]:
@@ -252,6 +285,9 @@ def main() -> None:
     report: dict[str, Any] = {"machine": machine(url, app), "children": args.children}
     print(f"writing {args.writes:,} events one transaction each", flush=True)
     report["writes"] = time_writes(app, args.writes)
+    print(f"timing {args.writes // 5:,} commits of each kind: read only, with a one-row insert, with an audit event",
+          flush=True)
+    report["commits"] = time_commits(app, args.writes // 5)
     print(f"timing {args.searches} searches of each kind with and without the audit write", flush=True)
     report["searches"] = time_searches(app, args.searches)
     print(f"timing {args.searches} HTTP searches of each kind without and with the audit write, in alternating "
@@ -268,6 +304,8 @@ def main() -> None:
           f"{report['machine']['nproc']} CPUs, Python {report['machine']['python']}")
     print(f"events written alone: {writes['alone_per_second']:,.0f}/s; by {writes['threads']} threads at once: "
           f"{writes['together_per_second']:,.0f}/s")
+    print("a commit after a SELECT 1: " + "; ".join(
+        f"{kind} mean {row['mean_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms" for kind, row in report["commits"].items()))
     for label, key in (("search function and commit", "searches"), ("HTTP search", "http_searches")):
         searches = report[key]
         for name in ("without_audit", "with_audit"):
@@ -277,7 +315,8 @@ def main() -> None:
         print(f"  the audit write adds {searches['added_share_of_mean']:.1%} to the mean, "
               f"{searches['added_share_of_p50']:.1%} to the median ({searches['searches']} searches)")
     print(f"verify: {verified['events']:,} events in {verified['seconds']:.1f} s = {verified['per_second']:,.0f} "
-          f"events/s ({verified['checkpoints']:,} signed checkpoints, {verified['processes']} processes)")
+          f"events/s ({verified['checkpoints']:,} signed checkpoints, walked by {verified['processes']} "
+          f"{'process' if verified['processes'] == 1 else 'processes'})")
     target = OUT / f"audit-{backend}.json"
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written {target.relative_to(ROOT)}")
