@@ -19,6 +19,7 @@ own connection; it never touches the connections it inherited.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import os
 import sqlite3
 from collections.abc import Iterator, Mapping
@@ -82,6 +83,8 @@ def _open(parent: int, dialect: str, target: str, snapshot: str | None) -> None:
         # copied into the connection's own cache one read at a time: about a tenth less of a walk's work.
         raw.execute(f"PRAGMA mmap_size = {SQLITE_MAP_BYTES}")
         raw.execute("BEGIN")  # its snapshot starts with the first read, just below, and holds to the end
+    # Closed as the worker ends, so that the server sees a goodbye rather than a dropped connection.
+    multiprocessing.util.Finalize(None, raw.close, exitpriority=0)
     pruned = raw.execute(_PRUNED_THROUGH[dialect], (CheckpointKind.PRUNE.value,)).fetchone()[0]
     _reader = (raw, dialect, pruned or 0)
 
