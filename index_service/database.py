@@ -119,6 +119,11 @@ def tune_for_bulk_load(connection: sa.Connection) -> None:
         connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint = {SQLITE_LOAD_CHECKPOINT_PAGES}")
 
 
+def sql_dialect(dialect: sa.Dialect) -> str:
+    """"postgresql" or "sqlite": which of the two the statements written for the driver itself are for."""
+    return "postgresql" if dialect.name == "postgresql" else "sqlite"
+
+
 def read_snapshot(connection: sa.Connection) -> sa.Connection:
     """A connection that reads one consistent snapshot and never takes SQLite's write lock."""
     if connection.dialect.name == "sqlite":

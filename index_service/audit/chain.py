@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from index_service.audit import canonical
 from index_service.audit.models import AuditCheckpoint, AuditEvent, CheckpointKind
-from index_service.database import IndexSession, utcnow
+from index_service.database import IndexSession, sql_dialect, utcnow
 
 PENDING = "audit_events_pending"
 HEAD_ID = 1
@@ -104,7 +104,7 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
     raw = connection.connection.dbapi_connection
     cursor = raw.cursor()  # type: ignore[union-attr]
     try:
-        checkpoints = _seal_with(cursor, events, "postgresql" if dialect.name == "postgresql" else "sqlite")
+        checkpoints = _seal_with(cursor, events, sql_dialect(dialect))
     except dialect.loaded_dbapi.Error as error:
         # Raised as SQLAlchemy would have raised it, so the request's commit fails the usual way (503).
         disconnected = dialect.is_disconnect(error, raw, cursor)

@@ -22,6 +22,7 @@ from index_service.audit.chain_rows import walk
 from index_service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, CheckpointKind
 from index_service.audit.verify_workers import STRETCH_EVENTS, shareable, stretches, walk_in_workers
 from index_service.audit.walking import BrokenLink, Stretch, join
+from index_service.database import sql_dialect
 
 
 @dataclass
@@ -56,8 +57,8 @@ def _walked(connection: Connection, parts: list[tuple[int, int]], periodic: dict
     if processes > 1:
         yield from walk_in_workers(connection, parts, periodic, processes, parts[0][0])
     elif parts:
-        dialect = "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
-        yield walk(connection.connection.dbapi_connection, dialect, parts[0][0], parts[-1][1], periodic)
+        yield walk(connection.connection.dbapi_connection, sql_dialect(connection.dialect), parts[0][0],
+                   parts[-1][1], periodic)
 
 
 def verify(connection: Connection, key: bytes, *, workers: int = 1,

@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 from index_service.audit.chain_rows import walk
 from index_service.audit.models import CheckpointKind
 from index_service.audit.walking import Stretch
+from index_service.database import sql_dialect
 from matching.worker import end_with_parent
 
 SQLITE_MAP_BYTES = 2_147_418_112  # the most a Debian SQLite maps (SQLITE_MAX_MMAP_SIZE)
@@ -105,7 +106,7 @@ def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkp
     that snapshot's chain starts. Closing the iterator early (at a broken link) cancels the
     stretches not yet begun.
     """
-    dialect = "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
+    dialect = sql_dialect(connection.dialect)
     url = connection.engine.url
     if dialect == "postgresql":
         snapshot = connection.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
