@@ -128,6 +128,14 @@ class Writes:
         """The record's names, date of birth or postcodes changed: its blocking keys are refreshed at flush."""
         self.stale_keys[id(record)] = record
 
+    def keys_of(self, record: HeldRecord) -> set[int]:
+        """The blocking keys the record has once flushed: its details' keys if it is new or they
+        changed, else those stored (which an index not refreshed since keys were last redefined
+        may hold otherwise)."""
+        if record.id is None or id(record) in self.stale_keys:
+            return record_keys(record.person())
+        return record.blocking_keys
+
     def flush(self) -> None:
         """Write everything collected, in an order that satisfies the foreign keys, and start again."""
         db.session.flush()
@@ -208,7 +216,7 @@ class Writes:
         added: list[dict[str, int]] = []
         removed: list[dict[str, int]] = []
         for record in self.stale_keys.values():
-            wanted = record_keys(record.person())
+            wanted = self.keys_of(record)
             removed += [{"row_child": record.id, "row_key": key} for key in record.blocking_keys - wanted]
             added += [{"child_id": record.id, "key": key} for key in wanted - record.blocking_keys]
             record.blocking_keys = wanted
