@@ -30,10 +30,10 @@ class Changed:
     def __contains__(self, child_id: object) -> bool:
         return child_id in self.records
 
-    def note(self, child_id: int, record: HeldRecord, blocking_keys: set[int]) -> None:
+    def note(self, child_id: int, record: HeldRecord, person: Person, blocking_keys: set[int]) -> None:
         """The record was made, or a row changed who it is, where it lives or whether it is
-        shielded; blocking_keys are those it will be stored with."""
-        person = record.person()
+        shielded: person is the record as matching now sees it, blocking_keys those it will be
+        stored with."""
         keys = frozenset((*blocking_keys, *person.identifiers))
         self.records[child_id] = record
         if self._keys.get(child_id) == keys:

@@ -352,8 +352,9 @@ class _BatchRun:
         if result.outcome is not RowOutcome.LINKED:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
-        if record.is_shielded != was_shielded or record.person() != before:
-            self.changed.note(child_id, record, self.writes.keys_of(record))
+        after = record.person()
+        if record.is_shielded != was_shielded or after != before:
+            self.changed.note(child_id, record, after, self.writes.keys_of(record, after))
 
     def _one(self, row: ValidRow | RejectedRow) -> _RowResult:
         if isinstance(row, RejectedRow):
@@ -444,7 +445,8 @@ class _BatchRun:
             if value:
                 self.owners.setdefault(value, child)
         self.created.append(child)
-        self.changed.note(-len(self.created), child, self.writes.keys_of(child))
+        person = child.person()
+        self.changed.note(-len(self.created), child, person, self.writes.keys_of(child, person))
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
 
     def _review(self, row: ValidRow, resolution: Resolution, reasons: tuple[str, ...]) -> _RowResult:
