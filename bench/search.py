@@ -113,7 +113,8 @@ class ChunkTask:
 
 
 def _person(spec: Any, current_key: str | None, previous_keys: tuple[str, ...]) -> Person:
-    """The Person that held.person_of would build for this child once stored."""
+    """The Person that HeldRecord.person (held.person_of with the household) would build for this
+    child once stored, whose keys a load stores: the first line of the address gives the "ad" key."""
     return Person(
         given_name=spec.given_name,
         family_name=spec.family_name,
@@ -126,6 +127,7 @@ def _person(spec: Any, current_key: str | None, previous_keys: tuple[str, ...]) 
         identifiers=frozenset(
             (kind, value) for kind, value in (("nhs_number", spec.nhs_number), ("upn", spec.upn)) if value
         ),
+        address_line=spec.address.line1 if spec.address else None,
     )
 
 
