@@ -94,10 +94,9 @@ def could_change_each(task: list[tuple[int, Person, list[tuple[int, Person]]]]) 
     return [(number, could_change(incoming, held)) for number, incoming, held in task]
 
 
-def decide_each(task: tuple[list[tuple[int, Incoming, list[Candidate]]], frozenset[int]],
+def decide_each(rows: list[tuple[int, Incoming, list[Candidate]]], shielded: frozenset[int],
                 ) -> list[tuple[int, Verdict | None]]:
     """decided for each (row number, row, held candidates) of a worker's task, with the shielded candidates."""
-    rows, shielded = task
     return [(number, decided(incoming, candidates, shielded)) for number, incoming, candidates in rows]
 
 

@@ -38,6 +38,7 @@ from index_service.children.models import (
 )
 from index_service.extensions import db
 from matching.blocking import record_keys
+from matching.person import Person
 
 HeldRow = HeldName | HeldAddress | HeldCarer | HeldIdentifier | HeldInvolvement
 
@@ -85,6 +86,7 @@ class Writes:
         self.changed_children: dict[int, tuple[HeldRecord, set[str]]] = {}
         self.provenance: dict[tuple[int, str], tuple[HeldRecord, str]] = {}
         self.stale_keys: dict[int, HeldRecord] = {}
+        self._keys: dict[int, tuple[Person, set[int]]] = {}  # id of a record -> the keys last worked out for it
 
     def reserve_index_ids(self, count: int) -> None:
         """Check enough unused index ids for the new children to come in one query, not one each."""
@@ -127,6 +129,17 @@ class Writes:
     def keys_changed(self, record: HeldRecord) -> None:
         """The record's names, date of birth or postcodes changed: its blocking keys are refreshed at flush."""
         self.stale_keys[id(record)] = record
+
+    def keys_of(self, record: HeldRecord, person: Person) -> set[int]:
+        """The blocking keys the record (as matching sees it now: person) has once flushed: its
+        details' keys if it is new or they changed, else those stored (which an index not
+        refreshed since keys were last redefined may hold otherwise)."""
+        if record.id is not None and id(record) not in self.stale_keys:
+            return record.blocking_keys
+        known = self._keys.get(id(record))
+        if known is None or known[0] != person:
+            known = self._keys[id(record)] = person, record_keys(person)
+        return known[1]
 
     def flush(self) -> None:
         """Write everything collected, in an order that satisfies the foreign keys, and start again."""
@@ -208,7 +221,7 @@ class Writes:
         added: list[dict[str, int]] = []
         removed: list[dict[str, int]] = []
         for record in self.stale_keys.values():
-            wanted = record_keys(record.person())
+            wanted = self.keys_of(record, record.person())
             removed += [{"row_child": record.id, "row_key": key} for key in record.blocking_keys - wanted]
             added += [{"child_id": record.id, "key": key} for key in wanted - record.blocking_keys]
             record.blocking_keys = wanted

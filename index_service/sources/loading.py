@@ -33,6 +33,7 @@ from index_service.database import tune_for_bulk_load, utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
+from index_service.sources.changed import Changed
 from index_service.sources.extract import ExtractError, count_rows, format_for
 from index_service.sources.models import (
     Load,
@@ -44,17 +45,18 @@ from index_service.sources.models import (
     ReviewStatus,
     RowOutcome,
 )
-from index_service.sources.pool import MatchingPool, Verdicts, matching_pool
+from index_service.sources.pool import MatchingPool, matching_pool
 from index_service.sources.reading import ReadBatch, batches_read_ahead, read_batches, unknown_columns
 from index_service.sources.validation import RejectedRow, ValidRow
-from matching.blocking import record_keys
 from matching.deciding import (
     LINK,
     RESEMBLES,
     REVIEW,
     Incoming,
+    Verdict,
     could_change,
     decide,
+    decide_each,
     review_reasons,
     rounded_score,
     verdict_of,
@@ -130,14 +132,18 @@ class _RowResult:
     child_id: int | None = None
     score: float | None = None
     reasons: tuple[str, ...] = ()
-    row: ValidRow | None = None  # still to be applied to child
 
 
 class _BatchRun:
     """One batch: candidates fetched together, then each row resolved and applied in file order.
 
-    With a pool, its workers judge the candidates and decide the rows on their held candidates
-    while this process reads and applies; without one, all is done here.
+    Each row is decided against the index as the rows before it left it, whether they fell in
+    an earlier batch or earlier in this one: a record made or changed by an earlier row of the
+    batch is found and compared as it now stands (see sources.changed), so a row's outcome does
+    not depend on where the file was cut into batches. Every row is first decided on its held
+    candidates as the batch found them, by the pool's workers when there are some; that verdict
+    stands for a row that meets no record the batch has made or changed and does not go to
+    review, and the others are decided here, in turn, when their row comes.
     """
 
     def __init__(self, load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None = None) -> None:
@@ -145,22 +151,25 @@ class _BatchRun:
         self.read, self.pool = batch, pool
         self.now = utcnow()
         self.valid = [row for row in self.rows if isinstance(row, ValidRow)]
-        self.verdicts: Verdicts | None = None
+        self.verdicts: dict[int, Verdict | None] = {}  # row number -> its verdict on its held candidates
         self.known: dict[str, int] = {}
         self.waiting: dict[str, int] = {}
+        # Row number -> the records its keys and identifiers found, and those holding its NHS number or UPN.
         self.candidate_ids: dict[int, set[int]] = {}
+        self.holding: dict[int, set[int]] = {}
         self.people: dict[int, Person] = {}  # row number -> the row as matching sees it
         self.keys: dict[int, set[int]] = {}  # row number -> the blocking keys it looks up
         self.held: dict[int, HeldPerson] = {}  # candidates read without their households
         # Row number -> its held candidates that could change its outcome (read whole), and the rest.
         self.matter: dict[int, list[HeldPerson]] = {}
         self.pruned: dict[int, list[HeldPerson]] = {}
+        self.survivors: dict[int, set[int]] = {}  # row number -> the ids of all its held candidates
         # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
         self.owners: dict[str, int | HeldRecord] = {}
         self.writes = Writes(self.now)
+        self.records: dict[int, HeldRecord] = {}  # held records read to be changed (a retired id gives its survivor)
         self.created: list[HeldRecord] = []
-        # Blocking key or identifier -> the numbers (from 1) of children made in this batch that have it.
-        self.created_by_key: dict[int | tuple[str, str], set[int]] = {}
+        self.changed = Changed()
         self.shielded_ids: set[int] = set()
         # Records the batch shields (flagged rows), with the note for the shielding decision.
         self.to_shield: list[tuple[HeldRecord, str]] = []
@@ -182,25 +191,23 @@ class _BatchRun:
         self.keys = {row.row_number: self.read.keys[row.row_number] for row in fresh}
         by_key = self._children_by_key(set().union(*self.keys.values()) if self.keys else set())
         by_identifier, self.owners = self._holders()
-        holding: dict[int, set[int]] = {}  # row number -> the records holding its NHS number or UPN
         for row in fresh:
             found = set().union(*(by_key.get(key, ()) for key in self.keys[row.row_number]))
-            holding[row.row_number] = by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(
+            self.holding[row.row_number] = by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(
                 row.upn or "", set())
-            self.candidate_ids[row.row_number] = found | holding[row.row_number]
+            self.candidate_ids[row.row_number] = found | self.holding[row.row_number]
         candidates = set().union(*self.candidate_ids.values()) if self.candidate_ids else set()
         self.held = held_people(candidates, in_full=False)
         survivors = {h.merged_into_id for h in self.held.values() if h.merged_into_id} - set(self.held)
         self.held.update(held_people(survivors, in_full=False))
         self.shielded_ids = {child_id for child_id, held in self.held.items() if held.is_shielded}
-        self._sort_candidates(holding)
-        if self.pool is not None:
-            to_decide = [row for row in fresh if row.source_record_id not in self.waiting]
-            self.verdicts = self.pool.decide(
-                [(row.row_number, self._incoming(row), self._held_candidates(row)) for row in to_decide],
-                frozenset(self.shielded_ids))
+        self._sort_candidates()
+        work = [(row.row_number, self._incoming(row), self._held_candidates(row.row_number))
+                for row in fresh if row.source_record_id not in self.waiting]
+        shielded = frozenset(self.shielded_ids)
+        self.verdicts = self.pool.decide(work, shielded) if self.pool is not None else dict(decide_each(work, shielded))
 
-    def _sort_candidates(self, holding: dict[int, set[int]]) -> None:
+    def _sort_candidates(self) -> None:
         """Split each row's held candidates into those that could change its outcome, read in
         full, and the rest, whose details are read only if the row goes to review (where they
         are listed beside the others).
@@ -211,7 +218,7 @@ class _BatchRun:
         """
         kept: dict[int, tuple[set[HeldPerson], set[HeldPerson]]] = {}  # row number -> held, and those kept
         for number, ids in self.candidate_ids.items():
-            keep = {self._surviving(self.held[i]) for i in holding[number] if i in self.held}
+            keep = {self._surviving(self.held[i]) for i in self.holding[number] if i in self.held}
             held = {self._surviving(self.held[i]) for i in ids if i in self.held}
             kept[number] = held, {h for h in held if h in keep or h.is_shielded}
         to_judge = [(number, self.people[number], [(h.child_id, h.person) for h in held - keep])
@@ -224,6 +231,7 @@ class _BatchRun:
             could = set(changing[number])
             self.matter[number] = [h for h in held if h in keep or h.child_id in could]
             self.pruned[number] = [h for h in held if h not in self.matter[number]]
+            self.survivors[number] = {h.child_id for h in held}
         wanted = {h.child_id: h for found in self.matter.values() for h in found}
         whole = with_details(wanted)
         self.matter = {number: [whole[h.child_id] for h in found] for number, found in self.matter.items()}
@@ -279,17 +287,15 @@ class _BatchRun:
         return held
 
     def run(self) -> list[_RowResult]:
-        """Resolve every row, read the records rows will change, apply them in file order, write the batch."""
+        """Resolve and apply every row in file order, then write the batch."""
         with db.session.no_autoflush:
             self.prefetch()
             self.writes.reserve_index_ids(len(self.people))
+            # The records rows will most likely change, read together rather than one by one.
+            known = {self.known[row.source_record_id] for row in self.valid if row.source_record_id in self.known}
+            links = {v.child_id for v in self.verdicts.values() if v is not None and v.child_id is not None}
+            self._read_records(known | links)
             results = [self._one(row) for row in self.rows]
-            to_apply = [result for result in results if result.row is not None]
-            records = self._surviving_records({r.child_id for r in to_apply if r.child is None and r.child_id})
-            for result in to_apply:
-                if result.child is None and result.child_id is not None:
-                    result.child = records[result.child_id]
-                self._apply(result)
         self.writes.flush()
         for record, note in self.to_shield:
             assert record.id is not None
@@ -297,42 +303,58 @@ class _BatchRun:
         return results
 
     def _is_shielded(self, child_id: int) -> bool:
-        """Whether a candidate (held, or made earlier in this batch) is a shielded record."""
-        return self.created[-child_id - 1].is_shielded if child_id < 0 else child_id in self.shielded_ids
+        """Whether a candidate (held, or made or changed earlier in this batch) is a shielded record."""
+        return self._record(child_id).is_shielded if child_id in self.changed else child_id in self.shielded_ids
 
-    def _surviving_records(self, ids: set[int]) -> dict[int, HeldRecord]:
-        """Each child's record as held, or the record it was merged into."""
-        records = read_held(ids, [self.source.id])
-        found = {child_id: records[child_id] for child_id in ids}
+    def _record(self, child_id: int) -> HeldRecord:
+        """The record of a child (or the one it was merged into) to change: made in this batch, or held."""
+        if child_id < 0:
+            return self.created[-child_id - 1]
+        if child_id not in self.records:
+            self._read_records({child_id})
+        return self.records[child_id]
+
+    def _read_records(self, ids: set[int]) -> None:
+        """Read the records of these children, each as held or as the record it was merged into."""
+        read = read_held(ids - set(self.records), [self.source.id])
         for _ in range(MERGE_DEPTH):
-            merged = {i: r.merged_into_id for i, r in found.items() if r.merged_into_id is not None}
-            if not merged:
+            merged = {r.merged_into_id for r in read.values() if r.merged_into_id is not None}
+            unread = merged - set(read) - set(self.records)
+            if not unread:
                 break
-            records.update(read_held(set(merged.values()) - set(records), [self.source.id]))
-            found.update({i: records[into] for i, into in merged.items()})
-        return found
+            read.update(read_held(unread, [self.source.id]))
+        for child_id, record in read.items():
+            for _ in range(MERGE_DEPTH):
+                if record.merged_into_id is None:
+                    break
+                record = self.records.get(record.merged_into_id) or read[record.merged_into_id]
+            self.records[child_id] = record
 
-    def _apply(self, result: _RowResult) -> None:
-        assert result.child is not None and result.row is not None
-        row = result.row
+    def _apply(self, result: _RowResult, row: ValidRow, child_id: int) -> None:
+        """Apply the row to the record it resolved to (child_id: its id, or minus its number if made in this batch)."""
+        record = result.child
+        assert record is not None
+        before, was_shielded = record.person(), record.is_shielded
         for name, label in (("nhs_number", "NHS number"), ("upn", "UPN")):
             value = getattr(row, name)
-            owner = self.owners.setdefault(value, result.child) if value else None
-            if owner is not None and owner is not result.child and owner != result.child.id:
+            owner = self.owners.setdefault(value, record) if value else None
+            if owner is not None and owner is not record and owner != record.id:
                 row = replace(row, **{name: None})
                 result.reasons += (f"conflict: this source gave the {label} {value} for another record too; "
                                    "not added here",)
-        applied = apply_to_record(result.child, row, self.source, self.writes)
-        if row.shield and not result.child.is_shielded:
+        applied = apply_to_record(record, row, self.source, self.writes)
+        if row.shield and not record.is_shielded:
             # A load shields, never unshields: a blank or "no" leaves a shielded record shielded.
-            self.writes.change_child(result.child, is_shielded=True)
-            self.to_shield.append((result.child, FLAGGED.format(source=self.source.name, row=row.row_number)))
+            self.writes.change_child(record, is_shielded=True)
+            self.to_shield.append((record, FLAGGED.format(source=self.source.name, row=row.row_number)))
             applied.changed = True
             applied.notes.append(SHIELDED_BY_ROW)
         if result.outcome is not RowOutcome.LINKED:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
-        result.row = None
+        after = record.person()
+        if record.is_shielded != was_shielded or after != before:
+            self.changed.note(child_id, record, after, self.writes.keys_of(record, after))
 
     def _one(self, row: ValidRow | RejectedRow) -> _RowResult:
         if isinstance(row, RejectedRow):
@@ -341,8 +363,11 @@ class _BatchRun:
         reasons = tuple(f"warning: {warning}" for warning in row.warnings)
         known_id = self.known.get(row.source_record_id)
         if known_id is not None:
-            return _RowResult(RowOutcome.UNCHANGED, child_id=known_id, reasons=reasons + ("source record seen before",),
-                              row=row)
+            record = self._record(known_id)
+            assert record.id is not None
+            result = _RowResult(RowOutcome.UNCHANGED, record, reasons=reasons + ("source record seen before",))
+            self._apply(result, row, record.id)
+            return result
         waiting = self.waiting.get(row.source_record_id)
         if waiting is not None:
             return _RowResult(RowOutcome.REVIEW, reasons=reasons + (f"already waiting for review (item {waiting})",))
@@ -351,56 +376,64 @@ class _BatchRun:
     def _incoming(self, row: ValidRow) -> Incoming:
         return Incoming(self.people[row.row_number], row.nhs_number, row.upn)
 
-    def _held_candidates(self, row: ValidRow) -> list[Candidate]:
+    def _held_candidates(self, number: int) -> list[Candidate]:
         """The row's held candidates that could change its outcome."""
-        return [Candidate(h.child_id, h.person, h.index_id) for h in self.matter.get(row.row_number, ())]
+        return [Candidate(h.child_id, h.person, h.index_id) for h in self.matter.get(number, ())]
 
-    def _made_candidates(self, row: ValidRow) -> list[Candidate]:
-        """Children made earlier in this batch that share a key or identifier with the row.
+    def _meets_changed(self, number: int) -> bool:
+        """Whether the row meets a record made or changed by an earlier row of the batch."""
+        if not self.changed.records:
+            return False
+        return not self.survivors[number].isdisjoint(self.changed.records) or bool(
+            self.changed.found((*self.keys[number], *self.people[number].identifiers)))
 
-        They are not written yet, so they go by a provisional id (minus their number in the batch).
+    def _candidates(self, number: int) -> tuple[list[Candidate], list[HeldPerson], list[Candidate]]:
+        """The row's candidates as the index now stands: those that could change its outcome, and
+        the rest (held, their details unread; and made or changed in this batch).
+
+        A record the batch has not changed is sorted as the batch found it. One it has made or
+        changed is found through its keys and identifiers now, or through the stored ones of a
+        record merged into it, and is sorted by the same rules, on what it now holds.
         """
-        incoming, keys = self.people[row.row_number], self.keys[row.row_number]
-        made = {number for key in (*keys, *incoming.identifiers) for number in self.created_by_key.get(key, ())}
-        found = []
-        for number in sorted(made):
-            child = self.created[number - 1]
-            found.append(Candidate(-number, child.person(), child.index_id))
-        return found
-
-    def _index_created(self, child: HeldRecord) -> None:
-        """Let later rows of the batch find a child made in it by its keys and identifiers."""
-        number = len(self.created)
-        person = child.person()
-        for key in (*record_keys(person), *person.identifiers):
-            self.created_by_key.setdefault(key, set()).add(number)
-
-    def _the_others(self, row: ValidRow) -> list[Candidate]:
-        """The row's held candidates that could not change its outcome, read whole now."""
-        pruned = with_details({h.child_id: h for h in self.pruned.get(row.row_number, ())})
-        return [Candidate(h.child_id, h.person, h.index_id) for h in pruned.values()]
+        incoming, changed = self.people[number], self.changed
+        matter = [Candidate(h.child_id, h.person, h.index_id) for h in self.matter[number] if h.child_id not in changed]
+        pruned = [h for h in self.pruned[number] if h.child_id not in changed]
+        found = {self._surviving(self.held[i]).child_id for i in self.candidate_ids[number] - changed.records.keys()
+                 if i in self.held}
+        holding = {self._surviving(self.held[i]).child_id for i in self.holding[number] - changed.records.keys()
+                   if i in self.held}
+        keep = (holding & changed.records.keys()) | changed.found(incoming.identifiers)
+        meets = (found & changed.records.keys()) | changed.found(self.keys[number]) | keep
+        keep |= {child_id for child_id in meets if self._is_shielded(child_id)}
+        could = set(could_change(incoming, [(i, changed.people[i].without_details()) for i in sorted(meets - keep)]))
+        met = [Candidate(i, changed.people[i], changed.records[i].index_id) for i in sorted(meets)]
+        return (matter + [c for c in met if c.child_id in keep or c.child_id in could], pruned,
+                [c for c in met if c.child_id not in keep and c.child_id not in could])
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
-        made = self._made_candidates(row)
-        # The workers decided the row on its held candidates; one that meets a child made
-        # earlier in the batch, or that goes to review, is decided here with all of them.
-        verdict = self.verdicts.get(row.row_number) if self.verdicts is not None and not made else None
+        number = row.row_number
+        meets = self._meets_changed(number)
+        verdict = None if meets else self.verdicts.get(number)
         if verdict is None:
-            candidates = self._held_candidates(row) + made
+            candidates, pruned, others = self._candidates(number) if meets else (
+                self._held_candidates(number), self.pruned.get(number, []), [])
             incoming = self._incoming(row)
             resolution, why = decide(incoming, candidates, self._is_shielded)
-            if resolution.outcome == REVIEW and self.pruned.get(row.row_number):
-                # The outcome stands; the review lists the best of all the candidates.
-                resolution, why = decide(incoming, candidates + self._the_others(row), self._is_shielded)
+            if resolution.outcome == REVIEW and (pruned or others):
+                # The outcome stands; the review lists the best of all the candidates, read whole now.
+                whole = with_details({h.child_id: h for h in pruned})
+                others += [Candidate(h.child_id, h.person, h.index_id) for h in whole.values()]
+                resolution, why = decide(incoming, candidates + others, self._is_shielded)
             verdict = verdict_of(resolution, why, self._is_shielded)
             if verdict is None:
                 return self._review(row, resolution, reasons + why)
         reasons += verdict.reasons
         if verdict.outcome == LINK:
             assert verdict.child_id is not None
-            made_child = self.created[-verdict.child_id - 1] if verdict.child_id < 0 else None
-            return _RowResult(RowOutcome.LINKED, made_child, child_id=None if made_child else verdict.child_id,
-                              score=verdict.score, reasons=reasons, row=row)
+            result = _RowResult(RowOutcome.LINKED, self._record(verdict.child_id), score=verdict.score,
+                                reasons=reasons)
+            self._apply(result, row, verdict.child_id)
+            return result
         if row.over_age:
             return _RowResult(RowOutcome.REJECTED, reasons=reasons + (OVER_AGE,))
         child = create_from_row(row, self.source, self.writes)
@@ -412,7 +445,8 @@ class _BatchRun:
             if value:
                 self.owners.setdefault(value, child)
         self.created.append(child)
-        self._index_created(child)
+        person = child.person()
+        self.changed.note(-len(self.created), child, person, self.writes.keys_of(child, person))
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
 
     def _review(self, row: ValidRow, resolution: Resolution, reasons: tuple[str, ...]) -> _RowResult:

@@ -1,0 +1,50 @@
+"""The records a load's batch has made or changed, as the index will hold them once it is written.
+
+A batch decides its rows in file order, each against the index as the rows before it left
+it, so that a row's outcome does not depend on where the file was cut into batches. The
+blocking keys and identifiers in the database are those of the batch's start: a record that
+a row of the batch made or changed is found instead through the keys it will have once
+written (`Writes.keys_of`, the very keys `Writes` stores for it) and the identifiers it now
+holds, and compared as it now stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from index_service.children.held import HeldRecord
+from matching.person import Person
+
+Key = int | tuple[str, str]  # a blocking key, or an identifier (kind, value)
+
+
+class Changed:
+    """Records made (under minus their number in the batch, until written) or changed by a batch."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, HeldRecord] = {}
+        self.people: dict[int, Person] = {}
+        self._keys: dict[int, frozenset[Key]] = {}
+        self._by_key: dict[Key, set[int]] = {}
+
+    def __contains__(self, child_id: object) -> bool:
+        return child_id in self.records
+
+    def note(self, child_id: int, record: HeldRecord, person: Person, blocking_keys: set[int]) -> None:
+        """The record was made, or a row changed who it is, where it lives or whether it is
+        shielded: person is the record as matching now sees it, blocking_keys those it will be
+        stored with."""
+        keys = frozenset((*blocking_keys, *person.identifiers))
+        self.records[child_id] = record
+        if self._keys.get(child_id) == keys:
+            self.people[child_id] = person
+            return
+        for key in self._keys.get(child_id, ()):
+            self._by_key[key].discard(child_id)
+        for key in keys:
+            self._by_key.setdefault(key, set()).add(child_id)
+        self._keys[child_id], self.people[child_id] = keys, person
+
+    def found(self, keys: Iterable[Key]) -> set[int]:
+        """The records holding any of these keys or identifiers now."""
+        return {child_id for key in keys for child_id in self._by_key.get(key, ())}
