@@ -43,8 +43,9 @@ def _maintenance_engine(url: str) -> sa.Engine:
 def _worker_database(url: str) -> str | None:
     """This pytest-xdist worker's database, made if missing, so that parallel workers never empty each
     other's tables; None when not running under xdist."""
-    name = worker_database_name(make_url(url).database or "")
-    if name == make_url(url).database:
+    shared = make_url(url).database or ""
+    name = worker_database_name(shared)
+    if name == shared:
         return None
     engine = _maintenance_engine(url)
     with engine.connect() as connection:
