@@ -82,6 +82,8 @@ class Settings:
             # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
             "IDENTITY_PROVIDER_KEYS": self.identity_provider_keys,
             "TESTING": self.environment == "testing",
+            # The test suite's hashes at argon2's cheapest cost; every other environment's at the standard one.
+            "ARGON2_CHEAPEST": self.environment == "testing",
             "AUDIT_CHECKPOINT_KEY": self.audit_checkpoint_key,
             "AUDIT_RETENTION_DAYS": self.audit_retention_days,
             "SUBJECT_ACCESS_SHOWS_NAMES": self.subject_access_shows_names,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -14,6 +15,13 @@ from index_service.audit.chain import HEAD_ID
 from index_service.audit.models import AuditChainHead
 from index_service.extensions import db
 from index_service.organisations.models import Criterion
+
+
+def worker_database_name(name: str) -> str:
+    """The name with this pytest-xdist worker's id (`test_gw0`), so parallel workers use databases of their
+    own; the name itself outside xdist."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"{name}_{worker}" if worker else name
 
 
 @contextmanager

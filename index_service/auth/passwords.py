@@ -14,21 +14,32 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from index_service.auth.hashing import configured
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 200
 COMMON_PASSWORDS = Path(__file__).parent / "data" / "common_passwords.txt"
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a real password: equalises the time of a failed look-up")
+
+
+@cache
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash at the hasher's cost that unknown accounts are checked against, so they cost known ones' time."""
+    return hasher.hash("not a real password: equalises the time of a failed look-up")
+
+
+_dummy_hash(_hasher)  # made at start-up, not during the first unknown account's sign-in
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return configured(_hasher).hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    hasher = configured(_hasher)
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return hasher.verify(password_hash or _dummy_hash(hasher), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

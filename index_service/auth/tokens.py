@@ -15,6 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 
+from index_service.auth.hashing import configured
 from index_service.auth.models import AdminNotice, RecoveryCode, User
 from index_service.auth.totp import matching_step, new_secret, provisioning_uri
 from index_service.database import utcnow
@@ -100,7 +101,8 @@ def new_recovery_codes(user: User) -> list[str]:
     db.session.execute(update(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
                        .values(used_at=utcnow()))
     codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
-    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_hasher.hash(_normalised(code))) for code in codes)
+    hasher = configured(_hasher)
+    db.session.add_all(RecoveryCode(user_id=user.id, code_hash=hasher.hash(_normalised(code))) for code in codes)
     db.session.flush()
     return codes
 
@@ -115,7 +117,7 @@ def use_recovery_code(user: User, code: str) -> bool:
     ).all()
     for stored in unused:
         try:
-            _hasher.verify(stored.code_hash, typed)
+            configured(_hasher).verify(stored.code_hash, typed)
         except (VerificationError, InvalidHashError):
             continue
         burned = db.session.execute(

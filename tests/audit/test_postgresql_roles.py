@@ -27,6 +27,7 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.extensions import db
 from tests.audit.support import verify_session
+from tests.database import worker_database_name
 
 pytestmark = pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="the script is PostgreSQL's")
 
@@ -40,7 +41,7 @@ DENIED = r"permission denied for table"
 def roles_database() -> Iterator[URL]:
     """A database of its own, made by the migrations, with the script applied by its owner."""
     base = make_url(os.environ.get("TEST_DATABASE_URL", "")).set(drivername="postgresql+psycopg")
-    url = base.set(database=f"{base.database}_roles")
+    url = base.set(database=worker_database_name(f"{base.database}_roles"))
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
