@@ -398,10 +398,8 @@ class _BatchRun:
         incoming, changed = self.people[number], self.changed
         matter = [Candidate(h.child_id, h.person, h.index_id) for h in self.matter[number] if h.child_id not in changed]
         pruned = [h for h in self.pruned[number] if h.child_id not in changed]
-        found = {self._surviving(self.held[i]).child_id for i in self.candidate_ids[number] - changed.records.keys()
-                 if i in self.held}
-        holding = {self._surviving(self.held[i]).child_id for i in self.holding[number] - changed.records.keys()
-                   if i in self.held}
+        found, holding = self._unchanged_survivors(self.candidate_ids[number]), self._unchanged_survivors(
+            self.holding[number])
         keep = (holding & changed.records.keys()) | changed.found(incoming.identifiers)
         meets = (found & changed.records.keys()) | changed.found(self.keys[number]) | keep
         keep |= {child_id for child_id in meets if self._is_shielded(child_id)}
@@ -409,6 +407,11 @@ class _BatchRun:
         met = [Candidate(i, changed.people[i], changed.records[i].index_id) for i in sorted(meets)]
         return (matter + [c for c in met if c.child_id in keep or c.child_id in could], pruned,
                 [c for c in met if c.child_id not in keep and c.child_id not in could])
+
+    def _unchanged_survivors(self, ids: set[int]) -> set[int]:
+        """The surviving records of these held ids, leaving out the ids the batch has changed (those
+        are found through their keys now)."""
+        return {self._surviving(self.held[i]).child_id for i in ids - self.changed.records.keys() if i in self.held}
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         number = row.row_number
