@@ -350,6 +350,13 @@ def existing_children(app: Flask) -> int | None:
 
 
 def reset_postgresql(url: str) -> None:
+    """An empty schema public in the database at url, made first if it does not exist."""
+    base, name = url.rsplit("/", 1)
+    server = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        if connection.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}) is None:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    server.dispose()
     engine = sa.create_engine(url)
     with engine.begin() as connection:
         connection.execute(sa.text("DROP SCHEMA public CASCADE"))

@@ -13,7 +13,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, select, update
 
 from index_service.children.held import (
     HeldAddress,
@@ -36,6 +36,7 @@ from index_service.children.models import (
     Involvement,
     SourceIdentifier,
 )
+from index_service.database import insert_rows
 from index_service.extensions import db
 from matching.blocking import record_keys
 from matching.person import Person
@@ -156,7 +157,7 @@ class Writes:
         if not self.new_children:
             return
         rows = [{name: getattr(record, name) for name in CHILD_COLUMNS} for record in self.new_children]
-        db.session.execute(insert(CHILDREN), rows)
+        insert_rows(db.session.connection(), CHILDREN, rows)
         # One executemany and one query for the ids: INSERT ... RETURNING goes a row at a time on SQLite.
         ids = dict(db.session.execute(select(CHILDREN.c.index_id, CHILDREN.c.id).where(
             one_of(CHILDREN.c.index_id, [record.index_id for record in self.new_children]))).all())
@@ -172,7 +173,7 @@ class Writes:
             by_table[type(item)].append((record, item))
         for kind, pending in by_table.items():
             rows = [{**_values(item), "child_id": record.id} for record, item in pending]
-            db.session.execute(insert(TABLE_OF[kind]), rows)
+            insert_rows(db.session.connection(), TABLE_OF[kind], rows)
 
     def _update_rows(self) -> None:
         groups: dict[tuple[type, frozenset[str]], list[dict[str, Any]]] = defaultdict(list)
@@ -207,8 +208,7 @@ class Writes:
                 new.append({"child_id": record.id, "field": name, "source_id": held.source_id,
                             "supplied_at": held.supplied_at})
                 held.stored = True
-        if new:
-            db.session.execute(insert(PROVENANCE), new)
+        insert_rows(db.session.connection(), PROVENANCE, new)
         if changed:
             same = and_(PROVENANCE.c.child_id == bindparam("row_child"), PROVENANCE.c.field == bindparam("row_field"))
             db.session.execute(
@@ -230,8 +230,7 @@ class Writes:
                 delete(KEYS).where(and_(KEYS.c.child_id == bindparam("row_child"), KEYS.c.key == bindparam("row_key"))),
                 removed,
             )
-        if added:
-            db.session.execute(insert(KEYS), added)
+        insert_rows(db.session.connection(), KEYS, added)
 
 
 def unused_index_ids(count: int) -> list[str]:

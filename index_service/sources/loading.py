@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Table, and_, exists, insert, select, update
+from sqlalchemy import Table, and_, exists, select, update
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
@@ -29,7 +29,7 @@ from index_service.children.held import HeldRecord, one_of, read_held
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, with_details
 from index_service.children.models import BlockingKey, DataSource, IdentifierKind, Involvement, SourceIdentifier
 from index_service.children.writes import Writes
-from index_service.database import tune_for_bulk_load, utcnow
+from index_service.database import insert_rows, tune_for_bulk_load, utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
@@ -70,6 +70,8 @@ KEY_CHUNK = 5000
 # Core tables for the batch's lookups: the ORM's row handling cost more than these queries.
 KEYS: Table = BlockingKey.__table__  # type: ignore[assignment]
 SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignment]
+LOAD_ROWS: Table = LoadRow.__table__  # type: ignore[assignment]
+QUARANTINED_ROWS: Table = QuarantinedRow.__table__  # type: ignore[assignment]
 OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so is not added"
 SHIELDED_BY_ROW = "shielded: the source flagged this row for shielding; a shielder reviews it"
 FLAGGED = "Flagged for shielding by {source}, row {row} of the load."
@@ -547,10 +549,9 @@ def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[
             quarantine.append({"load_id": load.id, "row_number": row.row_number,
                                "raw_values": {k: str(v) for k, v in row_as_json(row).items() if v},
                                "reasons": list(result.reasons)})
-    # Core inserts with every column given: one executemany, where the ORM's bulk insert splits on missing keys.
-    db.session.execute(insert(LoadRow.__table__), report)
-    if quarantine:
-        db.session.execute(insert(QuarantinedRow.__table__), quarantine)
+    # Core inserts with every column given: the ORM's bulk insert splits on missing keys.
+    insert_rows(db.session.connection(), LOAD_ROWS, report)
+    insert_rows(db.session.connection(), QUARANTINED_ROWS, quarantine)
 
 
 def _end_involvements_not_supplied(load: Load, today: date) -> int:

@@ -1,0 +1,76 @@
+"""Rows written in bulk (COPY on PostgreSQL) read back exactly as rows inserted one by one would."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import Table, insert, select
+
+from index_service.children.index_ids import new_index_id
+from index_service.children.models import Child, ChildStatus, Gender
+from index_service.database import insert_rows
+from index_service.extensions import db
+from index_service.sources.loading import begin_load
+from index_service.sources.models import LoadKind, LoadRow, RowOutcome
+from tests.sources.loads import make_source, row, write_extract
+
+CHILDREN: Table = Child.__table__  # type: ignore[assignment]
+LOAD_ROWS: Table = LoadRow.__table__  # type: ignore[assignment]
+
+
+def _children(prefix: str) -> list[dict[str, object]]:
+    return [
+        {"index_id": new_index_id(), "given_name": f"{prefix}Zoë", "middle_names": None, "family_name": "O'Brien",
+         "date_of_birth": date(2015, 2, 28), "gender": Gender.FEMALE},
+        {"index_id": new_index_id(), "given_name": f"{prefix}Tab\tand\\slash", "middle_names": "Line\nbreak",
+         "family_name": "Nguyễn", "date_of_birth": date(2009, 12, 31), "gender": Gender.MALE},
+    ]
+
+
+def _read_children(index_ids: list[str]) -> list[tuple[object, ...]]:
+    found = db.session.scalars(select(Child).where(Child.index_id.in_(index_ids)).order_by(Child.id))
+    return [(c.given_name, c.middle_names, c.family_name, c.date_of_birth, c.gender, c.status, c.is_shielded)
+            for c in found]
+
+
+def test_children_in_bulk_read_back_as_inserted_one_by_one_with_their_defaults(app: Flask) -> None:
+    before = datetime.now(UTC)
+    bulk, single = _children(""), _children("")
+    insert_rows(db.session.connection(), CHILDREN, bulk)
+    db.session.execute(insert(CHILDREN), single)
+    read = _read_children([r["index_id"] for r in bulk])  # type: ignore[misc]
+    assert read == [
+        (r["given_name"], r["middle_names"], r["family_name"], r["date_of_birth"], r["gender"], ChildStatus.ACTIVE,
+         False) for r in bulk
+    ]
+    assert read == _read_children([r["index_id"] for r in single])  # type: ignore[misc]
+    made = db.session.scalars(select(Child).where(Child.index_id == bulk[0]["index_id"])).one()
+    assert made.created_at >= before.replace(microsecond=0) and made.created_at.tzinfo is not None
+    assert made.updated_at is not None
+
+
+def test_report_rows_in_bulk_keep_their_outcomes_scores_and_reasons(app: Flask, tmp_path: Path) -> None:
+    load = begin_load(make_source(), write_extract(tmp_path / "one.csv", [row("A1")]), LoadKind.DELTA)
+    rows = [
+        {"load_id": load.id, "row_number": 1, "source_record_id": "A1", "outcome": RowOutcome.LINKED,
+         "child_id": None, "score": 99.25, "reasons": ["warning: the UPN's local authority is new", 'quote " ü']},
+        {"load_id": load.id, "row_number": 2, "source_record_id": None, "outcome": RowOutcome.REJECTED,
+         "child_id": None, "score": None, "reasons": []},
+    ]
+    insert_rows(db.session.connection(), LOAD_ROWS, rows)
+    read = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number)).all()
+    assert [(r.row_number, r.source_record_id, r.outcome, r.score, r.reasons) for r in read] == [
+        (1, "A1", RowOutcome.LINKED, 99.25, ["warning: the UPN's local authority is new", 'quote " ü']),
+        (2, None, RowOutcome.REJECTED, None, []),
+    ]
+
+
+def test_nothing_to_insert_is_no_statement_and_rows_that_differ_are_refused(app: Flask) -> None:
+    insert_rows(db.session.connection(), CHILDREN, [])
+    first, second = _children("")
+    del second["middle_names"]
+    with pytest.raises(Exception, match="middle_names"):
+        insert_rows(db.session.connection(), CHILDREN, [first, second])
