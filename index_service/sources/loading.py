@@ -218,22 +218,24 @@ class _BatchRun:
         matching's bound allows for, except that one holding the row's NHS number or UPN always
         could matter, as could a shielded one.
         """
-        kept: dict[int, tuple[set[HeldPerson], set[HeldPerson]]] = {}  # row number -> held, and those kept
+        # Row number -> its held candidates by id, and the ids kept whatever their bound. Keyed by
+        # id, not held in sets: hashing a candidate hashed every field of the person.
+        kept: dict[int, tuple[dict[int, HeldPerson], set[int]]] = {}
         for number, ids in self.candidate_ids.items():
-            keep = {self._surviving(self.held[i]) for i in self.holding[number] if i in self.held}
-            held = {self._surviving(self.held[i]) for i in ids if i in self.held}
-            kept[number] = held, {h for h in held if h in keep or h.is_shielded}
-        to_judge = [(number, self.people[number], [(h.child_id, h.person) for h in held - keep])
+            holding = {self._surviving(self.held[i]).child_id for i in self.holding[number] if i in self.held}
+            held = {h.child_id: h for h in (self._surviving(self.held[i]) for i in ids if i in self.held)}
+            kept[number] = held, {i for i, h in held.items() if i in holding or h.is_shielded}
+        to_judge = [(number, self.people[number], [(i, h.person) for i, h in held.items() if i not in keep])
                     for number, (held, keep) in kept.items()]
         if self.pool is not None:
             changing = self.pool.could_change(to_judge)
         else:
             changing = {number: could_change(incoming, held) for number, incoming, held in to_judge}
         for number, (held, keep) in kept.items():
-            could = set(changing[number])
-            self.matter[number] = [h for h in held if h in keep or h.child_id in could]
-            self.pruned[number] = [h for h in held if h not in self.matter[number]]
-            self.survivors[number] = {h.child_id for h in held}
+            matters = keep.union(changing[number])
+            self.matter[number] = [h for i, h in held.items() if i in matters]
+            self.pruned[number] = [h for i, h in held.items() if i not in matters]
+            self.survivors[number] = set(held)
         wanted = {h.child_id: h for found in self.matter.values() for h in found}
         whole = with_details(wanted)
         self.matter = {number: [whole[h.child_id] for h in found] for number, found in self.matter.items()}
