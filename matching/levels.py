@@ -145,32 +145,46 @@ def _carer(text: str) -> tuple[str, str] | None:
 
 @lru_cache(maxsize=PREPARED_CACHE)
 def prepare(person: Person) -> Prepared:
-    identifiers = person.identifiers
-    address, numbers = _address_key(person.address_line)
+    """The person as the comparisons read them. A load's candidates are mostly read without
+    identifiers, address, carers or other names, so those are skipped when empty: a load
+    prepares tens of thousands of people a batch."""
+    given, family, born = person.given_name, person.family_name, person.date_of_birth
     gender = (person.gender or "").lower() or None
-    carers = tuple(found for found in (_carer(name) for name in person.carer_names) if found)
+    other_names, identifiers, carer_names = person.other_names, person.identifiers, person.carer_names
+    address, numbers = _address_key(person.address_line) if person.address_line else (None, _NONE)
+    nhs, upn, other_ids = _identifiers(identifiers) if identifiers else (_NONE, _NONE, _NONE)
     return Prepared(
-        given=name_key(person.given_name),
-        given_tokens=tuple(name_tokens(person.given_name)),
-        family=name_key(person.family_name),
-        family_tokens=tuple(name_tokens(person.family_name)),
+        given=name_key(given),
+        given_tokens=tuple(name_tokens(given)),
+        family=name_key(family),
+        family_tokens=tuple(name_tokens(family)),
         middle_tokens=tuple(name_tokens(person.middle_names)),
-        other_given=tuple(key for key in (name_key(o.given_name) for o in person.other_names) if key),
-        other_family=tuple(key for key in (name_key(o.family_name) for o in person.other_names) if key),
-        date_of_birth=person.date_of_birth,
-        dob_digits=person.date_of_birth.isoformat().replace("-", "") if person.date_of_birth else "",
+        other_given=tuple(key for key in (name_key(o.given_name) for o in other_names) if key) if other_names else (),
+        other_family=tuple(key for key in (name_key(o.family_name) for o in other_names) if key) if other_names else (),
+        date_of_birth=born,
+        dob_digits=born.isoformat().replace("-", "") if born else "",
         gender=None if gender in (None, "unknown", "u", "x", "0") else gender,
         postcode=person.postcode or None,
-        previous_postcodes=frozenset(person.previous_postcodes),
+        previous_postcodes=frozenset(person.previous_postcodes) if person.previous_postcodes else _NONE,
         address=address,
         address_numbers=numbers,
-        carers=carers,
-        nhs=frozenset(value for kind, value in identifiers if kind == "nhs_number"),
-        upn=frozenset(value for kind, value in identifiers if kind == "upn"),
-        other_ids=frozenset(value for kind, value in identifiers if kind == OTHER_ID_KIND),
-        given_shown=" ".join((person.given_name or "").split()),
-        family_shown=" ".join((person.family_name or "").split()),
+        carers=tuple(found for found in (_carer(name) for name in carer_names) if found) if carer_names else (),
+        nhs=nhs,
+        upn=upn,
+        other_ids=other_ids,
+        given_shown=" ".join(given.split()) if given else "",
+        family_shown=" ".join(family.split()) if family else "",
     )
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _identifiers(identifiers: frozenset[tuple[str, str]]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """NHS numbers, UPNs and other identifiers, apart."""
+    return (frozenset(value for kind, value in identifiers if kind == "nhs_number"),
+            frozenset(value for kind, value in identifiers if kind == "upn"),
+            frozenset(value for kind, value in identifiers if kind == OTHER_ID_KIND))
 
 
 def forget_prepared() -> None:
