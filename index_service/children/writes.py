@@ -158,7 +158,7 @@ class Writes:
             return
         rows = [{name: getattr(record, name) for name in CHILD_COLUMNS} for record in self.new_children]
         insert_rows(db.session.connection(), CHILDREN, rows)
-        # One executemany and one query for the ids: INSERT ... RETURNING goes a row at a time on SQLite.
+        # One bulk insert and one query for the ids: INSERT ... RETURNING goes a row at a time on SQLite.
         ids = dict(db.session.execute(select(CHILDREN.c.index_id, CHILDREN.c.id).where(
             one_of(CHILDREN.c.index_id, [record.index_id for record in self.new_children]))).all())
         for record in self.new_children:
