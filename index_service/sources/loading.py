@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Table, and_, delete, exists, insert, select, update
+from sqlalchemy import Table, and_, delete, exists, func, insert, select, update
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
@@ -593,13 +593,14 @@ def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[
 
 
 def _end_involvements_not_supplied(load: Load, today: date) -> int:
-    """A full load is the source's whole caseload: its other open involvements have ended."""
+    """A full load is the source's whole caseload: its other open involvements have ended (a dry
+    run counts those it would end: its report names the same held children as the load's)."""
     supplied = exists().where(and_(LoadRow.load_id == load.id, LoadRow.child_id == Involvement.child_id))
+    not_supplied = and_(Involvement.source_id == load.source_id, Involvement.end_date.is_(None), ~supplied)
+    if load.is_dry_run:
+        return db.session.scalar(select(func.count()).select_from(Involvement).where(not_supplied)) or 0
     result = db.session.execute(
-        update(Involvement)
-        .where(Involvement.source_id == load.source_id, Involvement.end_date.is_(None), ~supplied)
-        .values(end_date=today)
-        .execution_options(synchronize_session=False)
+        update(Involvement).where(not_supplied).values(end_date=today).execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -709,7 +710,7 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
 
 def _finish(load: Load, today: date, user: User | None) -> Load:
     ended = 0
-    if load.kind is LoadKind.FULL and not load.is_dry_run:
+    if load.kind is LoadKind.FULL:
         ended = _end_involvements_not_supplied(load, today)
     earlier = earlier_load_of_same_file(load)
     changes = sum(load.counts.get(o.value, 0) for o in (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED))

@@ -62,7 +62,8 @@ def summary_lines(load: Load) -> list[str]:
     if summary.get("unknown_columns"):
         lines.append("  columns ignored (not in the format): " + ", ".join(summary["unknown_columns"]))
     if summary.get("involvements_ended"):
-        lines.append(f"  involvements ended (not in this full load): {summary['involvements_ended']:,}")
+        ended = "involvements that would end" if load.is_dry_run else "involvements ended"
+        lines.append(f"  {ended} (not in this full load): {summary['involvements_ended']:,}")
     if summary.get("nothing_changed"):
         earlier = summary.get("same_file_as_load")
         lines.append("  Nothing changed" + (f": this file was loaded before (load {earlier})" if earlier else ""))
