@@ -443,7 +443,8 @@ class _BatchRun:
     def _unchanged_survivors(self, ids: set[int]) -> set[int]:
         """The surviving records of these held ids, leaving out the ids the batch has changed (those
         are found through their keys now)."""
-        return {self._surviving(self.held[i]).child_id for i in ids - self.changed.records.keys() if i in self.held}
+        # Not `ids - records.keys()`: that walks every key, and a dry run's records grow with the file.
+        return {self._surviving(self.held[i]).child_id for i in ids if i not in self.changed and i in self.held}
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         number = row.row_number
