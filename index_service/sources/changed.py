@@ -45,6 +45,16 @@ class Changed:
             self._by_key.setdefault(key, set()).add(child_id)
         self._keys[child_id], self.people[child_id] = keys, person
 
+    def forget(self, child_id: int) -> None:
+        """No longer find the record (a dry run's oldest, over its limit: see sources.dry_run)."""
+        self.records.pop(child_id, None)
+        self.people.pop(child_id, None)
+        for key in self._keys.pop(child_id, ()):
+            found = self._by_key[key]
+            found.discard(child_id)
+            if not found:
+                del self._by_key[key]
+
     def found(self, keys: Iterable[Key]) -> set[int]:
         """The records holding any of these keys or identifiers now."""
         return {child_id for key in keys for child_id in self._by_key.get(key, ())}

@@ -182,7 +182,8 @@ class _BatchRun:
         # Held records read to be changed (a retired id gives its survivor), and those a row changed.
         self.records: dict[int, HeldRecord] = dict(carried.records) if carried else {}
         self.touched: set[int] = set()  # id() of each
-        self.created: list[HeldRecord] = carried.created if carried else []
+        self.recent: list[int] = []  # the key of each record made or changed (for a dry run), in turn
+        self.created: list[HeldRecord | None] = carried.created if carried else []
         self.changed = carried.changed if carried else Changed()
         self.shielded_ids: set[int] = set()
         # Records the batch shields (flagged rows), with the note for the shielding decision.
@@ -325,10 +326,8 @@ class _BatchRun:
 
     def _carry(self, carried: Carried) -> None:
         """What this dry run's batch would have written, for its later batches to find."""
-        carried.records |= {i: record for i, record in self.records.items() if id(record) in self.touched}
-        carried.known |= self.known
-        carried.owners |= {value: owner.id if isinstance(owner, HeldRecord) and owner.id is not None else owner
-                           for value, owner in self.owners.items()}
+        carried.keep({i: record for i, record in self.records.items() if id(record) in self.touched}, self.recent,
+                     self.known, self.owners, self.rows[-1].row_number)
 
     def _is_shielded(self, child_id: int) -> bool:
         """Whether a candidate (held, or made or changed earlier in this batch) is a shielded record."""
@@ -337,7 +336,9 @@ class _BatchRun:
     def _record(self, child_id: int) -> HeldRecord:
         """The record of a child (or the one it was merged into) to change: made in this batch, or held."""
         if child_id < 0:
-            return self.created[-child_id - 1]
+            made = self.created[-child_id - 1]
+            assert made is not None  # a dry run forgets a made record between batches, and what finds it
+            return made
         if child_id not in self.records:
             self._read_records({child_id})
         return self.records[child_id]
@@ -382,6 +383,7 @@ class _BatchRun:
         result.reasons += tuple(applied.notes)
         if applied.changed:
             self.touched.add(id(record))
+            self.recent.append(record.id if record.id is not None else child_id)
         after = record.person()
         if record.is_shielded != was_shielded or after != before:
             self.changed.note(child_id, record, after, self.writes.keys_of(record, after))
@@ -485,6 +487,7 @@ class _BatchRun:
             if value:
                 self.owners.setdefault(value, child)
         self.created.append(child)
+        self.recent.append(-len(self.created))
         self.known.setdefault(row.source_record_id, -len(self.created))
         person = child.person()
         self.changed.note(-len(self.created), child, person, self.writes.keys_of(child, person))
@@ -617,6 +620,9 @@ def _apply_batch(load: Load, batch: ReadBatch, today: date, tally: _Tally, pool:
         tally.add(row, result)
     load.rows_done = batch.rows[-1].row_number
     tally.store()
+    if carried is not None and carried.forgetting_after is not None:
+        load.summary = {**load.summary, "carried_at_most": carried.limit,
+                        "forgetting_after_row": carried.forgetting_after}
     db.session.commit()
 
 
@@ -689,7 +695,7 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     size = current_app.config["LOAD_BATCH_ROWS"]
     # Worker processes pay for themselves only over more than one batch.
     workers = current_app.config["LOAD_WORKERS"] if (load.rows_expected or 0) - load.rows_done > size else 0
-    carried = Carried() if load.is_dry_run else None
+    carried = Carried(current_app.config["DRY_RUN_CARRIED_RECORDS"]) if load.is_dry_run else None
     try:
         with (matching_pool(workers) as pool, _batches(path, load, today, size, ahead=pool is not None) as batches,
               _collecting_between_batches() as collect):

@@ -5,7 +5,8 @@ Each row is decided against the index as the rows before it left it, whether the
 committed in an earlier batch or applied earlier in its own: the same extract loaded one row
 a batch, two, three or all at once, with matching workers or without, gives every row the
 same outcome, child, score and reasons. A dry run of it, cut any of those ways, predicts
-exactly that report (with no id for the children the load would make) and changes nothing.
+exactly that report (with no id for the children the load would make) and changes nothing,
+carrying no more records than the load makes or changes (DRY_RUN_CARRIED_RECORDS at that).
 """
 
 from __future__ import annotations
@@ -156,16 +157,28 @@ def _index() -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _load(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int,
-          workers: int, *, dry_run: bool = False) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
+          workers: int, *, carried: int | None = None,
+          ) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
+    """A load, or with carried (the most records it may carry) a dry run, that must forget none."""
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", size)
     monkeypatch.setitem(app.config, "LOAD_WORKERS", workers)
+    dry_run = carried is not None
+    if dry_run:
+        monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", carried)
     with undone():
         before = _index() if dry_run else {}
-        report = _report(load_file(source, path, dry_run=dry_run))
+        load = load_file(source, path, dry_run=dry_run)
+        report = _report(load)
         if dry_run:
+            assert "forgetting_after_row" not in load.summary
             db.session.expire_all()
             assert _index() == before, "the dry run changed the index"
         return report
+
+
+def _made_or_changed(decisions: list[tuple[Any, ...]]) -> int:
+    """How many records a load's rows made or changed: the most a dry run of it needs to carry."""
+    return len({d[3] for d in decisions if d[2] in ("created", "linked", "updated")})
 
 
 def _as_predicted(decisions: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -176,14 +189,19 @@ def _as_predicted(decisions: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def _decided_alike_every_way(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path,
                              rows: int) -> list[tuple[Any, ...]]:
     """The load's decisions, the same one row a batch, two, three or all at once, with workers
-    or without, and predicted alike by a dry run cut each of those ways."""
+    or without, and predicted alike by a dry run cut each of those ways that carries just the
+    records the load makes or changes (one fewer, and it forgets one)."""
     one_by_one = _load(app, monkeypatch, source, path, 1, 0)
     decisions, counts, summary = one_by_one
     predicted = (_as_predicted(decisions), counts, summary)
+    carried = _made_or_changed(decisions)
     for size, workers in (*CUTS, (rows, 0)):
         assert _load(app, monkeypatch, source, path, size, workers) == one_by_one, (size, workers)
-        assert _load(app, monkeypatch, source, path, size, workers, dry_run=True) == predicted, (
+        assert _load(app, monkeypatch, source, path, size, workers, carried=carried) == predicted, (
             "dry run", size, workers)
+    monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", carried - 1)
+    with undone():
+        assert "forgetting_after_row" in load_file(source, path, dry_run=True).summary
     return decisions
 
 
