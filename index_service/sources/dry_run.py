@@ -18,13 +18,14 @@ What is carried is lost if the dry run stops: a dry run run again starts from it
 
 Its memory is bounded by a cap on the records carried (DRY_RUN_CARRIED_RECORDS), the oldest
 forgotten first. A carried record costs some kilobytes (the record whole as the rules that change
-it read it, its person and keys: about 6.5 KB a record made or changed, see the README's load
+it read it, its person and keys: about 6 KB a record made or changed, see the README's load
 figures), so an uncapped dry run of a million-row extract would need gigabytes. Under the cap
 the dry run is exact. Over it, it forgets the record made or changed longest ago (a made child,
 or a held record with the changes its rows made) and everything that finds it (its source record
 ids, NHS numbers and UPNs): a later row that a load would link to a forgotten made child is
-predicted as new, or linked elsewhere, and one meeting a forgotten held record meets it as the
-index holds it, without the dry run's earlier changes. The load's summary says from which row on
+predicted as new, one a load would send to review beside it may be predicted as linked to the
+other candidate, and one meeting a forgotten held record meets it as the index holds it, without
+the dry run's earlier changes. The load's summary says from which row on
 that can happen (`forgetting_after`).
 
 A cap was chosen over spilling the carried records to a temporary SQLite file, which would keep

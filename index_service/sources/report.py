@@ -48,8 +48,8 @@ def forgetting_note(load: Load) -> str | None:
         return None
     return (f"The dry run carried at most {summary['carried_at_most']:,} records it would make or change; rows "
             f"after row {summary['forgetting_after_row']:,} may be predicted as new where a load links them to a "
-            "child made earlier in the file, or as changing a record an earlier row already changed "
-            "(DRY_RUN_CARRIED_RECORDS).")
+            "child made earlier in the file, as linked where a load sends them to review beside such a child, or "
+            "as changing a record an earlier row already changed (DRY_RUN_CARRIED_RECORDS).")
 
 
 def summary_lines(load: Load) -> list[str]:

@@ -75,8 +75,9 @@ def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
 # Row 1 makes Noah; rows 2 and 3 make two other children; row 4 is Noah again, with a typo.
 OVER = [row("D1", **NOAH), *distinct_children("K", 2), row("D4", **{**NOAH, "given_name": "Noa"})]
 FORGOT = ("The dry run carried at most 2 records it would make or change; rows after row 3 may be predicted as "
-          "new where a load links them to a child made earlier in the file, or as changing a record an earlier "
-          "row already changed (DRY_RUN_CARRIED_RECORDS).")
+          "new where a load links them to a child made earlier in the file, as linked where a load sends them to "
+          "review beside such a child, or as changing a record an earlier row already changed "
+          "(DRY_RUN_CARRIED_RECORDS).")
 
 
 def test_a_dry_run_over_its_limit_forgets_the_oldest_record_and_says_from_which_row(
