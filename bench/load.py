@@ -1,6 +1,6 @@
 """Load benchmark: an extract of R rows loaded into an index already holding N children.
 
-    python bench/load.py [--children N] [--rows R] [--database-url URL] [--keep] [--workers W]
+    python bench/load.py [--children N] [--rows R] [--database-url URL] [--keep] [--workers W] [--dry-run]
 
 The index is built as bench/search.py builds it (the same synthetic households, the schema
 from the migrations) or reused with --keep. The extract mixes what a real source sends: 40% of
@@ -8,7 +8,9 @@ rows are children already in the index supplied with their NHS number, 20% are c
 already in the index with nicknames, typos, swapped dates or a move and no NHS number, 39%
 are new children, and 1% are bad rows. The load runs as the real command,
 `flask sources load`, in its own process (with its reader and matching workers, LOAD_WORKERS),
-whose wall time, CPU time and peak memory (all its processes together) are reported.
+whose wall time, CPU time and peak memory (all its processes together) are reported. With
+--dry-run the command is `flask sources load --dry-run`, which changes nothing in the index but
+holds in memory what the load would have made and changed.
 
 The load goes into a copy of the index (a file copy on SQLite, a database made from the
 index as a template on PostgreSQL), so every run starts from the same index: a rerun with
@@ -191,7 +193,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _timed_load(url: str, name: str, extract: Path, workers: int | None,
+def _timed_load(url: str, name: str, extract: Path, workers: int | None, dry_run: bool,
                 ) -> tuple[subprocess.CompletedProcess[str], float, float, float, float]:
     """The load command; its own peak memory and the peak of all its processes together, in
     MB; the CPU seconds they used, and those of the load's own process (which every row waits
@@ -209,7 +211,7 @@ def _timed_load(url: str, name: str, extract: Path, workers: int | None,
     if workers is not None:
         env["LOAD_WORKERS"] = str(workers)
     command = [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", name, str(extract),
-               "--report", str(OUT / "load-report.csv")]
+               "--report", str(OUT / "load-report.csv"), *(["--dry-run"] if dry_run else [])]
     peak = peak_all = own_cpu = 0.0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)  # noqa: S603
@@ -242,6 +244,7 @@ def main() -> None:
     parser.add_argument("--database-url", help="a PostgreSQL URL; its schema public is dropped and rebuilt")
     parser.add_argument("--keep", action="store_true", help="reuse the index when it already has N children")
     parser.add_argument("--workers", type=int, help="LOAD_WORKERS for the load (default: the app's, the CPU count)")
+    parser.add_argument("--dry-run", action="store_true", help="run the load as a dry run (it changes nothing)")
     args = parser.parse_args()
 
     OUT.mkdir(parents=True, exist_ok=True)
@@ -280,7 +283,7 @@ def main() -> None:
         raise SystemExit(added.stderr)
 
     started = time.perf_counter()
-    loaded, peak_mb, peak_all_mb, cpu_seconds, own_cpu = _timed_load(url, name, extract, args.workers)
+    loaded, peak_mb, peak_all_mb, cpu_seconds, own_cpu = _timed_load(url, name, extract, args.workers, args.dry_run)
     elapsed = time.perf_counter() - started
     if loaded.returncode:
         raise SystemExit(loaded.stdout + loaded.stderr)
@@ -289,7 +292,9 @@ def main() -> None:
         version = connection.scalar(sa.text(
             "SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version"))
     workers = "default" if args.workers is None else args.workers
-    title = (f"{args.rows:,} rows into {args.children:,} children on {backend} {version}, {os.cpu_count()} CPUs, "
+    dry = "-dry-run" if args.dry_run else ""
+    title = (f"{'a dry run of ' if dry else ''}{args.rows:,} rows into {args.children:,} children on {backend} "
+             f"{version}, {os.cpu_count()} CPUs, "
              f"LOAD_WORKERS {workers}: {elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory "
              f"{peak_all_mb:,.0f} MB for all its processes together ({peak_mb:,.0f} MB the load's own process; "
              f"the whole command, start-up and report included); they used {cpu_seconds:,.1f} CPU s, "
@@ -298,11 +303,12 @@ def main() -> None:
     print(title)
     result = {"children": args.children, "backend": backend, "backend_version": version, "extract": mix,
               "seconds": round(elapsed, 1), "rows_per_second": round(args.rows / elapsed),
-              "workers": workers, "peak_memory_mb": round(peak_all_mb), "load_process_peak_memory_mb": round(peak_mb),
+              "workers": workers, "dry_run": args.dry_run,
+              "peak_memory_mb": round(peak_all_mb), "load_process_peak_memory_mb": round(peak_mb),
               "cpu_seconds": round(cpu_seconds, 1), "load_process_cpu_seconds": round(own_cpu, 1),
               "rows_per_cpu_second": round(args.rows / cpu_seconds), "summary": loaded.stdout.splitlines(),
               "at": datetime.now(UTC).isoformat(timespec="seconds")}
-    target = OUT / f"load-{backend}-{args.children}-{args.rows}-workers-{workers}.json"
+    target = OUT / f"load-{backend}-{args.children}-{args.rows}-workers-{workers}{dry}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {target.relative_to(ROOT)}")
 

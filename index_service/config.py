@@ -39,6 +39,7 @@ class Settings:
     trusted_proxy_hops: int = 0
     load_batch_rows: int = 1000
     load_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    dry_run_carried_records: int = 25_000
     upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
     identity_provider_keys: tuple[str, ...] = ()
@@ -77,6 +78,8 @@ class Settings:
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
             "LOAD_BATCH_ROWS": self.load_batch_rows,
             "LOAD_WORKERS": self.load_workers,
+            # The most records a dry run carries from batch to batch (sources.dry_run): its memory bound.
+            "DRY_RUN_CARRIED_RECORDS": self.dry_run_carried_records,
             # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
             "UPLOAD_MAX_BYTES": self.upload_max_bytes,
             # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
@@ -229,6 +232,7 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         trusted_proxy_hops=_int(env, "TRUSTED_PROXY_HOPS", 0, minimum=0),
         load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 1000),
         load_workers=_int(env, "LOAD_WORKERS", os.cpu_count() or 1, minimum=0),
+        dry_run_carried_records=_int(env, "DRY_RUN_CARRIED_RECORDS", Settings.dry_run_carried_records),
         upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
         log_level=env.get("LOG_LEVEL", "INFO"),
         identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment, instance_path),

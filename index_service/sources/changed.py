@@ -19,13 +19,18 @@ Key = int | tuple[str, str]  # a blocking key, or an identifier (kind, value)
 
 
 class Changed:
-    """Records made (under minus their number in the batch, until written) or changed by a batch."""
+    """Records made (under minus their number in the batch, until written) or changed by a batch.
+
+    Each key's records are a tuple, and each record's keys too: nearly every key finds one record,
+    and a dry run carries tens of thousands of records (sources.dry_run), where a set for each of
+    their dozens of keys cost more than the record itself.
+    """
 
     def __init__(self) -> None:
         self.records: dict[int, HeldRecord] = {}
         self.people: dict[int, Person] = {}
-        self._keys: dict[int, frozenset[Key]] = {}
-        self._by_key: dict[Key, set[int]] = {}
+        self._keys: dict[int, tuple[Key, ...]] = {}
+        self._by_key: dict[Key, tuple[int, ...]] = {}
 
     def __contains__(self, child_id: object) -> bool:
         return child_id in self.records
@@ -36,14 +41,28 @@ class Changed:
         stored with."""
         keys = frozenset((*blocking_keys, *person.identifiers))
         self.records[child_id] = record
-        if self._keys.get(child_id) == keys:
-            self.people[child_id] = person
+        self.people[child_id] = person
+        if frozenset(self._keys.get(child_id, ())) == keys:
             return
-        for key in self._keys.get(child_id, ()):
-            self._by_key[key].discard(child_id)
+        self._unfind(child_id)
         for key in keys:
-            self._by_key.setdefault(key, set()).add(child_id)
-        self._keys[child_id], self.people[child_id] = keys, person
+            self._by_key[key] = (*self._by_key.get(key, ()), child_id)
+        self._keys[child_id] = tuple(keys)
+
+    def forget(self, child_id: int) -> None:
+        """No longer find the record (a dry run's oldest, over its limit: see sources.dry_run)."""
+        self.records.pop(child_id, None)
+        self.people.pop(child_id, None)
+        self._unfind(child_id)
+        self._keys.pop(child_id, None)
+
+    def _unfind(self, child_id: int) -> None:
+        for key in self._keys.get(child_id, ()):
+            rest = tuple(i for i in self._by_key[key] if i != child_id)
+            if rest:
+                self._by_key[key] = rest
+            else:
+                del self._by_key[key]
 
     def found(self, keys: Iterable[Key]) -> set[int]:
         """The records holding any of these keys or identifiers now."""

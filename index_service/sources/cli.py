@@ -16,7 +16,7 @@ from index_service.cli import organisation_named
 from index_service.extensions import db
 from index_service.sources.claims import WAITING, loading_turn
 from index_service.sources.extract import ExtractError
-from index_service.sources.loading import begin_load, run_load
+from index_service.sources.loading import begin_load, resumes_after, run_load
 from index_service.sources.models import Load, LoadKind, LoadStatus
 from index_service.sources.registry import SourceError, register_source, source_named
 from index_service.sources.report import report_csv, summary_lines
@@ -119,7 +119,7 @@ def sources_work() -> None:
     ).all()
     failed = 0
     for load in pending:
-        click.echo(f"Load {load.id}: {load.file_name} for {load.source.name}, from row {load.rows_done + 1:,}")
+        click.echo(f"Load {load.id}: {load.file_name} for {load.source.name}, from row {resumes_after(load) + 1:,}")
         try:
             _run_in_turn(load)
         except (OSError, ExtractError) as error:
@@ -147,9 +147,12 @@ def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path |
         with nullcontext() if dry_run else loading_turn(_say_waiting):
             load = begin_load(source, file.resolve(), LoadKind(kind), dry_run=dry_run)
             db.session.commit()
-            if load.rows_done:
+            if resumes_after(load):
                 click.echo(f"Resuming load {load.id} after row {load.rows_done:,}", err=True)
-            run_load(load, progress=_ProgressBar(sys.stderr, load.rows_expected, load.rows_done))
+            elif load.rows_done:
+                click.echo(f"Dry run {load.id} stopped after row {load.rows_done:,}; it starts again from the first "
+                           "row (what its earlier rows would have done is not kept)", err=True)
+            run_load(load, progress=_ProgressBar(sys.stderr, load.rows_expected, resumes_after(load)))
     except ExtractError as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from error

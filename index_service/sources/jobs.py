@@ -60,7 +60,7 @@ def start_after_commit(load: Load, *, repeat: bool) -> None:
     if repeat and load.status is not LoadStatus.FAILED:
         return
     if load.status is LoadStatus.FAILED:
-        load.status, load.error = LoadStatus.QUEUED, None  # resumes after its last committed row
+        load.status, load.error = LoadStatus.QUEUED, None  # resumes (a dry run starts again)
     after_commit(partial(start_in_background, load))
 
 

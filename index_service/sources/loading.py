@@ -2,9 +2,13 @@
 
 Each batch commits its changes to the index together with the report rows of the extract
 rows it applied and the load's position, so a load stopped at any moment (even `kill -9`)
-resumes after its last committed row: no row is applied twice and none is lost. A dry run
-takes the same path inside a savepoint that is rolled back, so what it predicts is what a
-load would do.
+resumes after its last committed row: no row is applied twice and none is lost.
+
+A dry run takes the same path, row for row, but writes nothing to the index: its batches
+apply their rows to held records in memory, and carry what a load would have written to the
+next batch (see sources.dry_run), so what it predicts is what a load would report whatever the
+batch size. It still commits its report rows and position batch by batch, for its progress; what
+it carries is not kept, so a dry run run again after a stop starts again from its first row.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Table, and_, exists, select, update
+from sqlalchemy import Table, and_, delete, exists, func, select, update
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
@@ -34,6 +38,7 @@ from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
 from index_service.sources.changed import Changed
+from index_service.sources.dry_run import NEW_CHILD, Carried, Unwritten
 from index_service.sources.extract import ExtractError, count_rows, format_for
 from index_service.sources.models import (
     Load,
@@ -146,14 +151,21 @@ class _BatchRun:
     candidates as the batch found them, by the pool's workers when there are some; that verdict
     stands for a row that meets no record the batch has made or changed and does not go to
     review, and the others are decided here, in turn, when their row comes.
+
+    A dry run's batch (carried: what its earlier batches would have written) writes nothing:
+    it starts from what they made and changed, as if it had been written, and adds its own.
     """
 
-    def __init__(self, load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None = None) -> None:
+    def __init__(self, load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None = None,
+                 carried: Carried | None = None) -> None:
         self.load, self.source, self.rows, self.today = load, load.source, batch.rows, today
-        self.read, self.pool = batch, pool
+        self.read, self.pool, self.carried = batch, pool, carried
         self.now = utcnow()
         self.valid = [row for row in self.rows if isinstance(row, ValidRow)]
         self.verdicts: dict[int, Verdict | None] = {}  # row number -> its verdict on its held candidates
+        # Source record id -> its child (minus its number if made and not yet written): as found,
+        # and as earlier rows of the load link or make them (for the report of a later row of the
+        # file with the same id, which is rejected); and the review item it waits in.
         self.known: dict[str, int] = {}
         self.waiting: dict[str, int] = {}
         # Row number -> the records its keys and identifiers found, and those holding its NHS number or UPN.
@@ -168,10 +180,13 @@ class _BatchRun:
         self.survivors: dict[int, set[int]] = {}  # row number -> the ids of all its held candidates
         # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
         self.owners: dict[str, int | HeldRecord] = {}
-        self.writes = Writes(self.now)
-        self.records: dict[int, HeldRecord] = {}  # held records read to be changed (a retired id gives its survivor)
-        self.created: list[HeldRecord] = []
-        self.changed = Changed()
+        self.writes = Writes(self.now) if carried is None else Unwritten(self.now)
+        # Held records read to be changed (a retired id gives its survivor), and those a row changed.
+        self.records: dict[int, HeldRecord] = dict(carried.records) if carried else {}
+        self.touched: set[int] = set()  # id() of each
+        self.recent: list[int] = []  # the key of each record made or changed (for a dry run), in turn
+        self.created: list[HeldRecord | None] = carried.created if carried else []
+        self.changed = carried.changed if carried else Changed()
         self.shielded_ids: set[int] = set()
         # Records the batch shields (flagged rows), with the note for the shielding decision.
         self.to_shield: list[tuple[HeldRecord, str]] = []
@@ -188,6 +203,8 @@ class _BatchRun:
                 )
             ).all()
         )
+        if self.carried is not None:
+            self.known |= {i: self.carried.known[i] for i in ids if i in self.carried.known}
         fresh = [row for row in self.valid if row.source_record_id not in self.known]
         self.people = {row.row_number: self.read.people[row.row_number] for row in fresh}
         self.keys = {row.row_number: self.read.keys[row.row_number] for row in fresh}
@@ -280,6 +297,8 @@ class _BatchRun:
             holders.setdefault(value, set()).add(child_id)
             if source_id == self.source.id:
                 owners[value] = child_id
+        if self.carried is not None:
+            owners |= {value: self.carried.owners[value] for value in values if value in self.carried.owners}
         return holders, owners
 
     def _surviving(self, held: HeldPerson) -> HeldPerson:
@@ -298,13 +317,21 @@ class _BatchRun:
             # The records rows will most likely change, read together rather than one by one.
             known = {self.known[row.source_record_id] for row in self.valid if row.source_record_id in self.known}
             links = {v.child_id for v in self.verdicts.values() if v is not None and v.child_id is not None}
-            self._read_records(known | links)
+            self._read_records({child_id for child_id in known | links if child_id > 0})
             results = [self._one(row) for row in self.rows]
         self.writes.flush()
+        if self.carried is not None:
+            self._carry(self.carried)
+            return results
         for record, note in self.to_shield:
             assert record.id is not None
             shield_by_load(record.id, record.index_id, note, self.load.id, self.load.created_by)
         return results
+
+    def _carry(self, carried: Carried) -> None:
+        """What this dry run's batch would have written, for its later batches to find."""
+        carried.keep({i: record for i, record in self.records.items() if id(record) in self.touched}, self.recent,
+                     self.known, self.owners, self.rows[-1].row_number)
 
     def _is_shielded(self, child_id: int) -> bool:
         """Whether a candidate (held, or made or changed earlier in this batch) is a shielded record."""
@@ -313,7 +340,9 @@ class _BatchRun:
     def _record(self, child_id: int) -> HeldRecord:
         """The record of a child (or the one it was merged into) to change: made in this batch, or held."""
         if child_id < 0:
-            return self.created[-child_id - 1]
+            made = self.created[-child_id - 1]
+            assert made is not None  # a dry run forgets a made record between batches, and what finds it
+            return made
         if child_id not in self.records:
             self._read_records({child_id})
         return self.records[child_id]
@@ -356,6 +385,9 @@ class _BatchRun:
         if result.outcome is not RowOutcome.LINKED:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
+        if applied.changed:
+            self.touched.add(id(record))
+            self.recent.append(record.id if record.id is not None else child_id)
         after = record.person()
         if record.is_shielded != was_shielded or after != before:
             self.changed.note(child_id, record, after, self.writes.keys_of(record, after))
@@ -363,12 +395,14 @@ class _BatchRun:
     def _one(self, row: ValidRow | RejectedRow) -> _RowResult:
         if isinstance(row, RejectedRow):
             child_id = self.known.get(row.source_record_id or "")
+            if child_id is not None and child_id < 0:  # made by an earlier row: its id comes when it is written
+                return _RowResult(RowOutcome.REJECTED, self._record(child_id), reasons=row.reasons)
             return _RowResult(RowOutcome.REJECTED, child_id=child_id, reasons=row.reasons)
         reasons = tuple(f"warning: {warning}" for warning in row.warnings)
         known_id = self.known.get(row.source_record_id)
         if known_id is not None:
             record = self._record(known_id)
-            assert record.id is not None
+            assert record.id is not None  # a file's rows with the id of an earlier one are rejected
             result = _RowResult(RowOutcome.UNCHANGED, record, reasons=reasons + ("source record seen before",))
             self._apply(result, row, record.id)
             return result
@@ -415,7 +449,8 @@ class _BatchRun:
     def _unchanged_survivors(self, ids: set[int]) -> set[int]:
         """The surviving records of these held ids, leaving out the ids the batch has changed (those
         are found through their keys now)."""
-        return {self._surviving(self.held[i]).child_id for i in ids - self.changed.records.keys() if i in self.held}
+        # Not `ids - records.keys()`: that walks every key, and a dry run's records grow with the file.
+        return {self._surviving(self.held[i]).child_id for i in ids if i not in self.changed and i in self.held}
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         number = row.row_number
@@ -440,10 +475,14 @@ class _BatchRun:
             result = _RowResult(RowOutcome.LINKED, self._record(verdict.child_id), score=verdict.score,
                                 reasons=reasons)
             self._apply(result, row, verdict.child_id)
+            assert result.child is not None
+            self.known.setdefault(row.source_record_id, result.child.id or verdict.child_id)
             return result
         if row.over_age:
             return _RowResult(RowOutcome.REJECTED, reasons=reasons + (OVER_AGE,))
         child = create_from_row(row, self.source, self.writes)
+        if self.carried is not None:
+            child.index_id = NEW_CHILD.format(row=row.row_number)
         if row.shield:
             child.is_shielded = True
             self.to_shield.append((child, FLAGGED.format(source=self.source.name, row=row.row_number)))
@@ -452,17 +491,21 @@ class _BatchRun:
             if value:
                 self.owners.setdefault(value, child)
         self.created.append(child)
+        self.recent.append(-len(self.created))
+        self.known.setdefault(row.source_record_id, -len(self.created))
         person = child.person()
         self.changed.note(-len(self.created), child, person, self.writes.keys_of(child, person))
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
 
     def _review(self, row: ValidRow, resolution: Resolution, reasons: tuple[str, ...]) -> _RowResult:
-        item = ReviewItem(
-            load=self.load, source=self.source, row_number=row.row_number,
-            source_record_id=row.source_record_id, incoming=row_as_json(row),
-            candidates=[candidate_as_json(c) for c in resolution.candidates],
-        )
-        db.session.add(item)
+        """Send the row to review (a dry run makes no review item: a source record id appears once
+        in a file, so no later row of it could wait for the item)."""
+        if self.carried is None:
+            db.session.add(ReviewItem(
+                load=self.load, source=self.source, row_number=row.row_number,
+                source_record_id=row.source_record_id, incoming=row_as_json(row),
+                candidates=[candidate_as_json(c) for c in resolution.candidates],
+            ))
         best = resolution.best
         if best is not None and self._is_shielded(best.child_id):
             # The report names no shielded record a row resembles, nor how closely.
@@ -557,41 +600,32 @@ def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[
 
 
 def _end_involvements_not_supplied(load: Load, today: date) -> int:
-    """A full load is the source's whole caseload: its other open involvements have ended."""
+    """A full load is the source's whole caseload: its other open involvements have ended (a dry
+    run counts those it would end: its report names the same held children as the load's)."""
     supplied = exists().where(and_(LoadRow.load_id == load.id, LoadRow.child_id == Involvement.child_id))
+    not_supplied = and_(Involvement.source_id == load.source_id, Involvement.end_date.is_(None), ~supplied)
+    if load.is_dry_run:
+        return db.session.scalar(select(func.count()).select_from(Involvement).where(not_supplied)) or 0
     result = db.session.execute(
-        update(Involvement)
-        .where(Involvement.source_id == load.source_id, Involvement.end_date.is_(None), ~supplied)
-        .values(end_date=today)
-        .execution_options(synchronize_session=False)
+        update(Involvement).where(not_supplied).values(end_date=today).execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _predict(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None) -> list[_RowResult]:
-    """A dry run's batch: applied inside a savepoint and rolled back; children it created are forgotten."""
-    savepoint = db.session.begin_nested()
-    run = _BatchRun(load, batch, today, pool)
-    results = run.run()
-    made = {id(child) for child in run.created}
-    predicted = [
-        _RowResult(r.outcome, child_id=None if r.child is None or id(r.child) in made else r.child.id,
-                   score=r.score, reasons=r.reasons)
-        for r in results
-    ]
-    savepoint.rollback()
-    return predicted
-
-
-def _apply_batch(load: Load, batch: ReadBatch, today: date, tally: _Tally, pool: MatchingPool | None) -> None:
-    """Apply (or predict) one batch and commit it with its report rows and the load's position."""
+def _apply_batch(load: Load, batch: ReadBatch, today: date, tally: _Tally, pool: MatchingPool | None,
+                 carried: Carried | None) -> None:
+    """Apply (or, carrying a dry run's state, predict) one batch and commit it with its report rows
+    and the load's position. A dry run's children have no id in its report: they are not made."""
     tune_for_bulk_load(db.session.connection())  # the connection this batch's transaction has
-    results = _predict(load, batch, today, pool) if load.is_dry_run else _BatchRun(load, batch, today, pool).run()
+    results = _BatchRun(load, batch, today, pool, carried).run()
     _write_batch(load, batch.rows, results)
     for row, result in zip(batch.rows, results, strict=True):
         tally.add(row, result)
     load.rows_done = batch.rows[-1].row_number
     tally.store()
+    if carried is not None and carried.forgetting_after is not None:
+        load.summary = {**load.summary, "carried_at_most": carried.limit,
+                        "forgetting_after_row": carried.forgetting_after}
     db.session.commit()
 
 
@@ -630,28 +664,46 @@ def _collecting_between_batches() -> Iterator[Callable[[], None]]:
             gc.enable()
 
 
+def resumes_after(load: Load) -> int:
+    """The row after which running this load carries on: its last committed row, or none for a dry
+    run, which starts again (what its earlier batches would have written is not kept)."""
+    return 0 if load.is_dry_run else load.rows_done
+
+
+def _start_again(load: Load) -> None:
+    """Forget a dry run's report so far, to predict it again from the first row."""
+    for table in (LoadRow, QuarantinedRow):
+        db.session.execute(delete(table).where(table.load_id == load.id))
+    load.rows_done, load.counts, load.summary, load.error, load.started_at = 0, {}, {}, None, utcnow()
+
+
 def run_load(load: Load, *, today: date | None = None, progress: Progress | None = None) -> Load:
-    """Apply (or, for a dry run, predict) the whole load, resuming after its last committed row."""
+    """Apply (or, for a dry run, predict) the whole load, resuming after its last committed row
+    (a dry run starts again)."""
     today = today or date.today()
     user = load.created_by
     path = Path(load.stored_path or "")
     unknown = unknown_columns(path, load.file_format)
-    resuming = load.rows_done > 0
+    resuming, again = resumes_after(load) > 0, load.rows_done > resumes_after(load)
+    if again:
+        _start_again(load)
     load.status = LoadStatus.RUNNING
     load.started_at = load.started_at or utcnow()
     load.summary = {**(load.summary or {}), "unknown_columns": unknown}
-    record_event(AuditTag.LOAD_START, user=user, details=_audit_details(load, resumed=resuming),
+    record_event(AuditTag.LOAD_START, user=user,
+                 details=_audit_details(load, resumed=resuming, **({"started_again": True} if again else {})),
                  organisation_id=load.source.organisation_id)
     db.session.commit()
     tally = _Tally(load)
     size = current_app.config["LOAD_BATCH_ROWS"]
     # Worker processes pay for themselves only over more than one batch.
     workers = current_app.config["LOAD_WORKERS"] if (load.rows_expected or 0) - load.rows_done > size else 0
+    carried = Carried(current_app.config["DRY_RUN_CARRIED_RECORDS"]) if load.is_dry_run else None
     try:
         with (matching_pool(workers) as pool, _batches(path, load, today, size, ahead=pool is not None) as batches,
               _collecting_between_batches() as collect):
             for batch in batches:
-                _apply_batch(load, batch, today, tally, pool)
+                _apply_batch(load, batch, today, tally, pool, carried)
                 collect()  # after the batch's records have gone with _apply_batch's frame
                 if progress:
                     progress(load)
@@ -668,7 +720,7 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
 
 def _finish(load: Load, today: date, user: User | None) -> Load:
     ended = 0
-    if load.kind is LoadKind.FULL and not load.is_dry_run:
+    if load.kind is LoadKind.FULL:
         ended = _end_involvements_not_supplied(load, today)
     earlier = earlier_load_of_same_file(load)
     changes = sum(load.counts.get(o.value, 0) for o in (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED))

@@ -41,6 +41,17 @@ def outcome_label(load: Load, outcome: RowOutcome) -> str:
     return PREDICTED[outcome] if load.is_dry_run else outcome.value
 
 
+def forgetting_note(load: Load) -> str | None:
+    """What a dry run over its limit on carried records may have missed (see sources.dry_run)."""
+    summary = load.summary or {}
+    if not summary.get("forgetting_after_row"):
+        return None
+    return (f"The dry run carried at most {summary['carried_at_most']:,} records it would make or change; rows "
+            f"after row {summary['forgetting_after_row']:,} may be predicted as new where a load links them to a "
+            "child made earlier in the file, as linked where a load sends them to review beside such a child, or "
+            "as changing a record an earlier row already changed (DRY_RUN_CARRIED_RECORDS).")
+
+
 def summary_lines(load: Load) -> list[str]:
     """What happened, in the words a data administrator needs: counts, reasons, gaps."""
     counts = load.counts or {}
@@ -62,10 +73,13 @@ def summary_lines(load: Load) -> list[str]:
     if summary.get("unknown_columns"):
         lines.append("  columns ignored (not in the format): " + ", ".join(summary["unknown_columns"]))
     if summary.get("involvements_ended"):
-        lines.append(f"  involvements ended (not in this full load): {summary['involvements_ended']:,}")
+        ended = "involvements that would end" if load.is_dry_run else "involvements ended"
+        lines.append(f"  {ended} (not in this full load): {summary['involvements_ended']:,}")
     if summary.get("nothing_changed"):
         earlier = summary.get("same_file_as_load")
         lines.append("  Nothing changed" + (f": this file was loaded before (load {earlier})" if earlier else ""))
+    if note := forgetting_note(load):
+        lines.append(f"  {note}")
     return lines
 
 

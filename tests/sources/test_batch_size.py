@@ -1,13 +1,17 @@
-"""A row's outcome does not depend on how the extract is cut into batches, nor on the workers.
+"""A row's outcome does not depend on how the extract is cut into batches, nor on the workers,
+nor on whether the load is a dry run.
 
 Each row is decided against the index as the rows before it left it, whether they were
 committed in an earlier batch or applied earlier in its own: the same extract loaded one row
 a batch, two, three or all at once, with matching workers or without, gives every row the
-same outcome, child, score and reasons.
+same outcome, child, score and reasons. A dry run of it, cut any of those ways, predicts
+exactly that report (with no id for the children the load would make) and changes nothing,
+carrying no more records than the load makes or changes (DRY_RUN_CARRIED_RECORDS at that).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,11 +19,23 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 
-from index_service.children.models import BlockingKey, Child, DataSource
+from index_service.audit.models import AuditEvent, AuditTag
+from index_service.children.models import (
+    Address,
+    BlockingKey,
+    CarerContact,
+    Child,
+    ChildName,
+    DataSource,
+    FieldProvenance,
+    Involvement,
+    SourceIdentifier,
+)
 from index_service.extensions import db
-from index_service.sources.models import Load, LoadRow, RowOutcome
+from index_service.shields.models import ShieldingDecision
+from index_service.sources.models import Load, LoadRow, ReviewItem, RowOutcome
 from matching.blocking import address_code, key_hash
 from tests.factories import make_child
 from tests.sources.loads import load_file, make_source, row, write_extract
@@ -75,6 +91,21 @@ ROWS = [
     row("E1", given_name="Edith", family_name="Lane", date_of_birth="2001-06-01"),
     row("N5", **{**NOAH, "address_line1": "7 Elm Close"}),
 ]
+# The same source records again (each rejected): one that made a child, one linked to a held
+# child, one sent to review, one rejected, one left out as over age, one linked to a made child.
+REPEATED = [
+    row("N1", **{**NOAH, "parent_carer_phone": "07700 900456"}),
+    row("G1", **{**GRACE, **GRACE_MOVED, "nhs_number": GRACE_NHS}),
+    row("X1", given_name="Harry", family_name="Stone", date_of_birth="2011-11-11", nhs_number=GRACE_NHS,
+        address_line1="9 Far Lane", postcode="HX1 1AA", parent_carer_name=""),
+    row("B1", **NOAH),
+    row("E1", given_name="Edith", family_name="Lane", date_of_birth="2001-06-01"),
+    row("N2", **{**NOAH, "date_of_birth": "2013-13-03"}),
+]
+CUTS = ((1, 0), (2, 0), (3, 0), (1, 2), (2, 2), (3, 2))  # with the whole file at once: every way tried
+# Every table a load writes to in the index (a dry run writes to none of them).
+INDEX_TABLES = (Child, ChildName, Address, CarerContact, SourceIdentifier, Involvement, FieldProvenance,
+                BlockingKey, ReviewItem, ShieldingDecision)
 
 
 @contextmanager
@@ -91,37 +122,91 @@ def undone() -> Iterator[None]:
 
 
 def _decisions(load: Load) -> list[tuple[Any, ...]]:
-    """Each report row with the children the load made named by the row that made them."""
+    """Each report row with the children the load made named by the row that made them (as a dry
+    run names them itself)."""
     report = list(db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number)))
-    made = {r.child_id: f"made by row {r.row_number}" for r in report if r.outcome is RowOutcome.CREATED}
+    made = {r.child_id: f"made by row {r.row_number}" for r in report
+            if r.outcome is RowOutcome.CREATED and r.child_id is not None}
     index_ids = dict(db.session.execute(select(Child.index_id, Child.id).where(Child.id.in_(made))).all())
     names = {index_id: made[child_id] for index_id, child_id in index_ids.items()}
 
     def named(reason: str) -> str:
         for index_id, name in names.items():
             reason = reason.replace(index_id, name)
-        return reason
+        return re.sub(r"\(new from row (\d+)\)", r"made by row \1", reason)
 
     return [(r.row_number, r.source_record_id, r.outcome.value, made.get(r.child_id, r.child_id), r.score,
              tuple(named(reason) for reason in r.reasons)) for r in report]
 
 
+def _report(load: Load) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
+    """The load's decisions, its counts, and the fields it found rejected and missing."""
+    summary = {name: load.summary[name] for name in ("rejected_by_field", "missing", "warnings")}
+    return _decisions(load), dict(load.counts), summary
+
+
+def _index() -> dict[str, list[tuple[Any, ...]]]:
+    """Everything in the index a load could change, and the audit trail less loads' own events."""
+    tables: list[Table] = [model.__table__ for model in INDEX_TABLES]  # type: ignore[misc]
+    held = {table.name: [tuple(r) for r in db.session.execute(select(table).order_by(*table.primary_key.columns))]
+            for table in tables}
+    held["audit_events"] = [tuple(r) for r in db.session.execute(
+        select(AuditEvent.id, AuditEvent.tag).where(AuditEvent.tag.not_in((AuditTag.LOAD_START, AuditTag.LOAD_FINISH)))
+        .order_by(AuditEvent.id))]
+    return held
+
+
 def _load(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int,
-          workers: int) -> list[tuple[Any, ...]]:
+          workers: int, *, carried: int | None = None,
+          ) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
+    """A load, or with carried (the most records it may carry) a dry run, that must forget none."""
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", size)
     monkeypatch.setitem(app.config, "LOAD_WORKERS", workers)
+    dry_run = carried is not None
+    if dry_run:
+        monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", carried)
     with undone():
-        return _decisions(load_file(source, path))
+        before = _index() if dry_run else {}
+        load = load_file(source, path, dry_run=dry_run)
+        report = _report(load)
+        if dry_run:
+            assert "forgetting_after_row" not in load.summary
+            db.session.expire_all()
+            assert _index() == before, "the dry run changed the index"
+        return report
+
+
+def _made_or_changed(decisions: list[tuple[Any, ...]]) -> int:
+    """How many records a load's rows made or changed: the most a dry run of it needs to carry."""
+    return len({d[3] for d in decisions if d[2] in ("created", "linked", "updated")})
+
+
+def _as_predicted(decisions: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """A load's decisions as a dry run predicts them: with no id for the children the load made."""
+    return [(*d[:3], None if str(d[3]).startswith("made by row") else d[3], *d[4:]) for d in decisions]
 
 
 def _decided_alike_every_way(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path,
-                             rows: int) -> dict[str, tuple[Any, ...]]:
+                             rows: int) -> list[tuple[Any, ...]]:
     """The load's decisions, the same one row a batch, two, three or all at once, with workers
-    or without; by source record id."""
+    or without, and predicted alike by a dry run cut each of those ways that carries just the
+    records the load makes or changes (one fewer, and it forgets one)."""
     one_by_one = _load(app, monkeypatch, source, path, 1, 0)
-    for size, workers in ((2, 0), (3, 0), (rows, 0), (1, 2), (2, 2), (3, 2)):
+    decisions, counts, summary = one_by_one
+    predicted = (_as_predicted(decisions), counts, summary)
+    carried = _made_or_changed(decisions)
+    for size, workers in (*CUTS, (rows, 0)):
         assert _load(app, monkeypatch, source, path, size, workers) == one_by_one, (size, workers)
-    return {decision[1]: decision[2:] for decision in one_by_one}
+        assert _load(app, monkeypatch, source, path, size, workers, carried=carried) == predicted, (
+            "dry run", size, workers)
+    monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", carried - 1)
+    with undone():
+        assert "forgetting_after_row" in load_file(source, path, dry_run=True).summary
+    return decisions
+
+
+def _by_record(decisions: list[tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
+    return {decision[1]: decision[2:] for decision in decisions}
 
 
 def test_every_row_is_decided_alike_whatever_the_batch_size_and_workers(
@@ -130,12 +215,30 @@ def test_every_row_is_decided_alike_whatever_the_batch_size_and_workers(
     load_file(make_source("Held census"), write_extract(tmp_path / "held.csv", HELD))
     path = write_extract(tmp_path / "second.csv", ROWS)
 
-    decided = _decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(ROWS))
+    decided = _by_record(_decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(ROWS)))
     outcomes = {record: outcome for record, (outcome, *_) in decided.items()}
     assert set(outcomes.values()) == {"created", "linked", "review", "rejected"}
     # Rows a batch used to decide without what earlier rows of the same batch made or changed.
     assert [outcomes[record] for record in ("X1", "G2", "K2", "W3", "P3")] == [
         "review", "linked", "review", "review", "linked"]
+    # Rows that meet a child an earlier row made, which a dry run must link to it though it makes none.
+    assert [decided[record][:2] for record in ("N2", "N5")] == [("linked", "made by row 1")] * 2
+
+
+def test_a_source_record_sent_again_names_the_child_its_first_row_went_to_whatever_the_batch_size(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row repeating an earlier row's source record id is rejected, and names the child the
+    earlier row made or linked, as it would had the earlier row been loaded in a batch before."""
+    load_file(make_source("Held census"), write_extract(tmp_path / "held.csv", HELD))
+    path = write_extract(tmp_path / "second.csv", ROWS + REPEATED)
+
+    decided = _decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(ROWS + REPEATED))
+    first = {record: child for _, record, _, child, *_ in decided[:len(ROWS)]}
+    again = [(record, outcome, child) for _, record, outcome, child, *_ in decided[len(ROWS):]]
+    assert again == [(r["source_record_id"], "rejected", first[r["source_record_id"]]) for r in REPEATED]
+    assert [child for _, _, child in again][:3] == ["made by row 1", first["G1"], None]
+    assert isinstance(first["G1"], int)
 
 
 def test_a_changed_record_is_met_by_the_keys_it_is_stored_with(
@@ -151,6 +254,7 @@ def test_a_changed_record_is_met_by_the_keys_it_is_stored_with(
     rows = [row("C1", nhs_number=OLIVER_NHS), row("C2", given_name="Pliver", family_name="Vennett", postcode="LS6 2AP")]
     path = write_extract(tmp_path / "care.csv", rows)
 
-    decided = _decided_alike_every_way(app, monkeypatch, make_source("Leeds social care"), path, len(rows))
+    decided = _by_record(_decided_alike_every_way(app, monkeypatch, make_source("Leeds social care"), path,
+                                                  len(rows)))
     assert decided["C1"][:2] == ("linked", oliver.id)
     assert decided["C2"][:2] == ("created", "made by row 2")

@@ -251,6 +251,11 @@ def test_a_full_load_ends_involvements_no_longer_supplied_and_a_delta_does_not(a
     only_first = write_extract(tmp_path / "first.csv", [row("S1")])
     delta = load_file(source, only_first, LoadKind.DELTA)
     assert delta.summary["involvements_ended"] == 0
+    dry = load_file(source, only_first, LoadKind.FULL, dry_run=True)
+    assert dry.summary["involvements_ended"] == 1
+    assert any(line == "  involvements that would end (not in this full load): 1" for line in summary_lines(dry))
+    ended = select(func.count()).select_from(Involvement).where(Involvement.end_date.is_not(None))
+    assert db.session.scalar(ended) == 0
     full = load_file(source, only_first, LoadKind.FULL)
     assert full.summary["involvements_ended"] == 1
     ended = {i.child_id: i.end_date for i in db.session.scalars(select(Involvement))}

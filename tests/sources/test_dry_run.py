@@ -1,0 +1,103 @@
+"""A dry run stopped part way, run again, starts again from its first row; one over its limit
+on carried records forgets the oldest, and says from which row on that may show.
+
+What a dry run's earlier batches would have made and changed is carried in memory from batch
+to batch and is gone once it stops, so carrying on after its last committed row would predict
+the rest of the file without it: it forgets its report so far and predicts the file again.
+(Exact under the limit: tests/sources/test_batch_size.py.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from index_service.audit.models import AuditEvent, AuditTag
+from index_service.children.models import Child
+from index_service.extensions import db
+from index_service.sources import loading
+from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow
+from tests.sources.loads import distinct_children, make_source, outcomes, row, write_extract
+
+NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",
+        "address_line1": "5 Elm Close", "parent_carer_name": "Kate Green"}
+ROWS = [row("D1", **NOAH), row("D2", date_of_birth="31/02/2015"), row("D3", **{**NOAH, "given_name": "Noa"}),
+        row("D4", **{**NOAH, "address_line1": "7 Elm Close"})]
+
+
+def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = make_source()
+    path = write_extract(tmp_path / "census.csv", ROWS)
+    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 1)
+    monkeypatch.setitem(app.config, "LOAD_WORKERS", 0)
+    write_batch = loading._write_batch
+
+    def stop_at_the_third_batch(load: Load, batch: list[Any], results: list[Any]) -> None:
+        if batch[0].row_number == 3:
+            raise RuntimeError("the machine went away")
+        write_batch(load, batch, results)
+
+    monkeypatch.setattr(loading, "_write_batch", stop_at_the_third_batch)
+    load = loading.begin_load(source, path, LoadKind.DELTA, dry_run=True)
+    db.session.commit()
+    with pytest.raises(RuntimeError):
+        loading.run_load(load)
+    assert load.status is LoadStatus.FAILED and load.rows_done == 2
+    assert outcomes(load) == {"D1": "created", "D2": "rejected"}
+    monkeypatch.setattr(loading, "_write_batch", write_batch)
+
+    ran = app.test_cli_runner().invoke(args=["sources", "load", source.name, str(path), "--dry-run"])
+    assert ran.exit_code == 0, ran.output
+    assert f"Dry run {load.id} stopped after row 2; it starts again from the first row" in ran.output
+    assert "Resuming" not in ran.output
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(Load)) == 1
+    # Rows 3 and 4 meet the child row 1 would make, in batches after it: found only had row 1 been
+    # predicted again in this run.
+    assert outcomes(load) == {"D1": "created", "D2": "rejected", "D3": "linked", "D4": "linked"}
+    assert list(db.session.scalars(select(LoadRow.row_number).order_by(LoadRow.row_number))) == [1, 2, 3, 4]
+    assert list(db.session.scalars(select(QuarantinedRow.row_number))) == [2]
+    assert load.status is LoadStatus.COMPLETED and load.rows_done == 4
+    assert load.counts == {"created": 1, "rejected": 1, "linked": 2}
+    assert load.summary["rejected_by_field"] == {"date_of_birth": 1}
+    starts = db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.LOAD_START)
+                                .order_by(AuditEvent.id)).all()
+    assert [(e.details["resumed"], e.details.get("started_again")) for e in starts] == [(False, None), (False, True)]
+    assert db.session.scalar(select(func.count()).select_from(Child)) == 0
+
+
+# Row 1 makes Noah; rows 2 and 3 make two other children; row 4 is Noah again, with a typo.
+OVER = [row("D1", **NOAH), *distinct_children("K", 2), row("D4", **{**NOAH, "given_name": "Noa"})]
+FORGOT = ("The dry run carried at most 2 records it would make or change; rows after row 3 may be predicted as "
+          "new where a load links them to a child made earlier in the file, as linked where a load sends them to "
+          "review beside such a child, or as changing a record an earlier row already changed "
+          "(DRY_RUN_CARRIED_RECORDS).")
+
+
+def test_a_dry_run_over_its_limit_forgets_the_oldest_record_and_says_from_which_row(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = make_source()
+    path = write_extract(tmp_path / "census.csv", OVER)
+    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 1)
+    monkeypatch.setitem(app.config, "LOAD_WORKERS", 0)
+    exact = loading.run_load(loading.begin_load(source, path, LoadKind.DELTA, dry_run=True))
+    assert outcomes(exact)["D4"] == "linked"
+    assert "forgetting_after_row" not in exact.summary
+
+    monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 2)
+    ran = app.test_cli_runner().invoke(args=["sources", "load", source.name, str(path), "--dry-run"])
+    assert ran.exit_code == 0, ran.output
+    # Row 3's batch forgot Noah, made by row 1: row 4 is predicted as new, where a load links it.
+    load = db.session.scalars(select(Load).order_by(Load.id.desc())).first()
+    assert load is not None and load.id != exact.id
+    assert outcomes(load) == {"D1": "created", "K0": "created", "K1": "created", "D4": "created"}
+    assert load.summary["carried_at_most"] == 2 and load.summary["forgetting_after_row"] == 3
+    assert f"  {FORGOT}" in ran.output.splitlines()
+    assert db.session.scalar(select(func.count()).select_from(Child)) == 0
