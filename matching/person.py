@@ -45,8 +45,15 @@ class Person:
         return found
 
     def __getstate__(self) -> dict[str, object]:
-        """Pickled without the hash, which another process works out its own way."""
-        return {name: value for name, value in self.__dict__.items() if name != "_hash"}
+        """Pickled without the hash, which another process works out its own way.
+
+        A load's pool pickles people in a feeder thread while the load's own thread may be
+        working out their hashes: the attributes are copied in one step (dict.copy holds the
+        interpreter lock throughout), never iterated while the hash may be added to them.
+        """
+        state = self.__dict__.copy()
+        state.pop("_hash", None)
+        return state
 
     def without_details(self) -> Person:
         """Who the person is (names, date of birth, gender), without identifiers, where they live
