@@ -29,13 +29,20 @@ ROWS = [row("D1", **NOAH), row("D2", date_of_birth="31/02/2015"), row("D3", **{*
         row("D4", **{**NOAH, "address_line1": "7 Elm Close"})]
 
 
-def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    source = make_source()
-    path = write_extract(tmp_path / "census.csv", ROWS)
+@pytest.fixture
+def one_row_a_batch(app: Flask, monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Batches of one row, decided in the load's own process: every row sees only what was carried."""
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 1)
     monkeypatch.setitem(app.config, "LOAD_WORKERS", 0)
+    return monkeypatch
+
+
+def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
+    app: Flask, tmp_path: Path, one_row_a_batch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch = one_row_a_batch
+    source = make_source()
+    path = write_extract(tmp_path / "census.csv", ROWS)
     write_batch = loading._write_batch
 
     def stop_at_the_third_batch(load: Load, batch: list[Any], results: list[Any]) -> None:
@@ -81,12 +88,11 @@ FORGOT = ("The dry run carried at most 2 records it would make or change; rows a
 
 
 def test_a_dry_run_over_its_limit_forgets_the_oldest_record_and_says_from_which_row(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: Flask, tmp_path: Path, one_row_a_batch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch = one_row_a_batch
     source = make_source()
     path = write_extract(tmp_path / "census.csv", OVER)
-    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 1)
-    monkeypatch.setitem(app.config, "LOAD_WORKERS", 0)
     exact = loading.run_load(loading.begin_load(source, path, LoadKind.DELTA, dry_run=True))
     assert outcomes(exact)["D4"] == "linked"
     assert "forgetting_after_row" not in exact.summary
