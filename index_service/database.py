@@ -135,11 +135,8 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
         connection.execute(sa.insert(table), rows)
         return
     given = list(rows[0])
-    defaults = {
-        column.name: column.default.arg(None) if column.default.is_callable else column.default.arg
-        for column in table.columns
-        if column.name not in rows[0] and isinstance(column.default, sa.ColumnDefault)
-    }
+    defaults = {column.name: _default(column) for column in table.columns
+                if column.name not in rows[0] and isinstance(column.default, sa.ColumnDefault)}
     dialect = connection.dialect
     processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) or _as_is for name in given]
     left_out = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) or _as_is for name in defaults]
@@ -159,6 +156,17 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
 
 def _as_is(value: Any) -> Any:
     return value
+
+
+def _default(column: sa.Column[Any]) -> Any:
+    """A column's Python-side default value; a SQL expression default cannot be sent by COPY."""
+    default = column.default
+    assert isinstance(default, sa.ColumnDefault)
+    if default.is_callable:
+        return default.arg(None)  # type: ignore[operator]
+    if default.is_scalar:
+        return default.arg
+    raise ValueError(f"{column.table.name}.{column.name} has a SQL default: give its value in every row")
 
 
 def sql_dialect(dialect: sa.Dialect) -> str:

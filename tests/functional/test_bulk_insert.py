@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, Table, func, insert, select
 
 from index_service.children.index_ids import new_index_id
 from index_service.children.models import Child, ChildStatus, Gender
@@ -74,3 +74,16 @@ def test_nothing_to_insert_is_no_statement_and_rows_that_differ_are_refused(app:
     del second["middle_names"]
     with pytest.raises(Exception, match="middle_names"):
         insert_rows(db.session.connection(), CHILDREN, [first, second])
+
+
+def test_a_column_left_out_with_a_sql_default_is_refused_on_postgresql(app: Flask) -> None:
+    stamped = Table("stamped", MetaData(), Column("id", Integer, primary_key=True),
+                    Column("at", DateTime, default=func.now()))
+    connection = db.session.connection()
+    stamped.create(connection)
+    if connection.dialect.name == "postgresql":
+        with pytest.raises(ValueError, match="stamped.at has a SQL default"):
+            insert_rows(connection, stamped, [{"id": 1}])
+    else:
+        insert_rows(connection, stamped, [{"id": 1}])
+        assert connection.execute(select(stamped.c.at)).scalar_one() is not None
