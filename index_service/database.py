@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -135,14 +136,13 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
         connection.execute(sa.insert(table), rows)
         return
     given = list(rows[0])
-    defaults = {column.name: _default(column) for column in table.columns
-                if column.name not in rows[0] and isinstance(column.default, sa.ColumnDefault)}
     dialect = connection.dialect
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) or _as_is for name in given]
-    left_out = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) or _as_is for name in defaults]
-    filled = [None if value is None else process(value) for value, process in zip(
-        defaults.values(), left_out, strict=True)]
-    columns = SQL(", ").join(Identifier(name) for name in [*given, *defaults])
+    processors = [_bind_processor(table.c[name], dialect) for name in given]
+    left_out = [column for column in table.columns
+                if column.name not in rows[0] and isinstance(column.default, sa.ColumnDefault)]
+    filled = [None if (value := _default(column)) is None else _bind_processor(column, dialect)(value)
+              for column in left_out]
+    columns = SQL(", ").join(Identifier(name) for name in [*given, *(column.name for column in left_out)])
     statement = SQL("COPY {} ({}) FROM STDIN").format(Identifier(table.name), columns)
     driver = connection.connection.driver_connection
     assert driver is not None
@@ -152,6 +152,11 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
                 raise ValueError(f"every row for {table.name} must have the columns {given}, not {sorted(row)}")
             copy.write_row([*(None if (value := row[name]) is None else process(value)
                               for name, process in zip(given, processors, strict=True)), *filled])
+
+
+def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
+    """How an INSERT converts a value for this column (as it is, where its type does not)."""
+    return column.type.dialect_impl(dialect).bind_processor(dialect) or _as_is
 
 
 def _as_is(value: Any) -> Any:

@@ -21,11 +21,11 @@ CHILDREN: Table = Child.__table__  # type: ignore[assignment]
 LOAD_ROWS: Table = LoadRow.__table__  # type: ignore[assignment]
 
 
-def _children(prefix: str) -> list[dict[str, object]]:
+def _children() -> list[dict[str, object]]:
     return [
-        {"index_id": new_index_id(), "given_name": f"{prefix}Zoë", "middle_names": None, "family_name": "O'Brien",
+        {"index_id": new_index_id(), "given_name": "Zoë", "middle_names": None, "family_name": "O'Brien",
          "date_of_birth": date(2015, 2, 28), "gender": Gender.FEMALE},
-        {"index_id": new_index_id(), "given_name": f"{prefix}Tab\tand\\slash", "middle_names": "Line\nbreak",
+        {"index_id": new_index_id(), "given_name": "Tab\tand\\slash", "middle_names": "Line\nbreak",
          "family_name": "Nguyễn", "date_of_birth": date(2009, 12, 31), "gender": Gender.MALE},
     ]
 
@@ -38,7 +38,7 @@ def _read_children(index_ids: list[str]) -> list[tuple[object, ...]]:
 
 def test_children_in_bulk_read_back_as_inserted_one_by_one_with_their_defaults(app: Flask) -> None:
     before = datetime.now(UTC)
-    bulk, single = _children(""), _children("")
+    bulk, single = _children(), _children()
     insert_rows(db.session.connection(), CHILDREN, bulk)
     db.session.execute(insert(CHILDREN), single)
     read = _read_children([r["index_id"] for r in bulk])  # type: ignore[misc]
@@ -70,7 +70,7 @@ def test_report_rows_in_bulk_keep_their_outcomes_scores_and_reasons(app: Flask, 
 
 def test_nothing_to_insert_is_no_statement_and_rows_that_differ_are_refused(app: Flask) -> None:
     insert_rows(db.session.connection(), CHILDREN, [])
-    first, second = _children("")
+    first, second = _children()
     del second["middle_names"]
     with pytest.raises(Exception, match="middle_names"):
         insert_rows(db.session.connection(), CHILDREN, [first, second])
