@@ -53,6 +53,7 @@ from matching.variants import given_forms  # noqa: E402
 COLUMNS = ("source_record_id", "given_name", "family_name", "date_of_birth", "gender", "middle_names", "nhs_number",
            "upn", "address_line1", "town", "postcode", "parent_carer_name", "parent_carer_phone", "practitioner_name")
 SEED = 7_000
+KNOWN_CHUNK = 10_000  # children read at a time for the extract's known rows
 
 
 def _noisy(row: dict[str, str], rng: random.Random) -> dict[str, str]:
@@ -78,27 +79,36 @@ def _noisy(row: dict[str, str], rng: random.Random) -> dict[str, str]:
 def _known_rows(app: Any, count: int, rng: random.Random) -> list[dict[str, str]]:
     with app.app_context():
         top = db.session.scalar(select(func.max(Child.id))) or 0
-        ids = rng.sample(range(1, top + 1), min(count, top))
         # In id order: PostgreSQL returns them in any order, which made each run's extract another.
-        children = sorted(load_children(ids, Child.carers), key=lambda child: child.id)
-        nhs = dict(db.session.execute(
-            select(SourceIdentifier.child_id, SourceIdentifier.value).where(
-                SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.child_id.in_(ids))
-        ).all())
+        # In chunks: SQLite limits the parameters of a statement, and a million-row extract asks for 600,000.
+        sample = sorted(rng.sample(range(1, top + 1), min(count, top)))
         rows = []
-        for child in children:
-            address = child.current_address
-            carer = child.carers[0] if child.carers else None
-            rows.append({
-                "given_name": child.given_name, "family_name": child.family_name,
-                "date_of_birth": child.date_of_birth.isoformat(), "gender": child.gender.value,
-                "middle_names": child.middle_names or "", "nhs_number": nhs.get(child.id, ""), "upn": "",
-                "address_line1": (address.line1 or "").replace("\n", ", ") if address else "",
-                "town": address.town if address else "", "postcode": address.postcode if address else "",
-                "parent_carer_name": carer.name if carer else "", "parent_carer_phone": carer.phone or "" if carer
-                else "", "practitioner_name": "A Practitioner",
-            })
+        for start in range(0, len(sample), KNOWN_CHUNK):
+            rows += _rows_of(sample[start:start + KNOWN_CHUNK])
+            db.session.expunge_all()
         db.session.remove()
+    return rows
+
+
+def _rows_of(ids: list[int]) -> list[dict[str, str]]:
+    children = sorted(load_children(ids, Child.carers), key=lambda child: child.id)
+    nhs = dict(db.session.execute(
+        select(SourceIdentifier.child_id, SourceIdentifier.value).where(
+            SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.child_id.in_(ids))
+    ).all())
+    rows = []
+    for child in children:
+        address = child.current_address
+        carer = child.carers[0] if child.carers else None
+        rows.append({
+            "given_name": child.given_name, "family_name": child.family_name,
+            "date_of_birth": child.date_of_birth.isoformat(), "gender": child.gender.value,
+            "middle_names": child.middle_names or "", "nhs_number": nhs.get(child.id, ""), "upn": "",
+            "address_line1": (address.line1 or "").replace("\n", ", ") if address else "",
+            "town": address.town if address else "", "postcode": address.postcode if address else "",
+            "parent_carer_name": carer.name if carer else "", "parent_carer_phone": carer.phone or "" if carer
+            else "", "practitioner_name": "A Practitioner",
+        })
     return rows
 
 
