@@ -102,7 +102,7 @@ REPEATED = [
     row("N2", **{**NOAH, "date_of_birth": "2013-13-03"}),
 ]
 CUTS = ((1, 0), (2, 0), (3, 0), (1, 2), (2, 2), (3, 2))  # with the whole file at once: every way tried
-SPILLING = (1, 2)  # the records a dry run holds in memory: it spills the others it carries
+IN_MEMORY = (1, 2)  # the most records a dry run holds in memory: it spills the others it carries
 # Every table a load writes to in the index (a dry run writes to none of them).
 INDEX_TABLES = (Child, ChildName, Address, CarerContact, SourceIdentifier, Involvement, FieldProvenance,
                 BlockingKey, ReviewItem, ShieldingDecision)
@@ -165,14 +165,14 @@ def _load(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path:
 
 
 def _dry_run(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int,
-             workers: int, scratch: Callable[[], list[Path]], *, spills: int | None = None,
+             workers: int, scratch: Callable[[], list[Path]], *, in_memory: int | None = None,
              ) -> tuple[tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]], bool]:
-    """A dry run that changes nothing in the index, holding at most `spills` records in memory
-    (none: as many as it is given), and leaves no scratch file behind; and whether it spilled."""
+    """A dry run that changes nothing in the index, holding at most `in_memory` records in memory
+    (None: the default, more than these files carry), and leaves no scratch file behind; and whether it spilled."""
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", size)
     monkeypatch.setitem(app.config, "LOAD_WORKERS", workers)
-    if spills is not None:
-        monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", spills)
+    if in_memory is not None:
+        monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", in_memory)
     seen: list[Path] = []
     with undone():
         before = _index()
@@ -209,10 +209,10 @@ def _decided_alike_every_way(app: Flask, monkeypatch: pytest.MonkeyPatch, source
     assert _dry_run(app, monkeypatch, source, path, 1, 0, scratch) == (predicted, False)
     for size, workers in (*CUTS, (rows, 0)):
         assert _load(app, monkeypatch, source, path, size, workers) == one_by_one, (size, workers)
-        for spills in SPILLING:
+        for in_memory in IN_MEMORY:
             # Spilling when it carries more than it may hold in memory, and predicting alike.
-            assert _dry_run(app, monkeypatch, source, path, size, workers, scratch, spills=spills) == (
-                predicted, carried > spills), ("dry run", size, workers, spills)
+            assert _dry_run(app, monkeypatch, source, path, size, workers, scratch, in_memory=in_memory) == (
+                predicted, carried > in_memory), ("dry run", size, workers, in_memory)
     return decisions
 
 
