@@ -230,8 +230,9 @@ class Carried:
         return record
 
     def _holds(self, child: int | HeldRecord) -> bool:
-        """Whether a later batch needs this (a child's key, or a made record) carried: it is
-        carried; any other held record the batch reads from the index."""
+        """Whether a later batch needs this (a child's key, or a made record) carried: its record
+        is carried, and so in memory when a batch keeps it (a batch recalls every spilled record
+        it could meet); any other held record the batch reads from the index."""
         if isinstance(child, HeldRecord):
             return child.id in self.records if child.id is not None else id(child) in self.numbers
         return child in self.records if child > 0 else self.created[-child - 1] is not None
