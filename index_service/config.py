@@ -39,7 +39,7 @@ class Settings:
     trusted_proxy_hops: int = 0
     load_batch_rows: int = 1000
     load_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    dry_run_carried_records: int = 25_000
+    dry_run_carried_records: int = 10_000
     upload_max_bytes: int = 2 * 1024**3
     log_level: str = "INFO"
     identity_provider_keys: tuple[str, ...] = ()

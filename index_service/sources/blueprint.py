@@ -63,7 +63,7 @@ from index_service.sources.models import (
     ReviewItem,
     RowOutcome,
 )
-from index_service.sources.report import OUTCOME_ORDER, forgetting_note, outcome_label, report_csv
+from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
 from shielding.redaction import INDEX_TEAM_CONTACT, redact_comparison
 
 blueprint = Blueprint("sources", __name__, url_prefix="/data")
@@ -290,7 +290,7 @@ def load(load_id: str) -> str:
     return render_template(
         "sources/load.html", load=found, progress=_progress(found, utcnow()), duration=_duration,
         refresh=REFRESH_SECONDS if refresh else None, running=running, outcomes=outcomes, rows=rows,
-        rejected=rejected, summary=found.summary or {}, forgetting=forgetting_note(found),
+        rejected=rejected, summary=found.summary or {},
     )
 
 

@@ -39,22 +39,29 @@ class Changed:
         """The record was made, or a row changed who it is, where it lives or whether it is
         shielded: person is the record as matching now sees it, blocking_keys those it will be
         stored with."""
-        keys = frozenset((*blocking_keys, *person.identifiers))
+        self.put(child_id, record, person, (*blocking_keys, *person.identifiers))
+
+    def put(self, child_id: int, record: HeldRecord, person: Person, keys: Iterable[Key]) -> None:
+        """Find the record through these keys and identifiers: as noted, or as it was found when
+        a dry run spilled it (see sources.dry_run)."""
+        found_by = frozenset(keys)
         self.records[child_id] = record
         self.people[child_id] = person
-        if frozenset(self._keys.get(child_id, ())) == keys:
+        if frozenset(self._keys.get(child_id, ())) == found_by:
             return
         self._unfind(child_id)
-        for key in keys:
+        for key in found_by:
             self._by_key[key] = (*self._by_key.get(key, ()), child_id)
-        self._keys[child_id] = tuple(keys)
+        self._keys[child_id] = tuple(found_by)
 
-    def forget(self, child_id: int) -> None:
-        """No longer find the record (a dry run's oldest, over its limit: see sources.dry_run)."""
-        self.records.pop(child_id, None)
-        self.people.pop(child_id, None)
+    def take(self, child_id: int) -> tuple[Person, tuple[Key, ...]] | None:
+        """No longer find the record (a dry run spills it: see sources.dry_run); how it was found,
+        if it was."""
+        if child_id not in self.records:
+            return None
+        del self.records[child_id]
         self._unfind(child_id)
-        self._keys.pop(child_id, None)
+        return self.people.pop(child_id), self._keys.pop(child_id)
 
     def _unfind(self, child_id: int) -> None:
         for key in self._keys.get(child_id, ()):

@@ -13,38 +13,97 @@ batch see the earlier ones: a rolled-back batch leaves nothing to find, and ids 
 may be given out again. One transaction over the whole dry run would also do, but on SQLite it
 would hold the write lock, and so stop the web service, for as long as the dry run lasts.
 
+A carried record costs some kilobytes (the record whole as the rules that change it read it, its
+person and keys: about 6 KB a record made or changed, see the README's load figures), so carrying
+every one in memory, a dry run of a million-row extract would need gigabytes. It holds at most
+DRY_RUN_CARRIED_RECORDS of them in memory; over that, the ones made or changed longest ago are
+spilled, pickled, to a scratch SQLite file of its own (`Scratch`), indexed by everything a later
+batch could find them through. Each batch first recalls from it every record its rows could meet,
+which goes back into memory as if it had never left, so the dry run is exact whatever the file's
+size. The scratch file is not the index's database: on SQLite writing there would take the
+index's write lock, on PostgreSQL it would write to the index.
+
 What is carried is lost if the dry run stops: a dry run run again starts from its first row
-(`loading.run_load`).
-
-Its memory is bounded by a cap on the records carried (DRY_RUN_CARRIED_RECORDS), the oldest
-forgotten first. A carried record costs some kilobytes (the record whole as the rules that change
-it read it, its person and keys: about 6 KB a record made or changed, see the README's load
-figures), so an uncapped dry run of a million-row extract would need gigabytes. Under the cap
-the dry run is exact. Over it, it forgets the record made or changed longest ago (a made child,
-or a held record with the changes its rows made) and everything that finds it (its source record
-ids, NHS numbers and UPNs): a later row that a load would link to a forgotten made child is
-predicted as new, one a load would send to review beside it may be predicted as linked to the
-other candidate, and one meeting a forgotten held record meets it as the index holds it, without
-the dry run's earlier changes. The load's summary says from which row on
-that can happen (`forgetting_after`).
-
-A cap was chosen over spilling the carried records to a temporary SQLite file, which would keep
-the dry run exact: that needs the held record's whole shape (names, addresses, identifiers,
-involvements, provenance) written out and read back, and an index of the keys and identifiers
-they would be stored with searched for every row, for a prediction that differs from the exact
-one only where a row meets a record last touched tens of thousands of rows before it.
+(`loading.run_load`). The scratch file lives in a directory of its own in the temporary directory
+(tempfile), made at the first spill and removed when the dry run ends or fails; a dry run killed
+outright (kill -9) leaves that directory behind, and nothing reads it again.
 """
 
 from __future__ import annotations
 
+import pickle
+import sqlite3
+import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
+from pathlib import Path
 
 from index_service.children.held import HeldRecord
 from index_service.children.writes import Writes
-from index_service.sources.changed import Changed
+from index_service.sources.changed import Changed, Key
 
 NEW_CHILD = "(new from row {row})"  # a child a dry run would make: it has no index id
+SCRATCH_PREFIX = "child-index-dry-run-"  # the scratch file's directory, in the temporary directory
+
+# What a spilled record is found by: the scratch file's kinds of term.
+CHILD_ID, KEY, SOURCE_RECORD, OWNED = range(4)
+Term = tuple[int, int | str]  # (kind, value)
+SCRATCH_SCHEMA = """
+CREATE TABLE records (key INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE terms (kind INTEGER NOT NULL, value NOT NULL, key INTEGER NOT NULL);
+CREATE INDEX terms_found ON terms (kind, value);
+CREATE INDEX terms_key ON terms (key);
+CREATE TEMP TABLE wanted (kind INTEGER NOT NULL, value NOT NULL);
+CREATE TEMP TABLE taken (key INTEGER PRIMARY KEY);
+"""
+
+
+def _term(key: Key) -> int | str:
+    """A blocking key as it is, an identifier (kind, value) as one text."""
+    return key if isinstance(key, int) else f"{key[0]}:{key[1]}"
+
+
+class Scratch:
+    """A dry run's spilled records, in a temporary SQLite file: each pickled under its key, and
+    found through terms (a child id, a key or identifier, a source record id, an owned NHS number
+    or UPN). A record is here or in memory, never both: taking it deletes it here."""
+
+    def __init__(self) -> None:
+        self.directory = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
+        self.db = sqlite3.connect(Path(self.directory.name) / "carried.sqlite3")
+        # Scratch data, read back by this process only: no journal, no waiting for the disk.
+        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;"
+                              + SCRATCH_SCHEMA)
+        self.count = 0  # records held here
+
+    def put(self, records: list[tuple[int, bytes, list[Term]]]) -> None:
+        """Hold these records (key, pickled, the terms that find it)."""
+        with self.db:
+            self.db.executemany("INSERT INTO records (key, data) VALUES (?, ?)",
+                                [(key, data) for key, data, _ in records])
+            self.db.executemany("INSERT INTO terms (kind, value, key) VALUES (?, ?, ?)",
+                                [(kind, value, key) for key, _, terms in records for kind, value in terms])
+        self.count += len(records)
+
+    def take(self, terms: Iterable[Term]) -> list[bytes]:
+        """The records any of these terms find (pickled), no longer held here."""
+        with self.db:
+            self.db.execute("DELETE FROM wanted")
+            self.db.execute("DELETE FROM taken")
+            self.db.executemany("INSERT INTO wanted (kind, value) VALUES (?, ?)", terms)
+            self.db.execute("INSERT INTO taken (key) SELECT DISTINCT terms.key FROM wanted JOIN terms "
+                            "ON terms.kind = wanted.kind AND terms.value = wanted.value")
+            found = [data for (data,) in self.db.execute(
+                "SELECT data FROM records WHERE key IN (SELECT key FROM taken)")]
+            self.db.execute("DELETE FROM records WHERE key IN (SELECT key FROM taken)")
+            self.db.execute("DELETE FROM terms WHERE key IN (SELECT key FROM taken)")
+        self.count -= len(found)
+        return found
+
+    def close(self) -> None:
+        self.db.close()
+        self.directory.cleanup()
 
 
 @dataclass
@@ -53,11 +112,12 @@ class Carried:
 
     Made children are numbered -1, -2, ... over the whole dry run (`created`), so that a later
     batch finds them through `changed` as it finds those its own rows made. A record is carried
-    under its key: its id if held, minus its number if made; at most `limit` of them.
+    under its key: its id if held, minus its number if made. At most `limit` of them are held in
+    memory, the rest spilled to `scratch`; `recall` brings back those a batch could meet.
     """
 
     limit: int
-    created: list[HeldRecord | None] = field(default_factory=list)  # None: forgotten
+    created: list[HeldRecord | None] = field(default_factory=list)  # None: spilled
     # Made children, and held records whose names, date of birth, addresses, identifiers or
     # shielding changed: found through the keys and identifiers they would be stored with.
     changed: Changed = field(default_factory=Changed)
@@ -67,47 +127,112 @@ class Carried:
     known: dict[str, int] = field(default_factory=dict)  # source record id -> its child (minus its number if made)
     # NHS number or UPN -> the record this source gave it for (a held one's id, or a made record).
     owners: dict[str, int | HeldRecord] = field(default_factory=dict)
-    # The keys of the records carried, the one made or changed longest ago first.
+    # The keys of the records held in memory, the one made, changed or recalled longest ago first.
     order: dict[int, None] = field(default_factory=dict)
-    numbers: dict[int, int] = field(default_factory=dict)  # id() of a made record carried -> its key
-    forgetting_after: int | None = None  # the last row of the batch that first forgot a record
+    numbers: dict[int, int] = field(default_factory=dict)  # id() of a made record in memory -> its key
+    scratch: Scratch | None = None  # the records spilled, from the first spill on
 
     def keep(self, records: dict[int, HeldRecord], keys: list[int], known: dict[str, int],
-             owners: dict[str, int | HeldRecord], last_row: int) -> None:
+             owners: dict[str, int | HeldRecord]) -> None:
         """Carry a batch's changed held records (by id), the keys of the records it made or
-        changed in the order it did, and what finds them; then forget the oldest over the limit."""
+        changed in the order it did, and what finds them; then spill the oldest over the limit."""
         self.records |= records
         for key in keys:
             if key < 0:
                 self.numbers[id(self.created[-key - 1])] = key
             self.order.pop(key, None)
             self.order[key] = None
-        if len(self.order) > self.limit:
-            self._forget(list(islice(self.order, len(self.order) - self.limit)))
-            self.forgetting_after = self.forgetting_after or last_row
         self.known |= {value: child for value, child in known.items() if self._holds(child)}
         self.owners |= {value: owner.id if isinstance(owner, HeldRecord) and owner.id is not None else owner
                         for value, owner in owners.items() if self._holds(owner)}
+        if len(self.order) > self.limit:
+            self._spill(list(islice(self.order, len(self.order) - self.limit)))
 
-    def _forget(self, keys: list[int]) -> None:
-        gone: set[int] = set()  # id() of each record forgotten
-        for key in keys:
-            del self.order[key]
-            self.changed.forget(key)
+    def recall(self, *, ids: Iterable[int] = (), keys: Iterable[Key] = (), source_records: Iterable[str] = (),
+               values: Iterable[str] = ()) -> dict[int, HeldRecord]:
+        """Bring back into memory every spilled record a batch could meet: carried under one of
+        these child ids, found by one of these blocking keys or identifiers, named by one of these
+        source record ids, or owning one of these NHS numbers or UPNs. The held records brought
+        back, by each id they are carried under, for the batch's own records."""
+        if self.scratch is None or not self.scratch.count:
+            return {}
+        terms = [*((CHILD_ID, i) for i in ids), *((KEY, _term(key)) for key in keys),
+                 *((SOURCE_RECORD, value) for value in source_records), *((OWNED, value) for value in values)]
+        back: dict[int, HeldRecord] = {}
+        for data in self.scratch.take(terms):
+            # Our own scratch file, written by this process from records it made.
+            key, record, found_by, held_ids, known, owned = pickle.loads(data)  # noqa: S301
             if key < 0:
-                record = self.created[-key - 1]
-                self.created[-key - 1] = None
-                del self.numbers[id(record)]
+                self.created[-key - 1] = record
+                self.numbers[id(record)] = key
+            if found_by is not None:
+                self.changed.put(key, record, *found_by)
+            back |= dict.fromkeys(held_ids, record)
+            self.known |= known
+            self.owners |= {value: record if owner is None else owner for value, owner in owned.items()}
+            self.order[key] = None
+        self.records |= back
+        return back
+
+    def close(self) -> None:
+        """Remove the scratch file, if there is one."""
+        if self.scratch is not None:
+            self.scratch.close()
+            self.scratch = None
+
+    def _spill(self, keys: list[int]) -> None:
+        """Move these records, and everything that finds them, from memory to the scratch file."""
+        spilled = {key: self._take_out(key) for key in keys}
+        by_record = {id(record): key for key, record in spilled.items()}
+        held_ids: dict[int, list[int]] = {key: [] for key in keys}  # every id a held record is carried under
+        for child_id, record in self.records.items():
+            if id(record) in by_record:
+                held_ids[by_record[id(record)]].append(child_id)
+        self.records = {i: record for i, record in self.records.items() if id(record) not in by_record}
+        carried_as = {child_id: key for key in keys for child_id in (key, *held_ids[key])}
+        known: dict[int, dict[str, int]] = {key: {} for key in keys}
+        for value, child in self.known.items():
+            if child in carried_as:
+                known[carried_as[child]][value] = child
+        self.known = {value: child for value, child in self.known.items() if child not in carried_as}
+        owned: dict[int, dict[str, int | None]] = {key: {} for key in keys}  # None: the made record itself
+        staying: dict[str, int | HeldRecord] = {}
+        for value, owner in self.owners.items():
+            key = by_record.get(id(owner)) if isinstance(owner, HeldRecord) else carried_as.get(owner)
+            if key is None:
+                staying[value] = owner
             else:
-                record = self.records[key]
-            gone.add(id(record))
-        self.records = {i: record for i, record in self.records.items() if id(record) not in gone}
-        self.known = {value: child for value, child in self.known.items() if self._holds(child)}
-        self.owners = {value: owner for value, owner in self.owners.items() if self._holds(owner)}
+                owned[key][value] = None if isinstance(owner, HeldRecord) else owner
+        self.owners = staying
+        entries: list[tuple[int, bytes, list[Term]]] = []
+        for key, record in spilled.items():
+            found_by = self.changed.take(key)
+            data = pickle.dumps((key, record, found_by, held_ids[key], known[key], owned[key]),
+                                pickle.HIGHEST_PROTOCOL)
+            terms: list[Term] = [*((CHILD_ID, child_id) for child_id in {key, *held_ids[key]}),
+                                 *((KEY, _term(k)) for k in (found_by[1] if found_by else ())),
+                                 *((SOURCE_RECORD, value) for value in known[key]),
+                                 *((OWNED, value) for value in owned[key])]
+            entries.append((key, data, terms))
+        if self.scratch is None:
+            self.scratch = Scratch()
+        self.scratch.put(entries)
+
+    def _take_out(self, key: int) -> HeldRecord:
+        """The record carried under this key, no longer in the order nor, if made, among those made."""
+        del self.order[key]
+        if key > 0:
+            return self.records[key]
+        record = self.created[-key - 1]
+        assert record is not None  # in memory: it is in the order
+        self.created[-key - 1] = None
+        del self.numbers[id(record)]
+        return record
 
     def _holds(self, child: int | HeldRecord) -> bool:
-        """Whether a later batch needs this (a child's key, or a made record) carried: it is
-        carried; any other held record the batch reads from the index."""
+        """Whether a later batch needs this (a child's key, or a made record) carried: its record
+        is carried, and so in memory when a batch keeps it (a batch recalls every spilled record
+        it could meet); any other held record the batch reads from the index."""
         if isinstance(child, HeldRecord):
             return child.id in self.records if child.id is not None else id(child) in self.numbers
         return child in self.records if child > 0 else self.created[-child - 1] is not None

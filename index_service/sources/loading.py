@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -193,6 +193,10 @@ class _BatchRun:
 
     def prefetch(self) -> None:
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
+        self._recall(source_records=ids, values={value for row in self.valid for value in (row.nhs_number, row.upn)
+                                                 if value},
+                     keys=[key for row in self.valid for key in (*self.read.keys[row.row_number],
+                                                                 *self.read.people[row.row_number].identifiers)])
         self.known = self._known_records(ids)
         self.waiting = dict(
             db.session.execute(
@@ -221,10 +225,18 @@ class _BatchRun:
         self.held.update(held_people(survivors, in_full=False))
         self.shielded_ids = {child_id for child_id, held in self.held.items() if held.is_shielded}
         self._sort_candidates()
+        self._recall(ids=set().union(*self.survivors.values(), (i for i in self.known.values() if i > 0)))
         work = [(row.row_number, self._incoming(row), self._held_candidates(row.row_number))
                 for row in fresh if row.source_record_id not in self.waiting]
         shielded = frozenset(self.shielded_ids)
         self.verdicts = self.pool.decide(work, shielded) if self.pool is not None else dict(decide_each(work, shielded))
+
+    def _recall(self, **finds: Iterable[Any]) -> None:
+        """Bring back what a dry run's earlier batches spilled that this batch could meet, as if it
+        had never left memory (see sources.dry_run): by the rows' source record ids, NHS numbers,
+        UPNs, keys and identifiers first, then by the held records the batch found."""
+        if self.carried is not None:
+            self.records |= self.carried.recall(**finds)
 
     def _sort_candidates(self) -> None:
         """Split each row's held candidates into those that could change its outcome, read in
@@ -331,7 +343,7 @@ class _BatchRun:
     def _carry(self, carried: Carried) -> None:
         """What this dry run's batch would have written, for its later batches to find."""
         carried.keep({i: record for i, record in self.records.items() if id(record) in self.touched}, self.recent,
-                     self.known, self.owners, self.rows[-1].row_number)
+                     self.known, self.owners)
 
     def _is_shielded(self, child_id: int) -> bool:
         """Whether a candidate (held, or made or changed earlier in this batch) is a shielded record."""
@@ -341,7 +353,7 @@ class _BatchRun:
         """The record of a child (or the one it was merged into) to change: made in this batch, or held."""
         if child_id < 0:
             made = self.created[-child_id - 1]
-            assert made is not None  # a dry run forgets a made record between batches, and what finds it
+            assert made is not None  # a dry run recalls a spilled one before its batch could meet it
             return made
         if child_id not in self.records:
             self._read_records({child_id})
@@ -577,6 +589,20 @@ def _batches(path: Path, load: Load, today: date, size: int, *, ahead: bool) -> 
             yield batches
 
 
+@contextmanager
+def _carried(load: Load) -> Iterator[Carried | None]:
+    """What a dry run carries from batch to batch (a load, nothing): its scratch file is removed
+    when the dry run ends, and when it fails."""
+    if not load.is_dry_run:
+        yield None
+        return
+    carried = Carried(current_app.config["DRY_RUN_CARRIED_RECORDS"])
+    try:
+        yield carried
+    finally:
+        carried.close()
+
+
 def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[_RowResult]) -> None:
     """The batch's report and quarantine rows, written in bulk (nothing reads them back in this load)."""
     report: list[dict[str, Any]] = []
@@ -623,9 +649,6 @@ def _apply_batch(load: Load, batch: ReadBatch, today: date, tally: _Tally, pool:
         tally.add(row, result)
     load.rows_done = batch.rows[-1].row_number
     tally.store()
-    if carried is not None and carried.forgetting_after is not None:
-        load.summary = {**load.summary, "carried_at_most": carried.limit,
-                        "forgetting_after_row": carried.forgetting_after}
     db.session.commit()
 
 
@@ -698,10 +721,9 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     size = current_app.config["LOAD_BATCH_ROWS"]
     # Worker processes pay for themselves only over more than one batch.
     workers = current_app.config["LOAD_WORKERS"] if (load.rows_expected or 0) - load.rows_done > size else 0
-    carried = Carried(current_app.config["DRY_RUN_CARRIED_RECORDS"]) if load.is_dry_run else None
     try:
         with (matching_pool(workers) as pool, _batches(path, load, today, size, ahead=pool is not None) as batches,
-              _collecting_between_batches() as collect):
+              _carried(load) as carried, _collecting_between_batches() as collect):
             for batch in batches:
                 _apply_batch(load, batch, today, tally, pool, carried)
                 collect()  # after the batch's records have gone with _apply_batch's frame

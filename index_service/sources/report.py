@@ -41,17 +41,6 @@ def outcome_label(load: Load, outcome: RowOutcome) -> str:
     return PREDICTED[outcome] if load.is_dry_run else outcome.value
 
 
-def forgetting_note(load: Load) -> str | None:
-    """What a dry run over its limit on carried records may have missed (see sources.dry_run)."""
-    summary = load.summary or {}
-    if not summary.get("forgetting_after_row"):
-        return None
-    return (f"The dry run carried at most {summary['carried_at_most']:,} records it would make or change; rows "
-            f"after row {summary['forgetting_after_row']:,} may be predicted as new where a load links them to a "
-            "child made earlier in the file, as linked where a load sends them to review beside such a child, or "
-            "as changing a record an earlier row already changed (DRY_RUN_CARRIED_RECORDS).")
-
-
 def summary_lines(load: Load) -> list[str]:
     """What happened, in the words a data administrator needs: counts, reasons, gaps."""
     counts = load.counts or {}
@@ -78,8 +67,6 @@ def summary_lines(load: Load) -> list[str]:
     if summary.get("nothing_changed"):
         earlier = summary.get("same_file_as_load")
         lines.append("  Nothing changed" + (f": this file was loaded before (load {earlier})" if earlier else ""))
-    if note := forgetting_note(load):
-        lines.append(f"  {note}")
     return lines
 
 

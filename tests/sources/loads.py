@@ -6,15 +6,19 @@ import csv
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceIdentifier, SourceKind
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
+from index_service.sources.dry_run import SCRATCH_PREFIX
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow
 from index_service.sources.registry import register_source
@@ -123,3 +127,11 @@ def outcomes(load: Load) -> dict[str, str]:
     """source_record_id -> outcome for every report row of the load."""
     rows = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number))
     return {r.source_record_id or f"row {r.row_number}": r.outcome.value for r in rows}
+
+
+def scratch_in(monkeypatch: pytest.MonkeyPatch, directory: Path) -> Callable[[], list[Path]]:
+    """Make dry runs spill to scratch files in this directory (tempfile's, for this test); the
+    function lists the scratch files there at the moment."""
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(directory))
+    return lambda: sorted(directory.glob(f"{SCRATCH_PREFIX}*/*"))

@@ -6,13 +6,14 @@ committed in an earlier batch or applied earlier in its own: the same extract lo
 a batch, two, three or all at once, with matching workers or without, gives every row the
 same outcome, child, score and reasons. A dry run of it, cut any of those ways, predicts
 exactly that report (with no id for the children the load would make) and changes nothing,
-carrying no more records than the load makes or changes (DRY_RUN_CARRIED_RECORDS at that).
+whether it holds every record it carries in memory or only one or two (DRY_RUN_CARRIED_RECORDS),
+spilling the rest to its scratch file and recalling them when a later row meets them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,12 @@ from index_service.children.models import (
 )
 from index_service.extensions import db
 from index_service.shields.models import ShieldingDecision
-from index_service.sources.models import Load, LoadRow, ReviewItem, RowOutcome
+from index_service.sources import loading
+from index_service.sources.models import Load, LoadKind, LoadRow, ReviewItem, RowOutcome
 from matching.blocking import address_code, key_hash
+from matching.deciding import RESEMBLES, SHIELDED_RESEMBLANCE
 from tests.factories import make_child
-from tests.sources.loads import load_file, make_source, row, write_extract
+from tests.sources.loads import TODAY, distinct_children, load_file, make_source, row, scratch_in, write_extract
 
 OLIVER_NHS = "9434765919"
 GRACE_NHS = "4010231009"
@@ -48,13 +51,9 @@ AMELIA = {"given_name": "Amelia", "family_name": "Khan", "date_of_birth": "2014-
           "postcode": "BD1 1AA", "address_line1": "3 Mill Street", "parent_carer_name": "Imran Khan"}
 GRACE = {"given_name": "Grace", "family_name": "Taylor", "date_of_birth": "2013-06-10", "gender": "f",
          "postcode": "LS9 9AA", "address_line1": "8 Oak Road", "parent_carer_name": "Mary Taylor"}
-HELD = [
-    row("A1", nhs_number=OLIVER_NHS),
-    row("A2", **AMELIA),
-    row("A3", **GRACE),
-    row("A4", given_name="Thomas", family_name="Hughes", date_of_birth="2015-01-02", postcode="LS7 3BB",
-        address_line1="1 Park Road", parent_carer_name="Paul Hughes"),
-]
+THOMAS = {"given_name": "Thomas", "family_name": "Hughes", "date_of_birth": "2015-01-02", "postcode": "LS7 3BB",
+          "address_line1": "1 Park Road", "parent_carer_name": "Paul Hughes"}
+HELD = [row("A1", nhs_number=OLIVER_NHS), row("A2", **AMELIA), row("A3", **GRACE), row("A4", **THOMAS)]
 NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",
         "address_line1": "5 Elm Close", "parent_carer_name": "Kate Green"}
 GRACE_MOVED = {"address_line1": "40 River View", "postcode": "LS10 1AA"}
@@ -103,6 +102,7 @@ REPEATED = [
     row("N2", **{**NOAH, "date_of_birth": "2013-13-03"}),
 ]
 CUTS = ((1, 0), (2, 0), (3, 0), (1, 2), (2, 2), (3, 2))  # with the whole file at once: every way tried
+IN_MEMORY = (1, 2)  # the most records a dry run holds in memory: it spills the others it carries
 # Every table a load writes to in the index (a dry run writes to none of them).
 INDEX_TABLES = (Child, ChildName, Address, CarerContact, SourceIdentifier, Involvement, FieldProvenance,
                 BlockingKey, ReviewItem, ShieldingDecision)
@@ -157,27 +157,37 @@ def _index() -> dict[str, list[tuple[Any, ...]]]:
 
 
 def _load(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int,
-          workers: int, *, carried: int | None = None,
-          ) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
-    """A load, or with carried (the most records it may carry) a dry run, that must forget none."""
+          workers: int) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", size)
     monkeypatch.setitem(app.config, "LOAD_WORKERS", workers)
-    dry_run = carried is not None
-    if dry_run:
-        monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", carried)
     with undone():
-        before = _index() if dry_run else {}
-        load = load_file(source, path, dry_run=dry_run)
+        return _report(load_file(source, path))
+
+
+def _dry_run(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int,
+             workers: int, scratch: Callable[[], list[Path]], *, in_memory: int | None = None,
+             ) -> tuple[tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]], bool]:
+    """A dry run that changes nothing in the index, holding at most `in_memory` records in memory
+    (None: the default, more than these files carry), and leaves no scratch file behind; and whether it spilled."""
+    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", size)
+    monkeypatch.setitem(app.config, "LOAD_WORKERS", workers)
+    if in_memory is not None:
+        monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", in_memory)
+    seen: list[Path] = []
+    with undone():
+        before = _index()
+        load = loading.begin_load(source, path, LoadKind.DELTA, dry_run=True)
+        db.session.commit()
+        loading.run_load(load, today=TODAY, progress=lambda _: seen.extend(scratch()))
         report = _report(load)
-        if dry_run:
-            assert "forgetting_after_row" not in load.summary
-            db.session.expire_all()
-            assert _index() == before, "the dry run changed the index"
-        return report
+        db.session.expire_all()
+        assert _index() == before, "the dry run changed the index"
+    assert scratch() == [], "the dry run left its scratch file behind"
+    return report, bool(seen)
 
 
 def _made_or_changed(decisions: list[tuple[Any, ...]]) -> int:
-    """How many records a load's rows made or changed: the most a dry run of it needs to carry."""
+    """How many records a load's rows made or changed: the most a dry run of it carries."""
     return len({d[3] for d in decisions if d[2] in ("created", "linked", "updated")})
 
 
@@ -189,19 +199,20 @@ def _as_predicted(decisions: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def _decided_alike_every_way(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path,
                              rows: int) -> list[tuple[Any, ...]]:
     """The load's decisions, the same one row a batch, two, three or all at once, with workers
-    or without, and predicted alike by a dry run cut each of those ways that carries just the
-    records the load makes or changes (one fewer, and it forgets one)."""
+    or without, and predicted alike by a dry run cut each of those ways that holds one or two of
+    the records it carries in memory, and by one that holds them all."""
+    scratch = scratch_in(monkeypatch, path.parent / "scratch")
     one_by_one = _load(app, monkeypatch, source, path, 1, 0)
     decisions, counts, summary = one_by_one
     predicted = (_as_predicted(decisions), counts, summary)
     carried = _made_or_changed(decisions)
+    assert _dry_run(app, monkeypatch, source, path, 1, 0, scratch) == (predicted, False)
     for size, workers in (*CUTS, (rows, 0)):
         assert _load(app, monkeypatch, source, path, size, workers) == one_by_one, (size, workers)
-        assert _load(app, monkeypatch, source, path, size, workers, carried=carried) == predicted, (
-            "dry run", size, workers)
-    monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", carried - 1)
-    with undone():
-        assert "forgetting_after_row" in load_file(source, path, dry_run=True).summary
+        for in_memory in IN_MEMORY:
+            # Spilling when it carries more than it may hold in memory, and predicting alike.
+            assert _dry_run(app, monkeypatch, source, path, size, workers, scratch, in_memory=in_memory) == (
+                predicted, carried > in_memory), ("dry run", size, workers, in_memory)
     return decisions
 
 
@@ -258,3 +269,75 @@ def test_a_changed_record_is_met_by_the_keys_it_is_stored_with(
                                                   len(rows)))
     assert decided["C1"][:2] == ("linked", oliver.id)
     assert decided["C2"][:2] == ("created", "made by row 2")
+
+
+# Rows that meet what rows many rows before them made or changed: a dry run holding one or two
+# records in memory has spilled those by then, and recalls them when a later row could meet them.
+# Row 5 moves held Oliver; row 9 of LATE is found only by the key of his old address, which the
+# index holds and the moved record will not.
+EARLY = [
+    row("E1", **NOAH),
+    row("E2", **{**GRACE, **GRACE_MOVED, "nhs_number": GRACE_NHS}),
+    row("E3", **WARD),
+    row("E4", **{**AMELIA, "shield": "yes"}),
+    row("E5", nhs_number=OLIVER_NHS, address_line1="7 Hill Road", postcode="LS7 3QP"),
+]
+LATE = [
+    row("L1", **{**NOAH, "given_name": "Noa"}),
+    row("L2", **{**GRACE, **GRACE_MOVED, "given_name": "Grayce", "family_name": "Tailer", "parent_carer_name": ""}),
+    row("L3", given_name="Harry", family_name="Stone", date_of_birth="2011-11-11", nhs_number=GRACE_NHS,
+        address_line1="9 Far Lane", postcode="HX1 1AA", parent_carer_name=""),
+    row("L4", **{**WARD, "given_name": "Leon"}),
+    row("L5", **{**WARD, "given_name": "Mia", "gender": "f"}),
+    row("L6", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
+        address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name=""),
+    row("L7", **{**NOAH, "given_name": "Nina", "gender": "f"}),
+    row("L8", **GRACE),
+    row("L9", given_name="Pliver", family_name="Vennett", postcode="LS6 2AP"),
+    row("E1", **{**NOAH, "parent_carer_phone": "07700 900456"}),
+    row("E2", **GRACE),
+]
+
+
+def test_a_dry_run_spilling_all_but_one_record_predicts_rows_meeting_records_made_or_changed_long_before(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Early rows make Noah and Leo Ward (with his NHS number), move held Grace and give her an NHS
+    number, and shield held Amelia; a dozen other children follow; then rows meet each of them."""
+    load_file(make_source("Held census"), write_extract(tmp_path / "held.csv", HELD))
+    rows = EARLY + distinct_children("F", 12) + LATE
+    path = write_extract(tmp_path / "second.csv", rows)
+
+    decided = _decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(rows))
+    late = {record: (outcome, child, reasons) for _, record, outcome, child, _, reasons in decided[-len(LATE):]}
+    grace = decided[1][3]
+    assert [late[record][:2] for record in ("L1", "L2", "L4", "L8")] == [
+        ("linked", "made by row 1"), ("linked", grace), ("linked", "made by row 3"), ("linked", grace)]
+    # Grace at her old address, found by the index's keys, met as moved: it is her previous address now.
+    assert "household: same family name (Taylor), a previous address or the same carer" in late["L8"][2][1]
+    # The NHS numbers given early on, to Grace and to the child Leo Ward's row made, with other names.
+    assert late["L3"][0] == "review" and late["L3"][2][0].startswith("conflict: the NHS number is already held")
+    assert late["L5"][0] == "review" and "best candidate made by row 3 scored 43.0: not enough to link" in late["L5"][2]
+    # Amelia shielded by row 4: a row like her resembles a shielded record, named nowhere.
+    assert late["L6"] == ("review", None, (SHIELDED_RESEMBLANCE, RESEMBLES))
+    # Met as moved, where only the index's keys found him: too unlike him to link, at a previous address.
+    assert late["L9"] == ("created", f"made by row {len(rows) - 2}", ())
+    # The source record ids of rows 1 and 2 again.
+    assert [late[record][:2] for record in ("E1", "E2")] == [("rejected", "made by row 1"), ("rejected", grace)]
+
+
+def test_a_dry_run_spilling_recalls_a_record_changed_long_before_for_another_source_record_id_of_it(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A source that sent Thomas twice, under two source record ids, gives his carer a new phone
+    under one and, rows later, the same phone under the other: the second row finds him only by
+    its source record id (a phone is no key nor identifier), and leaves him as the first changed him."""
+    source = make_source("Held census")
+    load_file(source, write_extract(tmp_path / "held.csv", [*HELD, row("A5", **THOMAS)]))
+    phoned = {**THOMAS, "parent_carer_phone": "07700 900999"}
+    rows = [row("A4", **phoned), *distinct_children("F", 4), row("A5", **phoned)]
+    path = write_extract(tmp_path / "second.csv", rows)
+
+    decided = _decided_alike_every_way(app, monkeypatch, source, path, len(rows))
+    assert [(outcome, child) for _, _, outcome, child, *_ in (decided[0], decided[-1])] == [
+        ("updated", decided[0][3]), ("unchanged", decided[0][3])]

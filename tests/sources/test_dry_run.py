@@ -1,10 +1,11 @@
 """A dry run stopped part way, run again, starts again from its first row; one over its limit
-on carried records forgets the oldest, and says from which row on that may show.
+on records held in memory spills the others to a scratch file, predicts as exactly as under it,
+and leaves no scratch file behind, whether it ends or fails.
 
-What a dry run's earlier batches would have made and changed is carried in memory from batch
-to batch and is gone once it stops, so carrying on after its last committed row would predict
-the rest of the file without it: it forgets its report so far and predicts the file again.
-(Exact under the limit: tests/sources/test_batch_size.py.)
+What a dry run's earlier batches would have made and changed is carried from batch to batch
+and is gone once it stops, so carrying on after its last committed row would predict the rest
+of the file without it: it forgets its report so far and predicts the file again. (Exact
+whatever it holds in memory, row for row against the load: tests/sources/test_batch_size.py.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.sources import loading
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow
-from tests.sources.loads import distinct_children, make_source, outcomes, row, write_extract
+from tests.sources.loads import TODAY, distinct_children, make_source, outcomes, row, scratch_in, write_extract
 
 NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",
         "address_line1": "5 Elm Close", "parent_carer_name": "Kate Green"}
@@ -81,29 +82,47 @@ def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
 
 # Row 1 makes Noah; rows 2 and 3 make two other children; row 4 is Noah again, with a typo.
 OVER = [row("D1", **NOAH), *distinct_children("K", 2), row("D4", **{**NOAH, "given_name": "Noa"})]
-FORGOT = ("The dry run carried at most 2 records it would make or change; rows after row 3 may be predicted as "
-          "new where a load links them to a child made earlier in the file, as linked where a load sends them to "
-          "review beside such a child, or as changing a record an earlier row already changed "
-          "(DRY_RUN_CARRIED_RECORDS).")
 
 
-def test_a_dry_run_over_its_limit_forgets_the_oldest_record_and_says_from_which_row(
+def test_a_dry_run_over_its_limit_spills_the_oldest_record_and_recalls_it_for_a_row_that_meets_it(
     app: Flask, tmp_path: Path, one_row_a_batch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch = one_row_a_batch
+    scratch = scratch_in(monkeypatch, tmp_path / "scratch")
     source = make_source()
     path = write_extract(tmp_path / "census.csv", OVER)
-    exact = loading.run_load(loading.begin_load(source, path, LoadKind.DELTA, dry_run=True))
-    assert outcomes(exact)["D4"] == "linked"
-    assert "forgetting_after_row" not in exact.summary
-
     monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 2)
-    ran = app.test_cli_runner().invoke(args=["sources", "load", source.name, str(path), "--dry-run"])
-    assert ran.exit_code == 0, ran.output
-    # Row 3's batch forgot Noah, made by row 1: row 4 is predicted as new, where a load links it.
-    load = db.session.scalars(select(Load).order_by(Load.id.desc())).first()
-    assert load is not None and load.id != exact.id
-    assert outcomes(load) == {"D1": "created", "K0": "created", "K1": "created", "D4": "created"}
-    assert load.summary["carried_at_most"] == 2 and load.summary["forgetting_after_row"] == 3
-    assert f"  {FORGOT}" in ran.output.splitlines()
+    seen: dict[int, list[str]] = {}
+    load = loading.begin_load(source, path, LoadKind.DELTA, dry_run=True)
+    db.session.commit()
+
+    loading.run_load(load, today=TODAY, progress=lambda ran: seen.update({ran.rows_done: [
+        str(file.relative_to(tmp_path)) for file in scratch()]}))
+    # Row 3's batch spilled Noah, made by row 1; row 4's recalled him, and links to him.
+    assert outcomes(load) == {"D1": "created", "K0": "created", "K1": "created", "D4": "linked"}
+    assert [len(files) for files in seen.values()] == [0, 0, 1, 1]
+    assert seen[3][0].startswith("scratch/child-index-dry-run-") and seen[3][0].endswith("/carried.sqlite3")
+    assert scratch() == [] and not list((tmp_path / "scratch").iterdir())
     assert db.session.scalar(select(func.count()).select_from(Child)) == 0
+
+
+def test_a_dry_run_that_fails_after_spilling_leaves_no_scratch_file(
+    app: Flask, tmp_path: Path, one_row_a_batch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch = one_row_a_batch
+    scratch = scratch_in(monkeypatch, tmp_path / "scratch")
+    monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 1)
+    load = loading.begin_load(make_source(), write_extract(tmp_path / "census.csv", OVER), LoadKind.DELTA,
+                              dry_run=True)
+    db.session.commit()
+    spilled: list[Path] = []
+
+    def stop_after_the_third_batch(ran: Load) -> None:
+        spilled.extend(scratch())
+        if ran.rows_done == 3:
+            raise BrokenPipeError("the terminal showing its progress went away")
+
+    with pytest.raises(BrokenPipeError):
+        loading.run_load(load, today=TODAY, progress=stop_after_the_third_batch)
+    assert load.status is LoadStatus.FAILED and load.rows_done == 3
+    assert spilled and scratch() == [] and not list((tmp_path / "scratch").iterdir())

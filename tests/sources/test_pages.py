@@ -301,24 +301,6 @@ def test_a_failed_dry_run_says_it_checks_the_file_again_from_the_first_row(
     assert dry.status is LoadStatus.COMPLETED and dry.counts == {"created": 1, "linked": 1}
 
 
-def test_a_dry_run_over_its_limit_on_carried_records_says_from_which_row_it_may_miss_them(
-    app: Flask, client: FlaskClient, admin: User, source: DataSource, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 1)
-    monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 1)
-    sign_in(client, admin)
-    dry = _load_from(_upload(client, source, _csv([row("S1"), row("S2", given_name="Amelia", gender="f",
-                                                                       date_of_birth="2014-09-04")]), action="check"))
-    run_load(dry, today=TODAY)
-    page = client.get(f"/data/loads/{dry.id}").text
-    assert re.search(r'id="dry-run-forgetting".*The dry run carried at most 1 records it would make or change; '
-                     r"rows after row 2 may be predicted as new", page, re.S)
-    monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 2)
-    again = _load_from(_upload(client, source, _csv([row("S1")]), action="check"))
-    run_load(again, today=TODAY)
-    assert "dry-run-forgetting" not in client.get(f"/data/loads/{again.id}").text
-
-
 # Reports.
 
 def _loaded(source: DataSource, tmp_path: Path) -> Load:
