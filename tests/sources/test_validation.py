@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from index_service.sources.extract import COLUMNS, ExtractHeader, RawRow, open_extract
-from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
+from index_service.sources.validation import FirstRows, RejectedRow, RowValidator, ValidRow
 
 TODAY = date(2026, 6, 15)
 BASE = {
@@ -438,6 +439,22 @@ def test_an_id_seen_earlier_in_the_file_is_refused() -> None:
         again = validator.validate(raw(row_number, source_record_id=" R17 "))
         assert isinstance(again, RejectedRow)
         assert again.reasons == ("source_record_id: R17 appears more than once in this file (first at row 3)",)
+
+
+def test_first_rows_tells_ids_in_one_bucket_apart() -> None:
+    first_rows, bucket = FirstRows(), 5 << (64 - FirstRows.BUCKET_BITS)
+    assert [first_rows.first(bucket + low, row) for low, row in ((1, 10), (2, 11), (1, 12), (2, 13), (3, 14))] == [
+        10, 11, 10, 11, 14]
+    # The same low bits in another bucket are another id.
+    assert first_rows.first((6 << (64 - FirstRows.BUCKET_BITS)) + 1, 15) == 15
+
+
+def test_first_rows_remembers_the_first_row_of_every_id_as_a_dict_would() -> None:
+    rng = random.Random(3)
+    digests = [rng.getrandbits(64) for _ in range(40_000)]
+    first_rows, expected = FirstRows(), {}
+    for row, digest in enumerate(digests + rng.sample(digests, 10_000), start=1):
+        assert first_rows.first(digest, row) == expected.setdefault(digest, row)
 
 
 def test_a_rejected_first_occurrence_still_counts() -> None:
