@@ -16,6 +16,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from index_service.children.models import Child, DataSource, IdentifierKind, SourceIdentifier
+from index_service.config import ConfigError, load_settings
 from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
@@ -202,3 +203,14 @@ def test_a_load_killed_leaves_no_helper_behind(committed_app: Flask, tmp_path: P
     while time.monotonic() < deadline and any(_running(pid) for pid in helpers):
         time.sleep(0.1)
     assert not [pid for pid in helpers if _running(pid)]
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(4, 3), (2, 1), (1, 0), (None, 0)])
+def test_a_load_has_one_worker_fewer_than_the_cpus_unless_told(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                               cpus: int | None, workers: int) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cpus)
+    development = {"CHILD_INDEX_ENV": "development"}
+    assert load_settings(str(tmp_path), development).load_workers == workers
+    assert load_settings(str(tmp_path), {**development, "LOAD_WORKERS": "2"}).load_workers == 2
+    with pytest.raises(ConfigError, match="LOAD_WORKERS must be at least 0"):
+        load_settings(str(tmp_path), {**development, "LOAD_WORKERS": "-1"})
