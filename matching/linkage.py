@@ -242,6 +242,16 @@ def resembles_shielded(incoming: Person, held: Person, scored: ScoredCandidate,
     return names_agree(incoming, held) and scored.weight - max(home, 0.0) >= model.review_weight - SHIELDED_MARGIN
 
 
+def made_order(child_id: int) -> tuple[bool, int]:
+    """Candidates of equal weight in the order their records were made: a held child by its id,
+    then children not yet written (numbered -1, -2, ... as a load or dry run makes them).
+
+    Not by index id: a load gives a new child a random one, and a dry run (which makes no child)
+    none, so a tie broken by index id named another best candidate in a dry run than in the load.
+    """
+    return child_id < 0, abs(child_id)
+
+
 def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageModel | None = None) -> Resolution:
     """Link to the one clear candidate, or review, or a new child.
 
@@ -256,7 +266,7 @@ def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageMod
         kept = best_by_child.get(scored.child_id)
         if kept is None or scored.weight > kept.weight:
             best_by_child[scored.child_id] = scored
-    ranked = sorted(best_by_child.values(), key=lambda s: (-s.weight, s.index_id))
+    ranked = sorted(best_by_child.values(), key=lambda s: (-s.weight, *made_order(s.child_id)))
     if not ranked:
         return Resolution(NEW, None, ())
     shown = tuple(ranked[:MAX_CANDIDATES])

@@ -379,6 +379,16 @@ def test_two_children_over_the_link_threshold_go_to_review() -> None:
     assert resolve(replace(HELD, identifiers=frozenset()), [_held(), copy]).outcome == "review"
 
 
+def test_candidates_of_equal_weight_are_ranked_in_the_order_their_records_were_made() -> None:
+    """Not by index id, which a load draws at random for a new child and a dry run has not got."""
+    incoming = replace(HELD, identifiers=frozenset())
+    copies = [Candidate(child_id, replace(HELD), index_id)
+              for child_id, index_id in ((-2, "0000"), (-1, "1111"), (9, "2222"), (7, "ZZZZ"))]
+    resolution = resolve(incoming, copies)
+    assert [c.child_id for c in resolution.candidates] == [7, 9, -1, -2]
+    assert resolution.outcome == "review" and resolution.best is not None and resolution.best.child_id == 7
+
+
 def test_one_child_offered_twice_is_scored_once() -> None:
     resolution = resolve(replace(HELD, identifiers=frozenset()), [_held(), _held(postcode=None)])
     assert resolution.outcome == "link" and len(resolution.candidates) == 1
