@@ -31,8 +31,8 @@ from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.held import HeldRecord, one_of, read_held
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, with_details
-from index_service.children.models import BlockingKey, DataSource, IdentifierKind, Involvement, SourceIdentifier
-from index_service.children.writes import Writes
+from index_service.children.models import DataSource, IdentifierKind, Involvement, SourceIdentifier
+from index_service.children.writes import KEYS, Writes
 from index_service.database import insert_rows, tune_for_bulk_load, utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
@@ -73,7 +73,6 @@ from matching.search import Candidate
 
 KEY_CHUNK = 5000
 # Core tables for the batch's lookups: the ORM's row handling cost more than these queries.
-KEYS: Table = BlockingKey.__table__  # type: ignore[assignment]
 SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignment]
 LOAD_ROWS: Table = LoadRow.__table__  # type: ignore[assignment]
 QUARANTINED_ROWS: Table = QuarantinedRow.__table__  # type: ignore[assignment]
