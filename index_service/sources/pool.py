@@ -5,7 +5,7 @@ get plain data (the row as matching sees it, its candidates) and give back plain
 candidates could change a row's outcome, and the row's verdict on its held candidates as the
 batch found them. They run the same functions (matching.deciding) as the load's process, which
 decides itself every row the workers cannot (one sent to review, one that meets a record made
-or changed by an earlier row of its batch), and takes a share of the work while it waits.
+or changed by an earlier row of its batch), and works the chunks no worker has begun while it waits.
 
 A worker that dies breaks the pool: the batch fails, nothing of it is committed, and the load
 stops as failed, to be resumed by running it again.
@@ -27,7 +27,7 @@ from matching.person import Person
 from matching.search import Candidate
 from matching.worker import end_with_parent
 
-CHUNK_ROWS = 100  # rows a task: enough to outweigh the cost of sending it, few enough to share out
+CHUNK_ROWS = 25  # rows a task: worth the cost of sending, and few enough that the load waits little at the end
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -71,11 +71,23 @@ class MatchingPool:
         return dict(self._shared(partial(decide_each, shielded=shielded), work))
 
     def _shared(self, each: Callable[[list[T]], list[R]], work: list[T]) -> list[R]:
-        """each over the work, in chunks shared out to the workers; the load waits for the
-        results before it goes on, so it takes a share itself."""
-        share = len(work) // (self.workers + 1)
-        futures = [self._submit(each, chunk) for chunk in _chunks(work[share:])]
-        return each(work[:share]) + [result for future in futures for result in _result(future)]
+        """each over the work, in chunks shared out to the workers, the results in the work's order.
+
+        The load waits for the results before it goes on, so it works too: from the last chunk
+        back, it takes each chunk no worker has begun (a worker is handed a chunk only when it is
+        nearly free) and works it itself, until it meets those the workers have. A fixed share
+        for the load left it waiting an eighth of a load's time for workers that had started
+        later (spawned, feeding on pickled data) and were slower at the same work.
+        """
+        chunks = list(_chunks(work))
+        futures = [self._submit(each, chunk) for chunk in chunks]
+        done: dict[int, list[R]] = {}
+        for at in reversed(range(len(chunks))):
+            if not futures[at].cancel():
+                break
+            done[at] = each(chunks[at])
+        return [result for at, future in enumerate(futures)
+                for result in (done[at] if at in done else _result(future))]
 
     def _submit(self, function: Callable[[A], T], task: A) -> Future[T]:
         try:

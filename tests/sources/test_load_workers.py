@@ -20,6 +20,7 @@ from index_service.config import ConfigError, load_settings
 from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
+from index_service.sources.pool import CHUNK_ROWS, matching_pool
 from tests.sources.loads import (
     TODAY,
     distinct_children,
@@ -214,3 +215,23 @@ def test_a_load_has_one_worker_fewer_than_the_cpus_unless_told(monkeypatch: pyte
     assert load_settings(str(tmp_path), {**development, "LOAD_WORKERS": "2"}).load_workers == 2
     with pytest.raises(ConfigError, match="LOAD_WORKERS must be at least 0"):
         load_settings(str(tmp_path), {**development, "LOAD_WORKERS": "-1"})
+
+
+def _worked_by(chunk: list[int]) -> list[tuple[int, int]]:
+    """Each item of a chunk with the process that worked it (a chunk takes a little while)."""
+    time.sleep(0.02)
+    return [(item, os.getpid()) for item in chunk]
+
+
+def test_the_load_works_the_chunks_no_worker_has_begun_and_keeps_the_order() -> None:
+    work = list(range(40 * CHUNK_ROWS))
+    with matching_pool(1) as pool:
+        assert pool is not None
+        results = pool._shared(_worked_by, work)
+    assert [item for item, _ in results] == work
+    by_load = [item for item, pid in results if pid == os.getpid()]
+    by_worker = [item for item, pid in results if pid != os.getpid()]
+    # The worker was handed chunks from the front as it came free; the load took the rest from the
+    # back, and the two met in between.
+    assert by_worker and by_worker[0] == 0
+    assert by_load and by_load[-1] == work[-1] and max(by_worker) < min(by_load)
