@@ -75,9 +75,9 @@ class MatchingPool:
 
         The load waits for the results before it goes on, so it works too: from the last chunk
         back, it takes each chunk no worker has begun (a worker is handed a chunk only when it is
-        nearly free) and works it itself, until it meets those the workers have. A fixed share
-        for the load left it waiting an eighth of a load's time for workers that had started
-        later (spawned, feeding on pickled data) and were slower at the same work.
+        nearly free) and works it itself, until it meets those the workers have. With a fixed
+        half for itself, the load waited an eighth of its time for a worker that got through the
+        other half more slowly (fed pickled chunks by the executor's threads in this process).
         """
         chunks = list(_chunks(work))
         futures = [self._submit(each, chunk) for chunk in chunks]
