@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -192,10 +192,7 @@ class _BatchRun:
 
     def prefetch(self) -> None:
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
-        self._recall(source_records=ids, values={value for row in self.valid for value in (row.nhs_number, row.upn)
-                                                 if value},
-                     keys=[key for row in self.valid for key in (*self.read.keys[row.row_number],
-                                                                 *self.read.people[row.row_number].identifiers)])
+        self._recall_for_rows(ids)
         self.known = self._known_records(ids)
         self.waiting = dict(
             db.session.execute(
@@ -224,18 +221,32 @@ class _BatchRun:
         self.held.update(held_people(survivors, in_full=False))
         self.shielded_ids = {child_id for child_id, held in self.held.items() if held.is_shielded}
         self._sort_candidates()
-        self._recall(ids=set().union(*self.survivors.values(), (i for i in self.known.values() if i > 0)))
+        self._recall_for_candidates()
         work = [(row.row_number, self._incoming(row), self._held_candidates(row.row_number))
                 for row in fresh if row.source_record_id not in self.waiting]
         shielded = frozenset(self.shielded_ids)
         self.verdicts = self.pool.decide(work, shielded) if self.pool is not None else dict(decide_each(work, shielded))
 
-    def _recall(self, **finds: Iterable[Any]) -> None:
-        """Bring back what a dry run's earlier batches spilled that this batch could meet, as if it
-        had never left memory (see sources.dry_run): by the rows' source record ids, NHS numbers,
-        UPNs, keys and identifiers first, then by the held records the batch found."""
-        if self.carried is not None:
-            self.records |= self.carried.recall(**finds)
+    def _recall_for_rows(self, source_records: set[str]) -> None:
+        """A dry run's first recall for the batch: bring back what its earlier batches spilled that
+        the rows could meet, as if it had never left memory (see sources.dry_run), by the rows'
+        source record ids, NHS numbers, UPNs, keys and identifiers. A load has nothing to recall,
+        and builds none of these."""
+        if self.carried is None:
+            return
+        self.records |= self.carried.recall(
+            source_records=source_records,
+            values={value for row in self.valid for value in (row.nhs_number, row.upn) if value},
+            keys=[key for row in self.valid for key in (*self.read.keys[row.row_number],
+                                                        *self.read.people[row.row_number].identifiers)])
+
+    def _recall_for_candidates(self) -> None:
+        """A dry run's second recall for the batch: what was spilled of the held records the rows
+        found, and of those their source record ids name."""
+        if self.carried is None:
+            return
+        self.records |= self.carried.recall(
+            ids=set().union(*self.survivors.values(), (i for i in self.known.values() if i > 0)))
 
     def _sort_candidates(self) -> None:
         """Split each row's held candidates into those that could change its outcome, read in
