@@ -2,7 +2,9 @@
 
 Each batch commits its changes to the index together with the report rows of the extract
 rows it applied and the load's position, so a load stopped at any moment (even `kill -9`)
-resumes after its last committed row: no row is applied twice and none is lost.
+resumes after its last committed row: no row is applied twice and none is lost. With matching
+workers, a load reads each batch's candidates and has the workers match them while it applies the
+batch before (see _apply_overlapped).
 
 A dry run takes the same path, row for row, but writes nothing to the index: its batches
 apply their rows to held records in memory, and carry what a load would have written to the
@@ -149,7 +151,8 @@ class _BatchRun:
     not depend on where the file was cut into batches. Every row is first decided on its held
     candidates as the batch found them, by the pool's workers when there are some; that verdict
     stands for a row that meets no record the batch has made or changed and does not go to
-    review, and the others are decided here, in turn, when their row comes.
+    review, and the others are decided here, in turn, when their row comes. A batch that
+    follows another (read before that one wrote) finds what it made and changed the same way.
 
     A dry run's batch (carried: what its earlier batches would have written) writes nothing:
     it starts from what they made and changed, as if it had been written, and adds its own.
@@ -177,6 +180,11 @@ class _BatchRun:
         self.matter: dict[int, list[HeldPerson]] = {}
         self.pruned: dict[int, list[HeldPerson]] = {}
         self.survivors: dict[int, set[int]] = {}  # row number -> the ids of all its held candidates
+        # Row number -> its held candidates by id, and the ids kept whatever their bound; the
+        # judgement begun of which others could change its outcome; the verdicts begun.
+        self._kept: dict[int, tuple[dict[int, HeldPerson], set[int]]] = {}
+        self._judged: Callable[[], dict[int, list[int]]] = dict
+        self._decided: Callable[[], dict[int, Verdict | None]] = dict
         # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
         self.owners: dict[str, int | HeldRecord] = {}
         self.writes = Writes(self.now) if carried is None else Unwritten(self.now)
@@ -187,22 +195,18 @@ class _BatchRun:
         self.created: list[HeldRecord | None] = carried.created if carried else []
         self.changed = carried.changed if carried else Changed()
         self.shielded_ids: set[int] = set()
+        self.noted: list[int] = []  # the key of each record made or changed that matching finds otherwise now
+        self.followed = False  # whether the batch's candidates were read before the batch before it wrote
         # Records the batch shields (flagged rows), with the note for the shielding decision.
         self.to_shield: list[tuple[HeldRecord, str]] = []
 
-    def prefetch(self) -> None:
+    def begin(self) -> None:
+        """Read the batch's candidates and start judging which could change each row's outcome
+        (by the pool's workers, while this process goes on: see `sort`)."""
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
         self._recall_for_rows(ids)
         self.known = self._known_records(ids)
-        self.waiting = dict(
-            db.session.execute(
-                select(ReviewItem.source_record_id, ReviewItem.id).where(
-                    ReviewItem.source_id == self.source.id,
-                    ReviewItem.source_record_id.in_(ids),
-                    ReviewItem.status.in_((ReviewStatus.OPEN, ReviewStatus.DEFERRED)),
-                )
-            ).all()
-        )
+        self.waiting = self._waiting(ids)
         if self.carried is not None:
             self.known |= {i: self.carried.known[i] for i in ids if i in self.carried.known}
         fresh = [row for row in self.valid if row.source_record_id not in self.known]
@@ -220,12 +224,34 @@ class _BatchRun:
         survivors = {h.merged_into_id for h in self.held.values() if h.merged_into_id} - set(self.held)
         self.held.update(held_people(survivors, in_full=False))
         self.shielded_ids = {child_id for child_id, held in self.held.items() if held.is_shielded}
+        self._judge_candidates()
+
+    def sort(self) -> None:
+        """Sort each row's candidates by the judgement begun, read in full those that could change
+        its outcome, and start deciding each row on them (by the pool's workers, while this process
+        goes on: see `run`)."""
         self._sort_candidates()
         self._recall_for_candidates()
         work = [(row.row_number, self._incoming(row), self._held_candidates(row.row_number))
-                for row in fresh if row.source_record_id not in self.waiting]
+                for row in self.valid if row.row_number in self.people and row.source_record_id not in self.waiting]
         shielded = frozenset(self.shielded_ids)
-        self.verdicts = self.pool.decide(work, shielded) if self.pool is not None else dict(decide_each(work, shielded))
+        if self.pool is not None:
+            self._decided = self.pool.decide(work, shielded)
+        else:
+            verdicts = dict(decide_each(work, shielded))
+            self._decided = lambda: verdicts
+
+    def _waiting(self, ids: set[str]) -> dict[str, int]:
+        """The review items the rows' source records wait in."""
+        return dict(
+            db.session.execute(
+                select(ReviewItem.source_record_id, ReviewItem.id).where(
+                    ReviewItem.source_id == self.source.id,
+                    ReviewItem.source_record_id.in_(ids),
+                    ReviewItem.status.in_((ReviewStatus.OPEN, ReviewStatus.DEFERRED)),
+                )
+            ).all()
+        )
 
     def _recall_for_rows(self, source_records: set[str]) -> None:
         """A dry run's first recall for the batch: bring back what its earlier batches spilled that
@@ -248,29 +274,33 @@ class _BatchRun:
         self.records |= self.carried.recall(
             ids=set().union(*self.survivors.values(), (i for i in self.known.values() if i > 0)))
 
-    def _sort_candidates(self) -> None:
-        """Split each row's held candidates into those that could change its outcome, read in
-        full, and the rest, whose details are read only if the row goes to review (where they
-        are listed beside the others).
+    def _judge_candidates(self) -> None:
+        """Start judging which of each row's held candidates could change its outcome.
 
         Candidates are judged without their identifiers and households (not read yet), which
         matching's bound allows for, except that one holding the row's NHS number or UPN always
-        could matter, as could a shielded one.
+        could matter, as could a shielded one: those are kept whatever their bound.
         """
-        # Row number -> its held candidates by id, and the ids kept whatever their bound. Keyed by
-        # id, not held in sets: hashing a candidate hashed every field of the person.
-        kept: dict[int, tuple[dict[int, HeldPerson], set[int]]] = {}
+        # Keyed by id, not held in sets: hashing a candidate hashed every field of the person.
+        self._kept.clear()
         for number, ids in self.candidate_ids.items():
             holding = {self._surviving(self.held[i]).child_id for i in self.holding[number] if i in self.held}
             held = {h.child_id: h for h in (self._surviving(self.held[i]) for i in ids if i in self.held)}
-            kept[number] = held, {i for i, h in held.items() if i in holding or h.is_shielded}
+            self._kept[number] = held, {i for i, h in held.items() if i in holding or h.is_shielded}
         to_judge = [(number, self.people[number], [(i, h.person) for i, h in held.items() if i not in keep])
-                    for number, (held, keep) in kept.items()]
+                    for number, (held, keep) in self._kept.items()]
         if self.pool is not None:
-            changing = self.pool.could_change(to_judge)
+            self._judged = self.pool.could_change(to_judge)
         else:
             changing = {number: could_change(incoming, held) for number, incoming, held in to_judge}
-        for number, (held, keep) in kept.items():
+            self._judged = lambda: changing
+
+    def _sort_candidates(self) -> None:
+        """Split each row's held candidates, as judged, into those that could change its outcome,
+        read in full now, and the rest, whose details are read only if the row goes to review
+        (where they are listed beside the others)."""
+        changing = self._judged()
+        for number, (held, keep) in self._kept.items():
             matters = keep.union(changing[number])
             self.matter[number] = [h for i, h in held.items() if i in matters]
             self.pruned[number] = [h for i, h in held.items() if i not in matters]
@@ -331,10 +361,32 @@ class _BatchRun:
             seen += 1
         return held
 
+    def follow(self, earlier: _BatchRun) -> None:
+        """This batch's candidates were read before the earlier batch wrote (see run_load): what
+        that batch made and changed is found and compared as this batch's own rows' changes are,
+        and what it gave the rows' source records and identifiers is read again when the rows are
+        applied."""
+        for child_id in dict.fromkeys(earlier.noted):
+            record = earlier.changed.records[child_id]
+            assert record.id is not None  # written
+            self.changed.note(record.id, record, record.person(), record.blocking_keys)
+        self.followed = True
+
+    def _read_again(self) -> None:
+        """What the batch before wrote of the rows' source records and identifiers, read after it
+        was written: a row of this batch with the source record id of one of that batch's (sent
+        twice, so rejected: no valid row of a file has another's) names its child, and an NHS
+        number or UPN that batch gave one record is not given another."""
+        ids = {row.source_record_id for row in self.rows if row.source_record_id}
+        self.known |= self._known_records(ids)
+        self.owners = self._holders()[1]
+
     def run(self) -> list[_RowResult]:
-        """Resolve and apply every row in file order, then write the batch."""
+        """Resolve and apply every row in file order, then write the batch (begun and sorted)."""
         with db.session.no_autoflush:
-            self.prefetch()
+            if self.followed:
+                self._read_again()
+            self.verdicts = self._decided()
             self.writes.reserve_index_ids(len(self.people))
             # The records rows will most likely change, read together rather than one by one.
             known = {self.known[row.source_record_id] for row in self.valid if row.source_record_id in self.known}
@@ -355,9 +407,15 @@ class _BatchRun:
         carried.keep({i: record for i, record in self.records.items() if id(record) in self.touched}, self.recent,
                      self.known, self.owners)
 
+    def _note(self, child_id: int, record: HeldRecord, person: Person) -> None:
+        """The record was made, or a row changed who it is, where it lives or whether it is shielded."""
+        self.changed.note(child_id, record, person, self.writes.keys_of(record, person))
+        self.noted.append(child_id)
+
     def _is_shielded(self, child_id: int) -> bool:
-        """Whether a candidate (held, or made or changed earlier in this batch) is a shielded record."""
-        return self._record(child_id).is_shielded if child_id in self.changed else child_id in self.shielded_ids
+        """Whether a candidate (held, or made or changed since the batch read it) is a shielded record."""
+        changed = self.changed.records.get(child_id)
+        return changed.is_shielded if changed is not None else child_id in self.shielded_ids
 
     def _record(self, child_id: int) -> HeldRecord:
         """The record of a child (or the one it was merged into) to change: made in this batch, or held."""
@@ -412,7 +470,7 @@ class _BatchRun:
             self.recent.append(record.id if record.id is not None else child_id)
         after = record.person()
         if record.is_shielded != was_shielded or after != before:
-            self.changed.note(child_id, record, after, self.writes.keys_of(record, after))
+            self._note(child_id, record, after)
 
     def _one(self, row: ValidRow | RejectedRow) -> _RowResult:
         if isinstance(row, RejectedRow):
@@ -468,6 +526,15 @@ class _BatchRun:
         return (matter + [c for c in met if c.child_id in keep or c.child_id in could], pruned,
                 [c for c in met if c.child_id not in keep and c.child_id not in could])
 
+    def _as_judged(self, number: int, candidates: list[Candidate]) -> bool:
+        """Whether the row's candidates now are those its verdict was reached on: the same held
+        candidates, none of them changed since, and none made or changed that could matter. Most
+        rows that meet a record made or changed only share a blocking key with it."""
+        held = self.matter.get(number, [])
+        return len(candidates) == len(held) and all(
+            candidate.child_id == h.child_id and h.child_id not in self.changed for candidate, h in zip(
+                candidates, held, strict=True))
+
     def _unchanged_survivors(self, ids: set[int]) -> set[int]:
         """The surviving records of these held ids, leaving out the ids the batch has changed (those
         are found through their keys now)."""
@@ -476,11 +543,14 @@ class _BatchRun:
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         number = row.row_number
-        meets = self._meets_changed(number)
-        verdict = None if meets else self.verdicts.get(number)
+        verdict = self.verdicts.get(number)
+        if self._meets_changed(number):
+            candidates, pruned, others = self._candidates(number)
+            if not self._as_judged(number, candidates):
+                verdict = None
+        else:
+            candidates, pruned, others = self._held_candidates(number), self.pruned.get(number, []), []
         if verdict is None:
-            candidates, pruned, others = self._candidates(number) if meets else (
-                self._held_candidates(number), self.pruned.get(number, []), [])
             incoming = self._incoming(row)
             resolution, why = decide(incoming, candidates, self._is_shielded)
             if resolution.outcome == REVIEW and (pruned or others):
@@ -515,8 +585,7 @@ class _BatchRun:
         self.created.append(child)
         self.recent.append(-len(self.created))
         self.known.setdefault(row.source_record_id, -len(self.created))
-        person = child.person()
-        self.changed.note(-len(self.created), child, person, self.writes.keys_of(child, person))
+        self._note(-len(self.created), child, child.person())
         return _RowResult(RowOutcome.CREATED, child, reasons=reasons)
 
     def _review(self, row: ValidRow, resolution: Resolution, reasons: tuple[str, ...]) -> _RowResult:
@@ -648,18 +717,66 @@ def _end_involvements_not_supplied(load: Load, today: date) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _apply_batch(load: Load, batch: ReadBatch, today: date, tally: _Tally, pool: MatchingPool | None,
-                 carried: Carried | None) -> None:
-    """Apply (or, carrying a dry run's state, predict) one batch and commit it with its report rows
-    and the load's position. A dry run's children have no id in its report: they are not made."""
-    tune_for_bulk_load(db.session.connection())  # the connection this batch's transaction has
-    results = _BatchRun(load, batch, today, pool, carried).run()
-    _write_batch(load, batch.rows, results)
-    for row, result in zip(batch.rows, results, strict=True):
+def _begin(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None, carried: Carried | None,
+           ) -> _BatchRun:
+    tune_for_bulk_load(db.session.connection())  # the connection this transaction has
+    run = _BatchRun(load, batch, today, pool, carried)
+    run.begin()
+    return run
+
+
+def _apply_batch(run: _BatchRun, tally: _Tally) -> None:
+    """Apply (or, carrying a dry run's state, predict) one batch, begun and sorted, and commit it
+    with its report rows and the load's position. A dry run's children have no id in its report:
+    they are not made."""
+    tune_for_bulk_load(db.session.connection())
+    results = run.run()
+    _write_batch(run.load, run.rows, results)
+    for row, result in zip(run.rows, results, strict=True):
         tally.add(row, result)
-    load.rows_done = batch.rows[-1].row_number
+    run.load.rows_done = run.rows[-1].row_number
     tally.store()
     db.session.commit()
+
+
+def _apply_in_turn(load: Load, batches: Iterator[ReadBatch], today: date, tally: _Tally, pool: MatchingPool | None,
+                   carried: Carried | None, after: Callable[[], None]) -> None:
+    """Each batch begun, sorted and applied before the next is begun: a dry run's (which carries
+    each batch's changes to the next itself) and a load's without workers (nothing to overlap)."""
+    for batch in batches:
+        run = _begin(load, batch, today, pool, carried)
+        run.sort()
+        _apply_batch(run, tally)
+        del run  # the batch's records go before they are collected
+        after()
+
+
+def _apply_overlapped(load: Load, batches: Iterator[ReadBatch], today: date, tally: _Tally, pool: MatchingPool,
+                      after: Callable[[], None]) -> None:
+    """A load's batches with the workers matching one batch while this process applies the one before.
+
+    Each batch's candidates are read and the workers start judging them before the batch before
+    is applied and written; its rows are then decided on them while this process reads the
+    next batch's. So the batch's candidates are read as the index stood before the batch before
+    wrote: what that batch made and changed is found and compared as the batch's own rows'
+    changes are (`_BatchRun.follow`), the rows that meet it are decided again here, and the
+    rest keep the workers' verdicts, which nothing since could change. Before this, this process
+    matched half of every batch itself while the workers stood idle as it read and wrote.
+    """
+    ahead: _BatchRun | None = None
+    for batch in batches:
+        run = _begin(load, batch, today, pool, None)
+        if ahead is not None:
+            _apply_batch(ahead, tally)
+            run.follow(ahead)
+            ahead = None
+            after()
+        run.sort()
+        ahead = run
+    if ahead is not None:
+        _apply_batch(ahead, tally)
+        ahead = None
+        after()
 
 
 FULL_COLLECTION_EVERY = 20  # batches
@@ -734,11 +851,16 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     try:
         with (matching_pool(workers) as pool, _batches(path, load, today, size, ahead=pool is not None) as batches,
               _carried(load) as carried, _collecting_between_batches() as collect):
-            for batch in batches:
-                _apply_batch(load, batch, today, tally, pool, carried)
-                collect()  # after the batch's records have gone with _apply_batch's frame
+
+            def after() -> None:
+                collect()
                 if progress:
                     progress(load)
+
+            if pool is not None and carried is None:
+                _apply_overlapped(load, batches, today, tally, pool, after)
+            else:
+                _apply_in_turn(load, batches, today, tally, pool, carried, after)
     except Exception as error:
         db.session.rollback()
         load.status = LoadStatus.FAILED

@@ -4,8 +4,9 @@ A load's process keeps every database read and write and the order of the rows; 
 get plain data (the row as matching sees it, its candidates) and give back plain data: which
 candidates could change a row's outcome, and the row's verdict on its held candidates as the
 batch found them. They run the same functions (matching.deciding) as the load's process, which
-decides itself every row the workers cannot (one sent to review, one that meets a record made
-or changed by an earlier row of its batch), and works the chunks no worker has begun while it waits.
+decides itself every row the workers cannot (one sent to review, one whose candidates an earlier
+row of its batch, or the batch before, has made or changed), and works the chunks no worker has
+begun when it asks for the results.
 
 A worker that dies breaks the pool: the batch fails, nothing of it is committed, and the load
 stops as failed, to be resumed by running it again.
@@ -61,19 +62,26 @@ class MatchingPool:
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=end_with_parent, initargs=(os.getpid(),))
 
-    def could_change(self, work: list[tuple[int, Person, list[tuple[int, Person]]]]) -> dict[int, list[int]]:
-        """Row number -> the held candidates that could change its outcome, for each row of the work."""
-        return dict(self._shared(could_change_each, work))
+    def could_change(self, work: list[tuple[int, Person, list[tuple[int, Person]]]],
+                     ) -> Callable[[], dict[int, list[int]]]:
+        """Start sharing out the work; the thunk gives row number -> the held candidates that could
+        change its outcome, for each row of the work."""
+        gather = self._shared(could_change_each, work)
+        return lambda: dict(gather())
 
     def decide(self, work: list[tuple[int, Incoming, list[Candidate]]], shielded: frozenset[int],
-               ) -> dict[int, Verdict | None]:
-        """Row number -> its verdict on its held candidates (None: left to the load), for each row of the work."""
-        return dict(self._shared(partial(decide_each, shielded=shielded), work))
+               ) -> Callable[[], dict[int, Verdict | None]]:
+        """Start sharing out the work; the thunk gives row number -> its verdict on its held
+        candidates (None: left to the load), for each row of the work."""
+        gather = self._shared(partial(decide_each, shielded=shielded), work)
+        return lambda: dict(gather())
 
-    def _shared(self, each: Callable[[list[T]], list[R]], work: list[T]) -> list[R]:
-        """each over the work, in chunks shared out to the workers, the results in the work's order.
+    def _shared(self, each: Callable[[list[T]], list[R]], work: list[T]) -> Callable[[], list[R]]:
+        """each over the work, in chunks shared out to the workers now; the thunk gives the results
+        in the work's order.
 
-        The load waits for the results before it goes on, so it works too: from the last chunk
+        The load goes on with other work meanwhile (it reads and writes one batch while the
+        workers match the next). When it asks for the results it works too: from the last chunk
         back, it takes each chunk no worker has begun (a worker is handed a chunk only when it is
         nearly free) and works it itself, until it meets those the workers have. With a fixed
         half for itself, the load waited an eighth of its time for a worker that got through the
@@ -81,13 +89,17 @@ class MatchingPool:
         """
         chunks = list(_chunks(work))
         futures = [self._submit(each, chunk) for chunk in chunks]
-        done: dict[int, list[R]] = {}
-        for at in reversed(range(len(chunks))):
-            if not futures[at].cancel():
-                break
-            done[at] = each(chunks[at])
-        return [result for at, future in enumerate(futures)
-                for result in (done[at] if at in done else _result(future))]
+
+        def gather() -> list[R]:
+            done: dict[int, list[R]] = {}
+            for at in reversed(range(len(chunks))):
+                if not futures[at].cancel():
+                    break
+                done[at] = each(chunks[at])
+            return [result for at, future in enumerate(futures)
+                    for result in (done[at] if at in done else _result(future))]
+
+        return gather
 
     def _submit(self, function: Callable[[A], T], task: A) -> Future[T]:
         try:

@@ -252,6 +252,33 @@ def test_a_source_record_sent_again_names_the_child_its_first_row_went_to_whatev
     assert isinstance(first["G1"], int)
 
 
+# Rows that meet, in the very next batch, what the row before gave a source record id and an NHS
+# number: with workers, a batch's candidates are read before the batch before it is written.
+PRICE_NHS = "4010231025"
+NEXT = [
+    row("F1", **NOAH),
+    row("F1", **{**NOAH, "parent_carer_phone": "07700 900456"}),
+    row("F2", **{**RUBY, "nhs_number": PRICE_NHS}),
+    row("F3", **{**THOMAS, "nhs_number": PRICE_NHS}),
+]
+
+
+def test_a_row_meets_what_the_row_just_before_gave_its_source_record_and_nhs_number_whatever_the_batch_size(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The source record id sent again names the child the row before made, and the NHS number
+    the row before gave a child it made is not given to the held child the next row links to."""
+    load_file(make_source("Held census"), write_extract(tmp_path / "held.csv", HELD))
+    thomas = db.session.scalar(select(Child.id).where(Child.given_name == "Thomas"))
+    path = write_extract(tmp_path / "second.csv", NEXT)
+
+    decided = _decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(NEXT))
+    assert [d[2:4] for d in decided] == [("created", "made by row 1"), ("rejected", "made by row 1"),
+                                         ("created", "made by row 3"), ("linked", thomas)]
+    assert f"conflict: this source gave the NHS number {PRICE_NHS} for another record too; not added here" in (
+        decided[3][5])
+
+
 def test_a_changed_record_is_met_by_the_keys_it_is_stored_with(
     app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
