@@ -719,6 +719,7 @@ def _end_involvements_not_supplied(load: Load, today: date) -> int:
 
 def _begin(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None, carried: Carried | None,
            ) -> _BatchRun:
+    """The batch begun: its candidates read, and the judging of them started."""
     tune_for_bulk_load(db.session.connection())  # the connection this transaction has
     run = _BatchRun(load, batch, today, pool, carried)
     run.begin()
