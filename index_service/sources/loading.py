@@ -196,7 +196,6 @@ class _BatchRun:
         self.changed = carried.changed if carried else Changed()
         self.shielded_ids: set[int] = set()
         self.noted: list[int] = []  # the key of each record made or changed that matching finds otherwise now
-        self.followed = False  # whether the batch's candidates were read before the batch before it wrote
         # Records the batch shields (flagged rows), with the note for the shielding decision.
         self.to_shield: list[tuple[HeldRecord, str]] = []
 
@@ -362,21 +361,16 @@ class _BatchRun:
         return held
 
     def follow(self, earlier: _BatchRun) -> None:
-        """This batch's candidates were read before the earlier batch wrote (see run_load): what
-        that batch made and changed is found and compared as this batch's own rows' changes are,
-        and what it gave the rows' source records and identifiers is read again when the rows are
-        applied."""
+        """This batch's candidates were read before the earlier batch wrote, which it now has
+        (see _apply_overlapped): what that batch made and changed is found and compared as this
+        batch's own rows' changes are, and what it gave the rows' source records and identifiers
+        is read again. A row of this batch with the source record id of one of that batch's (sent
+        twice, so rejected: no valid row of a file has another's) names its child, and an NHS
+        number or UPN that batch gave one record is not given another."""
         for child_id in dict.fromkeys(earlier.noted):
             record = earlier.changed.records[child_id]
             assert record.id is not None  # written
             self.changed.note(record.id, record, record.person(), record.blocking_keys)
-        self.followed = True
-
-    def _read_again(self) -> None:
-        """What the batch before wrote of the rows' source records and identifiers, read after it
-        was written: a row of this batch with the source record id of one of that batch's (sent
-        twice, so rejected: no valid row of a file has another's) names its child, and an NHS
-        number or UPN that batch gave one record is not given another."""
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
         self.known |= self._known_records(ids)
         self.owners = self._holders()[1]
@@ -384,8 +378,6 @@ class _BatchRun:
     def run(self) -> list[_RowResult]:
         """Resolve and apply every row in file order, then write the batch (begun and sorted)."""
         with db.session.no_autoflush:
-            if self.followed:
-                self._read_again()
             self.verdicts = self._decided()
             self.writes.reserve_index_ids(len(self.people))
             # The records rows will most likely change, read together rather than one by one.
