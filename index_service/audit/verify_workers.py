@@ -98,6 +98,10 @@ def _walk(after: int, through: int, checkpoints: Mapping[int, str]) -> tuple[Str
     return walk(raw, dialect, after, through, checkpoints), pruned
 
 
+def _stopped(error: BrokenProcessPool) -> VerificationStopped:
+    return VerificationStopped(f"a worker process stopped ({error}); run verify again, or with --workers 1")
+
+
 def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkpoints: Mapping[int, str],
                     workers: int, pruned_through: int) -> Iterator[Stretch]:
     """Each stretch walked by a worker process, handed over in chain order as it is ready.
@@ -116,16 +120,18 @@ def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkp
     executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                    initializer=_open, initargs=(os.getpid(), dialect, target, snapshot))
     try:
-        futures: list[Future[tuple[Stretch, int]]] = [
-            executor.submit(_walk, low, high, {p: h for p, h in checkpoints.items() if low < p <= high})
-            for low, high in parts
-        ]
+        try:
+            futures: list[Future[tuple[Stretch, int]]] = [
+                executor.submit(_walk, low, high, {p: h for p, h in checkpoints.items() if low < p <= high})
+                for low, high in parts
+            ]
+        except BrokenProcessPool as error:  # a worker stopped before every stretch was handed out
+            raise _stopped(error) from error
         for future in futures:
             try:
                 stretch, pruned = future.result()
             except BrokenProcessPool as error:
-                raise VerificationStopped(f"a worker process stopped ({error}); run verify again, or with "
-                                          "--workers 1") from error
+                raise _stopped(error) from error
             if pruned != pruned_through:
                 raise VerificationStopped("the audit trail was pruned while it was being verified; run verify again")
             yield stretch
