@@ -26,7 +26,7 @@ from typing import TypeVar
 from matching.deciding import Incoming, Verdict, could_change_each, decide_each
 from matching.person import Person
 from matching.search import Candidate
-from matching.worker import end_with_parent
+from matching.worker import run_task, start_matching_worker
 
 CHUNK_ROWS = 25  # rows a task: worth the cost of sending, and few enough that the load waits little at the end
 
@@ -60,7 +60,7 @@ class MatchingPool:
         # Spawned, not forked: a worker starts clean, without the load's database connections,
         # and imports only matching (the functions it is sent are matching.deciding's).
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=end_with_parent, initargs=(os.getpid(),))
+                                             initializer=start_matching_worker, initargs=(os.getpid(),))
 
     def could_change(self, work: list[tuple[int, Person, list[tuple[int, Person]]]],
                      ) -> Callable[[], dict[int, list[int]]]:
@@ -103,7 +103,7 @@ class MatchingPool:
 
     def _submit(self, function: Callable[[A], T], task: A) -> Future[T]:
         try:
-            return self._executor.submit(function, task)
+            return self._executor.submit(run_task, function, task)
         except BrokenProcessPool as error:
             raise WorkerDied(DIED) from error
 

@@ -3,6 +3,7 @@ does, and a helper process that dies fails the load, which a rerun finishes."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -21,6 +22,7 @@ from index_service.extensions import db
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
 from index_service.sources.pool import CHUNK_ROWS, matching_pool
+from matching.worker import FULL_COLLECTION_EVERY
 from tests.sources.loads import (
     TODAY,
     distinct_children,
@@ -235,3 +237,24 @@ def test_the_load_works_the_chunks_no_worker_has_begun_and_keeps_the_order() -> 
     # back, and the two met in between.
     assert by_worker and by_worker[0] == 0
     assert by_load and by_load[-1] == work[-1] and max(by_worker) < min(by_load)
+
+
+def _leave_cycles(chunk: list[int]) -> tuple[bool, int, int]:
+    """Leave a garbage cycle for each item; then whether the worker's cycle collector runs by
+    itself, how many objects it has collected, and how many full collections it has made."""
+    for _ in chunk:
+        cycle: list[object] = []
+        cycle.append(cycle)
+    return gc.isenabled(), sum(stats["collected"] for stats in gc.get_stats()), gc.get_stats()[2]["collections"]
+
+
+def test_a_matching_worker_collects_garbage_between_its_tasks_not_during_them() -> None:
+    with matching_pool(1) as pool:
+        assert pool is not None
+        seen = [pool._submit(_leave_cycles, [1, 2, 3]).result() for _ in range(FULL_COLLECTION_EVERY + 1)]
+    assert not any(enabled for enabled, _, _ in seen)
+    collected = [count for _, count, _ in seen]
+    # Each task's cycles are collected once it is done, not during the next one.
+    assert all(later - earlier >= 3 for earlier, later in zip(collected, collected[1:], strict=False))
+    full = [count for _, _, count in seen]
+    assert full[-1] == full[0] + 1  # and everything, every FULL_COLLECTION_EVERY tasks
