@@ -494,7 +494,8 @@ class _BatchRun:
         """Whether the row meets a record made or changed by an earlier row of the batch."""
         if not self.changed.records:
             return False
-        return not self.survivors[number].isdisjoint(self.changed.records) or bool(
+        # The records' keys view, not the row's set, asked: a set's isdisjoint walks every key of a dict.
+        return not self.changed.records.keys().isdisjoint(self.survivors[number]) or bool(
             self.changed.found((*self.keys[number], *self.people[number].identifiers)))
 
     def _candidates(self, number: int) -> tuple[list[Candidate], list[HeldPerson], list[Candidate]]:
