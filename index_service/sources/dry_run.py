@@ -58,6 +58,12 @@ CREATE TEMP TABLE wanted (kind INTEGER NOT NULL, value NOT NULL);
 CREATE TEMP TABLE taken (key INTEGER PRIMARY KEY);
 """
 
+# Each wanted term looked up in the terms' index. A plain JOIN let SQLite scan every spilled term
+# for each batch instead (it knows no table's size), so a dry run slowed as it spilled: a fifth of
+# a 100,000-row dry run's time at a million children.
+FOUND = ("SELECT DISTINCT terms.key FROM wanted CROSS JOIN terms "
+         "ON terms.kind = wanted.kind AND terms.value = wanted.value")
+
 
 def _term(key: Key) -> int | str:
     """A blocking key as it is, an identifier (kind, value) as one text."""
@@ -92,8 +98,7 @@ class Scratch:
             self.db.execute("DELETE FROM wanted")
             self.db.execute("DELETE FROM taken")
             self.db.executemany("INSERT INTO wanted (kind, value) VALUES (?, ?)", terms)
-            self.db.execute("INSERT INTO taken (key) SELECT DISTINCT terms.key FROM wanted JOIN terms "
-                            "ON terms.kind = wanted.kind AND terms.value = wanted.value")
+            self.db.execute(f"INSERT INTO taken (key) {FOUND}")
             found = [data for (data,) in self.db.execute(
                 "SELECT data FROM records WHERE key IN (SELECT key FROM taken)")]
             self.db.execute("DELETE FROM records WHERE key IN (SELECT key FROM taken)")

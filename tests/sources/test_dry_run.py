@@ -21,6 +21,7 @@ from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.sources import loading
+from index_service.sources.dry_run import FOUND, KEY, Scratch
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow
 from tests.sources.loads import TODAY, distinct_children, make_source, outcomes, row, scratch_in, write_extract
 
@@ -126,3 +127,20 @@ def test_a_dry_run_that_fails_after_spilling_leaves_no_scratch_file(
         loading.run_load(load, today=TODAY, progress=stop_after_the_third_batch)
     assert load.status is LoadStatus.FAILED and load.rows_done == 3
     assert spilled and scratch() == [] and not list((tmp_path / "scratch").iterdir())
+
+
+def test_a_dry_run_finds_its_spilled_records_through_the_terms_index_never_by_reading_them_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratch_in(monkeypatch, tmp_path / "scratch")
+    scratch = Scratch()
+    try:
+        scratch.put([(key, b"record", [(KEY, key * 10), (KEY, key * 10 + 1)]) for key in range(1, 2001)])
+        plan = [step for *_, step in scratch.db.execute(f"EXPLAIN QUERY PLAN {FOUND}")]
+        assert scratch.take([(KEY, 30), (KEY, 41), (KEY, 99_999)]) == [b"record", b"record"]
+        assert scratch.count == 1998 and scratch.take([(KEY, 31)]) == []
+    finally:
+        scratch.close()
+    # Each wanted term is looked up in the index of spilled terms; never every spilled term read.
+    assert plan[0] == "SCAN wanted"
+    assert plan[1].startswith("SEARCH terms USING INDEX terms_found")
