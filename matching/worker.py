@@ -8,12 +8,13 @@ work for ever. Here: nothing but the standard library, so a worker still imports
 
 from __future__ import annotations
 
-import gc
 import os
 import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+from matching.collecting import CollectedBetween
 
 CHECK_SECONDS = 1.0
 FULL_COLLECTION_EVERY = 200  # tasks: a worker's task is a few dozen rows
@@ -21,7 +22,7 @@ FULL_COLLECTION_EVERY = 200  # tasks: a worker's task is a few dozen rows
 T = TypeVar("T")
 R = TypeVar("R")
 
-_tasks_done = 0
+_collector: CollectedBetween | None = None  # a matching worker's, from its start
 
 
 def end_with_parent(parent: int) -> None:
@@ -37,25 +38,22 @@ def end_with_parent(parent: int) -> None:
 
 
 def start_matching_worker(parent: int) -> None:
-    """A matching worker's start: it ends with its load, what it has imported is set aside from
-    the cycle collector, and the collector runs only between tasks (see run_task).
+    """A matching worker's start: it ends with its load, and the cycle collector runs only
+    between its tasks (see run_task and matching.collecting).
 
     Left to itself, the collector ran hundreds of times a batch while tasks unpickled their rows
     and candidates and matched them, scanning again and again the name comparisons the worker
     keeps: about a tenth of a worker's CPU in a load of 100,000 rows at a million children.
     """
+    global _collector
     end_with_parent(parent)
-    gc.collect()
-    gc.freeze()
-    gc.disable()
+    _collector = CollectedBetween(FULL_COLLECTION_EVERY)
 
 
 def run_task(function: Callable[[T], R], task: T) -> R:
-    """One task of a matching worker, then its young objects collected (and every object, every
-    FULL_COLLECTION_EVERY tasks), so no garbage cycle outlives a few batches."""
-    global _tasks_done
+    """One task of a matching worker (started by start_matching_worker), then the collector run."""
     try:
         return function(task)
     finally:
-        _tasks_done += 1
-        gc.collect(2 if _tasks_done % FULL_COLLECTION_EVERY == 0 else 0)
+        assert _collector is not None
+        _collector.after()

@@ -55,6 +55,7 @@ from index_service.sources.models import (
 from index_service.sources.pool import MatchingPool, matching_pool
 from index_service.sources.reading import ReadBatch, batches_read_ahead, read_batches, unknown_columns
 from index_service.sources.validation import RejectedRow, ValidRow
+from matching.collecting import CollectedBetween
 from matching.deciding import (
     LINK,
     RESEMBLES,
@@ -778,27 +779,19 @@ FULL_COLLECTION_EVERY = 20  # batches
 
 @contextmanager
 def _collecting_between_batches() -> Iterator[Callable[[], None]]:
-    """Python's cycle collector, run between batches rather than whenever it likes.
+    """Python's cycle collector, run between batches rather than whenever it likes (see
+    matching.collecting), and as it was once the load is done.
 
-    A batch makes hundreds of thousands of objects, nearly all freed when it ends; left to
-    itself the collector scanned the app's and matching's long-lived objects again and again
-    meanwhile, which cost a quarter of a load's time. Here the objects that outlive the load
-    are set aside (frozen), the batch's young objects are collected after it, and everything
-    every FULL_COLLECTION_EVERY batches, so that no garbage cycle outlives a few batches. The
-    batch's prepared people are forgotten first: nothing else of a batch outlives it in such
-    numbers.
+    A batch makes hundreds of thousands of objects; left to itself the collector cost a quarter
+    of a load's time. The batch's prepared people are forgotten first: nothing else of a batch
+    outlives it in such numbers.
     """
     was_enabled = gc.isenabled()
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    done = 0
+    collector = CollectedBetween(FULL_COLLECTION_EVERY)
 
     def collect() -> None:
-        nonlocal done
-        done += 1
         forget_prepared()
-        gc.collect(2 if done % FULL_COLLECTION_EVERY == 0 else 0)
+        collector.after()
 
     try:
         yield collect
