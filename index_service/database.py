@@ -179,6 +179,14 @@ def sql_dialect(dialect: sa.Dialect) -> str:
     return "postgresql" if dialect.name == "postgresql" else "sqlite"
 
 
+def shareable(bind: sa.Connection | Engine) -> bool:
+    """Whether other processes can read what this connection or engine reads (not an in-memory SQLite database)."""
+    if bind.dialect.name == "postgresql":
+        return True
+    database = bind.engine.url.database
+    return bool(database) and database != ":memory:" and not database.startswith("file::memory:")
+
+
 def read_snapshot(connection: sa.Connection) -> sa.Connection:
     """A connection that reads one consistent snapshot and never takes SQLite's write lock."""
     if connection.dialect.name == "sqlite":

@@ -2,9 +2,8 @@
 index's rules of identifiers and shielding, on plain data only.
 
 A load's worker processes (index_service.sources.pool) run these while the load's own process
-reads and writes; the load runs the same functions for the rows it decides itself, so a row's
-outcome does not depend on where it was decided. Nothing here needs the app, so a worker
-imports only matching.
+writes; the load runs the same functions for the rows it decides itself, so a row's outcome
+does not depend on where it was decided.
 """
 
 from __future__ import annotations
@@ -87,17 +86,6 @@ def decided(row: Incoming, candidates: list[Candidate], shielded: frozenset[int]
     which the load decides itself with every candidate."""
     resolution, reasons = decide(row, candidates, shielded.__contains__)
     return verdict_of(resolution, reasons, shielded.__contains__)
-
-
-def could_change_each(task: list[tuple[int, Person, list[tuple[int, Person]]]]) -> list[tuple[int, list[int]]]:
-    """could_change for each (row number, row, held candidates) of a worker's task."""
-    return [(number, could_change(incoming, held)) for number, incoming, held in task]
-
-
-def decide_each(rows: list[tuple[int, Incoming, list[Candidate]]], shielded: frozenset[int],
-                ) -> list[tuple[int, Verdict | None]]:
-    """decided for each (row number, row, held candidates) of a worker's task, with the shielded candidates."""
-    return [(number, decided(incoming, candidates, shielded)) for number, incoming, candidates in rows]
 
 
 def _identifier_held(row: Incoming, candidates: list[Candidate]) -> str | None:

@@ -3,7 +3,7 @@ it ends when the load that started it has gone; and a matching worker collects g
 its tasks, not during them.
 
 A load stopped by `kill -9` cannot stop its helpers; a matching worker would otherwise wait for
-work for ever. Here: nothing but the standard library, so a worker still imports only matching.
+work for ever. Here: nothing but the standard library, as everywhere in matching (no Flask).
 """
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from index_service.audit import canonical
 from index_service.audit.chain import HEAD_ID
 from index_service.audit.chain_rows import walk
 from index_service.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent, CheckpointKind
-from index_service.audit.verify_workers import STRETCH_EVENTS, shareable, stretches, walk_in_workers
+from index_service.audit.verify_workers import STRETCH_EVENTS, stretches, walk_in_workers
 from index_service.audit.walking import BrokenLink, Stretch, join
-from index_service.database import sql_dialect
+from index_service.database import shareable, sql_dialect
 
 
 @dataclass

@@ -55,14 +55,6 @@ class VerificationStopped(RuntimeError):
 _reader: tuple[Any, str, int] | None = None  # this worker's (DBAPI connection, dialect, pruned through)
 
 
-def shareable(connection: Connection) -> bool:
-    """Whether other processes can read what this connection reads (not an in-memory SQLite database)."""
-    if connection.dialect.name == "postgresql":
-        return True
-    database = connection.engine.url.database
-    return bool(database) and database != ":memory:" and not database.startswith("file::memory:")
-
-
 def stretches(after: int, through: int, size: int = STRETCH_EVENTS) -> list[tuple[int, int]]:
     """The positions after `after` through `through`, cut into (after, through) stretches of `size`."""
     return [(low, min(low + size, through)) for low in range(after, through, size)]

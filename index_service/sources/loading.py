@@ -3,8 +3,8 @@
 Each batch commits its changes to the index together with the report rows of the extract
 rows it applied and the load's position, so a load stopped at any moment (even `kill -9`)
 resumes after its last committed row: no row is applied twice and none is lost. With matching
-workers, a load reads each batch's candidates and has the workers match them while it applies the
-batch before (see _apply_overlapped).
+workers, the workers read each batch's candidates and match its rows while the load applies the
+batch before (see _apply_overlapped and sources.candidates).
 
 A dry run takes the same path, row for row, but writes nothing to the index: its batches
 apply their rows to held records in memory, and carry what a load would have written to the
@@ -26,19 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Table, and_, delete, exists, func, select, update
+from sqlalchemy import Engine, Table, and_, delete, exists, func, select, update
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.held import HeldRecord, one_of, read_held
-from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, with_details
+from index_service.children.lookup import MERGE_DEPTH, held_people
 from index_service.children.models import DataSource, IdentifierKind, Involvement, SourceIdentifier
-from index_service.children.writes import KEYS, Writes
-from index_service.database import insert_rows, tune_for_bulk_load, utcnow
+from index_service.children.writes import Writes
+from index_service.database import insert_rows, shareable, tune_for_bulk_load, utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
+from index_service.sources.candidates import Matched, ToMatch, match_rows, read_only_settings
 from index_service.sources.changed import Changed
 from index_service.sources.dry_run import NEW_CHILD, Carried, Unwritten
 from index_service.sources.extract import ExtractError, count_rows, format_for
@@ -64,7 +65,6 @@ from matching.deciding import (
     Verdict,
     could_change,
     decide,
-    decide_each,
     review_reasons,
     rounded_score,
     verdict_of,
@@ -74,7 +74,6 @@ from matching.linkage import Resolution, ScoredCandidate
 from matching.person import Person
 from matching.search import Candidate
 
-KEY_CHUNK = 5000
 # Core tables for the batch's lookups: the ORM's row handling cost more than these queries.
 SOURCE_IDENTIFIERS: Table = SourceIdentifier.__table__  # type: ignore[assignment]
 LOAD_ROWS: Table = LoadRow.__table__  # type: ignore[assignment]
@@ -144,7 +143,7 @@ class _RowResult:
 
 
 class _BatchRun:
-    """One batch: candidates fetched together, then each row resolved and applied in file order.
+    """One batch: its rows matched together, then each row resolved and applied in file order.
 
     Each row is decided against the index as the rows before it left it, whether they fell in
     an earlier batch or earlier in this one: a record made or changed by an earlier row of the
@@ -153,7 +152,7 @@ class _BatchRun:
     candidates as the batch found them, by the pool's workers when there are some; that verdict
     stands for a row that meets no record the batch has made or changed and does not go to
     review, and the others are decided here, in turn, when their row comes. A batch that
-    follows another (read before that one wrote) finds what it made and changed the same way.
+    follows another (matched while that one wrote) finds what it made and changed the same way.
 
     A dry run's batch (carried: what its earlier batches would have written) writes nothing:
     it starts from what they made and changed, as if it had been written, and adds its own.
@@ -171,21 +170,12 @@ class _BatchRun:
         # file with the same id, which is rejected); and the review item it waits in.
         self.known: dict[str, int] = {}
         self.waiting: dict[str, int] = {}
-        # Row number -> the records its keys and identifiers found, and those holding its NHS number or UPN.
-        self.candidate_ids: dict[int, set[int]] = {}
-        self.holding: dict[int, set[int]] = {}
         self.people: dict[int, Person] = {}  # row number -> the row as matching sees it
         self.keys: dict[int, set[int]] = {}  # row number -> the blocking keys it looks up
-        self.held: dict[int, HeldPerson] = {}  # candidates read without their households
-        # Row number -> its held candidates that could change its outcome (read whole), and the rest.
-        self.matter: dict[int, list[HeldPerson]] = {}
-        self.pruned: dict[int, list[HeldPerson]] = {}
-        self.survivors: dict[int, set[int]] = {}  # row number -> the ids of all its held candidates
-        # Row number -> its held candidates by id, and the ids kept whatever their bound; the
-        # judgement begun of which others could change its outcome; the verdicts begun.
-        self._kept: dict[int, tuple[dict[int, HeldPerson], set[int]]] = {}
-        self._judged: Callable[[], dict[int, list[int]]] = dict
-        self._decided: Callable[[], dict[int, Verdict | None]] = dict
+        # Row number -> its held candidates as matched (see sources.candidates); the matching begun.
+        self.matched: dict[int, Matched] = {}
+        self._matching: Callable[[], list[Matched]] = list
+        self.merged: dict[int, int] = {}  # a held candidate's id -> the record it was merged into, for those merged
         # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
         self.owners: dict[str, int | HeldRecord] = {}
         self.writes = Writes(self.now) if carried is None else Unwritten(self.now)
@@ -201,8 +191,8 @@ class _BatchRun:
         self.to_shield: list[tuple[HeldRecord, str]] = []
 
     def begin(self) -> None:
-        """Read the batch's candidates and start judging which could change each row's outcome
-        (by the pool's workers, while this process goes on: see `sort`)."""
+        """Read what the batch's rows' source record ids and identifiers name, and start matching
+        the rows (by the pool's workers, while this process goes on: see `run`)."""
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
         self._recall_for_rows(ids)
         self.known = self._known_records(ids)
@@ -212,34 +202,23 @@ class _BatchRun:
         fresh = [row for row in self.valid if row.source_record_id not in self.known]
         self.people = {row.row_number: self.read.people[row.row_number] for row in fresh}
         self.keys = {row.row_number: self.read.keys[row.row_number] for row in fresh}
-        by_key = self._children_by_key(set().union(*self.keys.values()) if self.keys else set())
         by_identifier, self.owners = self._holders()
-        for row in fresh:
-            found = set().union(*(by_key.get(key, ()) for key in self.keys[row.row_number]))
-            self.holding[row.row_number] = by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(
-                row.upn or "", set())
-            self.candidate_ids[row.row_number] = found | self.holding[row.row_number]
-        candidates = set().union(*self.candidate_ids.values()) if self.candidate_ids else set()
-        self.held = held_people(candidates, in_full=False)
-        survivors = {h.merged_into_id for h in self.held.values() if h.merged_into_id} - set(self.held)
-        self.held.update(held_people(survivors, in_full=False))
-        self.shielded_ids = {child_id for child_id, held in self.held.items() if held.is_shielded}
-        self._judge_candidates()
-
-    def sort(self) -> None:
-        """Sort each row's candidates by the judgement begun, read in full those that could change
-        its outcome, and start deciding each row on them (by the pool's workers, while this process
-        goes on: see `run`)."""
-        self._sort_candidates()
-        self._recall_for_candidates()
-        work = [(row.row_number, self._incoming(row), self._held_candidates(row.row_number))
-                for row in self.valid if row.row_number in self.people and row.source_record_id not in self.waiting]
-        shielded = frozenset(self.shielded_ids)
+        rows = [ToMatch(row.row_number, self._incoming(row), frozenset(self.keys[row.row_number]), frozenset(
+            by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())))
+                for row in fresh if row.source_record_id not in self.waiting]
         if self.pool is not None:
-            self._decided = self.pool.decide(work, shielded)
+            self._matching = self.pool.match(rows)
         else:
-            verdicts = dict(decide_each(work, shielded))
-            self._decided = lambda: verdicts
+            matched = match_rows(rows)
+            self._matching = lambda: matched
+
+    def _matched(self) -> None:
+        """The rows matched as begun, and (a dry run) what was spilled of the records they found."""
+        self.matched = {m.number: m for m in self._matching()}
+        for matched in self.matched.values():
+            self.shielded_ids |= matched.shielded
+            self.merged.update(matched.merged)
+        self._recall_for_candidates()
 
     def _waiting(self, ids: set[str]) -> dict[str, int]:
         """The review items the rows' source records wait in."""
@@ -272,42 +251,7 @@ class _BatchRun:
         if self.carried is None:
             return
         self.records |= self.carried.recall(
-            ids=set().union(*self.survivors.values(), (i for i in self.known.values() if i > 0)))
-
-    def _judge_candidates(self) -> None:
-        """Start judging which of each row's held candidates could change its outcome.
-
-        Candidates are judged without their identifiers and households (not read yet), which
-        matching's bound allows for, except that one holding the row's NHS number or UPN always
-        could matter, as could a shielded one: those are kept whatever their bound.
-        """
-        # Keyed by id, not held in sets: hashing a candidate hashed every field of the person.
-        self._kept.clear()
-        for number, ids in self.candidate_ids.items():
-            holding = {self._surviving(self.held[i]).child_id for i in self.holding[number] if i in self.held}
-            held = {h.child_id: h for h in (self._surviving(self.held[i]) for i in ids if i in self.held)}
-            self._kept[number] = held, {i for i, h in held.items() if i in holding or h.is_shielded}
-        to_judge = [(number, self.people[number], [(i, h.person) for i, h in held.items() if i not in keep])
-                    for number, (held, keep) in self._kept.items()]
-        if self.pool is not None:
-            self._judged = self.pool.could_change(to_judge)
-        else:
-            changing = {number: could_change(incoming, held) for number, incoming, held in to_judge}
-            self._judged = lambda: changing
-
-    def _sort_candidates(self) -> None:
-        """Split each row's held candidates, as judged, into those that could change its outcome,
-        read in full now, and the rest, whose details are read only if the row goes to review
-        (where they are listed beside the others)."""
-        changing = self._judged()
-        for number, (held, keep) in self._kept.items():
-            matters = keep.union(changing[number])
-            self.matter[number] = [h for i, h in held.items() if i in matters]
-            self.pruned[number] = [h for i, h in held.items() if i not in matters]
-            self.survivors[number] = set(held)
-        wanted = {h.child_id: h for found in self.matter.values() for h in found}
-        whole = with_details(wanted)
-        self.matter = {number: [whole[h.child_id] for h in found] for number, found in self.matter.items()}
+            ids=set().union(*(m.survivors for m in self.matched.values()), (i for i in self.known.values() if i > 0)))
 
     def _known_records(self, ids: set[str]) -> dict[str, int]:
         if not ids:
@@ -321,17 +265,6 @@ class _BatchRun:
             )
         ).all()
         return {value: child_id for value, child_id in found}
-
-    @staticmethod
-    def _children_by_key(keys: set[int]) -> dict[int, set[int]]:
-        found: dict[int, set[int]] = {}
-        ordered = sorted(keys)
-        for start in range(0, len(ordered), KEY_CHUNK):
-            chunk = ordered[start:start + KEY_CHUNK]
-            statement = select(KEYS.c.key, KEYS.c.child_id).where(one_of(KEYS.c.key, chunk))
-            for key, child_id in db.session.execute(statement):
-                found.setdefault(key, set()).add(child_id)
-        return found
 
     def _holders(self) -> tuple[dict[str, set[int]], dict[str, int | HeldRecord]]:
         """Who holds the batch's NHS numbers and UPNs: any record (candidates), and this source's (owners)."""
@@ -353,21 +286,15 @@ class _BatchRun:
             owners |= {value: self.carried.owners[value] for value in values if value in self.carried.owners}
         return holders, owners
 
-    def _surviving(self, held: HeldPerson) -> HeldPerson:
-        seen = 0
-        while held.merged_into_id is not None and seen < MERGE_DEPTH:
-            held = self.held.get(held.merged_into_id) or held_people(
-                [held.merged_into_id], in_full=False)[held.merged_into_id]
-            seen += 1
-        return held
-
     def follow(self, earlier: _BatchRun) -> None:
-        """This batch's candidates were read before the earlier batch wrote, which it now has
-        (see _apply_overlapped): what that batch made and changed is found and compared as this
-        batch's own rows' changes are, and what it gave the rows' source records and identifiers
-        is read again. A row of this batch with the source record id of one of that batch's (sent
-        twice, so rejected: no valid row of a file has another's) names its child, and an NHS
-        number or UPN that batch gave one record is not given another."""
+        """This batch's rows were matched while the earlier batch wrote, which it now has (see
+        _apply_overlapped), so on candidates read before or after it committed: what that batch
+        made and changed is found and compared as this batch's own rows' changes are, whichever
+        (a held candidate it changed is set aside for the record as it now stands), and what it
+        gave the rows' source records and identifiers is read again. A row of this batch with
+        the source record id of one of that batch's (sent twice, so rejected: no valid row of a
+        file has another's) names its child, and an NHS number or UPN that batch gave one record
+        is not given another."""
         for child_id in dict.fromkeys(earlier.noted):
             record = earlier.changed.records[child_id]
             assert record.id is not None  # written
@@ -379,7 +306,8 @@ class _BatchRun:
     def run(self) -> list[_RowResult]:
         """Resolve and apply every row in file order, then write the batch (begun and sorted)."""
         with db.session.no_autoflush:
-            self.verdicts = self._decided()
+            self._matched()
+            self.verdicts = {number: matched.verdict for number, matched in self.matched.items()}
             self.writes.reserve_index_ids(len(self.people))
             # The records rows will most likely change, read together rather than one by one.
             known = {self.known[row.source_record_id] for row in self.valid if row.source_record_id in self.known}
@@ -487,19 +415,15 @@ class _BatchRun:
     def _incoming(self, row: ValidRow) -> Incoming:
         return Incoming(self.people[row.row_number], row.nhs_number, row.upn)
 
-    def _held_candidates(self, number: int) -> list[Candidate]:
-        """The row's held candidates that could change its outcome."""
-        return [Candidate(h.child_id, h.person, h.index_id) for h in self.matter.get(number, ())]
-
     def _meets_changed(self, number: int) -> bool:
         """Whether the row meets a record made or changed by an earlier row of the batch."""
         if not self.changed.records:
             return False
         # The records' keys view, not the row's set, asked: a set's isdisjoint walks every key of a dict.
-        return not self.changed.records.keys().isdisjoint(self.survivors[number]) or bool(
+        return not self.changed.records.keys().isdisjoint(self.matched[number].survivors) or bool(
             self.changed.found((*self.keys[number], *self.people[number].identifiers)))
 
-    def _candidates(self, number: int) -> tuple[list[Candidate], list[HeldPerson], list[Candidate]]:
+    def _candidates(self, number: int) -> tuple[list[Candidate], list[int], list[Candidate]]:
         """The row's candidates as the index now stands: those that could change its outcome, and
         the rest (held, their details unread; and made or changed in this batch).
 
@@ -507,11 +431,10 @@ class _BatchRun:
         changed is found through its keys and identifiers now, or through the stored ones of a
         record merged into it, and is sorted by the same rules, on what it now holds.
         """
-        incoming, changed = self.people[number], self.changed
-        matter = [Candidate(h.child_id, h.person, h.index_id) for h in self.matter[number] if h.child_id not in changed]
-        pruned = [h for h in self.pruned[number] if h.child_id not in changed]
-        found, holding = self._unchanged_survivors(self.candidate_ids[number]), self._unchanged_survivors(
-            self.holding[number])
+        incoming, changed, matched = self.people[number], self.changed, self.matched[number]
+        matter = [c for c in matched.matter if c.child_id not in changed]
+        pruned = [i for i in matched.pruned if i not in changed]
+        found, holding = self._unchanged_survivors(matched.found), self._unchanged_survivors(matched.holding)
         keep = (holding & changed.records.keys()) | changed.found(incoming.identifiers)
         meets = (found & changed.records.keys()) | changed.found(self.keys[number]) | keep
         keep |= {child_id for child_id in meets if self._is_shielded(child_id)}
@@ -524,16 +447,16 @@ class _BatchRun:
         """Whether the row's candidates now are those its verdict was reached on: the same held
         candidates, none of them changed since, and none made or changed that could matter. Most
         rows that meet a record made or changed only share a blocking key with it."""
-        held = self.matter.get(number, [])
+        held = self.matched[number].matter
         return len(candidates) == len(held) and all(
             candidate.child_id == h.child_id and h.child_id not in self.changed for candidate, h in zip(
                 candidates, held, strict=True))
 
-    def _unchanged_survivors(self, ids: set[int]) -> set[int]:
+    def _unchanged_survivors(self, ids: frozenset[int]) -> set[int]:
         """The surviving records of these held ids, leaving out the ids the batch has changed (those
         are found through their keys now)."""
         # Not `ids - records.keys()`: that walks every key, and a dry run's records grow with the file.
-        return {self._surviving(self.held[i]).child_id for i in ids if i not in self.changed and i in self.held}
+        return {self.merged.get(i, i) for i in ids if i not in self.changed}
 
     def _resolve(self, row: ValidRow, reasons: tuple[str, ...]) -> _RowResult:
         number = row.row_number
@@ -543,13 +466,13 @@ class _BatchRun:
             if not self._as_judged(number, candidates):
                 verdict = None
         else:
-            candidates, pruned, others = self._held_candidates(number), self.pruned.get(number, []), []
+            candidates, pruned, others = list(self.matched[number].matter), list(self.matched[number].pruned), []
         if verdict is None:
             incoming = self._incoming(row)
             resolution, why = decide(incoming, candidates, self._is_shielded)
             if resolution.outcome == REVIEW and (pruned or others):
                 # The outcome stands; the review lists the best of all the candidates, read whole now.
-                whole = with_details({h.child_id: h for h in pruned})
+                whole = held_people(pruned)
                 others += [Candidate(h.child_id, h.person, h.index_id) for h in whole.values()]
                 resolution, why = decide(incoming, candidates + others, self._is_shielded)
             verdict = verdict_of(resolution, why, self._is_shielded)
@@ -713,7 +636,7 @@ def _end_involvements_not_supplied(load: Load, today: date) -> int:
 
 def _begin(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None, carried: Carried | None,
            ) -> _BatchRun:
-    """The batch begun: its candidates read, and the judging of them started."""
+    """The batch begun: what its rows name read, and the matching of them started."""
     tune_for_bulk_load(db.session.connection())  # the connection this transaction has
     run = _BatchRun(load, batch, today, pool, carried)
     run.begin()
@@ -721,7 +644,7 @@ def _begin(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None,
 
 
 def _apply_batch(run: _BatchRun, tally: _Tally) -> None:
-    """Apply (or, carrying a dry run's state, predict) one batch, begun and sorted, and commit it
+    """Apply (or, carrying a dry run's state, predict) one batch, begun, and commit it
     with its report rows and the load's position. A dry run's children have no id in its report:
     they are not made."""
     tune_for_bulk_load(db.session.connection())
@@ -736,11 +659,10 @@ def _apply_batch(run: _BatchRun, tally: _Tally) -> None:
 
 def _apply_in_turn(load: Load, batches: Iterator[ReadBatch], today: date, tally: _Tally, pool: MatchingPool | None,
                    carried: Carried | None, after: Callable[[], None]) -> None:
-    """Each batch begun, sorted and applied before the next is begun: a dry run's (which carries
+    """Each batch begun and applied before the next is begun: a dry run's (which carries
     each batch's changes to the next itself) and a load's without workers (nothing to overlap)."""
     for batch in batches:
         run = _begin(load, batch, today, pool, carried)
-        run.sort()
         _apply_batch(run, tally)
         del run  # the batch's records go before they are collected
         after()
@@ -750,13 +672,14 @@ def _apply_overlapped(load: Load, batches: Iterator[ReadBatch], today: date, tal
                       after: Callable[[], None]) -> None:
     """A load's batches with the workers matching one batch while this process applies the one before.
 
-    Each batch's candidates are read and the workers start judging them before the batch before
-    is applied and written; its rows are then decided on them while this process reads the
-    next batch's. So the batch's candidates are read as the index stood before the batch before
-    wrote: what that batch made and changed is found and compared as the batch's own rows'
-    changes are (`_BatchRun.follow`), the rows that meet it are decided again here, and the
-    rest keep the workers' verdicts, which nothing since could change. Before this, this process
-    matched half of every batch itself while the workers stood idle as it read and wrote.
+    Each batch is begun, and the workers start reading and matching its rows, before the batch
+    before is applied and written. So the batch's candidates are read as the index stood before
+    or after the batch before wrote: what that batch made and changed is found and compared as
+    the batch's own rows' changes are (`_BatchRun.follow`), the rows that meet it are decided
+    again here, and the rest keep the workers' verdicts, which nothing since could change.
+    Before this, this process matched half of every batch itself while the workers stood idle
+    as it read and wrote; then it still read every batch's candidates for them, and was the
+    limit of a load's speed (see sources.candidates).
     """
     ahead: _BatchRun | None = None
     for batch in batches:
@@ -766,7 +689,6 @@ def _apply_overlapped(load: Load, batches: Iterator[ReadBatch], today: date, tal
             run.follow(ahead)
             ahead = None
             after()
-        run.sort()
         ahead = run
     if ahead is not None:
         _apply_batch(ahead, tally)
@@ -799,6 +721,14 @@ def _collecting_between_batches() -> Iterator[Callable[[], None]]:
         gc.unfreeze()
         if was_enabled:
             gc.enable()
+
+
+def _workers_can_read() -> bool:
+    """Whether matching workers, each reading with a connection of its own, see what this load
+    reads: a database other processes can open, and a session not bound to one connection (a
+    caller's transaction, whose uncommitted rows no other connection sees)."""
+    bind = db.session.get_bind()
+    return isinstance(bind, Engine) and shareable(bind)
 
 
 def resumes_after(load: Load) -> int:
@@ -834,9 +764,11 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     tally = _Tally(load)
     size = current_app.config["LOAD_BATCH_ROWS"]
     # Worker processes pay for themselves only over more than one batch.
-    workers = current_app.config["LOAD_WORKERS"] if (load.rows_expected or 0) - load.rows_done > size else 0
+    many = (load.rows_expected or 0) - load.rows_done > size
+    workers = current_app.config["LOAD_WORKERS"] if many and _workers_can_read() else 0
     try:
-        with (matching_pool(workers) as pool, _batches(path, load, today, size, ahead=pool is not None) as batches,
+        with (matching_pool(workers, read_only_settings(current_app.config)) as pool,
+              _batches(path, load, today, size, ahead=pool is not None) as batches,
               _carried(load) as carried, _collecting_between_batches() as collect):
 
             def after() -> None:

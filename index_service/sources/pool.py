@@ -1,12 +1,12 @@
-"""Worker processes that match a load's rows while the load's own process reads and writes.
+"""Worker processes that match a load's rows while the load's own process writes.
 
-A load's process keeps every database read and write and the order of the rows; the workers
-get plain data (the row as matching sees it, its candidates) and give back plain data: which
-candidates could change a row's outcome, and the row's verdict on its held candidates as the
-batch found them. They run the same functions (matching.deciding) as the load's process, which
-decides itself every row the workers cannot (one sent to review, one whose candidates an earlier
-row of its batch, or the batch before, has made or changed), and works the chunks no worker has
-begun when it asks for the results.
+A load's process keeps every write and the order of the rows; each worker, with a read-only
+connection of its own, is sent rows in chunks (the row as matching sees it, its blocking keys,
+the records holding its identifiers), reads their candidates, and gives back plain data: each
+row's candidates as it found them, those that could change its outcome, and its verdict on them
+(see sources.candidates). The load decides itself every row the workers cannot (one sent to
+review, one whose candidates an earlier row of its batch, or the batch before, has made or
+changed), and works the chunks no worker has begun when it asks for the results.
 
 A worker that dies breaks the pool: the batch fails, nothing of it is committed, and the load
 stops as failed, to be resumed by running it again.
@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from matching.deciding import Incoming, Verdict, could_change_each, decide_each
-from matching.person import Person
-from matching.search import Candidate
+from index_service.sources.candidates import Matched, ToMatch, match_rows, match_rows_read_alone, open_read_only
 from matching.worker import run_task, start_matching_worker
 
-CHUNK_ROWS = 25  # rows a task: worth the cost of sending, and few enough that the load waits little at the end
+# Rows a task. Each task reads its rows' candidates in a few queries of its own, so a few large
+# tasks cost less than many small ones; 100,000 rows into a million children took 92.1 s with 25
+# rows a task, 84.4 s with 100 and 84.7 s with 250, which used the least CPU (141.5 s in all).
+CHUNK_ROWS = 250
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -55,30 +55,23 @@ def _result(future: Future[T]) -> T:
 class MatchingPool:
     """A pool of worker processes for one load (see the module's docstring)."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, database: Mapping[str, Any] | None = None) -> None:
+        """workers processes, each reading the database of these settings (see
+        candidates.read_only_settings), or none."""
         self.workers = workers
         # Spawned, not forked: a worker starts clean, without the load's database connections,
-        # and imports only matching (the functions it is sent are matching.deciding's).
+        # and opens its own.
         self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=start_matching_worker, initargs=(os.getpid(),))
+                                             initializer=_start_worker, initargs=(os.getpid(), database))
 
-    def could_change(self, work: list[tuple[int, Person, list[tuple[int, Person]]]],
-                     ) -> Callable[[], dict[int, list[int]]]:
-        """Start sharing out the work; the thunk gives row number -> the held candidates that could
-        change its outcome, for each row of the work."""
-        gather = self._shared(could_change_each, work)
-        return lambda: dict(gather())
+    def match(self, rows: list[ToMatch]) -> Callable[[], list[Matched]]:
+        """Start sharing out the rows (see sources.candidates); the thunk gives each row matched, in order."""
+        return self._shared(match_rows_read_alone, rows, here=match_rows)
 
-    def decide(self, work: list[tuple[int, Incoming, list[Candidate]]], shielded: frozenset[int],
-               ) -> Callable[[], dict[int, Verdict | None]]:
-        """Start sharing out the work; the thunk gives row number -> its verdict on its held
-        candidates (None: left to the load), for each row of the work."""
-        gather = self._shared(partial(decide_each, shielded=shielded), work)
-        return lambda: dict(gather())
-
-    def _shared(self, each: Callable[[list[T]], list[R]], work: list[T]) -> Callable[[], list[R]]:
+    def _shared(self, each: Callable[[list[T]], list[R]], work: list[T],
+                here: Callable[[list[T]], list[R]] | None = None) -> Callable[[], list[R]]:
         """each over the work, in chunks shared out to the workers now; the thunk gives the results
-        in the work's order.
+        in the work's order (here: what this process runs instead of each, for the chunks it takes).
 
         The load goes on with other work meanwhile (it reads and writes one batch while the
         workers match the next). When it asks for the results it works too: from the last chunk
@@ -95,7 +88,7 @@ class MatchingPool:
             for at in reversed(range(len(chunks))):
                 if not futures[at].cancel():
                     break
-                done[at] = each(chunks[at])
+                done[at] = (here or each)(chunks[at])
             return [result for at, future in enumerate(futures)
                     for result in (done[at] if at in done else _result(future))]
 
@@ -111,13 +104,20 @@ class MatchingPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _start_worker(parent: int, database: Mapping[str, Any] | None) -> None:
+    start_matching_worker(parent)
+    if database is not None:
+        open_read_only(database)
+
+
 @contextmanager
-def matching_pool(workers: int) -> Iterator[MatchingPool | None]:
-    """A pool of this many workers for the length of a load, or None for no pool (workers 0)."""
+def matching_pool(workers: int, database: Mapping[str, Any] | None = None) -> Iterator[MatchingPool | None]:
+    """A pool of this many workers for the length of a load, each reading the database of these
+    settings (see candidates.read_only_settings), or None for no pool (workers 0)."""
     if workers < 1:
         yield None
         return
-    pool = MatchingPool(workers)
+    pool = MatchingPool(workers, database)
     try:
         yield pool
     finally:

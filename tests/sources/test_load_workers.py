@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from sqlalchemy import func, select
 from index_service.children.models import Child, DataSource, IdentifierKind, SourceIdentifier
 from index_service.config import ConfigError, load_settings
 from index_service.extensions import db
+from index_service.sources.candidates import Matched, ToMatch, match_rows, read_only_settings
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
-from index_service.sources.pool import CHUNK_ROWS, matching_pool
+from index_service.sources.pool import CHUNK_ROWS, MatchingPool, matching_pool
 from matching.worker import FULL_COLLECTION_EVERY
 from tests.sources.loads import (
     TODAY,
@@ -91,17 +93,18 @@ def _load(source: DataSource, path: Path, *, dry_run: bool, watch: list[int] | N
     return run_load(load, today=TODAY, progress=count_helpers)
 
 
-def test_workers_decide_every_row_as_the_load_alone_does(app: Flask, tmp_path: Path,
+def test_workers_decide_every_row_as_the_load_alone_does(committed_app: Flask, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Committed: the workers read the index with connections of their own."""
     _held_index(tmp_path / "held.csv")
     path = write_extract(tmp_path / "second.csv", ROWS)
     source = make_source("Second census")
-    monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 4)
+    monkeypatch.setitem(committed_app.config, "LOAD_BATCH_ROWS", 4)
 
-    monkeypatch.setitem(app.config, "LOAD_WORKERS", 0)
+    monkeypatch.setitem(committed_app.config, "LOAD_WORKERS", 0)
     alone_processes: list[int] = []
     alone = _report(_load(source, path, dry_run=True, watch=alone_processes))
-    monkeypatch.setitem(app.config, "LOAD_WORKERS", 2)
+    monkeypatch.setitem(committed_app.config, "LOAD_WORKERS", 2)
     pooled_processes: list[int] = []
     pooled = _report(_load(source, path, dry_run=True, watch=pooled_processes))
 
@@ -118,6 +121,59 @@ def test_workers_decide_every_row_as_the_load_alone_does(app: Flask, tmp_path: P
     noah = applied[4][3]
     assert applied[4][2] is RowOutcome.CREATED and alone[5][2] is alone[9][2] is RowOutcome.LINKED
     assert applied[5][2:4] == applied[9][2:4] == (RowOutcome.LINKED, noah)
+
+
+def _matched_now(_pool: MatchingPool, rows: list[ToMatch]) -> Callable[[], list[Matched]]:
+    matched = match_rows(rows)
+    return lambda: matched
+
+
+def _matched_when_asked(_pool: MatchingPool, rows: list[ToMatch]) -> Callable[[], list[Matched]]:
+    return lambda: match_rows(rows)
+
+
+@pytest.mark.parametrize("matched", [_matched_now, _matched_when_asked], ids=["before", "after"])
+def test_a_batch_read_before_or_after_the_batch_before_commits_decides_every_row_the_same(
+        committed_app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        matched: Callable[[MatchingPool, list[ToMatch]], Callable[[], list[Matched]]]) -> None:
+    """A worker reads a batch's candidates while the load writes the batch before, so before or
+    after that batch commits; here the load's process reads them at one moment or the other."""
+    _held_index(tmp_path / "held.csv")
+    path = write_extract(tmp_path / "second.csv", ROWS)
+    source = make_source("Second census")
+    monkeypatch.setitem(committed_app.config, "LOAD_BATCH_ROWS", 4)
+    monkeypatch.setitem(committed_app.config, "LOAD_WORKERS", 0)
+    alone = _report(_load(source, path, dry_run=True))
+
+    monkeypatch.setitem(committed_app.config, "LOAD_WORKERS", 1)
+    monkeypatch.setattr(MatchingPool, "match", matched)
+    applied = _report(_load(source, path, dry_run=False))
+    assert [(r[2], *r[4:]) for r in applied] == [(r[2], *r[4:]) for r in alone]
+    noah = applied[4][3]
+    assert applied[9][2:4] == (RowOutcome.LINKED, noah)  # row 10 meets the child row 5, a batch before, made
+
+
+def _write_then_count(_: object) -> tuple[str, int]:
+    """In a matching worker: try to write, then count the children it reads."""
+    try:
+        db.session.execute(sa.text("CREATE TABLE written_by_a_worker (id INTEGER)"))
+        wrote = "wrote"
+    except sa.exc.DBAPIError as error:
+        wrote = type(error.orig).__name__
+    db.session.rollback()
+    return wrote, db.session.scalar(select(func.count()).select_from(Child)) or 0
+
+
+def test_a_matching_worker_reads_the_index_with_a_connection_of_its_own_that_cannot_write(
+        committed_app: Flask, tmp_path: Path) -> None:
+    held = write_extract(tmp_path / "held.csv", [row("A1"), row("A2", given_name="Ava")])
+    load_file(make_source("Held census"), held)
+    with matching_pool(1, read_only_settings(committed_app.config)) as pool:
+        assert pool is not None
+        wrote, children = pool._submit(_write_then_count, None).result()
+    assert wrote != "wrote"
+    assert children == 2
+    assert "written_by_a_worker" not in sa.inspect(db.engine).get_table_names()
 
 
 def _spawned_children(parent: int) -> list[int]:
