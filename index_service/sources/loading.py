@@ -304,7 +304,7 @@ class _BatchRun:
         self.owners = self._holders()[1]
 
     def run(self) -> list[_RowResult]:
-        """Resolve and apply every row in file order, then write the batch (begun and sorted)."""
+        """Resolve and apply every row in file order, then write the batch (begun)."""
         with db.session.no_autoflush:
             self._matched()
             self.verdicts = {number: matched.verdict for number, matched in self.matched.items()}
