@@ -97,7 +97,7 @@ def match_rows(rows: list[ToMatch]) -> list[Matched]:
     return matched
 
 
-def match_rows_read_alone(rows: list[ToMatch]) -> list[Matched]:
+def match_rows_in_worker(rows: list[ToMatch]) -> list[Matched]:
     """match_rows in a matching worker (see open_read_only): its snapshot ends with the chunk."""
     try:
         return match_rows(rows)

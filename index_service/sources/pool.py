@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from index_service.sources.candidates import Matched, ToMatch, match_rows, match_rows_read_alone, open_read_only
+from index_service.sources.candidates import Matched, ToMatch, match_rows, match_rows_in_worker, open_read_only
 from matching.worker import run_task, start_matching_worker
 
 # Rows a task. Each task reads its rows' candidates in a few queries of its own, so a few large
@@ -66,7 +66,7 @@ class MatchingPool:
 
     def match(self, rows: list[ToMatch]) -> Callable[[], list[Matched]]:
         """Start sharing out the rows (see sources.candidates); the thunk gives each row matched, in order."""
-        return self._shared(match_rows_read_alone, rows, here=match_rows)
+        return self._shared(match_rows_in_worker, rows, here=match_rows)
 
     def _shared(self, each: Callable[[list[T]], list[R]], work: list[T],
                 here: Callable[[list[T]], list[R]] | None = None) -> Callable[[], list[R]]:
