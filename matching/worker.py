@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from matching.collecting import CollectedBetween
+from matching.levels import forget_prepared
 
 CHECK_SECONDS = 1.0
 FULL_COLLECTION_EVERY = 200  # tasks: a worker's task is a few dozen rows
@@ -51,9 +52,16 @@ def start_matching_worker(parent: int) -> None:
 
 
 def run_task(function: Callable[[T], R], task: T) -> R:
-    """One task of a matching worker (started by start_matching_worker), then the collector run."""
+    """One task of a matching worker (started by start_matching_worker), then its prepared people
+    forgotten and the collector run.
+
+    A task's candidates are mostly others than the next task's. Kept in matching's cache, they
+    were scanned by the collector after every task: a worker took 82.0 CPU s for 100,000 rows at
+    a million children with them kept, 74.1 s with them forgotten.
+    """
     try:
         return function(task)
     finally:
         assert _collector is not None
+        forget_prepared()
         _collector.after()

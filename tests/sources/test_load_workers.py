@@ -24,6 +24,8 @@ from index_service.sources.candidates import Matched, ToMatch, match_rows, read_
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
 from index_service.sources.pool import CHUNK_ROWS, MatchingPool, matching_pool
+from matching.levels import prepare
+from matching.person import Person
 from matching.worker import FULL_COLLECTION_EVERY
 from tests.sources.loads import (
     TODAY,
@@ -314,3 +316,19 @@ def test_a_matching_worker_collects_garbage_between_its_tasks_not_during_them() 
     assert all(later - earlier >= 3 for earlier, later in zip(collected, collected[1:], strict=False))
     full = [count for _, _, count in seen]
     assert full[-1] == full[0] + 1  # and everything, every FULL_COLLECTION_EVERY tasks
+
+
+def _prepare_one(name: str) -> int:
+    """Prepare a person in a matching worker; how many prepared people it held before."""
+    held = prepare.cache_info().currsize
+    prepare(Person(given_name=name, family_name="Hughes"))
+    return held
+
+
+def test_a_matching_worker_forgets_its_prepared_people_after_each_task() -> None:
+    """A task's candidates are others than the next task's: kept, the collector after every task
+    scanned them all (a tenth of a worker's CPU)."""
+    with matching_pool(1) as pool:
+        assert pool is not None
+        held = [pool._submit(_prepare_one, name).result() for name in ("Thomas", "Oliver", "Amelia")]
+    assert held == [0, 0, 0]
