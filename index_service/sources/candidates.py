@@ -5,7 +5,7 @@ process runs with its session.
 The load's own process used to read every batch's candidates and send them, pickled, to the
 workers to be judged and then decided. It did all of a load's reading and writing and was the
 limit of its speed, while its worker stood idle half the time. Now the worker reads what it
-matches. Each chunk of rows is read in one snapshot (see read_snapshot), and a batch's chunks
+matches. Each chunk of rows is read in one snapshot (see open_read_only), and a batch's chunks
 may be read before or after the batch before it commits: the load finds what that batch made and
 changed as its own rows' changes are found (`_BatchRun.follow`), so a row's outcome is the same
 either way.
