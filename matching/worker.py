@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from matching.collecting import CollectedBetween
-from matching.levels import forget_prepared
 
 CHECK_SECONDS = 1.0
 FULL_COLLECTION_EVERY = 200  # tasks: a worker's task is a few dozen rows
@@ -52,8 +51,8 @@ def start_matching_worker(parent: int) -> None:
 
 
 def run_task(function: Callable[[T], R], task: T) -> R:
-    """One task of a matching worker (started by start_matching_worker), then its prepared people
-    forgotten and the collector run.
+    """One task of a matching worker (started by start_matching_worker), then the collector run
+    (which forgets the task's prepared people: see matching.collecting).
 
     A task's candidates are mostly others than the next task's. Kept in matching's cache, they
     were scanned by the collector after every task: a worker took 82.0 CPU s for 100,000 rows at
@@ -63,5 +62,4 @@ def run_task(function: Callable[[T], R], task: T) -> R:
         return function(task)
     finally:
         assert _collector is not None
-        forget_prepared()
         _collector.after()

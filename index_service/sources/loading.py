@@ -69,7 +69,6 @@ from matching.deciding import (
     rounded_score,
     verdict_of,
 )
-from matching.levels import forget_prepared
 from matching.linkage import Resolution, ScoredCandidate
 from matching.person import Person
 from matching.search import Candidate
@@ -711,12 +710,8 @@ def _collecting_between_batches() -> Iterator[Callable[[], None]]:
     was_enabled = gc.isenabled()
     collector = CollectedBetween(FULL_COLLECTION_EVERY)
 
-    def collect() -> None:
-        forget_prepared()
-        collector.after()
-
     try:
-        yield collect
+        yield collector.after
     finally:
         gc.unfreeze()
         if was_enabled:
