@@ -187,9 +187,15 @@ def shareable(bind: sa.Connection | Engine) -> bool:
     return bool(database) and database != ":memory:" and not database.startswith("file::memory:")
 
 
+def snapshot_options(dialect_name: str) -> dict[str, Any]:
+    """The execution options under which a transaction reads one consistent snapshot and never
+    takes SQLite's write lock."""
+    if dialect_name == "sqlite":
+        return {READ_SNAPSHOT: True}
+    return {"isolation_level": "REPEATABLE READ"}
+
+
 def read_snapshot(connection: sa.Connection) -> sa.Connection:
     """A connection that reads one consistent snapshot and never takes SQLite's write lock."""
-    if connection.dialect.name == "sqlite":
-        return connection.execution_options(**{READ_SNAPSHOT: True})
-    return connection.execution_options(isolation_level="REPEATABLE READ")
+    return connection.execution_options(**snapshot_options(connection.dialect.name))
 

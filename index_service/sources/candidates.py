@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import event, make_url, select
 
 from index_service.children.held import one_of
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, with_details
 from index_service.children.writes import KEYS
-from index_service.database import READ_SNAPSHOT, configure_sqlite
+from index_service.database import configure_sqlite, snapshot_options
 from index_service.extensions import db
 from matching.deciding import Incoming, Verdict, could_change, decided
 from matching.search import Candidate
@@ -143,13 +143,10 @@ def open_read_only(settings: Mapping[str, Any]) -> None:
     engine whose every transaction reads one snapshot and cannot write (nor take SQLite's write
     lock, which the load holds while it writes a batch)."""
     uri: str = settings["SQLALCHEMY_DATABASE_URI"]
-    options = dict(settings["SQLALCHEMY_ENGINE_OPTIONS"])
-    sqlite = uri.startswith("sqlite")
-    if sqlite:
-        options["execution_options"] = {READ_SNAPSHOT: True}
-    else:
-        options["isolation_level"] = "REPEATABLE READ"
-        options["execution_options"] = {"postgresql_readonly": True}
+    backend = make_url(uri).get_backend_name()
+    sqlite = backend == "sqlite"
+    options = {**settings["SQLALCHEMY_ENGINE_OPTIONS"], "execution_options": {
+        **snapshot_options(backend), **({} if sqlite else {"postgresql_readonly": True})}}
     app = Flask(__name__)
     app.config.update(SQLALCHEMY_DATABASE_URI=uri, SQLALCHEMY_ENGINE_OPTIONS=options)
     db.init_app(app)
