@@ -18,7 +18,7 @@ Precision comes first: a wrong link shows one child's workers on another child's
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -166,10 +166,11 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
 BOUND_SLACK = 0.01  # bits: the bound is summed in another order, and a weight is rounded to three places
 
 
-def _bounds(incoming: Prepared, held: Prepared, model: LinkageModel) -> Iterator[float]:
-    """The bound on the held record's weight, tighter at each step as comparison by comparison
-    is made (see upper_bound)."""
-    bound = model.prior_weight + sum(model.best_weights.values())
+def _bound(incoming: Prepared, held: Prepared, model: LinkageModel, floor: float = -math.inf) -> float:
+    """The bound on the held record's weight (see upper_bound), made tighter comparison by
+    comparison; once it falls below floor, the bound so far."""
+    best = model.best_weights
+    bound = model.prior_weight + sum(best.values())
     for comparison, levels, surname in possible_levels(incoming, held):
         weights = model.weights[comparison]
         # Most comparisons have one possible level: read its weight without a generator (a load bounds
@@ -177,8 +178,10 @@ def _bounds(incoming: Prepared, held: Prepared, model: LinkageModel) -> Iterator
         most = weights[levels[0]] if len(levels) == 1 else max(weights[level] for level in levels)
         if surname:
             most += model.surname_adjustment(surname)
-        bound += most - model.best_weights[comparison]
-        yield bound
+        bound += most - best[comparison]
+        if bound < floor:
+            break
+    return bound
 
 
 def upper_bound(incoming: Person, held: Person, model: LinkageModel | None = None) -> float:
@@ -188,7 +191,7 @@ def upper_bound(incoming: Person, held: Person, model: LinkageModel | None = Non
 
     A load reads a candidate's identifiers and household only when it could matter (see could_matter).
     """
-    return min(_bounds(prepare(incoming), prepare(held), model or default_model()))  # each step can only lower it
+    return _bound(prepare(incoming), prepare(held), model or default_model())
 
 
 def could_matter(incoming: Person, held: Person, model: LinkageModel | None = None) -> bool:
@@ -207,7 +210,7 @@ def could_matter(incoming: Person, held: Person, model: LinkageModel | None = No
     if mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids:
         return True
     floor = model.review_weight - BOUND_SLACK
-    return all(bound >= floor for bound in _bounds(mine, theirs, model))
+    return _bound(mine, theirs, model, floor) >= floor
 
 
 def _two_names(incoming: Prepared, held: Prepared, model: LinkageModel) -> bool:
