@@ -297,7 +297,8 @@ class _BatchRun:
         for child_id in dict.fromkeys(earlier.noted):
             record = earlier.changed.records[child_id]
             assert record.id is not None  # written
-            self.changed.note(record.id, record, record.person(), record.blocking_keys)
+            # As that batch last noted it: a record is noted after every change of how matching sees it.
+            self.changed.note(record.id, record, earlier.changed.people[child_id], record.blocking_keys)
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
         self.known |= self._known_records(ids)
         self.owners = self._holders()[1]
