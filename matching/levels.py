@@ -32,10 +32,10 @@ from matching.normalise import (
 from matching.person import Person
 from matching.variants import are_family_variants, are_given_variants
 
-# Bounded so that a load of millions of rows keeps a steady size: a batch's people (its rows,
-# and its candidates with and without their details: about 9,500 for 1,000 rows at a million
-# children) all fit, and a load forgets them between batches (forget_prepared); pairs of names
-# recur far more across a load, and each costs only a few hundred bytes.
+# Bounded so that a load of millions of rows keeps a steady size: a batch's people (its rows, and
+# the candidates read whole to be scored; those only bounded are prepared once and not kept, see
+# prepared_once) all fit, and a load forgets them between batches (forget_prepared); pairs of
+# names recur far more across a load, and each costs only a few hundred bytes.
 PREPARED_CACHE = 16_384
 NAME_CACHE = 65_536
 
@@ -184,6 +184,12 @@ def prepare(person: Person) -> Prepared:
         given_shown=" ".join(given.split()) if given else "",
         family_shown=" ".join(family.split()) if family else "",
     )
+
+
+def prepared_once(person: Person) -> Prepared:
+    """prepare, not kept: for a person compared with one row, whose hash and place in the cache
+    cost more than preparing it (a load bounds each candidate against each of its rows once)."""
+    return prepare.__wrapped__(person)
 
 
 _NONE: frozenset[str] = frozenset()

@@ -36,6 +36,7 @@ from matching.levels import (
     Prepared,
     possible_levels,
     prepare,
+    prepared_once,
 )
 from matching.levels import compare as compare_prepared
 from matching.model import LinkageModel, default_model
@@ -206,7 +207,7 @@ def could_matter(incoming: Person, held: Person, model: LinkageModel | None = No
     The comparisons stop as soon as the bound falls below the threshold.
     """
     model = model or default_model()
-    mine, theirs = prepare(incoming), prepare(held)
+    mine, theirs = prepare(incoming), prepared_once(held)
     if mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids:
         return True
     floor = model.review_weight - BOUND_SLACK

@@ -490,6 +490,17 @@ def test_the_upper_bound_is_never_below_the_score_whatever_the_details() -> None
     assert pruned > 1000
 
 
+def test_bounding_a_candidate_keeps_only_the_row_prepared() -> None:
+    """A load bounds each candidate against a row once: the row is kept prepared for its other
+    candidates, the candidate is not (its hash and place in the cache cost more than it saved)."""
+    prepare.cache_clear()
+    row = replace(HELD, given_name="Olivia")
+    could_matter(row, HELD.without_details())
+    could_matter(row, replace(HELD, family_name="Jones").without_details())
+    assert prepare.cache_info().currsize == 1
+    assert prepare.cache_info().hits == 1
+
+
 def test_a_candidate_sharing_an_identifier_always_matters() -> None:
     stranger = Person(given_name="Grace", family_name="Smith", date_of_birth=date(2010, 1, 2),
                       identifiers=frozenset({NHS_A}))
