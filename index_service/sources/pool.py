@@ -66,10 +66,10 @@ class MatchingPool:
 
     def match(self, rows: list[ToMatch]) -> Callable[[], list[Matched]]:
         """Start sharing out the rows (see sources.candidates); the thunk gives each row matched, in order."""
-        return self._shared(match_rows_in_worker, rows, here=match_rows)
+        return self._shared(match_rows_in_worker, match_rows, rows)
 
-    def _shared(self, each: Callable[[list[T]], list[R]], work: list[T],
-                here: Callable[[list[T]], list[R]] | None = None) -> Callable[[], list[R]]:
+    def _shared(self, each: Callable[[list[T]], list[R]], here: Callable[[list[T]], list[R]],
+                work: list[T]) -> Callable[[], list[R]]:
         """each over the work, in chunks shared out to the workers now; the thunk gives the results
         in the work's order (here: what this process runs instead of each, for the chunks it takes).
 
@@ -88,7 +88,7 @@ class MatchingPool:
             for at in reversed(range(len(chunks))):
                 if not futures[at].cancel():
                     break
-                done[at] = (here or each)(chunks[at])
+                done[at] = here(chunks[at])
             return [result for at, future in enumerate(futures)
                     for result in (done[at] if at in done else _result(future))]
 

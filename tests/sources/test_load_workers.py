@@ -287,7 +287,7 @@ def test_the_load_works_the_chunks_no_worker_has_begun_and_keeps_the_order() -> 
     work = list(range(40 * CHUNK_ROWS))
     with matching_pool(1) as pool:
         assert pool is not None
-        results = pool._shared(_worked_by, work)()
+        results = pool._shared(_worked_by, _worked_by, work)()
     assert [item for item, _ in results] == work
     by_load = [item for item, pid in results if pid == os.getpid()]
     by_worker = [item for item, pid in results if pid != os.getpid()]
