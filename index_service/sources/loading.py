@@ -201,7 +201,7 @@ class _BatchRun:
         fresh = [row for row in self.valid if row.source_record_id not in self.known]
         self.people = {row.row_number: self.read.people[row.row_number] for row in fresh}
         self.keys = {row.row_number: self.read.keys[row.row_number] for row in fresh}
-        by_identifier, self.owners = self._holders()
+        by_identifier, self.owners = self._holders(self._identifiers())
         rows = [ToMatch(row.row_number, self._incoming(row), frozenset(self.keys[row.row_number]), frozenset(
             by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())))
                 for row in fresh if row.source_record_id not in self.waiting]
@@ -265,9 +265,12 @@ class _BatchRun:
         ).all()
         return {value: child_id for value, child_id in found}
 
-    def _holders(self) -> tuple[dict[str, set[int]], dict[str, int | HeldRecord]]:
-        """Who holds the batch's NHS numbers and UPNs: any record (candidates), and this source's (owners)."""
-        values = {value for row in self.valid for value in (row.nhs_number, row.upn) if value}
+    def _identifiers(self) -> set[str]:
+        """The NHS numbers and UPNs of the batch's rows."""
+        return {value for row in self.valid for value in (row.nhs_number, row.upn) if value}
+
+    def _holders(self, values: set[str]) -> tuple[dict[str, set[int]], dict[str, int | HeldRecord]]:
+        """Who holds these NHS numbers and UPNs: any record (candidates), and this source's (owners)."""
         if not values:
             return {}, {}
         holders: dict[str, set[int]] = {}
@@ -299,9 +302,14 @@ class _BatchRun:
             assert record.id is not None  # written
             # As that batch last noted it: a record is noted after every change of how matching sees it.
             self.changed.note(record.id, record, earlier.changed.people[child_id], record.blocking_keys)
+        # That batch gave records only its own rows' source record ids and identifiers, so only
+        # those this batch shares with it (a file's rows rarely do) can have changed hands.
         ids = {row.source_record_id for row in self.rows if row.source_record_id}
-        self.known |= self._known_records(ids)
-        self.owners = self._holders()[1]
+        self.known |= self._known_records(ids.intersection(row.source_record_id for row in earlier.rows))
+        shared = self._identifiers() & earlier._identifiers()
+        if shared:
+            self.owners = {value: owner for value, owner in self.owners.items() if value not in shared} | (
+                self._holders(shared)[1])
 
     def run(self) -> list[_RowResult]:
         """Resolve and apply every row in file order, then write the batch (begun)."""

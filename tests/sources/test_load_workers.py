@@ -155,6 +155,40 @@ def test_a_batch_read_before_or_after_the_batch_before_commits_decides_every_row
     assert applied[9][2:4] == (RowOutcome.LINKED, noah)  # row 10 meets the child row 5, a batch before, made
 
 
+PRICE_NHS = "401 023 1025"
+
+
+@pytest.mark.parametrize("matched", [_matched_now, _matched_when_asked], ids=["before", "after"])
+def test_a_batch_read_before_the_batch_before_commits_knows_what_that_batch_gave_its_source_records_and_nhs_numbers(
+        committed_app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        matched: Callable[[MatchingPool, list[ToMatch]], Callable[[], list[Matched]]]) -> None:
+    """One row a batch: row 2 sends row 1's source record id again, and row 4 the NHS number
+    that row 3 gave the child it made, each read before or after the batch before commits."""
+    _held_index(tmp_path / "held.csv")
+    thomas = db.session.scalar(select(Child.id).where(Child.given_name == "Thomas"))
+    path = write_extract(tmp_path / "second.csv", [
+        row("C1", **NOAH),
+        row("C1", **{**NOAH, "parent_carer_phone": "07700 900456"}),
+        row("C2", given_name="Ruby", family_name="Price", date_of_birth="2016-03-04", gender="f",
+            nhs_number=PRICE_NHS),
+        row("C3", given_name="Thomas", family_name="Hughes", date_of_birth="2015-01-02", postcode="LS7 3BB",
+            address_line1="1 Park Road", parent_carer_name="Paul Hughes", nhs_number=PRICE_NHS),
+    ])
+    monkeypatch.setitem(committed_app.config, "LOAD_BATCH_ROWS", 1)
+    monkeypatch.setitem(committed_app.config, "LOAD_WORKERS", 1)
+    monkeypatch.setattr(MatchingPool, "match", matched)
+    applied = _report(_load(make_source("Second census"), path, dry_run=False))
+
+    noah, ruby = applied[0][3], applied[2][3]
+    assert [r[2:4] for r in applied] == [(RowOutcome.CREATED, noah), (RowOutcome.REJECTED, noah),
+                                         (RowOutcome.CREATED, ruby), (RowOutcome.LINKED, thomas)]
+    assert "conflict: this source gave the NHS number 4010231025 for another record too; not added here" in (
+        applied[3][5])
+    nhs_holders = select(SourceIdentifier.child_id).where(SourceIdentifier.kind == IdentifierKind.NHS_NUMBER,
+                                                         SourceIdentifier.value == "4010231025")
+    assert set(db.session.scalars(nhs_holders)) == {ruby}
+
+
 def _write_then_count(_: object) -> tuple[str, int]:
     """In a matching worker: try to write, then count the children it reads."""
     try:
