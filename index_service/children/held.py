@@ -9,10 +9,10 @@ written with a handful of statements per batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, func, select
 
@@ -41,8 +41,8 @@ class HeldName:
     given_name: str | None
     family_name: str | None
     source_id: int | None
-    supplied_at: datetime | None = None
     id: int | None = None
+    supplied_at: datetime | None = None
 
 
 @dataclass
@@ -54,8 +54,8 @@ class HeldAddress:
     postcode_key: str | None
     is_current: bool
     source_id: int | None
-    supplied_at: datetime | None = None
     id: int | None = None
+    supplied_at: datetime | None = None
 
 
 @dataclass
@@ -64,8 +64,8 @@ class HeldCarer:
     relationship_to_child: str | None
     phone: str | None
     source_id: int | None
-    supplied_at: datetime | None = None
     id: int | None = None
+    supplied_at: datetime | None = None
 
 
 @dataclass
@@ -73,8 +73,8 @@ class HeldIdentifier:
     kind: IdentifierKind
     value: str
     source_id: int | None
-    supplied_at: datetime | None = None
     id: int | None = None
+    supplied_at: datetime | None = None
 
 
 @dataclass
@@ -90,8 +90,8 @@ class HeldInvolvement:
     is_lead_professional: bool
     has_early_help_assessment: bool
     source_id: int | None
-    supplied_at: datetime | None = None
     id: int | None = None
+    supplied_at: datetime | None = None
 
 
 @dataclass
@@ -105,7 +105,8 @@ class HeldProvenance:
 class HeldRecord:
     """One child and what it holds; `id` is None until a new child is written.
 
-    `involvements` holds only those of the sources that were asked for when it was read.
+    `involvements` holds only those of the sources that were asked for when it was read. The
+    `supplied_at` of what it holds is None until a change sets it: `read_held` leaves it unread.
     """
 
     index_id: str
@@ -173,47 +174,62 @@ def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     return column.in_(select(listed.c.value))
 
 
-def _table_rows(model: type, ids: list[int], *criteria: Any) -> Iterable[Any]:
-    """Every row of the model's table for these children, oldest first."""
+HeldRow = TypeVar("HeldRow", HeldName, HeldAddress, HeldCarer, HeldIdentifier, HeldInvolvement)
+
+
+def _held_rows(model: type, kind: type[HeldRow], ids: list[int], *criteria: Any) -> Iterator[tuple[int, HeldRow]]:
+    """Every row of the model's table for these children, oldest first, as held rows.
+
+    Each column is read into the field of its name, in the fields' order, except `supplied_at`:
+    no rule reads when a value was supplied (a change sets it anew), and reading it was a sixth
+    of reading a record, each value a date and time parsed from text on SQLite.
+    """
+    names = [field.name for field in fields(kind)]
+    assert names[-1] == "supplied_at"  # the fields before it are given in order
     table = model.__table__  # type: ignore[attr-defined]
-    return db.session.execute(
-        select(table).where(one_of(table.c.child_id, ids), *criteria).order_by(*table.primary_key.columns))
+    for child_id, *values in db.session.execute(
+        select(table.c.child_id, *(table.c[name] for name in names[:-1]))
+        .where(one_of(table.c.child_id, ids), *criteria).order_by(*table.primary_key.columns)
+    ):
+        yield child_id, kind(*values)
 
 
 def read_held(ids: Iterable[int], source_ids: Iterable[int] = ()) -> dict[int, HeldRecord]:
-    """The records with these ids, with the involvements the given sources supplied, in eight queries."""
+    """The records with these ids, with the involvements the given sources supplied, in eight
+    queries; rows' and provenance's `supplied_at` are left unread (see _held_rows)."""
     ids = sorted(set(ids))
     if not ids:
         return {}
     sources = list(source_ids)
+    child, provenance, keys = (model.__table__.c for model in (Child, FieldProvenance, BlockingKey))
     held = {
-        row.id: HeldRecord(
-            id=row.id, index_id=row.index_id, given_name=row.given_name, middle_names=row.middle_names,
-            family_name=row.family_name, date_of_birth=row.date_of_birth, gender=row.gender, status=row.status,
-            is_shielded=row.is_shielded, merged_into_id=row.merged_into_id,
+        child_id: HeldRecord(
+            id=child_id, index_id=index_id, given_name=given, middle_names=middle, family_name=family,
+            date_of_birth=born, gender=gender, status=status, is_shielded=shielded, merged_into_id=merged_into_id,
         )
-        for row in db.session.execute(select(Child.__table__).where(one_of(Child.__table__.c.id, ids)))
+        # Rows unpacked as tuples: reading each value by its name cost more than the query.
+        for child_id, index_id, given, middle, family, born, gender, status, shielded, merged_into_id in (
+            db.session.execute(select(
+                child.id, child.index_id, child.given_name, child.middle_names, child.family_name,
+                child.date_of_birth, child.gender, child.status, child.is_shielded, child.merged_into_id,
+            ).where(one_of(child.id, ids))))
     }
-    for row in _table_rows(FieldProvenance, ids):
-        held[row.child_id].provenance[row.field] = HeldProvenance(row.source_id, row.supplied_at)
-    for row in _table_rows(ChildName, ids):
-        held[row.child_id].other_names.append(HeldName(
-            NameKind(row.kind), row.given_name, row.family_name, row.source_id, row.supplied_at, row.id))
-    for row in _table_rows(Address, ids):
-        held[row.child_id].addresses.append(HeldAddress(
-            row.line1, row.line2, row.town, row.postcode, row.postcode_key, row.is_current, row.source_id,
-            row.supplied_at, row.id))
-    for row in _table_rows(CarerContact, ids):
-        held[row.child_id].carers.append(HeldCarer(
-            row.name, row.relationship_to_child, row.phone, row.source_id, row.supplied_at, row.id))
-    for row in _table_rows(SourceIdentifier, ids):
-        held[row.child_id].identifiers.append(HeldIdentifier(
-            IdentifierKind(row.kind), row.value, row.source_id, row.supplied_at, row.id))
-    for row in _table_rows(Involvement, ids, one_of(Involvement.__table__.c.source_id, sources)) if sources else ():
-        held[row.child_id].involvements.append(HeldInvolvement(
-            Service(row.service), row.organisation_id, row.role, row.practitioner_name, row.practitioner_phone,
-            row.practitioner_email, row.start_date, row.end_date, row.is_lead_professional,
-            row.has_early_help_assessment, row.source_id, row.supplied_at, row.id))
-    for row in _table_rows(BlockingKey, ids):
-        held[row.child_id].blocking_keys.add(row.key)
+    for child_id, name, source_id in db.session.execute(
+        select(provenance.child_id, provenance.field, provenance.source_id).where(one_of(provenance.child_id, ids))
+        .order_by(provenance.child_id, provenance.field)
+    ):
+        held[child_id].provenance[name] = HeldProvenance(source_id, None)
+    for child_id, other_name in _held_rows(ChildName, HeldName, ids):
+        held[child_id].other_names.append(other_name)
+    for child_id, address in _held_rows(Address, HeldAddress, ids):
+        held[child_id].addresses.append(address)
+    for child_id, carer in _held_rows(CarerContact, HeldCarer, ids):
+        held[child_id].carers.append(carer)
+    for child_id, identifier in _held_rows(SourceIdentifier, HeldIdentifier, ids):
+        held[child_id].identifiers.append(identifier)
+    for child_id, involvement in _held_rows(
+            Involvement, HeldInvolvement, ids, one_of(Involvement.__table__.c.source_id, sources)) if sources else ():
+        held[child_id].involvements.append(involvement)
+    for child_id, key in db.session.execute(select(keys.child_id, keys.key).where(one_of(keys.child_id, ids))):
+        held[child_id].blocking_keys.add(key)
     return held
