@@ -238,5 +238,5 @@ def unused_index_ids(count: int) -> list[str]:
     chosen: set[str] = set()
     while len(chosen) < count:
         wanted = {new_index_id() for _ in range(count - len(chosen))} - chosen
-        chosen |= wanted - set(db.session.scalars(select(Child.index_id).where(Child.index_id.in_(wanted))))
+        chosen |= wanted - set(db.session.scalars(select(Child.index_id).where(one_of(Child.index_id, wanted))))
     return sorted(chosen)

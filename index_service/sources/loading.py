@@ -59,6 +59,7 @@ from index_service.sources.validation import RejectedRow, ValidRow
 from matching.collecting import CollectedBetween
 from matching.deciding import (
     LINK,
+    NEW,
     RESEMBLES,
     REVIEW,
     Incoming,
@@ -316,7 +317,9 @@ class _BatchRun:
         with db.session.no_autoflush:
             self._matched()
             self.verdicts = {number: matched.verdict for number, matched in self.matched.items()}
-            self.writes.reserve_index_ids(len(self.people))
+            # Index ids for the rows that, as matched, make a child; another row that comes to make one
+            # takes one then.
+            self.writes.reserve_index_ids(sum(v is not None and v.outcome == NEW for v in self.verdicts.values()))
             # The records rows will most likely change, read together rather than one by one.
             known = {self.known[row.source_record_id] for row in self.valid if row.source_record_id in self.known}
             links = {v.child_id for v in self.verdicts.values() if v is not None and v.child_id is not None}
