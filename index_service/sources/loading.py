@@ -32,7 +32,7 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.held import HeldRecord, one_of, read_held
-from index_service.children.lookup import MERGE_DEPTH, held_people
+from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people
 from index_service.children.models import DataSource, IdentifierKind, Involvement, SourceIdentifier
 from index_service.children.writes import Writes
 from index_service.database import insert_rows, shareable, tune_for_bulk_load, utcnow
@@ -176,6 +176,7 @@ class _BatchRun:
         self.matched: dict[int, Matched] = {}
         self._matching: Callable[[], list[Matched]] = list
         self.merged: dict[int, int] = {}  # a held candidate's id -> the record it was merged into, for those merged
+        self.whole: dict[int, HeldPerson] = {}  # held candidates matching left unread, read whole for review
         # NHS number or UPN -> the record (id, or a record made in this batch) this source gave it for.
         self.owners: dict[str, int | HeldRecord] = {}
         self.writes = Writes(self.now) if carried is None else Unwritten(self.now)
@@ -218,6 +219,8 @@ class _BatchRun:
         for matched in self.matched.values():
             self.shielded_ids |= matched.shielded
             self.merged.update(matched.merged)
+        # A row sent to review lists every candidate: those of the rows matching sends there are read together.
+        self.whole = held_people(set().union(*(m.pruned for m in self.matched.values() if m.verdict is None)))
         self._recall_for_candidates()
 
     def _waiting(self, ids: set[str]) -> dict[str, int]:
@@ -463,6 +466,13 @@ class _BatchRun:
             candidate.child_id == h.child_id and h.child_id not in self.changed for candidate, h in zip(
                 candidates, held, strict=True))
 
+    def _whole(self, ids: list[int]) -> list[HeldPerson]:
+        """These held candidates, read whole: those of a row matching sent to review were already."""
+        unread = [i for i in ids if i not in self.whole]
+        if unread:
+            self.whole |= held_people(unread)
+        return [self.whole[i] for i in ids]
+
     def _unchanged_survivors(self, ids: frozenset[int]) -> set[int]:
         """The surviving records of these held ids, leaving out the ids the batch has changed (those
         are found through their keys now)."""
@@ -483,8 +493,7 @@ class _BatchRun:
             resolution, why = decide(incoming, candidates, self._is_shielded)
             if resolution.outcome == REVIEW and (pruned or others):
                 # The outcome stands; the review lists the best of all the candidates, read whole now.
-                whole = held_people(pruned)
-                others += [Candidate(h.child_id, h.person, h.index_id) for h in whole.values()]
+                others += [Candidate(h.child_id, h.person, h.index_id) for h in self._whole(pruned)]
                 resolution, why = decide(incoming, candidates + others, self._is_shielded)
             verdict = verdict_of(resolution, why, self._is_shielded)
             if verdict is None:
