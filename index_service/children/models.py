@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from index_service.database import UTCDateTime, utcnow
@@ -207,8 +207,8 @@ class SourceIdentifier(_Supplied, db.Model):
 
     __tablename__ = "source_identifiers"
     __table_args__ = (
+        # Its index answers every lookup by kind and value too.
         UniqueConstraint("kind", "value", "source_id", name="uq_source_identifiers_kind_value_source"),
-        Index("ix_source_identifiers_kind_value", "kind", "value"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

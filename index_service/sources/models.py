@@ -80,14 +80,18 @@ class LoadRow(db.Model):
     """One line of a load's report: what became of one row of the extract."""
 
     __tablename__ = "load_rows"
-    __table_args__ = (UniqueConstraint("load_id", "row_number", name="uq_load_rows_load_id_row_number"),)
+    __table_args__ = (
+        UniqueConstraint("load_id", "row_number", name="uq_load_rows_load_id_row_number"),
+        # By child within a load (a full load's involvements not supplied): a load's entries lie together.
+        Index("ix_load_rows_load_id_child_id", "load_id", "child_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     load_id: Mapped[int] = mapped_column(ForeignKey("loads.id", ondelete="CASCADE"))
     row_number: Mapped[int]
     source_record_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[RowOutcome] = mapped_column(enum_column(RowOutcome, "row_outcome"))
-    child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"), index=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
     score: Mapped[float | None] = mapped_column(Float)
     reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
 
