@@ -244,7 +244,7 @@ class _BatchRun:
             return
         self.records |= self.carried.recall(
             source_records=source_records,
-            values={value for row in self.valid for value in (row.nhs_number, row.upn) if value},
+            values=self._identifiers(),
             keys=[key for row in self.valid for key in (*self.read.keys[row.row_number],
                                                         *self.read.people[row.row_number].identifiers)])
 
