@@ -174,10 +174,10 @@ def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
     return column.in_(select(listed.c.value))
 
 
-HeldRow = TypeVar("HeldRow", HeldName, HeldAddress, HeldCarer, HeldIdentifier, HeldInvolvement)
+Row = TypeVar("Row", HeldName, HeldAddress, HeldCarer, HeldIdentifier, HeldInvolvement)
 
 
-def _held_rows(model: type, kind: type[HeldRow], ids: list[int], *criteria: Any) -> Iterator[tuple[int, HeldRow]]:
+def _held_rows(model: type, kind: type[Row], ids: list[int], *criteria: Any) -> Iterator[tuple[int, Row]]:
     """Every row of the model's table for these children, oldest first, as held rows.
 
     Each column is read into the field of its name, in the fields' order, except `supplied_at`:
