@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -122,49 +123,80 @@ def tune_for_bulk_load(connection: sa.Connection) -> None:
 
 
 def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows, all with the same columns: on PostgreSQL with COPY, elsewhere with one executemany.
+    """Insert many rows, all with the same columns, through the driver itself: on PostgreSQL with
+    COPY, on SQLite with one executemany.
 
-    psycopg's executemany sends one INSERT a row, and a bulk load's batch writes tens of
-    thousands of rows: the server spent longer running those statements than the load spent
-    matching. COPY takes the rows whole. Each value is converted as an INSERT would convert it
-    (its column type's bind processing), and a column the rows leave out gets its default, as an
-    INSERT would give it (a callable default is called once for all the rows).
+    A bulk load's batch writes tens of thousands of rows. psycopg's executemany sends one INSERT a
+    row, and the server spent longer running those statements than the load spent matching: COPY
+    takes the rows whole. On SQLite, SQLAlchemy's executemany made each row's parameters in
+    Python at as much cost again as SQLite's own inserts. Each value is converted as an INSERT
+    would convert it (its column type's bind processing), and a column the rows leave out gets
+    its default, as an INSERT would give it (a callable default is called once for all the rows).
     """
     if not rows:
         return
-    if connection.dialect.name != "postgresql":
-        connection.execute(sa.insert(table), rows)
-        return
     given = list(rows[0])
     dialect = connection.dialect
-    processors = [_bind_processor(table.c[name], dialect) for name in given]
+    get = itemgetter(*given)
+    converting = [(at, convert) for at, name in enumerate(given)
+                  if (convert := _converter(table.c[name], dialect)) is not None]
     left_out = [column for column in table.columns
                 if column.name not in rows[0] and isinstance(column.default, sa.ColumnDefault)]
-    filled = [None if (value := _default(column)) is None else _bind_processor(column, dialect)(value)
-              for column in left_out]
-    columns = SQL(", ").join(Identifier(name) for name in [*given, *(column.name for column in left_out)])
-    statement = SQL("COPY {} ({}) FROM STDIN").format(Identifier(table.name), columns)
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    with driver.cursor() as cursor, cursor.copy(statement) as copy:
+    filled = []
+    for column in left_out:
+        value, convert = _default(column), _converter(column, dialect)
+        filled.append(value if value is None or convert is None else convert(value))
+    names = [*given, *(column.name for column in left_out)]
+
+    def values() -> Iterator[list[Any]]:
         for row in rows:
             if len(row) != len(given):
                 raise ValueError(f"every row for {table.name} must have the columns {given}, not {sorted(row)}")
-            copy.write_row([*(None if (value := row[name]) is None else process(value)
-                              for name, process in zip(given, processors, strict=True)), *filled])
+            found = [get(row)] if len(given) == 1 else list(get(row))
+            for at, convert in converting:
+                if (value := found[at]) is not None:
+                    found[at] = convert(value)
+            yield found + filled
+
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    if dialect.name == "postgresql":
+        statement = SQL("COPY {} ({}) FROM STDIN").format(
+            Identifier(table.name), SQL(", ").join(Identifier(name) for name in names))
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in values():
+                copy.write_row(row)
+        return
+    quote = dialect.identifier_preparer.quote
+    insert = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608 - the table's own names
+              f"VALUES ({', '.join('?' * len(names))})")
+    driver.executemany(insert, values())
 
 
-def _bind_processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any]:
-    """How an INSERT converts a value for this column (as it is, where its type does not)."""
-    return column.type.dialect_impl(dialect).bind_processor(dialect) or _as_is
+def _converter(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
+    """How an INSERT converts a value for this column (None where its type does not), remembering
+    the last value it converted: a batch's rows share their timestamps and kinds, and converting
+    each again (an enum's name, a timestamp's text) cost more than inserting the row."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return None
+    seen: Any = _NOTHING
+    converted: Any = None
+
+    def convert(value: Any) -> Any:
+        nonlocal seen, converted
+        if value is not seen:
+            seen, converted = value, process(value)
+        return converted
+
+    return convert
 
 
-def _as_is(value: Any) -> Any:
-    return value
+_NOTHING = object()
 
 
 def _default(column: sa.Column[Any]) -> Any:
-    """A column's Python-side default value; a SQL expression default cannot be sent by COPY."""
+    """A column's Python-side default value; a SQL expression default cannot be sent through the driver."""
     default = column.default
     assert isinstance(default, sa.ColumnDefault)
     if default.is_callable:
