@@ -54,7 +54,7 @@ def test_children_in_bulk_read_back_as_inserted_one_by_one_with_their_defaults(a
     assert made.updated_at is not None
 
 
-def test_a_value_repeated_from_row_to_row_is_converted_once_and_each_row_keeps_its_own(app: Flask) -> None:
+def test_rows_repeating_a_value_and_rows_changing_it_each_read_back_their_own(app: Flask) -> None:
     early, late = datetime(2026, 1, 1, 9, 30, tzinfo=UTC), datetime(2026, 6, 1, 17, 45, tzinfo=UTC)
     stamps = [early, early, late, early, datetime(2026, 1, 1, 9, 30, tzinfo=UTC)]
     genders = [Gender.FEMALE, Gender.FEMALE, Gender.MALE, Gender.FEMALE, Gender.OTHER]
