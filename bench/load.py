@@ -247,6 +247,14 @@ def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def add_source(url: str, name: str) -> None:
+    """A social care data source of one of the index's organisations, for the extract to be loaded as."""
+    added = _flask(url, "sources", "add", name, "--org", "Leeds City Council Children's Social Work Service",
+                   "--involvement", "social_care", "--kind", "social_care")
+    if added.returncode:
+        raise SystemExit(added.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=1_000_000, help="children in the index (default 1000000)")
@@ -287,10 +295,7 @@ def main() -> None:
         db.engine.dispose()
     url = load_copy(url, backend)
     name = f"Bench source {datetime.now(UTC):%Y%m%d%H%M%S}"
-    added = _flask(url, "sources", "add", name, "--org", "Leeds City Council Children's Social Work Service",
-                   "--involvement", "social_care", "--kind", "social_care")
-    if added.returncode:
-        raise SystemExit(added.stderr)
+    add_source(url, name)
 
     started = time.perf_counter()
     loaded, peak_mb, peak_all_mb, cpu_seconds, own_cpu = _timed_load(url, name, extract, args.workers, args.dry_run)

@@ -31,10 +31,9 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
+from load import OUT, ROOT, add_source
+
 SOURCE = "Bench instructions"
-ORGANISATION = "Leeds City Council Children's Social Work Service"
 
 
 def _counts(folder: Path) -> dict[str, int]:
@@ -43,8 +42,9 @@ def _counts(folder: Path) -> dict[str, int]:
     found: dict[str, int] = {}
     for path in sorted(folder.glob("cachegrind.*")):
         text = path.read_text(errors="replace")
-        command = next(line for line in text.splitlines() if line.startswith("cmd:"))
-        total = int(next(line for line in reversed(text.splitlines()) if line.startswith("summary:")).split()[1])
+        lines = text.splitlines()
+        command = next(line for line in lines if line.startswith("cmd:"))
+        total = int(next(line for line in reversed(lines) if line.startswith("summary:")).split()[1])
         if "sources load" in command:
             kind = "load's own process"
         elif "fn=sqlite3VdbeExec" in text:
@@ -80,11 +80,10 @@ def main() -> None:
             target.writelines(islice(source, args.rows + 1))  # the header and the first rows
         database = folder / "index.sqlite3"
         shutil.copyfile(index, database)
-        env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": f"sqlite:///{database}",
-               "PYTHONHASHSEED": "0"}
+        url = f"sqlite:///{database}"
+        add_source(url, SOURCE)
+        env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url, "PYTHONHASHSEED": "0"}
         flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-        subprocess.run([*flask, "sources", "add", SOURCE, "--org", ORGANISATION, "--involvement", "social_care",  # noqa: S603
-                        "--kind", "social_care"], cwd=ROOT, env=env, check=True, capture_output=True)
         started = time.perf_counter()
         loaded = subprocess.run(  # noqa: S603 - our own command line
             ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",  # noqa: S607
