@@ -151,8 +151,11 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     def values() -> Iterator[list[Any]]:
         for row in rows:
             if len(row) != len(given):
-                raise ValueError(f"every row for {table.name} must have the columns {given}, not {sorted(row)}")
-            found = [get(row)] if len(given) == 1 else list(get(row))
+                raise _other_columns(table, given, row)
+            try:
+                found = [get(row)] if len(given) == 1 else list(get(row))
+            except KeyError:  # as many columns as the first row, but not the same ones
+                raise _other_columns(table, given, row) from None
             for at, convert in converting:
                 if (value := found[at]) is not None:
                     found[at] = convert(value)
@@ -171,6 +174,10 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     insert = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608 - the table's own names
               f"VALUES ({', '.join('?' * len(names))})")
     driver.executemany(insert, values())
+
+
+def _other_columns(table: sa.Table, given: list[str], row: dict[str, Any]) -> ValueError:
+    return ValueError(f"every row for {table.name} must have the columns {given}, not {sorted(row)}")
 
 
 def _converter(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:
