@@ -108,7 +108,8 @@ class _Text(fields.String):
         self.name_like = name
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        # Every extract value is text already (sources.extract makes JSON's numbers text): String's checks only cost.
+        text = (value if isinstance(value, str) else super()._deserialize(value, attr, data, **kwargs)).strip()
         problems: list[str] = []
         if self.max_length is not None and len(text) > self.max_length:
             problems.append(f"is {len(text)} characters long; at most {self.max_length} are allowed")
@@ -124,6 +125,11 @@ class _Text(fields.String):
 
     def parse(self, text: str, problems: list[str]) -> Any:
         return text
+
+    def _validate(self, value: Any) -> None:
+        # parse checks every value; marshmallow would build an empty And() of validators for each one.
+        if self.validators:
+            super()._validate(value)
 
 
 class _Date(_Text):
