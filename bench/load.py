@@ -54,6 +54,7 @@ COLUMNS = ("source_record_id", "given_name", "family_name", "date_of_birth", "ge
            "upn", "address_line1", "town", "postcode", "parent_carer_name", "parent_carer_phone", "practitioner_name")
 SEED = 7_000
 KNOWN_CHUNK = 10_000  # children read at a time for the extract's known rows
+FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]  # the app's command line, in this Python
 
 
 def _noisy(row: dict[str, str], rng: random.Random) -> dict[str, str]:
@@ -203,6 +204,11 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def flask_env(url: str) -> dict[str, str]:
+    """The environment the bench runs the app's commands in: development settings, on this database."""
+    return {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
+
+
 def _timed_load(url: str, name: str, extract: Path, workers: int | None, dry_run: bool,
                 ) -> tuple[subprocess.CompletedProcess[str], float, float, float, float]:
     """The load command; its own peak memory and the peak of all its processes together, in
@@ -217,10 +223,10 @@ def _timed_load(url: str, name: str, extract: Path, workers: int | None, dry_run
     than the wall time.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
+    env = flask_env(url)
     if workers is not None:
         env["LOAD_WORKERS"] = str(workers)
-    command = [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", name, str(extract),
+    command = [*FLASK, "sources", "load", name, str(extract),
                "--report", str(OUT / "load-report.csv"), *(["--dry-run"] if dry_run else [])]
     peak = peak_all = own_cpu = 0.0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -240,10 +246,8 @@ def _timed_load(url: str, name: str, extract: Path, workers: int | None, dry_run
 
 
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
     return subprocess.run(  # noqa: S603 - our own command line
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        check=False,
+        [*FLASK, *args], cwd=ROOT, env=flask_env(url), capture_output=True, text=True, check=False,
     )
 
 

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-from load import OUT, ROOT, add_source
+from load import FLASK, OUT, ROOT, add_source, flask_env
 
 SOURCE = "Bench instructions"
 
@@ -82,12 +80,11 @@ def main() -> None:
         shutil.copyfile(index, database)
         url = f"sqlite:///{database}"
         add_source(url, SOURCE)
-        env = {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url, "PYTHONHASHSEED": "0"}
-        flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+        env = {**flask_env(url), "PYTHONHASHSEED": "0"}
         started = time.perf_counter()
         loaded = subprocess.run(  # noqa: S603 - our own command line
             ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",  # noqa: S607
-             f"--cachegrind-out-file={folder}/cachegrind.%p", *flask, "sources", "load", SOURCE, str(extract)],
+             f"--cachegrind-out-file={folder}/cachegrind.%p", *FLASK, "sources", "load", SOURCE, str(extract)],
             cwd=ROOT, env=env, capture_output=True, text=True, check=False,
         )
         elapsed = time.perf_counter() - started
