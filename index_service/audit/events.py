@@ -45,15 +45,47 @@ def record_event(
     `organisation_id` names the organisation acting when no person is: a source system with a
     token, or a load run from the command line for that organisation's data source.
     """
+    event = _event(tag, outcome, user=user, target_ids=target_ids, reason=reason, details=details,
+                   organisation_id=organisation_id)
+    enqueue(db.session(), event)
+    db.session.flush()  # the action it records is written now, as before any result is rendered
+    return event
+
+
+def record_events(
+    tag: AuditTag, events: Iterable[tuple[Iterable[str], dict[str, Any]]], *, user: User | None = None,
+    organisation_id: int | None = None,
+) -> int:
+    """Many events of one kind by one actor, each (target ids, details), written in the caller's
+    transaction as `record_event` writes one: checked now, sealed into the chain at its commit.
+
+    For a load's batch, which records an event for each child it changed: the batch's own
+    statements are written together (see children.writes), so nothing is flushed here. The number of events.
+    """
+    session = db.session()
+    count = 0
+    for target_ids, details in events:
+        enqueue(session, _event(tag, Outcome.SUCCESS, user=user, target_ids=target_ids, details=details,
+                                organisation_id=organisation_id))
+        count += 1
+    return count
+
+
+def _event(
+    tag: AuditTag, outcome: Outcome, *, user: User | None, target_ids: Iterable[str], reason: str | None = None,
+    details: dict[str, Any] | None, organisation_id: int | None,
+) -> AuditEvent:
+    """The event as it is kept, checked at once: a bad tag, an over-long reason or details that are
+    not JSON fail the action here, not at its commit."""
     if not isinstance(tag, AuditTag) or not isinstance(outcome, Outcome):
         raise TypeError(f"an audit event needs an AuditTag and an Outcome, not {tag!r} and {outcome!r}")
     if reason is not None and len(reason) > REASON_MAX_LENGTH:
         raise ValueError(f"an audit reason is at most {REASON_MAX_LENGTH} characters")
-    canonical.json_text(details or {})  # not JSON: fail here, in the action, not at its commit
+    canonical.json_text(details or {})
     actor = user if user is not None else g.get("user")
     # Mediated access (index_service/mediated/): the person the acting user works for, while it lasts.
     behalf = g.get("on_behalf_of") if actor is not None and actor is g.get("user") else None
-    event = AuditEvent(
+    return AuditEvent(
         occurred_at=utcnow(),
         tag=tag,
         outcome=outcome,
@@ -68,6 +100,3 @@ def record_event(
         on_behalf_of_organisation=behalf.organisation if behalf else None,
         actor_roles=roles_text(actor.roles) if actor else None,
     )
-    enqueue(db.session(), event)
-    db.session.flush()  # the action it records is written now, as before any result is rendered
-    return event

@@ -77,6 +77,8 @@ class AuditTag(StrEnum):
     AUDIT_EXPORT = "audit:export"
     AUDIT_SUBJECT_ACCESS = "audit:subject-access"
     AUDIT_PRUNE = "audit:prune"
+    # A load made, linked, changed or archived this child (target: its index id; details: field names only).
+    LOAD_CHANGE = "load:record:change"
 
 
 class Outcome(StrEnum):

@@ -33,11 +33,32 @@ from matching.person import Person
 
 @dataclass
 class Applied:
-    """What applying a row did: whether anything changed, and notes for the report."""
+    """What applying a row did: whether anything changed, the names of the fields it changed (for
+    the child's audit trail: names only, never values), and notes for the report."""
 
     changed: bool = False
     new_link: bool = False
     notes: list[str] = field(default_factory=list)
+    fields: set[str] = field(default_factory=set)
+
+    def change(self, name: str) -> None:
+        self.changed = True
+        self.fields.add(name)
+
+
+IDENTIFIER_FIELDS = {IdentifierKind.NHS_NUMBER: "nhs_number", IdentifierKind.UPN: "upn",
+                     IdentifierKind.SOURCE_RECORD: "source_record_id"}
+# What a new child is made with, by the row's fields that supply it (for its audit trail).
+MADE_WITH = (("middle_names", "middle_names"), ("nhs_number", "nhs_number"), ("upn", "upn"),
+             ("address_line1", "address"), ("town", "address"), ("postcode", "address"),
+             ("parent_carer_name", "carer"))
+
+
+def made_with(row: ValidRow) -> list[str]:
+    """The names of the fields a child made from the row holds (names only, never values)."""
+    supplied = {name for attribute, name in MADE_WITH if getattr(row, attribute)}
+    return sorted({"given_name", "family_name", "date_of_birth", "gender", "source_record_id", "involvement",
+                   *supplied, *(("status",) if row.over_age else ())})
 
 
 def person_of_row(row: ValidRow) -> Person:
@@ -114,7 +135,7 @@ class _Update:
         self.writes.change_child(self.record, **{name: value})
         self.writes.supplied(self.record, name, self.source.id)
         self.writes.keys_changed(self.record)
-        self.applied.changed = True
+        self.applied.change(name)
 
     def _add_other_name(self, kind: NameKind, given: str | None, family: str | None) -> None:
         wanted = (name_key(given), name_key(family))
@@ -122,7 +143,7 @@ class _Update:
             return
         self.writes.add(self.record, HeldName(kind, given, family, self.source.id))
         self.writes.keys_changed(self.record)
-        self.applied.changed = True
+        self.applied.change("other_names")
 
     def names(self) -> None:
         row, record = self.row, self.record
@@ -163,7 +184,7 @@ class _Update:
         for kind, value in wanted:
             if value and (kind, value, self.source.id) not in held:
                 self.writes.add(self.record, HeldIdentifier(kind, value, self.source.id))
-                self.applied.changed = True
+                self.applied.change(IDENTIFIER_FIELDS[kind])
                 if kind is IdentifierKind.SOURCE_RECORD:
                     self.applied.new_link = True
 
@@ -180,13 +201,13 @@ class _Update:
                 value = getattr(spec, name)
                 if value and getattr(current, name) is None:
                     self.writes.change(current, **{name: value})
-                    self.applied.changed = True
+                    self.applied.change(f"address_{name}")
             return
         if current is not None:
             self.writes.change(current, is_current=False)
         self.writes.add(self.record, held_address(spec, True, self.source.id))
         self.writes.keys_changed(self.record)
-        self.applied.changed = True
+        self.applied.change("address")
 
     def carer(self) -> None:
         name, phone = self.row.parent_carer_name, self.row.parent_carer_phone
@@ -196,10 +217,10 @@ class _Update:
             if name_key(carer.name) == name_key(name):
                 if phone and carer.phone != phone and (carer.phone is None or carer.source_id == self.source.id):
                     self.writes.change(carer, phone=phone, source_id=self.source.id, supplied_at=self.writes.now)
-                    self.applied.changed = True
+                    self.applied.change("carer_phone")
                 return
         self.writes.add(self.record, HeldCarer(name, None, phone, self.source.id))
-        self.applied.changed = True
+        self.applied.change("carer")
 
     def involvement(self) -> None:
         spec = _involvement_spec(self.row, self.source)
@@ -213,7 +234,7 @@ class _Update:
                 spec.practitioner_phone, spec.practitioner_email, spec.start_date, spec.end_date,
                 spec.is_lead_professional, spec.has_early_help_assessment, self.source.id,
             ))
-            self.applied.changed = True
+            self.applied.change("involvement")
             return
         supplied: dict[str, object] = {
             "role": self.row.involvement_role,
@@ -231,12 +252,12 @@ class _Update:
             updates["end_date"] = self.row.involvement_end_date
         if updates:
             self.writes.change(held, **updates, supplied_at=self.writes.now)
-            self.applied.changed = True
+            self.applied.change("involvement")
 
     def status(self) -> None:
         if self.row.over_age and self.record.status is ChildStatus.ACTIVE:
             self.writes.change_child(self.record, status=ChildStatus.ARCHIVED)
-            self.applied.changed = True
+            self.applied.change("status")
             self.applied.notes.append("archived: the child is 18 or over")
 
 

@@ -28,17 +28,18 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import Engine, Table, and_, delete, exists, func, select, update
 
-from index_service.audit.events import record_event
+from index_service.audit.events import record_event, record_events
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.held import HeldRecord, one_of, read_held
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people
-from index_service.children.models import DataSource, IdentifierKind, Involvement, SourceIdentifier
+from index_service.children.models import Child, DataSource, IdentifierKind, Involvement, SourceIdentifier
 from index_service.children.writes import Writes
 from index_service.database import insert_rows, shareable, tune_for_bulk_load, utcnow
 from index_service.extensions import db
 from index_service.shields.operations import shield_by_load
-from index_service.sources.applying import apply_to_record, create_from_row
+from index_service.sources import shielded
+from index_service.sources.applying import apply_to_record, create_from_row, made_with
 from index_service.sources.candidates import Matched, ToMatch, match_rows, read_only_settings
 from index_service.sources.changed import Changed
 from index_service.sources.dry_run import NEW_CHILD, Carried, Unwritten
@@ -190,6 +191,8 @@ class _BatchRun:
         self.noted: list[int] = []  # the key of each record made or changed that matching finds otherwise now
         # Records the batch shields (flagged rows), with the note for the shielding decision.
         self.to_shield: list[tuple[HeldRecord, str]] = []
+        # Each record a row made, linked, changed or archived: (record, row number, what, the fields' names).
+        self.audited: list[tuple[HeldRecord, int, str, list[str]]] = []
 
     def begin(self) -> None:
         """Read what the batch's rows' source record ids and identifiers name, and start matching
@@ -335,7 +338,19 @@ class _BatchRun:
         for record, note in self.to_shield:
             assert record.id is not None
             shield_by_load(record.id, record.index_id, note, self.load.id, self.load.created_by)
+        self._audit_changes()
         return results
+
+    def _audit_changes(self) -> None:
+        """Each child the batch made, linked, changed or archived, in that child's audit trail: which
+        load and source, which row, and the names of the fields it changed (never their values).
+        Queued with the batch's writes, and sealed into the chain when the batch commits."""
+        load, source = self.load, self.source
+        record_events(AuditTag.LOAD_CHANGE, (
+            ([record.index_id], {"load_id": load.id, "source": source.name, "row": number, "change": change,
+                                 "fields": fields})
+            for record, number, change, fields in self.audited
+        ), user=load.created_by, organisation_id=source.organisation_id)
 
     def _carry(self, carried: Carried) -> None:
         """What this dry run's batch would have written, for its later batches to find."""
@@ -395,11 +410,18 @@ class _BatchRun:
             # A load shields, never unshields: a blank or "no" leaves a shielded record shielded.
             self.writes.change_child(record, is_shielded=True)
             self.to_shield.append((record, FLAGGED.format(source=self.source.name, row=row.row_number)))
-            applied.changed = True
+            applied.change("shielded")
             applied.notes.append(SHIELDED_BY_ROW)
         if result.outcome is not RowOutcome.LINKED:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
+        if applied.changed:
+            change = "linked" if result.outcome is RowOutcome.LINKED else (
+                "archived" if "status" in applied.fields else "updated")
+            self.audited.append((record, row.row_number, change, sorted(applied.fields)))
+        if was_shielded:
+            # Applied in full, reported as every row on a shielded record is, whatever it held.
+            result.outcome, result.reasons, result.score = shielded.OUTCOME, shielded.reasons_for(row), None
         if applied.changed:
             self.touched.add(id(record))
             self.recent.append(record.id if record.id is not None else child_id)
@@ -516,6 +538,7 @@ class _BatchRun:
             child.is_shielded = True
             self.to_shield.append((child, FLAGGED.format(source=self.source.name, row=row.row_number)))
             reasons += (SHIELDED_BY_ROW,)
+        self.audited.append((child, row.row_number, "created", made_with(row) + (["shielded"] if row.shield else [])))
         for value in (row.nhs_number, row.upn):
             if value:
                 self.owners.setdefault(value, child)
@@ -648,9 +671,19 @@ def _end_involvements_not_supplied(load: Load, today: date) -> int:
     not_supplied = and_(Involvement.source_id == load.source_id, Involvement.end_date.is_(None), ~supplied)
     if load.is_dry_run:
         return db.session.scalar(select(func.count()).select_from(Involvement).where(not_supplied)) or 0
+    # Each child whose involvement ends, for that child's audit trail.
+    children = db.session.execute(
+        select(Child.index_id, func.min(Involvement.id)).join(Involvement, Involvement.child_id == Child.id)
+        .where(not_supplied).group_by(Child.index_id).order_by(func.min(Involvement.id))
+    ).all()
     result = db.session.execute(
         update(Involvement).where(not_supplied).values(end_date=today).execution_options(synchronize_session=False)
     )
+    record_events(AuditTag.LOAD_CHANGE, (
+        ([index_id], {"load_id": load.id, "source": load.source.name, "row": None, "change": "involvement ended",
+                      "fields": ["involvement"]})
+        for index_id, _ in children
+    ), user=load.created_by, organisation_id=load.source.organisation_id)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -812,7 +845,9 @@ def _finish(load: Load, today: date, user: User | None) -> Load:
     if load.kind is LoadKind.FULL:
         ended = _end_involvements_not_supplied(load, today)
     earlier = earlier_load_of_same_file(load)
-    changes = sum(load.counts.get(o.value, 0) for o in (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED))
+    # A row on a shielded record counts as a change whether or not it was one (see sources.shielded).
+    changes = sum(load.counts.get(o.value, 0) for o in (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED,
+                                                         RowOutcome.SHIELDED))
     load.summary = {
         **load.summary,
         "involvements_ended": ended,

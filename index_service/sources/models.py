@@ -40,6 +40,8 @@ class RowOutcome(StrEnum):
     UNCHANGED = "unchanged"
     REVIEW = "review"
     REJECTED = "rejected"
+    # Landed on a record that was shielded: how it compared and what it changed are not said (see sources.shielded).
+    SHIELDED = "shielded"
 
 
 class ReviewStatus(StrEnum):

@@ -15,12 +15,13 @@ from index_service.spreadsheets import paged_csv, spreadsheet_safe
 REPORT_PAGE = 1000
 REPORT_COLUMNS = ("row_number", "source_record_id", "outcome", "index_id", "score", "reasons")
 OUTCOME_ORDER = (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED, RowOutcome.UNCHANGED,
-                 RowOutcome.REVIEW, RowOutcome.REJECTED)
+                 RowOutcome.SHIELDED, RowOutcome.REVIEW, RowOutcome.REJECTED)
 PREDICTED = {
     RowOutcome.LINKED: "would link",
     RowOutcome.CREATED: "would create",
     RowOutcome.UPDATED: "would update",
     RowOutcome.UNCHANGED: "would leave unchanged",
+    RowOutcome.SHIELDED: "would apply to a shielded record",
     RowOutcome.REVIEW: "would go to review",
     RowOutcome.REJECTED: "rejected",
 }
@@ -37,8 +38,11 @@ def report_line(row: Row[Any]) -> tuple[object, ...]:
     )
 
 
+APPLIED = {RowOutcome.SHIELDED: "applied to a shielded record"}
+
+
 def outcome_label(load: Load, outcome: RowOutcome) -> str:
-    return PREDICTED[outcome] if load.is_dry_run else outcome.value
+    return PREDICTED[outcome] if load.is_dry_run else APPLIED.get(outcome, outcome.value)
 
 
 def summary_lines(load: Load) -> list[str]:
@@ -52,7 +56,9 @@ def summary_lines(load: Load) -> list[str]:
         f"{title}: {load.file_name} for {load.source.name}, {load.kind.value} load, {load.status.value}",
         f"  rows {rows:,}; valid {rows - rejected:,}; rejected {rejected:,}",
     ]
-    lines += [f"  {outcome_label(load, o)}: {counts.get(o.value, 0):,}" for o in OUTCOME_ORDER]
+    # Rows on shielded records are rare: their line is left out when there are none.
+    lines += [f"  {outcome_label(load, o)}: {counts.get(o.value, 0):,}" for o in OUTCOME_ORDER
+              if o is not RowOutcome.SHIELDED or counts.get(o.value)]
     if summary.get("rejected_by_field"):
         lines.append("  rejected rows by field: " + ", ".join(
             f"{name} {count:,}" for name, count in summary["rejected_by_field"].items()))

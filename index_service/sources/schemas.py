@@ -46,8 +46,8 @@ class LoadStatusSchema(Schema):
     rows_expected = fields.Integer(allow_none=True)
     rows_done = fields.Integer()
     counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                         metadata={"description": "Rows by outcome: linked, created, updated, unchanged, review, "
-                                                  "rejected"})
+                         metadata={"description": "Rows by outcome: linked, created, updated, unchanged, shielded "
+                                                  "(applied to a shielded record), review, rejected"})
     summary = fields.Dict(metadata={"description": "Rejections by field, missing fields, ignored columns..."})
     error = fields.String(allow_none=True)
     created_at = fields.DateTime()
