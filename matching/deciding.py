@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from matching.levels import DOB, HOUSEHOLD, SURNAME_EXACT_LEVELS
 from matching.linkage import Resolution, ScoredCandidate, could_matter, resembles_shielded, resolve, score
 from matching.person import Person
 from matching.search import Candidate
@@ -51,8 +52,18 @@ def could_change(incoming: Person, held: Iterable[tuple[int, Person]]) -> list[i
     return [child_id for child_id, person in held if could_matter(incoming, person)]
 
 
+def as_met(candidates: list[Candidate], is_shielded: IsShielded) -> list[Candidate]:
+    """The candidates as a row may be compared with them: a shielded record by who the child is
+    (names, date of birth, gender, identifiers) only, never by where she lives or who cares for
+    her. Otherwise a row's guessed postcode, first line or carer could tip whether it links to a
+    shielded record, goes to review or makes a new child, and so confirm the guess
+    (see index_service.sources.shielded)."""
+    return [replace(c, person=c.person.without_household()) if is_shielded(c.child_id) else c for c in candidates]
+
+
 def decide(row: Incoming, candidates: list[Candidate], is_shielded: IsShielded) -> tuple[Resolution, tuple[str, ...]]:
     """Matching's resolution, with the rules of identifiers and shielding; the reasons they add."""
+    candidates = as_met(candidates, is_shielded)
     resolution = resolve(row.person, candidates)
     reasons: tuple[str, ...] = ()
     held = _identifier_held(row, candidates)
@@ -98,15 +109,25 @@ def _identifier_held(row: Incoming, candidates: list[Candidate]) -> str | None:
 
 def _shielded_resembling(incoming: Person, candidates: list[Candidate], is_shielded: IsShielded,
                          ) -> list[ScoredCandidate]:
-    """The shielded records among the candidates that the row resembles, however weakly."""
+    """The shielded records among the candidates that the row resembles, however weakly.
+
+    Compared without where she lives (see as_met), a shielded child's twin or sibling is found
+    by who they are: one family name and one date of birth is a brother or sister, wherever the
+    row says they live, or a row naming her refuge would make an unshielded record there.
+    """
     found = []
     for candidate in candidates:
         if not is_shielded(candidate.child_id):
             continue
         scored = score(incoming, candidate)
-        if resembles_shielded(incoming, candidate.person, scored):
+        if _one_family_one_birthday(scored) or resembles_shielded(incoming, candidate.person, scored):
             found.append(scored)
     return found
+
+
+def _one_family_one_birthday(scored: ScoredCandidate) -> bool:
+    levels = {contribution.field: contribution.level for contribution in scored.contributions}
+    return levels.get(HOUSEHOLD) in SURNAME_EXACT_LEVELS and levels.get(DOB) == "exact"
 
 
 def rounded_score(candidate: ScoredCandidate) -> float:

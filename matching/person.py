@@ -55,6 +55,10 @@ class Person:
         state.pop("_hash", None)
         return state
 
+    def without_household(self) -> Person:
+        """Who the person is, identifiers included, without where they live or who cares for them."""
+        return replace(self, postcode=None, previous_postcodes=(), address_line=None, carer_names=())
+
     def without_details(self) -> Person:
         """Who the person is (names, date of birth, gender), without identifiers, where they live
         or who cares for them."""

@@ -556,7 +556,7 @@ IDENTITY = {"given_name": "Isolde", "family_name": "Trevanion", "date_of_birth":
 # Each hidden value: the right guess and a wrong one (a phone is guessed with the carer's name right).
 GUESSES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "postcode": ({"postcode": "TR19 7QZ"}, {"postcode": "TR19 7QY"}),
-    "address line 1": ({"address_line1": "3 Gannetwick Steps"}, {"address_line1": "5 Gannetwick Steps"}),
+    "address line 1": ({"address_line1": "3 Gannetwick Steps"}, {"address_line1": "3 Kittiwake Steps"}),
     "address": ({"address_line1": "3 Gannetwick Steps", "town": "Porthgwidden", "postcode": "TR19 7QZ"},
                 {"address_line1": "3 Gannetwick Steps", "town": "Porthgwidden", "postcode": "TR19 7QY"}),
     "carer name": ({"parent_carer_name": "Morwenna Tregarthen"}, {"parent_carer_name": "Morwenna Tregarthan"}),
@@ -639,7 +639,9 @@ def _steady(text: str, load_id: int) -> str:
 def _extract_of(oracle: Oracle, aim: str, guess: dict[str, str], name: str) -> Path:
     folder = oracle.folder / name
     folder.mkdir(exist_ok=True)
-    return write_extract(folder / "guess.csv", [row(AIMS[aim], **{**IDENTITY, **guess})])
+    # By matching, a mistyped given name: enough to link, not so much that where she lives cannot tip it.
+    typed = {"given_name": "Isolda"} if aim == "matched" else {}
+    return write_extract(folder / "guess.csv", [row(AIMS[aim], **{**IDENTITY, **typed, **guess})])
 
 
 def _run(load_id: int) -> None:

@@ -113,7 +113,7 @@ def test_workers_decide_every_row_as_the_load_alone_does(committed_app: Flask, t
     assert set(alone_processes) == {0}
     assert min(pooled_processes) >= 1  # a matching worker at every batch (the reader may have read all)
     assert {outcome for _, _, outcome, *_ in alone} == {
-        RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.REVIEW, RowOutcome.REJECTED}
+        RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.SHIELDED, RowOutcome.REVIEW, RowOutcome.REJECTED}
     assert pooled == alone
 
     applied = _report(_load(source, path, dry_run=False))  # for real, with the workers
