@@ -57,18 +57,27 @@ def record_events(
     organisation_id: int | None = None,
 ) -> int:
     """Many events of one kind by one actor, each (target ids, details), written in the caller's
-    transaction as `record_event` writes one: checked now, sealed into the chain at its commit.
+    transaction as `record_event` writes one: sealed into the chain at its commit, or not at all.
 
-    For a load's batch, which records an event for each child it changed: the batch's own
-    statements are written together (see children.writes), so nothing is flushed here. The number of events.
+    For a load's batch, which records an event for each child it changed: who acts is worked out
+    once, and nothing is flushed here (the batch's own statements are written together, see
+    children.writes). Details that are not JSON fail the commit, and the batch with it. The
+    number of events.
     """
+    template = _event(tag, Outcome.SUCCESS, user=user, target_ids=(), details=None, organisation_id=organisation_id)
+    shared = {name: getattr(template, name) for name in SHARED}
     session = db.session()
     count = 0
     for target_ids, details in events:
-        enqueue(session, _event(tag, Outcome.SUCCESS, user=user, target_ids=target_ids, details=details,
-                                organisation_id=organisation_id))
+        enqueue(session, AuditEvent(occurred_at=utcnow(), target_ids=[str(target) for target in target_ids],
+                                    details=details, **shared))
         count += 1
     return count
+
+
+# What the events `record_events` writes together share: all but when, about whom and what.
+SHARED = ("tag", "outcome", "user_id", "organisation_id", "reason", "client_address", "user_agent",
+          "on_behalf_of_name", "on_behalf_of_organisation", "actor_roles")
 
 
 def _event(
