@@ -13,11 +13,11 @@ from sqlalchemy import func, select
 
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
-from index_service.children.models import Child, IdentifierKind, SourceIdentifier
+from index_service.children.models import Child, DataSource, IdentifierKind, SourceIdentifier
 from index_service.children.records import AddressSpec
 from index_service.extensions import db
 from index_service.shields.models import ShieldingDecision
-from index_service.sources import review
+from index_service.sources import review, shielded
 from index_service.sources.models import LoadRow, ReviewItem
 from index_service.sources.report import report_csv
 from index_service.sources.review import ReviewError
@@ -172,3 +172,43 @@ def test_a_guessed_postcode_and_date_of_birth_never_reveal_a_shielded_child(app:
     assert outcomes(load) == {"P1": "created"}
     [reported] = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id)).all()
     assert not any("shielded" in reason for reason in reported.reasons)
+
+
+def _sent_before(child: Child, source_record_id: str) -> DataSource:
+    """A source that sent a record of the child before, under this id."""
+    source = make_source()
+    child.identifiers.append(SourceIdentifier(kind=IdentifierKind.SOURCE_RECORD, value=source_record_id,
+                                              source=source))
+    db.session.commit()
+    return source
+
+
+def test_a_row_on_a_shielded_record_is_applied_in_full_and_reported_the_same_way_whatever_it_holds(
+    app: Flask, tmp_path: Path,
+) -> None:
+    amelia = _shielded_child()
+    source = _sent_before(amelia, "K1")
+    sent = {"given_name": "Amelia", "family_name": "Khan", "date_of_birth": "2014-09-04", "gender": "f",
+            "parent_carer_name": ""}
+    same = load_file(source, write_extract(tmp_path / "same.csv", [row("K1", **sent, address_line1="1 Refuge Row",
+                                                                       town="Bradford", postcode="BD7 1AA")]))
+    moved = load_file(source, write_extract(tmp_path / "moved.csv", [row("K1", **sent, address_line1="4 Mill Lane",
+                                                                         town="Keighley", postcode="BD21 3AA")]))
+    reports = [db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id)).one() for load in (same, moved)]
+    assert [(r.outcome.value, r.score, r.reasons) for r in reports] == [("shielded", None, [shielded.REASON])] * 2
+    assert same.counts == moved.counts == {"shielded": 1}
+    assert not same.summary["nothing_changed"] and not moved.summary["nothing_changed"]
+    db.session.expire_all()
+    assert amelia.current_address.postcode == "BD21 3AA"  # nothing the row said is lost
+
+
+def test_rows_on_an_unshielded_record_still_say_whether_they_changed_it(app: Flask, tmp_path: Path) -> None:
+    oliver = make_child(nhs_number=None)
+    source = _sent_before(oliver, "K1")
+    same = load_file(source, write_extract(tmp_path / "same.csv", [row("K1")]))
+    moved = load_file(source, write_extract(tmp_path / "moved.csv", [row("K1", postcode="LS1 4AP",
+                                                                         address_line1="9 Park Row")]))
+    assert outcomes(same) == {"K1": "updated"}  # the source's involvement is new
+    again = load_file(source, write_extract(tmp_path / "again.csv", [row("K1", postcode="LS1 4AP",
+                                                                         address_line1="9 Park Row")]))
+    assert outcomes(again) == {"K1": "unchanged"} and outcomes(moved) == {"K1": "updated"}
