@@ -661,7 +661,7 @@ def _by_page(oracle: Oracle, path: Path, dry_run: bool) -> list[str]:
     load_id = int(posted.location.rsplit("/", 1)[-1])
     _run(load_id)
     pages = [f"/data/loads/{load_id}", f"/data/loads/{load_id}/report", f"/data/loads/{load_id}/report.csv",
-             "/data/review", "/data"]
+             "/data/review", "/data", f"/data/sources/{oracle.source_id}"]
     return [_steady(oracle.web.get(page, buffered=True).get_data(as_text=True), load_id) for page in pages]
 
 
