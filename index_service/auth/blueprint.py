@@ -240,7 +240,7 @@ def change_password() -> Page:
         record_event(AuditTag.PASSWORD_CHANGE, Outcome.FAILURE, details={"why": "wrong current password"})
         form.current_password.errors = ["Enter your current password correctly"]
         return render_template("auth/change_password.html", form=form, code_needed=code_needed()), 401
-    problem = password_problem(form.new_password.data, user.email)
+    problem = password_problem(form.new_password.data, user.email, [user.display_name, user.organisation.name])
     if problem is None and form.new_password.data == form.current_password.data:
         problem = "The new password must be different from the current one"
     if problem:
