@@ -247,11 +247,10 @@ def _suspend_approvals(admin: User, user: User, because: str) -> list[str]:
             suspended.append(grant.role)
     if suspended:
         labels = ", ".join(sorted(role.label for role in suspended))
-        db.session.add(AdminNotice(
-            organisation_id=user.organisation_id, user_id=user.id,
-            message=f"{admin.display_name} ({admin.email}): {because} for {user.display_name} ({user.email}). "
-                    f"Their roles {labels} are suspended until the index team approves them again.",
-        ))
+        message = (f"{admin.display_name} ({admin.email}): {because} for {user.display_name} ({user.email}). "
+                   f"Their roles {labels} are suspended until the index team approves them again.")
+        db.session.add(AdminNotice(organisation_id=user.organisation_id, user_id=user.id,
+                                   message=message[:AdminNotice.message.type.length]))
     return sorted(role.value for role in suspended)
 
 
