@@ -124,6 +124,8 @@ def test_a_reset_by_the_user_administrator_suspends_the_role_until_the_index_tea
     assert not use(theirs, child), "the role is suspended"
     assert not _reads_shielded_in_full(theirs, child)
     assert f"Your {role.label} role is suspended until the index team approves it again" in after_enrolment
+    if not others:  # no role left in effect: still signed in, and the home page says why
+        assert f"Suspended until the index team approves them again: {role.label}" in theirs.get("/").text
     db.session.expire_all()
     assert role not in db.session.get(User, person.id).roles
 
