@@ -177,7 +177,13 @@ def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
 
 
 def enforce_guard() -> Response | None:
-    """Before every request: load the user and apply the endpoint's declared guard."""
+    """Before every request: load the user and apply the endpoint's declared guard.
+
+    SIGNED_IN asks only that: someone signed in with both factors and allowed in by the access
+    decision, whatever roles they hold in effect. So a person whose every role waits for the index
+    team's approval (newly created, or suspended by a password reset) can still change their
+    password, read why and sign out.
+    """
     g.user = None
     g.on_behalf_of = None
     g.oauth_client = None
@@ -199,7 +205,7 @@ def enforce_guard() -> Response | None:
             response.status_code = 403
             return response
         return redirect(url_for("auth.change_password"))
-    if not isinstance(guard, Permission) or not is_allowed(g.user.roles, guard):
+    if not isinstance(guard, Permission) or not (guard is Permission.SIGNED_IN or is_allowed(g.user.roles, guard)):
         record_event(
             AuditTag.ACCESS_DENIED,
             Outcome.DENIED,

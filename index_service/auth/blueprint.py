@@ -100,6 +100,18 @@ def complete_sign_in(user: User, details: dict[str, str] | None = None, *, code_
     if code_proved:
         session["code_at"] = utcnow().isoformat()
     record_event(AuditTag.LOGIN_SUCCESS, user=user, details=details)
+    _tell_of_suspended_roles(user)
+
+
+def _tell_of_suspended_roles(user: User) -> None:
+    """The person learns at sign-in that roles the index team approved wait for its approval again."""
+    suspended = sorted(role.label for role in user.suspended_roles)
+    if suspended:
+        many = len(suspended) > 1
+        flash(f"Your {', '.join(suspended)} role{'s are' if many else ' is'} suspended until the index team "
+              f"approves {'them' if many else 'it'} again, because your user administrator reset your password "
+              "or issued you a new token. The index team will contact you to confirm. If you did not ask for "
+              "this, tell the index team.", "info")
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -240,7 +252,7 @@ def change_password() -> Page:
         record_event(AuditTag.PASSWORD_CHANGE, Outcome.FAILURE, details={"why": "wrong current password"})
         form.current_password.errors = ["Enter your current password correctly"]
         return render_template("auth/change_password.html", form=form, code_needed=code_needed()), 401
-    problem = password_problem(form.new_password.data, user.email)
+    problem = password_problem(form.new_password.data, user.email, [user.display_name, user.organisation.name])
     if problem is None and form.new_password.data == form.current_password.data:
         problem = "The new password must be different from the current one"
     if problem:
