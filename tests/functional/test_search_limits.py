@@ -3,6 +3,7 @@ counted per person (not per organisation) in the database, and free again once t
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -212,3 +213,42 @@ def test_search_limits_are_configured_and_checked(tmp_path: Path) -> None:
             load_settings(str(tmp_path), {**production, name: value})
     testing = load_settings(str(tmp_path), {"CHILD_INDEX_ENV": "testing"})
     assert testing.search_limit_per_minute > 10_000, "the test suite and benchmarks search faster than a person"
+
+
+def test_one_persons_searches_on_many_workers_at_once_share_one_count(committed_app: Flask,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Requests in threads, each with its own context and database connection, as workers are: the
+    count is the database's, so exactly the limit's searches run however they interleave."""
+    monkeypatch.setitem(committed_app.config, "SEARCH_LIMIT_PER_MINUTE", 5)
+    user = make_user()
+    _ = (user.email, user.totp_secret)
+    db.session.expunge(user)
+    db.session.commit()
+    first = committed_app.test_client()
+    sign_in(first, user)
+    cookie_name = committed_app.config["SESSION_COOKIE_NAME"]
+    cookie = first.get_cookie(cookie_name)
+    assert cookie is not None
+    clients = [first]
+    for _ in range(5):
+        clone = committed_app.test_client()
+        clone.set_cookie(cookie_name, cookie.value)
+        clients.append(clone)
+    db.session.remove()
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def search(client: FlaskClient) -> None:
+        with committed_app.app_context():
+            barrier.wait()
+            for _ in range(3):
+                statuses.append(_api_search(client).status_code)
+
+    threads = [threading.Thread(target=search, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200] * 5 + [429] * (3 * len(clients) - 5)
+    refused = db.session.scalars(select(AuditEvent).where(AuditEvent.outcome == Outcome.DENIED)).all()
+    assert len(refused) == 3 * len(clients) - 5
