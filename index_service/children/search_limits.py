@@ -31,7 +31,7 @@ DAY = timedelta(days=1)
 SECONDS_SHOWN_BELOW = 120
 
 
-class SearchLimitReached(Exception):  # noqa: N818 (a refusal, named for what the person has done)
+class SearchLimitReached(Exception):
     """The person has run as many searches as a window allows; they may search again at `retry_at`."""
 
     def __init__(self, limit: int, window: timedelta, retry_at: datetime, now: datetime) -> None:
