@@ -75,8 +75,11 @@ def count_search(user: User, now: datetime | None = None) -> None:
     windows = limits()
     kept_for = max(window for window, _ in windows)
     # Their searches on other workers wait here (PostgreSQL; SQLite's writers already take turns),
-    # so two at once cannot both be allowed as the last one in a window.
-    db.session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    # so two at once cannot both be allowed as the last one in a window. FOR NO KEY UPDATE, not
+    # FOR UPDATE: rows that refer to the person (their audit events, sealed with the chain
+    # locked) read it FOR KEY SHARE, which this lets through; FOR UPDATE would hold up the chain,
+    # and every writer, until the search ended.
+    db.session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
     db.session.execute(delete(RecentSearch).where(RecentSearch.user_id == user.id, RecentSearch.at <= now - kept_for))
     times = list(db.session.scalars(select(RecentSearch.at).where(
         RecentSearch.user_id == user.id, RecentSearch.at > now - kept_for).order_by(RecentSearch.at)))

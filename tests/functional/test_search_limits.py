@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from flask import Flask
 from flask.testing import FlaskClient
@@ -15,8 +16,10 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from accreditation.permissions import Role
+from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import RecentSearch, User
+from index_service.children.search_limits import count_search
 from index_service.config import ConfigError, Settings, load_settings
 from index_service.extensions import db
 from tests.factories import home_csrf, make_organisation, make_user, page_csrf, sign_in
@@ -252,3 +255,33 @@ def test_one_persons_searches_on_many_workers_at_once_share_one_count(committed_
     assert sorted(statuses) == [200] * 5 + [429] * (3 * len(clients) - 5)
     refused = db.session.scalars(select(AuditEvent).where(AuditEvent.outcome == Outcome.DENIED)).all()
     assert len(refused) == 3 * len(clients) - 5
+
+
+def test_a_search_in_progress_never_holds_up_the_persons_audit_events(committed_app: Flask) -> None:
+    """The person's row is held against their other searches only: an event naming them (whose
+    foreign key reads the row) is sealed into the chain while a search of theirs is still running.
+    Were it made to wait, it would hold the chain, and every writer, until that search finished."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns for the whole transaction")
+    user = make_user()
+    user_id = user.id
+    db.session.remove()
+    counted, finished = threading.Event(), threading.Event()
+
+    def searching() -> None:
+        with committed_app.app_context():
+            count_search(db.session.get(User, user_id))
+            counted.set()
+            finished.wait(10)
+            db.session.rollback()
+
+    search = threading.Thread(target=searching)
+    search.start()
+    try:
+        assert counted.wait(10)
+        db.session.execute(sa.text("SET LOCAL lock_timeout = '2s'"))
+        record_event(AuditTag.RECORD_VIEW, user=db.session.get(User, user_id), target_ids=["X"])
+        db.session.commit()
+    finally:
+        finished.set()
+        search.join()
