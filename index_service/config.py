@@ -55,6 +55,11 @@ class Settings:
     audit_retention_days: int = (25 + 6 + 6) * 366
     subject_access_shows_names: bool = False
     working_hours: tuple[int, int] = (8, 18)
+    # A person's searches in any minute and any 24 hours: more than a busy practitioner's day needs.
+    search_limit_per_minute: int = 30
+    search_limit_per_day: int = 300
+    # The searches and views in a day at which the unusual-use report lists a person, whatever their norms.
+    unusual_lookups_per_day: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,6 +103,9 @@ class Settings:
             "AUDIT_RETENTION_DAYS": self.audit_retention_days,
             "SUBJECT_ACCESS_SHOWS_NAMES": self.subject_access_shows_names,
             "WORKING_HOURS": self.working_hours,
+            "SEARCH_LIMIT_PER_MINUTE": self.search_limit_per_minute,
+            "SEARCH_LIMIT_PER_DAY": self.search_limit_per_day,
+            "UNUSUAL_LOOKUPS_PER_DAY": self.unusual_lookups_per_day,
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
             "OPENAPI_VERSION": "3.0.3",
@@ -139,6 +147,24 @@ def _working_hours(env: Mapping[str, str]) -> tuple[int, int]:
     if not 0 <= start < end <= 24:
         raise ConfigError("WORKING_HOURS must be a start hour before an end hour, from 0 to 24")
     return start, end
+
+
+# The test suite and the benchmarks search far faster than a person: limits they do not meet
+# unless a test sets its own.
+TESTING_SEARCH_LIMITS = (1_000_000, 1_000_000)
+
+
+def _search_limits(env: Mapping[str, str], environment: str) -> tuple[int, int]:
+    """(per minute, per day); a day's limit below a minute's would make the minute's meaningless."""
+    minute_default, day_default = (
+        TESTING_SEARCH_LIMITS if environment == "testing"
+        else (Settings.search_limit_per_minute, Settings.search_limit_per_day)
+    )
+    per_minute = _int(env, "SEARCH_LIMIT_PER_MINUTE", minute_default)
+    per_day = _int(env, "SEARCH_LIMIT_PER_DAY", day_default)
+    if per_day < per_minute:
+        raise ConfigError("SEARCH_LIMIT_PER_DAY must be at least SEARCH_LIMIT_PER_MINUTE")
+    return per_minute, per_day
 
 
 def _kept_in_instance(instance_path: str, filename: str, make: Callable[[], str]) -> str:
@@ -226,6 +252,7 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
     if not (database_url.startswith("sqlite:") or database_url.startswith("postgresql+psycopg:")):
         raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    search_limit_per_minute, search_limit_per_day = _search_limits(env, environment)
     return Settings(
         environment=environment,
         secret_key=secret_key,
@@ -247,4 +274,7 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", Settings.audit_retention_days),
         subject_access_shows_names=_flag(env, "SUBJECT_ACCESS_SHOWS_NAMES", False),
         working_hours=_working_hours(env),
+        search_limit_per_minute=search_limit_per_minute,
+        search_limit_per_day=search_limit_per_day,
+        unusual_lookups_per_day=_int(env, "UNUSUAL_LOOKUPS_PER_DAY", Settings.unusual_lookups_per_day),
     )

@@ -1,4 +1,4 @@
-"""People who sign in, their roles, their server-side sessions and failed attempts."""
+"""People who sign in, their roles, their server-side sessions, failed attempts and recent searches."""
 
 from __future__ import annotations
 
@@ -183,4 +183,15 @@ class FailedAttempt(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RecentSearch(db.Model):
+    """One search a person ran, kept a day to count against their search limits (children/search_limits.py)."""
+
+    __tablename__ = "recent_searches"
+    __table_args__ = (Index("ix_recent_searches_user_id_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
