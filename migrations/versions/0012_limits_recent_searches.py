@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0012_limits'
-down_revision = '0011'
+down_revision = '0012_accounts'
 branch_labels = None
 depends_on = None
 
