@@ -315,6 +315,7 @@ def load_for_real(load_id: str) -> Response:
     except (ExtractError, OSError):
         flash(NO_LONGER_STORED, "error")
         return redirect(url_for("sources.load", load_id=found.id))
+    uploads.adopt(real, Path(found.stored_path or ""))  # an unfinished load whose own copy expired runs from this one
     jobs.start_after_commit(real, repeat=real.started_at is not None)
     return redirect(url_for("sources.load", load_id=real.id))
 

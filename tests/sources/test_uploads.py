@@ -249,6 +249,23 @@ def test_the_sweep_keeps_a_queued_loads_file_however_old_and_deletes_a_forgotten
     assert stored_files(uploads) == sorted([Path(queued.stored_path or ""), writing])
 
 
+def test_sources_work_says_which_loads_need_their_file_again(
+    app: Flask, client: FlaskClient, source: DataSource, token: str, tmp_path: Path, uploads: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    load = _accepted(_submit(client, source, _extract(tmp_path, "F1"), token))
+    with monkeypatch.context() as patch:
+        _fail_the_next_run(patch)
+        with pytest.raises(RuntimeError):
+            loading.run_load(load, today=TODAY)
+    sweep(utcnow() + timedelta(hours=25))
+    result = app.test_cli_runner().invoke(args=["sources", "work"])
+    assert "its file is no longer stored; send the same file again to resume it" in result.output
+    assert "0 load(s) finished, 1 could not be" in result.output
+    db.session.expire_all()
+    assert load.status is LoadStatus.FAILED
+
+
 # A quota per organisation.
 
 def test_the_api_refuses_an_upload_over_the_quota_with_the_figures(
