@@ -20,6 +20,7 @@ is the operator's: it is never stored here, and never deleted.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.sources.models import Load, LoadStatus
 
+log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 # An upload being written, or stored and not yet committed with its load, is named by no load:
 # only one untouched for this long is the remains of a failed upload.
@@ -230,8 +232,14 @@ def load_stopped(load: Load) -> None:
     path = stored_path(load)
     if path is None:
         return
-    os.utime(path)
-    _settle(path, utcnow())
+    try:
+        os.utime(path)
+        _settle(path, utcnow())
+    except FileNotFoundError:
+        pass  # deleted meanwhile (by the sweep, or a load of the same file)
+    except OSError:
+        # The load's outcome stands whatever becomes of its file; the sweep deletes it later.
+        log.warning("could not delete or date the stored extract of load %s", load.id, exc_info=True)
 
 
 @dataclass(frozen=True)

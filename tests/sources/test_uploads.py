@@ -219,6 +219,31 @@ def test_a_failed_loads_file_is_kept_for_resuming_then_swept_and_a_new_copy_resu
     assert stored_files(uploads) == []
 
 
+def test_loading_a_dry_run_for_real_resumes_a_stopped_load_of_the_same_file_whose_copy_expired(
+    client: FlaskClient, admin: User, source: DataSource, token: str, tmp_path: Path, uploads: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = _extract(tmp_path, "F1", "F2")
+    stopped = _accepted(_submit(client, source, body, token))
+    with monkeypatch.context() as patch:
+        _fail_the_next_run(patch)
+        with pytest.raises(RuntimeError):
+            loading.run_load(stopped, today=TODAY)
+    _age(Path(stopped.stored_path or ""), timedelta(hours=25))
+    assert sweep().deleted == 1
+    dry = _accepted(_submit(client, source, body, token, dry_run="true"))
+    loading.run_load(dry, today=TODAY)
+    [checked] = stored_files(uploads)
+
+    sign_in(client, admin)
+    again = client.post(f"/data/loads/{dry.id}/load", data={"csrf_token": page_csrf(client, "/data")})
+    assert again.location.endswith(f"/data/loads/{stopped.id}")
+    db.session.expire_all()
+    assert stopped.stored_path == str(checked) and stopped.status is LoadStatus.QUEUED
+    loading.run_load(stopped, today=TODAY)
+    assert stopped.status is LoadStatus.COMPLETED and stored_files(uploads) == []
+
+
 def test_with_no_retention_a_failed_loads_file_goes_at_once(
     app: Flask, client: FlaskClient, source: DataSource, token: str, tmp_path: Path, uploads: Path,
     monkeypatch: pytest.MonkeyPatch,
