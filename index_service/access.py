@@ -13,7 +13,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 from flask import Flask, current_app, flash, g, jsonify, redirect, request, session, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import Forbidden, HTTPException
 from werkzeug.wrappers import Response
 
 from accreditation.mediation import needs_on_behalf_of
@@ -162,8 +162,10 @@ def _enforce_scope(scope: Scope) -> Response | None:
     return None
 
 
-def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
-    """A source system asked for something its client may not do: audit it, then answer 403."""
+def refuse_client(message: str, reason: str, *, answer: type[HTTPException] = Forbidden,
+                  **details: object) -> NoReturn:
+    """A source system asked for something its client may not do: audit it, then answer 403 (or
+    `answer`: NotFound where the answer must not tell another's object from a missing one)."""
     client = g.oauth_client
     record_event(
         AuditTag.ACCESS_DENIED,
@@ -173,7 +175,7 @@ def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
                  "source_id": client.source_id, **details},
         organisation_id=client.source.organisation_id,
     )
-    raise Forbidden(message)
+    raise answer(message)
 
 
 def enforce_guard() -> Response | None:

@@ -48,6 +48,8 @@ class Settings:
     load_workers: int = field(default_factory=default_load_workers)
     dry_run_carried_records: int = 10_000
     upload_max_bytes: int = 2 * 1024**3
+    upload_quota_bytes: int = 10 * 1024**3
+    upload_retention_hours: int = 24
     log_level: str = "INFO"
     identity_provider_keys: tuple[str, ...] = ()
     audit_checkpoint_key: str = ""
@@ -94,6 +96,11 @@ class Settings:
             "DRY_RUN_CARRIED_RECORDS": self.dry_run_carried_records,
             # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
             "UPLOAD_MAX_BYTES": self.upload_max_bytes,
+            # What one organisation's stored extracts may take at once (sources.uploads).
+            "UPLOAD_QUOTA_BYTES": self.upload_quota_bytes,
+            # How long a stored extract outlives a failed load or a completed dry run of it, to resume
+            # or load it for real (sources.uploads).
+            "UPLOAD_RETENTION_HOURS": self.upload_retention_hours,
             # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
             "IDENTITY_PROVIDER_KEYS": self.identity_provider_keys,
             "TESTING": self.environment == "testing",
@@ -253,6 +260,11 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
     if not (database_url.startswith("sqlite:") or database_url.startswith("postgresql+psycopg:")):
         raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
     search_limit_per_minute, search_limit_per_day = _search_limits(env, environment)
+    upload_max_bytes = _int(env, "UPLOAD_MAX_BYTES", Settings.upload_max_bytes)
+    upload_quota_bytes = _int(env, "UPLOAD_QUOTA_BYTES", max(Settings.upload_quota_bytes, upload_max_bytes))
+    if upload_quota_bytes < upload_max_bytes:
+        raise ConfigError("UPLOAD_QUOTA_BYTES must be at least UPLOAD_MAX_BYTES, or no organisation could store "
+                          "the largest upload allowed")
     return Settings(
         environment=environment,
         secret_key=secret_key,
@@ -267,7 +279,9 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 1000),
         load_workers=_int(env, "LOAD_WORKERS", default_load_workers(), minimum=0),
         dry_run_carried_records=_int(env, "DRY_RUN_CARRIED_RECORDS", Settings.dry_run_carried_records),
-        upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
+        upload_max_bytes=upload_max_bytes,
+        upload_quota_bytes=upload_quota_bytes,
+        upload_retention_hours=_int(env, "UPLOAD_RETENTION_HOURS", Settings.upload_retention_hours, minimum=0),
         log_level=env.get("LOG_LEVEL", "INFO"),
         identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment, instance_path),
         audit_checkpoint_key=_audit_key(env, environment, instance_path),
