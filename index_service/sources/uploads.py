@@ -229,17 +229,20 @@ def _settle(path: Path, now: datetime) -> bool:
 def load_stopped(load: Load) -> None:
     """After a load has completed or failed (and committed so): delete its stored file if no load
     needs it, or start the file's retention."""
-    path = stored_path(load)
-    if path is None:
-        return
     try:
-        os.utime(path)
-        _settle(path, utcnow())
+        path = stored_path(load)
+        if path is not None:
+            os.utime(path)
+            _settle(path, utcnow())
     except FileNotFoundError:
         pass  # deleted meanwhile (by the sweep, or a load of the same file)
     except OSError:
         # The load's outcome stands whatever becomes of its file; the sweep deletes it later.
         log.warning("could not delete or date the stored extract of load %s", load.id, exc_info=True)
+    finally:
+        # End the transaction that read the load and its file's loads: on SQLite it holds the write
+        # lock until then, and the load's caller may hand the database to other connections.
+        db.session.commit()
 
 
 @dataclass(frozen=True)
