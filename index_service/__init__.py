@@ -50,11 +50,14 @@ def _finish_request(response: Response) -> Response:
 
 def _security_headers(response: Response) -> Response:
     nonce = g.get("csp_nonce", "")
+    # 'self', and the origins a page's own form may lead to by redirect (the organisation chooser's providers).
+    form_action = " ".join(["'self'", *g.get("form_action_origins", ())])
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; "
         f"script-src 'self' 'nonce-{nonce}'; "
         "style-src 'self'; img-src 'self' data:; font-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        f"frame-ancestors 'none'; form-action {form_action}; "
+        "base-uri 'none'"
     )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
