@@ -20,6 +20,7 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
+from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.auth.totp import code_at
 from index_service.extensions import db
@@ -55,6 +56,7 @@ class Deployment:
     provider: MockProvider
     linked: tuple[Person, ...]
     unlinked: Person
+    auditor: Person
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +77,14 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 people.append(Person(user.email, user.totp_secret or "", f"{name}@brindle-vale.example"))
                 if name != "cara":
                     db.session.add(ProviderIdentity(provider_id=idp.id, subject=people[-1].subject, user_id=user.id))
+            auditor = make_user(Role.AUDITOR)
+            people.append(Person(auditor.email, auditor.totp_secret or "", ""))
             db.session.commit()
             db.session.remove()  # SQLite: hold no lock while the server runs
         # The index calls the provider over TLS and trusts the test CA, as a deployment trusts a real one.
         settings = production_environment(app, REQUESTS_CA_BUNDLE=str(tls.ca_file))
         with production_server(settings, folder, workers=1) as server:
-            yield Deployment(app, server, provider, tuple(people[:2]), people[2])
+            yield Deployment(app, server, provider, tuple(people[:2]), people[2], people[3])
 
 
 @pytest.fixture
@@ -132,7 +136,6 @@ def _code(page: Page, deployment: Deployment, person: Person) -> None:
     box.fill(code_at(person.totp_secret, time.time()))
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(f"{deployment.server.url}/search")
-    expect(page.get_by_role("heading", level=1, name="Search for a child")).to_be_visible()
 
 
 def _refused_back_at_sign_in(page: Page, deployment: Deployment) -> None:
@@ -153,6 +156,7 @@ def test_a_practitioner_signs_in_through_the_provider_then_the_index_code(
     _to_provider(page, deployment)
     _at_provider_as(page, ada.subject)
     _code(page, deployment, ada)
+    expect(page.get_by_role("heading", level=1, name="Search for a child")).to_be_visible()
     assert blocked == []
     success = _events(deployment, AuditTag.LOGIN_SUCCESS)[-1]
     assert success.details["via"] == "identity provider" and success.details["second_factor"] == "index code"
@@ -216,3 +220,23 @@ def test_an_unlinked_subject_is_linked_by_the_index_password_and_code(
     _code(page, deployment, cara)
     links = _events(deployment, AuditTag.IDENTITY_LINK)
     assert [e.details["subject"] for e in links] == [cara.subject]
+
+
+@pytest.mark.browser
+def test_the_auditor_sees_a_refusal_with_no_user_among_the_failed_sign_ins(
+        deployment: Deployment, context: BrowserContext) -> None:
+    stranger = context.new_page()
+    stranger.goto(f"{deployment.server.url}/sign-in/organisation/callback?code=made-up&state=made-up")
+    _refused_back_at_sign_in(stranger, deployment)
+    stranger.close()
+
+    page = context.new_page()
+    page.goto(f"{deployment.server.url}/sign-in")
+    page.get_by_label("Email address").fill(deployment.auditor.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Continue").click()
+    _code(page, deployment, deployment.auditor)
+    page.goto(f"{deployment.server.url}/audit/sign-in-failures")
+    expect(page.get_by_role("heading", level=1, name="Failed sign-ins")).to_be_visible()
+    refusal = page.get_by_role("row").filter(has_text="account:oidc:refused").filter(has_text="no sign-in in progress")
+    expect(refusal.first).to_be_visible()
