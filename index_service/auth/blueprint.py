@@ -34,7 +34,7 @@ from index_service.auth.operations import (
     is_locked,
     record_failure,
 )
-from index_service.auth.passwords import hash_password, password_problem, verify_password
+from index_service.auth.passwords import hash_password, password_problem, password_refusal, verify_password
 from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
@@ -130,9 +130,9 @@ def login() -> Page:
         form.email.errors = [LOCKED]
         return render_template("auth/login.html", form=form), 429
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-    if not verify_password(user.password_hash if user else None, form.password.data) or not user.is_active:
+    why = password_refusal(user, form.password.data)
+    if why is not None or user is None:
         record_failure(email, request.remote_addr)
-        why = "unknown account" if user is None else ("account closed" if not user.is_active else "wrong password")
         record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"email": email, "why": why})
         form.email.errors = [BAD_CREDENTIALS]
         return render_template("auth/login.html", form=form), 401

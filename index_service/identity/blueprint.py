@@ -18,7 +18,7 @@ from index_service.auth.blueprint import BAD_CREDENTIALS, LOCKED, after_first_fa
 from index_service.auth.forms import PasswordForm
 from index_service.auth.models import User
 from index_service.auth.operations import is_locked, record_failure
-from index_service.auth.passwords import verify_password
+from index_service.auth.passwords import password_refusal
 from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.identity import client, operations, signin
@@ -124,9 +124,9 @@ def link_self() -> Page:
         form.email.errors = [LOCKED]
         return page(429)
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-    if not verify_password(user.password_hash if user else None, form.password.data) or not user.is_active:
+    why = password_refusal(user, form.password.data)
+    if why is not None or user is None:
         record_failure(email, request.remote_addr)
-        why = "unknown account" if user is None else ("account closed" if not user.is_active else "wrong password")
         record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={
             "email": email, "why": why, "while": "linking an identity provider's subject"})
         form.email.errors = [BAD_CREDENTIALS]
