@@ -110,6 +110,17 @@ def test_registration_checks_the_issuer_against_the_discovery_document(
     assert _events(AuditTag.IDENTITY_PROVIDER_REGISTER) == []
 
 
+def test_plain_http_to_loopback_is_for_tests_only_never_production(
+        client: FlaskClient, app: Flask, provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert provider.issuer.startswith("http://127.0.0.1:")
+    _index_team(client)
+    monkeypatch.setitem(app.config, "INDEX_ENVIRONMENT", "production")
+    refused = _register(client, make_organisation())
+    assert refused.status_code == 400 and "Enter the issuer as an https address" in refused.text
+    monkeypatch.setitem(app.config, "INDEX_ENVIRONMENT", "testing")
+    assert _register(client, make_organisation()).status_code == 302
+
+
 def test_a_changed_issuer_is_checked_too(client: FlaskClient, provider: Provider) -> None:
     organisation = make_organisation()
     _index_team(client)
