@@ -20,6 +20,7 @@ import http.client
 import os
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -155,7 +157,9 @@ def _wait_until_healthy(url: str, tls: Tls, process: subprocess.Popen[bytes], lo
         connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=5)
         try:
             connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
                 return
         except OSError as error:
             last_error = repr(error)
@@ -172,7 +176,9 @@ def _gunicorn(settings: Mapping[str, str], log: Path, tls: Tls | None,
     listener = _listening_socket()
     port = listener.getsockname()[1]
     command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"fd://{listener.fileno()}",
-               "--access-logfile", "-", "--graceful-timeout", "5"]
+               "--access-logfile", "-", "--graceful-timeout", "5",
+               # gunicorn's control socket defaults to one path per user, which servers run at once would share.
+               "--no-control-socket"]
     if tls is not None:
         command += ["--certfile", str(tls.cert_file), "--keyfile", str(tls.key_file)]
     with log.open("ab") as output:
@@ -184,13 +190,13 @@ def _gunicorn(settings: Mapping[str, str], log: Path, tls: Tls | None,
     try:
         yield port, process
     finally:
-        process.terminate()
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: a test has no request to finish
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    if process.returncode not in (0, -15):
+    if process.returncode != 0:
         raise RuntimeError(f"gunicorn stopped with {process.returncode}:\n{_tail(log)}")
 
 
@@ -240,6 +246,8 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
 
 class _TlsProxy(ThreadingHTTPServer):
     daemon_threads = True
+    upstream_port: int
+    log: Path
 
     def __init__(self, upstream_port: int, tls: Tls, log: Path) -> None:
         super().__init__((HOST, 0), _ForwardingHandler)
@@ -248,6 +256,11 @@ class _TlsProxy(ThreadingHTTPServer):
         context.load_cert_chain(tls.cert_file, tls.key_file)
         # The handshake happens in the request's thread, so one slow client cannot hold the accept loop.
         self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """Into the log, not the test's output: a browser may close a connection it no longer wants."""
+        with self.log.open("a", encoding="utf-8") as output:
+            output.write(f"proxy: error on a request from {client_address[0]}:\n{traceback.format_exc()}\n")
 
 
 @contextmanager
