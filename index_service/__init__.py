@@ -61,7 +61,12 @@ def _security_headers(response: Response) -> Response:
     )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Same-origin requests carry a Referer, which the production CSRF check (WTF_CSRF_SSL_STRICT)
+    # requires of every form; other sites are sent none, so no page's address leaves the service.
+    response.headers["Referrer-Policy"] = "same-origin"
+    hsts = current_app.config["STRICT_TRANSPORT_SECURITY"]
+    if hsts:
+        response.headers["Strict-Transport-Security"] = hsts
     if request.endpoint not in ("static", "govuk_assets"):
         response.headers["Cache-Control"] = "no-store"
     return response

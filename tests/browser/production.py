@@ -6,7 +6,7 @@ cookies, strict CSRF and the production headers): serving TLS itself, or on plai
 small TLS-terminating proxy with `TRUSTED_PROXY_HOPS=1`. Each server listens on a free port and
 each caller brings its own database, so pytest-xdist workers never share one.
 
-Certificates come from one test CA per process (`test_tls`). Chromium is told to accept the
+Certificates come from one test CA per process (`local_tls`). Chromium is told to accept the
 server certificate's key (`CHROMIUM_TLS_ARGS`, which the `browser` fixture passes); other clients
 (the app calling a TLS service the test starts, say) can trust `ca_file`.
 """
@@ -20,6 +20,7 @@ import http.client
 import os
 import secrets
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -60,9 +62,15 @@ class Tls:
     key_file: Path
     spki_sha256: str  # base64 SHA-256 of the server certificate's public key, as chromium's flag wants it
 
+    def server_context(self) -> ssl.SSLContext:
+        """For a TLS server a test starts (an identity provider, say) that chromium must accept too."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
 
 @cache
-def test_tls() -> Tls:
+def local_tls() -> Tls:
     """One per test process: chromium, launched once per test module, is told to accept this key."""
     folder = Path(tempfile.mkdtemp(prefix="child-index-tls-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
@@ -84,7 +92,7 @@ def chromium_tls_args() -> list[str]:
     Chromium on Linux reads its roots from an NSS database, which would need certutil; it honours
     this key list instead (with the user data folder Playwright always gives it).
     """
-    return [f"--ignore-certificate-errors-spki-list={test_tls().spki_sha256}"]
+    return [f"--ignore-certificate-errors-spki-list={local_tls().spki_sha256}"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ def production_environment(app: Flask, **extra: str) -> dict[str, str]:
         "TOTP_ENCRYPTION_KEY": app.config["TOTP_ENCRYPTION_KEY"],
         "AUDIT_CHECKPOINT_KEY": app.config["AUDIT_CHECKPOINT_KEY"],
         "IDENTITY_PROVIDER_KEYS": ",".join(app.config["IDENTITY_PROVIDER_KEYS"]),
+        # A test's extract is one batch: no matching processes besides the load's own.
         "LOAD_WORKERS": "0",
     }
     environment.update(extra)
@@ -119,14 +128,18 @@ def _process_environment(settings: Mapping[str, str]) -> dict[str, str]:
     return {**inherited, **settings}
 
 
-def _run_flask(settings: Mapping[str, str], *arguments: str) -> None:
-    """A `flask --app wsgi` command as an operator runs it; its output in the failure if it fails."""
+def run_flask(settings: Mapping[str, str], *arguments: str) -> str:
+    """A `flask --app wsgi` command as an operator runs it with these settings; its output.
+
+    Fails with the command's output when the command fails.
+    """
     done = subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", "flask", "--app", "wsgi", *arguments], cwd=ROOT,
         env=_process_environment(settings), capture_output=True, text=True, timeout=300, check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"flask {' '.join(arguments)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
 
 
 def _listening_socket() -> socket.socket:
@@ -155,7 +168,9 @@ def _wait_until_healthy(url: str, tls: Tls, process: subprocess.Popen[bytes], lo
         connection = http.client.HTTPSConnection(host, int(port), context=context, timeout=5)
         try:
             connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
                 return
         except OSError as error:
             last_error = repr(error)
@@ -172,7 +187,9 @@ def _gunicorn(settings: Mapping[str, str], log: Path, tls: Tls | None,
     listener = _listening_socket()
     port = listener.getsockname()[1]
     command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"fd://{listener.fileno()}",
-               "--access-logfile", "-", "--graceful-timeout", "5"]
+               "--access-logfile", "-", "--graceful-timeout", "5",
+               # gunicorn's control socket defaults to one path per user, which servers run at once would share.
+               "--no-control-socket"]
     if tls is not None:
         command += ["--certfile", str(tls.cert_file), "--keyfile", str(tls.key_file)]
     with log.open("ab") as output:
@@ -184,13 +201,13 @@ def _gunicorn(settings: Mapping[str, str], log: Path, tls: Tls | None,
     try:
         yield port, process
     finally:
-        process.terminate()
+        process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown: a test has no request to finish
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-    if process.returncode not in (0, -15):
+    if process.returncode != 0:
         raise RuntimeError(f"gunicorn stopped with {process.returncode}:\n{_tail(log)}")
 
 
@@ -240,14 +257,20 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
 
 class _TlsProxy(ThreadingHTTPServer):
     daemon_threads = True
+    upstream_port: int
+    log: Path
 
     def __init__(self, upstream_port: int, tls: Tls, log: Path) -> None:
         super().__init__((HOST, 0), _ForwardingHandler)
         self.upstream_port, self.log = upstream_port, log
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(tls.cert_file, tls.key_file)
+        context = tls.server_context()
         # The handshake happens in the request's thread, so one slow client cannot hold the accept loop.
         self.socket = context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """Into the log, not the test's output: a browser may close a connection it no longer wants."""
+        with self.log.open("a", encoding="utf-8") as output:
+            output.write(f"proxy: error on a request from {client_address[0]}:\n{traceback.format_exc()}\n")
 
 
 @contextmanager
@@ -273,9 +296,9 @@ def production_server(settings: Mapping[str, str], folder: Path, *, behind_proxy
     forwards to it; the settings then need TRUSTED_PROXY_HOPS=1, as a deployment behind one would.
     `folder` holds the server's log.
     """
-    tls = test_tls()
+    tls = local_tls()
     log = folder / ("gunicorn-behind-proxy.log" if behind_proxy else "gunicorn.log")
-    _run_flask(settings, "db", "upgrade")
+    run_flask(settings, "db", "upgrade")
     with (_gunicorn(settings, log, None if behind_proxy else tls, workers) as (port, process),
           _tls_proxy(port, tls, log) if behind_proxy else nullcontext(port) as public_port):
         url = f"https://{HOST}:{public_port}"
