@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import threading
 import time
 import warnings
@@ -74,9 +73,7 @@ def serving_mock_provider(tls: Tls) -> Iterator[MockProvider]:
             response.set_data(json.dumps(token))
         return response
 
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.cert_file, tls.key_file)
-    server = make_server(HOST, 0, app, threaded=True, ssl_context=context)
+    server = make_server(HOST, 0, app, threaded=True, ssl_context=tls.server_context())
     provider.issuer = f"https://{HOST}:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, name="oidc-provider-mock", daemon=True)
     thread.start()

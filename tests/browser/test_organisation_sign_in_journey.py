@@ -26,10 +26,9 @@ from index_service.auth.totp import code_at
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.sealed_secrets import PROVIDER_KEYS, seal
-from tests.browser import production
 from tests.browser.conftest import migrated_browser_app
 from tests.browser.identity_provider import TAMPERINGS, MockProvider, serving_mock_provider
-from tests.browser.production import ProductionServer, production_environment, production_server
+from tests.browser.production import ProductionServer, local_tls, production_environment, production_server
 from tests.factories import PASSWORD, make_organisation, make_user, wait_for_fresh_time_step
 
 # oidc-provider-mock 0.3.4 signs id_tokens through a hook authlib deprecates; its warning would be an error
@@ -62,7 +61,7 @@ class Deployment:
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     folder = tmp_path_factory.mktemp("organisation-sign-in")
-    tls = production.test_tls()  # imported by module: pytest would collect a test_ name
+    tls = local_tls()
     app = migrated_browser_app(folder)
     with serving_mock_provider(tls) as provider:
         with app.app_context():
