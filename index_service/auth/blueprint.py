@@ -32,9 +32,10 @@ from index_service.auth.operations import (
     account_key,
     clear_failures,
     is_locked,
+    password_refusal,
     record_failure,
 )
-from index_service.auth.passwords import hash_password, password_problem, password_refusal, verify_password
+from index_service.auth.passwords import hash_password, password_problem, verify_password
 from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from index_service.auth.hashing import configured
-
-if TYPE_CHECKING:
-    from index_service.auth.models import User
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 200
@@ -49,17 +45,6 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 @cache
-def password_refusal(user: User | None, password: str) -> str | None:
-    """Why this account and password do not prove a first factor ("unknown account", "account closed",
-    "wrong password"), or None if they do. The hash is checked even without an account, for timing."""
-    proved = verify_password(user.password_hash if user else None, password)
-    if user is None:
-        return "unknown account"
-    if not user.is_active:
-        return "account closed"
-    return None if proved else "wrong password"
-
-
 def _common() -> frozenset[str]:
     return frozenset(line.strip() for line in COMMON_PASSWORDS.read_text(encoding="utf-8").splitlines() if line)
 

@@ -17,8 +17,7 @@ from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.blueprint import BAD_CREDENTIALS, LOCKED, after_first_factor, complete_sign_in, signed_in
 from index_service.auth.forms import PasswordForm
 from index_service.auth.models import User
-from index_service.auth.operations import is_locked, record_failure
-from index_service.auth.passwords import password_refusal
+from index_service.auth.operations import is_locked, password_refusal, record_failure
 from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.identity import client, operations, signin
