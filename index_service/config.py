@@ -86,7 +86,14 @@ class Settings:
             "ADDRESS_LOCKOUT_FAILURES": self.address_lockout_failures,
             "LOCKOUT_WINDOW_MINUTES": self.lockout_window_minutes,
             "WTF_CSRF_TIME_LIMIT": None,
+            # Over HTTPS a form must also carry a Referer from this site (beside its token and the
+            # SameSite session cookie), so a token that leaks cannot be posted from another origin.
+            # Browsers send one only because the Referrer-Policy is `same-origin`
+            # (index_service._security_headers); `no-referrer` refuses every form. See docs/production.md.
             "WTF_CSRF_SSL_STRICT": not self.local,
+            # HTTPS only, for a year, on every subdomain: production is served over TLS and nothing else
+            # (a browser ignores the header over plain HTTP, so development sends none).
+            "STRICT_TRANSPORT_SECURITY": None if self.local else "max-age=31536000; includeSubDomains",
             "MAX_CONTENT_LENGTH": 1024 * 1024,
             "INDEX_ENVIRONMENT": self.environment,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
