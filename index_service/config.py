@@ -28,7 +28,7 @@ class ConfigError(RuntimeError):
 def default_load_workers() -> int:
     """One fewer than the CPUs: a load's own process takes a share of each batch's matching, so
     with these every CPU has a matcher (on 2 CPUs, 1 worker loaded 100,000 rows into a million
-    children in 114 s and 638 MB, 2 workers in 119 s and 789 MB; see the README's load figures)."""
+    children in 114 s and 638 MB, 2 workers in 119 s and 789 MB; see docs/performance.md)."""
     return max((os.cpu_count() or 1) - 1, 0)
 
 
