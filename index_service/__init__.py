@@ -50,15 +50,23 @@ def _finish_request(response: Response) -> Response:
 
 def _security_headers(response: Response) -> Response:
     nonce = g.get("csp_nonce", "")
+    # 'self', and the origins a page's own form may lead to by redirect (the organisation chooser's providers).
+    form_action = " ".join(["'self'", *g.get("form_action_origins", ())])
     response.headers["Content-Security-Policy"] = (
         "default-src 'self'; "
         f"script-src 'self' 'nonce-{nonce}'; "
         "style-src 'self'; img-src 'self' data:; font-src 'self'; "
-        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+        f"frame-ancestors 'none'; form-action {form_action}; "
+        "base-uri 'none'"
     )
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Same-origin requests carry a Referer, which the production CSRF check (WTF_CSRF_SSL_STRICT)
+    # requires of every form; other sites are sent none, so no page's address leaves the service.
+    response.headers["Referrer-Policy"] = "same-origin"
+    hsts = current_app.config["STRICT_TRANSPORT_SECURITY"]
+    if hsts:
+        response.headers["Strict-Transport-Security"] = hsts
     if request.endpoint not in ("static", "govuk_assets"):
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -13,7 +13,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 from flask import Flask, current_app, flash, g, jsonify, redirect, request, session, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import Forbidden
+from werkzeug.exceptions import Forbidden, HTTPException
 from werkzeug.wrappers import Response
 
 from accreditation.mediation import needs_on_behalf_of
@@ -162,8 +162,10 @@ def _enforce_scope(scope: Scope) -> Response | None:
     return None
 
 
-def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
-    """A source system asked for something its client may not do: audit it, then answer 403."""
+def refuse_client(message: str, reason: str, *, answer: type[HTTPException] = Forbidden,
+                  **details: object) -> NoReturn:
+    """A source system asked for something its client may not do: audit it, then answer 403 (or
+    `answer`: NotFound where the answer must not tell another's object from a missing one)."""
     client = g.oauth_client
     record_event(
         AuditTag.ACCESS_DENIED,
@@ -173,11 +175,17 @@ def refuse_client(message: str, reason: str, **details: object) -> NoReturn:
                  "source_id": client.source_id, **details},
         organisation_id=client.source.organisation_id,
     )
-    raise Forbidden(message)
+    raise answer(message)
 
 
 def enforce_guard() -> Response | None:
-    """Before every request: load the user and apply the endpoint's declared guard."""
+    """Before every request: load the user and apply the endpoint's declared guard.
+
+    SIGNED_IN asks only that: someone signed in with both factors and allowed in by the access
+    decision, whatever roles they hold in effect. So a person whose every role waits for the index
+    team's approval (newly created, or suspended by a password reset) can still change their
+    password, read why and sign out.
+    """
     g.user = None
     g.on_behalf_of = None
     g.oauth_client = None
@@ -199,7 +207,7 @@ def enforce_guard() -> Response | None:
             response.status_code = 403
             return response
         return redirect(url_for("auth.change_password"))
-    if not isinstance(guard, Permission) or not is_allowed(g.user.roles, guard):
+    if not isinstance(guard, Permission) or not (guard is Permission.SIGNED_IN or is_allowed(g.user.roles, guard)):
         record_event(
             AuditTag.ACCESS_DENIED,
             Outcome.DENIED,

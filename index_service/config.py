@@ -28,7 +28,7 @@ class ConfigError(RuntimeError):
 def default_load_workers() -> int:
     """One fewer than the CPUs: a load's own process takes a share of each batch's matching, so
     with these every CPU has a matcher (on 2 CPUs, 1 worker loaded 100,000 rows into a million
-    children in 114 s and 638 MB, 2 workers in 119 s and 789 MB; see the README's load figures)."""
+    children in 114 s and 638 MB, 2 workers in 119 s and 789 MB; see docs/performance.md)."""
     return max((os.cpu_count() or 1) - 1, 0)
 
 
@@ -48,6 +48,8 @@ class Settings:
     load_workers: int = field(default_factory=default_load_workers)
     dry_run_carried_records: int = 10_000
     upload_max_bytes: int = 2 * 1024**3
+    upload_quota_bytes: int = 10 * 1024**3
+    upload_retention_hours: int = 24
     log_level: str = "INFO"
     identity_provider_keys: tuple[str, ...] = ()
     audit_checkpoint_key: str = ""
@@ -55,6 +57,11 @@ class Settings:
     audit_retention_days: int = (25 + 6 + 6) * 366
     subject_access_shows_names: bool = False
     working_hours: tuple[int, int] = (8, 18)
+    # A person's searches in any minute and any 24 hours: more than a busy practitioner's day needs.
+    search_limit_per_minute: int = 30
+    search_limit_per_day: int = 300
+    # The searches and views in a day at which the unusual-use report lists a person, whatever their norms.
+    unusual_lookups_per_day: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -79,7 +86,14 @@ class Settings:
             "ADDRESS_LOCKOUT_FAILURES": self.address_lockout_failures,
             "LOCKOUT_WINDOW_MINUTES": self.lockout_window_minutes,
             "WTF_CSRF_TIME_LIMIT": None,
+            # Over HTTPS a form must also carry a Referer from this site (beside its token and the
+            # SameSite session cookie), so a token that leaks cannot be posted from another origin.
+            # Browsers send one only because the Referrer-Policy is `same-origin`
+            # (index_service._security_headers); `no-referrer` refuses every form. See docs/production.md.
             "WTF_CSRF_SSL_STRICT": not self.local,
+            # HTTPS only, for a year, on every subdomain: production is served over TLS and nothing else
+            # (a browser ignores the header over plain HTTP, so development sends none).
+            "STRICT_TRANSPORT_SECURITY": None if self.local else "max-age=31536000; includeSubDomains",
             "MAX_CONTENT_LENGTH": 1024 * 1024,
             "INDEX_ENVIRONMENT": self.environment,
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
@@ -89,6 +103,11 @@ class Settings:
             "DRY_RUN_CARRIED_RECORDS": self.dry_run_carried_records,
             # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
             "UPLOAD_MAX_BYTES": self.upload_max_bytes,
+            # What one organisation's stored extracts may take at once (sources.uploads).
+            "UPLOAD_QUOTA_BYTES": self.upload_quota_bytes,
+            # How long a stored extract outlives a failed load or a completed dry run of it, to resume
+            # or load it for real (sources.uploads).
+            "UPLOAD_RETENTION_HOURS": self.upload_retention_hours,
             # Fernet keys for identity providers' client secrets: the first encrypts, all decrypt.
             "IDENTITY_PROVIDER_KEYS": self.identity_provider_keys,
             "TESTING": self.environment == "testing",
@@ -98,6 +117,9 @@ class Settings:
             "AUDIT_RETENTION_DAYS": self.audit_retention_days,
             "SUBJECT_ACCESS_SHOWS_NAMES": self.subject_access_shows_names,
             "WORKING_HOURS": self.working_hours,
+            "SEARCH_LIMIT_PER_MINUTE": self.search_limit_per_minute,
+            "SEARCH_LIMIT_PER_DAY": self.search_limit_per_day,
+            "UNUSUAL_LOOKUPS_PER_DAY": self.unusual_lookups_per_day,
             "API_TITLE": "Child Index API",
             "API_VERSION": "v1",
             "OPENAPI_VERSION": "3.0.3",
@@ -139,6 +161,24 @@ def _working_hours(env: Mapping[str, str]) -> tuple[int, int]:
     if not 0 <= start < end <= 24:
         raise ConfigError("WORKING_HOURS must be a start hour before an end hour, from 0 to 24")
     return start, end
+
+
+# The test suite and the benchmarks search far faster than a person: limits they do not meet
+# unless a test sets its own.
+TESTING_SEARCH_LIMITS = (1_000_000, 1_000_000)
+
+
+def _search_limits(env: Mapping[str, str], environment: str) -> tuple[int, int]:
+    """(per minute, per day); a day's limit below a minute's would make the minute's meaningless."""
+    minute_default, day_default = (
+        TESTING_SEARCH_LIMITS if environment == "testing"
+        else (Settings.search_limit_per_minute, Settings.search_limit_per_day)
+    )
+    per_minute = _int(env, "SEARCH_LIMIT_PER_MINUTE", minute_default)
+    per_day = _int(env, "SEARCH_LIMIT_PER_DAY", day_default)
+    if per_day < per_minute:
+        raise ConfigError("SEARCH_LIMIT_PER_DAY must be at least SEARCH_LIMIT_PER_MINUTE")
+    return per_minute, per_day
 
 
 def _kept_in_instance(instance_path: str, filename: str, make: Callable[[], str]) -> str:
@@ -226,6 +266,12 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
     if not (database_url.startswith("sqlite:") or database_url.startswith("postgresql+psycopg:")):
         raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    search_limit_per_minute, search_limit_per_day = _search_limits(env, environment)
+    upload_max_bytes = _int(env, "UPLOAD_MAX_BYTES", Settings.upload_max_bytes)
+    upload_quota_bytes = _int(env, "UPLOAD_QUOTA_BYTES", max(Settings.upload_quota_bytes, upload_max_bytes))
+    if upload_quota_bytes < upload_max_bytes:
+        raise ConfigError("UPLOAD_QUOTA_BYTES must be at least UPLOAD_MAX_BYTES, or no organisation could store "
+                          "the largest upload allowed")
     return Settings(
         environment=environment,
         secret_key=secret_key,
@@ -240,11 +286,16 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
         load_batch_rows=_int(env, "LOAD_BATCH_ROWS", 1000),
         load_workers=_int(env, "LOAD_WORKERS", default_load_workers(), minimum=0),
         dry_run_carried_records=_int(env, "DRY_RUN_CARRIED_RECORDS", Settings.dry_run_carried_records),
-        upload_max_bytes=_int(env, "UPLOAD_MAX_BYTES", 2 * 1024**3),
+        upload_max_bytes=upload_max_bytes,
+        upload_quota_bytes=upload_quota_bytes,
+        upload_retention_hours=_int(env, "UPLOAD_RETENTION_HOURS", Settings.upload_retention_hours, minimum=0),
         log_level=env.get("LOG_LEVEL", "INFO"),
         identity_provider_keys=_fernet_keys(env, "IDENTITY_PROVIDER_KEYS", environment, instance_path),
         audit_checkpoint_key=_audit_key(env, environment, instance_path),
         audit_retention_days=_int(env, "AUDIT_RETENTION_DAYS", Settings.audit_retention_days),
         subject_access_shows_names=_flag(env, "SUBJECT_ACCESS_SHOWS_NAMES", False),
         working_hours=_working_hours(env),
+        search_limit_per_minute=search_limit_per_minute,
+        search_limit_per_day=search_limit_per_day,
+        unusual_lookups_per_day=_int(env, "UNUSUAL_LOOKUPS_PER_DAY", Settings.unusual_lookups_per_day),
     )

@@ -56,7 +56,13 @@ def _fields(error: HTTPException) -> dict[str, Any] | None:
     return merged
 
 
-def error_response(error: HTTPException) -> Response | tuple[str, int]:
+def _retry_after(error: HTTPException) -> dict[str, str]:
+    """A 429's or 503's Retry-After, kept when the error becomes a page or the JSON shape."""
+    value = dict(error.get_headers()).get("Retry-After")
+    return {"Retry-After": value} if value else {}
+
+
+def error_response(error: HTTPException) -> Response | tuple[str, int, dict[str, str]]:
     code = error.code or 500
     if is_api_request():
         body: dict[str, Any] = {"status": code, "message": _message(error)}
@@ -65,19 +71,20 @@ def error_response(error: HTTPException) -> Response | tuple[str, int]:
             body["fields"] = fields
         response = jsonify(body)
         response.status_code = code
+        response.headers.update(_retry_after(error))
         return response
-    return render_template("error.html", code=code, message=_message(error)), code
+    return render_template("error.html", code=code, message=_message(error)), code, _retry_after(error)
 
 
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(HTTPException, error_response)
 
-    def unexpected(error: Exception) -> Response | tuple[str, int]:
+    def unexpected(error: Exception) -> Response | tuple[str, int, dict[str, str]]:
         db.session.rollback()
         log.exception("unhandled error", exc_info=error)
         return error_response(InternalServerError())
 
-    def csrf_failed(error: CSRFError) -> Response | tuple[str, int]:
+    def csrf_failed(error: CSRFError) -> Response | tuple[str, int, dict[str, str]]:
         return error_response(BadRequest(CSRF_MESSAGE))
 
     app.register_error_handler(CSRFError, csrf_failed)

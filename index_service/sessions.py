@@ -7,6 +7,7 @@ counted from the session's first creation, and given a new id at each step of si
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import secrets
 from datetime import timedelta
@@ -106,7 +107,9 @@ class DatabaseSessionInterface(SessionInterface):
             session = ServerSession()
             session.expired_user_id = row.user_id if row.data.get("signed_in") else None
             return session
-        session = ServerSession(dict(row.data), row)
+        # A deep copy: a value changed in place (flash() appends to a list) must not also change the
+        # row's loaded value, or the row would compare equal to the session and the change never be written.
+        session = ServerSession(copy.deepcopy(row.data), row)
         session.token = token
         return session
 

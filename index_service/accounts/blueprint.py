@@ -153,6 +153,10 @@ def _act(user_id: int, purpose: str, act: Callable[[User, User], object], done: 
     if isinstance(result, str):
         return render_template("accounts/password.html", user=user, password=result, created=False)
     flash(done.format(name=user.display_name), "success")
+    if isinstance(result, list) and result:
+        flash(f"{user.display_name}'s {', '.join(sorted(Role(role).label for role in result))} "
+              f"role{'s are' if len(result) > 1 else ' is'} suspended until the index team approves "
+              f"{'them' if len(result) > 1 else 'it'} again.", "info")
     return redirect(url_for("accounts.detail", user_id=user.id))
 
 

@@ -4,6 +4,16 @@ Every query is scoped to the administrator's organisation: another organisation'
 found, whatever id, search or guess reaches for them. Roles that need the index team's approval
 are granted pending and take effect only when approved; nobody changes their own roles, status
 or token.
+
+Privileged accounts stay with the index team. Whoever resets a person's password or issues them
+a new token can sign in as them (the one-time password is shown to the administrator; a new token
+is enrolled by whoever signs in first), so either change suspends every approved shielder,
+override, auditor and index-team role the person holds until the index team approves it again
+(accounts/approvals.py, after confirming with the person). This, rather than leaving resets of
+such people to the index team alone, keeps the organisation's administrator able to let a person
+back in after a lost phone or a forgotten password the same day (as a practitioner, or to change
+their password) while the powers the index team vouched for wait for the index team; and it adds
+no second reset procedure whose absence would lock people out. See docs/accounts.md.
 """
 
 from __future__ import annotations
@@ -213,6 +223,37 @@ def close(admin: User, user: User) -> int:
     return ended
 
 
+# Why an approval was suspended (UserRole.suspended_because), as the index team's list shows it.
+SUSPENDED_BY_PASSWORD_RESET = "password reset"  # noqa: S105 - a reason, not a secret
+SUSPENDED_BY_NEW_TOKEN = "new token issued"  # noqa: S105 - a reason, not a secret
+
+
+def _suspend_approvals(admin: User, user: User, because: str) -> list[str]:
+    """Withdraw the approval of every approved role that needs one; returns those roles (values).
+
+    The grants go back on the index team's list, marked with why and by whom; the organisation's other
+    administrators get a notice, and the person is told when they next sign in.
+    """
+    now = utcnow()
+    approved = user.approved_roles
+    suspended = []
+    for grant in user.role_grants:
+        if grant.role in approved:
+            grant.approved_at = None
+            grant.approved_by_id = None
+            grant.suspended_at = now
+            grant.suspended_by_id = admin.id
+            grant.suspended_because = because
+            suspended.append(grant.role)
+    if suspended:
+        labels = ", ".join(sorted(role.label for role in suspended))
+        message = (f"{admin.display_name} ({admin.email}): {because} for {user.display_name} ({user.email}). "
+                   f"Their roles {labels} are suspended until the index team approves them again.")
+        db.session.add(AdminNotice(organisation_id=user.organisation_id, user_id=user.id,
+                                   message=message[:AdminNotice.message.type.length]))
+    return sorted(role.value for role in suspended)
+
+
 def revoke_token(admin: User, user: User) -> int:
     _not_self(admin, user, "revoke the token of")
     if user.totp_secret_encrypted is None and user.token_issued_at is None:
@@ -222,18 +263,23 @@ def revoke_token(admin: User, user: User) -> int:
     return ended
 
 
-def issue_token(admin: User, user: User) -> None:
+def issue_token(admin: User, user: User) -> list[str]:
+    """Let the person enrol a new token at their next sign-in; returns the roles this suspends (values)."""
     _not_self(admin, user, "issue a token for")
     if user.totp_secret_encrypted is not None:
         raise AccountRefused("This account already has a token: revoke it first")
     if not user.is_active:
         raise AccountRefused("This account is closed")
     tokens.issue_token(user)
-    record_event(AuditTag.TOKEN_ISSUE, target_ids=[str(user.id)])
+    suspended = _suspend_approvals(admin, user, SUSPENDED_BY_NEW_TOKEN)
+    record_event(AuditTag.TOKEN_ISSUE, target_ids=[str(user.id)],
+                 details={"roles_suspended": suspended} if suspended else None)
+    return suspended
 
 
 def reset_password(admin: User, user: User) -> str:
-    """A new one-time password, to be changed at the next sign-in; every session ends."""
+    """A new one-time password, to be changed at the next sign-in; every session ends, and the roles
+    that need the index team's approval are suspended until it approves them again."""
     _not_self(admin, user, "reset the password of")
     if not user.is_active:
         raise AccountRefused("This account is closed")
@@ -241,7 +287,9 @@ def reset_password(admin: User, user: User) -> str:
     user.password_hash = hash_password(password)
     user.password_must_change = True
     ended = end_sessions_for_user(user.id)
-    record_event(AuditTag.PASSWORD_RESET, target_ids=[str(user.id)], details={"sessions_ended": ended})
+    suspended = _suspend_approvals(admin, user, SUSPENDED_BY_PASSWORD_RESET)
+    record_event(AuditTag.PASSWORD_RESET, target_ids=[str(user.id)],
+                 details={"sessions_ended": ended, **({"roles_suspended": suspended} if suspended else {})})
     return password
 
 

@@ -76,6 +76,8 @@ def sign_in_failures(filters: reports.Filters) -> dict[str, Any]:
 @blueprint.response(200, UnusualSchema)
 @requires(Permission.AUDIT_READ)
 def unusual(filters: reports.Filters) -> reports.Unusual:
-    """Unusual use: volume against the organisation's norm, shielded records, out of hours, own surname."""
+    """Unusual use: volume against the person's own norm, their organisation's and a ceiling; shielded records;
+    out of hours; own surname."""
     operations.report_run("unusual", filters, "api")
-    return reports.unusual_use(filters, current_app.config["WORKING_HOURS"])
+    return reports.unusual_use(filters, current_app.config["WORKING_HOURS"],
+                               current_app.config["UNUSUAL_LOOKUPS_PER_DAY"])

@@ -7,7 +7,7 @@ checkpoint: retention (`flask audit prune`) writes that signed checkpoint first,
 transaction, and `audit verify` checks its signature, so a forged one is caught.
 
 On PostgreSQL a production deployment also gives the application's role no UPDATE or DELETE
-on these tables (see the README); the triggers hold even for a role that has them.
+on these tables (docs/operations.md, PostgreSQL roles); the triggers hold even for a role that has them.
 """
 
 from __future__ import annotations

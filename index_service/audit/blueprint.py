@@ -152,10 +152,12 @@ def sign_in_failures() -> str | Response:
 def unusual() -> str:
     """Who is using the index unusually: volume, shielded records, hours, their own surname."""
     filters = filters_from_query()
-    found = reports.unusual_use(filters, current_app.config["WORKING_HOURS"])
+    found = reports.unusual_use(filters, current_app.config["WORKING_HOURS"],
+                                current_app.config["UNUSUAL_LOOKUPS_PER_DAY"])
     operations.report_run("unusual", filters, "web")
     return render_template("audit/unusual.html", found=found, kinds=reports.UNUSUAL_KINDS, filters=filters,
-                           working_hours=current_app.config["WORKING_HOURS"])
+                           working_hours=current_app.config["WORKING_HOURS"],
+                           ceiling=current_app.config["UNUSUAL_LOOKUPS_PER_DAY"], reports=reports)
 
 
 @blueprint.route("/children/<index_id>/subject-access")

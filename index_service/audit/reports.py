@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import Select, func, select
 
+from accreditation.permissions import Role
 from index_service.audit.models import SIGN_IN_FAILURES, AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.lookup import surviving
@@ -30,9 +31,14 @@ PAGE_SIZE = 50
 LOCAL_TIME = ZoneInfo("Europe/London")
 LOOKUPS = (AuditTag.RECORD_SEARCH, AuditTag.RECORD_VIEW)
 VIEWS = (AuditTag.RECORD_VIEW, AuditTag.OVERRIDE_VIEW)
-# A user's lookups in a day are unusual at this many times their organisation's median day, and at least:
+# A user's lookups in a day are unusual at this many times their own median day over the previous
+# HISTORY_DAYS, or their organisation's other users' median day, and at least VOLUME_FLOOR; or at
+# the configured ceiling (UNUSUAL_LOOKUPS_PER_DAY) whatever their norms.
 VOLUME_FACTOR = 3
 VOLUME_FLOOR = 20
+HISTORY_DAYS = 28
+# Their work is to look at shielded records: their views of them are not unusual.
+SHIELDED_WORK = frozenset({Role.SHIELDER.value, Role.AUDITOR.value})
 UNUSUAL_DEFAULT_DAYS = 7
 CHART_DEFAULT_DAYS = 30
 CHART_MAX_DAYS = 366
@@ -104,8 +110,9 @@ class Unusual:
 
 
 UNUSUAL_KINDS = {
-    "volume": "Far more searches and views in a day than their organisation's usual day",
-    "shielded": "Views of shielded records",
+    "volume": "Far more searches and views in a day than their own usual day or their organisation's, or more "
+              "than anyone's day should hold",
+    "shielded": "Views of records that were shielded when they were viewed",
     "out_of_hours": "Searches and views outside working hours or at weekends",
     "own_surname": "Searches for children who share the user's own surname and postcode area",
 }
@@ -224,26 +231,49 @@ def _surname(display_name: str | None) -> set[str]:
     return {tokens[-1]} if tokens else set()
 
 
-def unusual_use(filters: Filters, working_hours: tuple[int, int]) -> Unusual:
-    """The four kinds of unusual use the auditors asked for, over the range (default: the last 7 days)."""
+def unusual_use(filters: Filters, working_hours: tuple[int, int], ceiling: int) -> Unusual:
+    """The four kinds of unusual use the auditors asked for, over the range (default: the last 7 days, today's
+    events included)."""
     start, end = filters.bounds(UNUSUAL_DEFAULT_DAYS)
     query = _events(Filters(start.date() if start else None, filters.date_to), AuditEvent.tag.in_(LOOKUPS + VIEWS),
                     AuditEvent.outcome == Outcome.SUCCESS)
     lines = [event_line(row) for row in db.session.execute(query.order_by(AuditEvent.chain_position))]
-    shielded = set(db.session.scalars(select(Child.index_id).where(Child.is_shielded.is_(True))))
     result = Unusual(start, {kind: [] for kind in UNUSUAL_KINDS})
-    result.findings["volume"] = _volume(lines)
+    result.findings["volume"] = _volume(lines, _history(lines, start), ceiling)
+    result.findings["shielded"] = _shielded_views(lines)
     first, last = working_hours
     for line in lines:
         local = line.occurred_at.astimezone(LOCAL_TIME)
-        if line.tag in VIEWS and shielded.intersection(line.target_ids):
-            result.findings["shielded"].append(_finding("shielded", line, "viewed shielded record " + ", ".join(
-                sorted(shielded.intersection(line.target_ids)))))
         if local.weekday() >= 5 or not first <= local.hour < last:
             result.findings["out_of_hours"].append(_finding(
                 "out_of_hours", line, f"{line.tag} at {local:%A %H:%M} UK time"))
     result.findings["own_surname"] = _own_surname(lines)
     return result
+
+
+def _shielded_views(lines: list[EventLine]) -> list[Finding]:
+    """Views of a record that was shielded at the time, by someone whose work then was not shielding or audit.
+
+    A record view keeps whether the record was shielded when it was seen; an emergency override
+    view is of a shielded record by its nature. Only a view written before views kept that is
+    judged by the record as it is now, and says so.
+    """
+    views = [line for line in lines if line.tag in VIEWS and not SHIELDED_WORK & _roles(line)]
+    unflagged = {target for line in views if "shielded" not in line.details for target in line.target_ids}
+    shielded_now = set(db.session.scalars(select(Child.index_id).where(
+        Child.index_id.in_(unflagged), Child.is_shielded.is_(True)))) if unflagged else set()
+    findings = []
+    for line in views:
+        if line.tag == AuditTag.OVERRIDE_VIEW:
+            findings.append(_finding("shielded", line, "viewed shielded record " + ", ".join(line.target_ids)
+                                     + " through an emergency override"))
+        elif "shielded" in line.details:
+            if line.details["shielded"] is True:
+                findings.append(_finding("shielded", line, "viewed shielded record " + ", ".join(line.target_ids)))
+        elif shielded_now.intersection(line.target_ids):
+            findings.append(_finding("shielded", line, "viewed record " + ", ".join(sorted(shielded_now.intersection(
+                line.target_ids))) + ", shielded now (the event does not say whether it was then)"))
+    return findings
 
 
 def _searched_family(line: EventLine) -> str | None:
@@ -289,20 +319,61 @@ def _finding(kind: str, line: EventLine, detail: str) -> Finding:
     return Finding(kind, line.user_id, line.user_name, line.organisation, line.occurred_at, detail, (line.id,))
 
 
-def _volume(lines: list[EventLine]) -> list[Finding]:
+def _roles(line: EventLine) -> set[str]:
+    """The roles the actor had when the event happened (none known for events before roles were kept)."""
+    return set((line.actor_roles or "").split(",")) - {""}
+
+
+def _history(lines: list[EventLine], start: datetime | None) -> Counter[tuple[int, date]]:
+    """Lookups a day for each user in the range, over the HISTORY_DAYS before it as well as in it."""
+    days: Counter[tuple[int, date]] = Counter(
+        (line.user_id, line.occurred_at.date()) for line in lines if line.user_id is not None and line.tag in LOOKUPS)
+    users = {user_id for user_id, _ in days}
+    if start is None or not users:
+        return days
+    earlier = select(AuditEvent.user_id, AuditEvent.occurred_at).where(
+        AuditEvent.tag.in_(LOOKUPS), AuditEvent.outcome == Outcome.SUCCESS, AuditEvent.user_id.in_(users),
+        AuditEvent.occurred_at >= start - timedelta(days=HISTORY_DAYS), AuditEvent.occurred_at < start)
+    days.update((user_id, moment.date()) for user_id, moment in db.session.execute(earlier))
+    return days
+
+
+def _own_usual(days: Counter[tuple[int, date]], user_id: int, day: date) -> float | None:
+    """The user's median day over the HISTORY_DAYS before this one, counting only days they searched or viewed."""
+    counts = [days[(user_id, day - timedelta(days=n))] for n in range(1, HISTORY_DAYS + 1)]
+    active = [count for count in counts if count]
+    return statistics.median(active) if active else None
+
+
+def _volume(lines: list[EventLine], days: Counter[tuple[int, date]], ceiling: int) -> list[Finding]:
+    """A user's day of lookups far above their own usual day, their organisation's others', or the ceiling.
+
+    The organisation's usual day is its other users' median, so that one or two busy people
+    cannot raise the norm they are judged by; a one-person organisation has none, and its
+    person is judged by their own history and the ceiling.
+    """
     per_user_day: dict[tuple[int, date], list[EventLine]] = defaultdict(list)
     for line in lines:
         if line.user_id is not None and line.tag in LOOKUPS:
             per_user_day[(line.user_id, line.occurred_at.date())].append(line)
-    by_organisation: dict[str | None, list[int]] = defaultdict(list)
-    for day_lines in per_user_day.values():
-        by_organisation[day_lines[0].organisation].append(len(day_lines))
+    by_organisation: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
+    for (user_id, _day), day_lines in per_user_day.items():
+        by_organisation[day_lines[0].organisation].append((user_id, len(day_lines)))
     findings = []
-    for (_user_id, day), day_lines in sorted(per_user_day.items(), key=lambda item: (item[0][1], item[0][0])):
-        norm = statistics.median(by_organisation[day_lines[0].organisation])
-        if len(day_lines) >= max(VOLUME_FLOOR, VOLUME_FACTOR * norm):
+    for (user_id, day), day_lines in sorted(per_user_day.items(), key=lambda item: (item[0][1], item[0][0])):
+        count = len(day_lines)
+        others = [n for other, n in by_organisation[day_lines[0].organisation] if other != user_id]
+        reasons = []
+        if count >= ceiling:
+            reasons.append(f"at or above the ceiling of {ceiling} a day")
+        own = _own_usual(days, user_id, day)
+        if own is not None and count >= max(VOLUME_FLOOR, VOLUME_FACTOR * own):
+            reasons.append(f"their own usual day over the previous {HISTORY_DAYS} days is {own:g}")
+        if others and count >= max(VOLUME_FLOOR, VOLUME_FACTOR * statistics.median(others)):
+            reasons.append(f"their organisation's usual day is {statistics.median(others):g}")
+        if reasons:
             first = day_lines[0]
             findings.append(Finding("volume", first.user_id, first.user_name, first.organisation, day,
-                                    f"{len(day_lines)} searches and views; their organisation's usual day is "
-                                    f"{norm:g}", tuple(line.id for line in day_lines)))
+                                    f"{count} searches and views; " + "; ".join(reasons),
+                                    tuple(line.id for line in day_lines)))
     return findings

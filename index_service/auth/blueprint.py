@@ -10,8 +10,10 @@ to enrol it.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+from blinker import Namespace
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
@@ -30,6 +32,7 @@ from index_service.auth.operations import (
     account_key,
     clear_failures,
     is_locked,
+    password_refusal,
     record_failure,
 )
 from index_service.auth.passwords import hash_password, password_problem, verify_password
@@ -72,10 +75,17 @@ def _blocking(user: User) -> AccessDecision | None:
     return decision
 
 
-def after_first_factor(user: User, method: str = "password") -> Page:
+# Sent once both factors are proved, before the session is renewed, with what the first factor was
+# (`first_factor`, as after_first_factor kept it): a feature that needs to act on a proved sign-in
+# (linking a provider's subject) listens, so that auth/ imports none of them.
+signed_in = Namespace().signal("signed-in")
+
+
+def after_first_factor(user: User, method: str = "password", first_factor: dict[str, Any] | None = None) -> Page:
     """The person has proved their first factor (a password, or an organisation's identity provider):
     refuse them with every reason, or go on to the index's own second factor (enrolling an issued token
-    first). Sign-in hands over here; so may another first factor."""
+    first). Sign-in hands over here; so may another first factor, which audits itself and says in
+    `first_factor` what it was, for the success event."""
     blocking = _blocking(user)
     if blocking is not None:
         return _refused(user, blocking)
@@ -83,15 +93,21 @@ def after_first_factor(user: User, method: str = "password") -> Page:
     session.renew()  # type: ignore[attr-defined]
     session["pending_user_id"] = user.id
     session["password_at"] = utcnow().isoformat()
-    record_event(AuditTag.LOGIN_PASSWORD, user=user, details={"method": method} if method != "password" else None)
+    session["first_factor"] = first_factor or {"via": method}
+    if method == "password":
+        record_event(AuditTag.LOGIN_PASSWORD, user=user)
     return redirect(url_for("auth.enrol" if tokens.may_enrol(user) else "auth.code"))
 
 
-def complete_sign_in(user: User, details: dict[str, str] | None = None, *, code_proved: bool = True) -> None:
+def complete_sign_in(user: User, details: dict[str, Any] | None = None, *, code_proved: bool = True,
+                     second_factor: str = "index code") -> None:
     """Both factors are proved: a fresh session, signed in. The caller must have checked `user.access`.
 
+    The success event says how: `details`, or the first factor kept in the session and `second_factor`.
     Only the index's own code counts as a fresh code for re-authentication; a provider's factor does not.
     """
+    first = session.get("first_factor") or {"via": "password"}
+    signed_in.send(current_app._get_current_object(), user=user, first_factor=first)  # type: ignore[attr-defined]
     clear_failures(account_key(user.email))
     session.clear()
     session.renew()  # type: ignore[attr-defined]
@@ -99,7 +115,20 @@ def complete_sign_in(user: User, details: dict[str, str] | None = None, *, code_
     session["signed_in"] = True
     if code_proved:
         session["code_at"] = utcnow().isoformat()
-    record_event(AuditTag.LOGIN_SUCCESS, user=user, details=details)
+    shown = {key: value for key, value in first.items() if key != "link_subject"}
+    record_event(AuditTag.LOGIN_SUCCESS, user=user, details=details or {**shown, "second_factor": second_factor})
+    _tell_of_suspended_roles(user)
+
+
+def _tell_of_suspended_roles(user: User) -> None:
+    """The person learns at sign-in that roles the index team approved wait for its approval again."""
+    suspended = sorted(role.label for role in user.suspended_roles)
+    if suspended:
+        many = len(suspended) > 1
+        flash(f"Your {', '.join(suspended)} role{'s are' if many else ' is'} suspended until the index team "
+              f"approves {'them' if many else 'it'} again, because your user administrator reset your password "
+              "or issued you a new token. The index team will contact you to confirm. If you did not ask for "
+              "this, tell the index team.", "info")
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -114,9 +143,9 @@ def login() -> Page:
         form.email.errors = [LOCKED]
         return render_template("auth/login.html", form=form), 429
     user = db.session.scalar(select(User).where(func.lower(User.email) == email))
-    if not verify_password(user.password_hash if user else None, form.password.data) or not user.is_active:
+    why = password_refusal(user, form.password.data)
+    if why is not None or user is None:
         record_failure(email, request.remote_addr)
-        why = "unknown account" if user is None else ("account closed" if not user.is_active else "wrong password")
         record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"email": email, "why": why})
         form.email.errors = [BAD_CREDENTIALS]
         return render_template("auth/login.html", form=form), 401
@@ -182,7 +211,7 @@ def recovery() -> Page:
     if not decision.allowed:
         return _refused(user, decision)
     record_event(AuditTag.RECOVERY_CODE_USE, user=user)
-    complete_sign_in(user)
+    complete_sign_in(user, second_factor="recovery code")
     left = tokens.unused_recovery_codes(user)
     flash(f"You signed in with a recovery code; you have {left} left and your user administrator has been told. "
           "If you have lost your phone, ask them to revoke your token and issue a new one.", "info")
@@ -222,7 +251,7 @@ def enrol() -> Page:
     decision = user.access(utc_today())
     if not decision.allowed:
         return _refused(user, decision)
-    complete_sign_in(user)
+    complete_sign_in(user, second_factor="index code, on enrolling the token")
     g.user = user
     return render_template("auth/recovery_codes.html", codes=recovery_codes)
 
@@ -240,7 +269,7 @@ def change_password() -> Page:
         record_event(AuditTag.PASSWORD_CHANGE, Outcome.FAILURE, details={"why": "wrong current password"})
         form.current_password.errors = ["Enter your current password correctly"]
         return render_template("auth/change_password.html", form=form, code_needed=code_needed()), 401
-    problem = password_problem(form.new_password.data, user.email)
+    problem = password_problem(form.new_password.data, user.email, [user.display_name, user.organisation.name])
     if problem is None and form.new_password.data == form.current_password.data:
         problem = "The new password must be different from the current one"
     if problem:

@@ -1,4 +1,4 @@
-"""People who sign in, their roles, their server-side sessions and failed attempts."""
+"""People who sign in, their roles, their server-side sessions, failed attempts and recent searches."""
 
 from __future__ import annotations
 
@@ -63,6 +63,17 @@ class User(db.Model):
         return frozenset(grant.role for grant in self.role_grants if not grant.in_effect)
 
     @property
+    def approved_roles(self) -> frozenset[Role]:
+        """Roles in effect through the index team's approval: a password reset or a new token suspends them."""
+        return frozenset(grant.role for grant in self.role_grants
+                         if needs_approval(grant.role) and grant.approved_at is not None)
+
+    @property
+    def suspended_roles(self) -> frozenset[Role]:
+        """Roles once approved, suspended by a password reset or a new token until approved again."""
+        return frozenset(grant.role for grant in self.role_grants if grant.is_suspended)
+
+    @property
     def totp_secret(self) -> str | None:
         """The enrolled secret, decrypted; only for checking a code (never shown again after enrolment)."""
         return unseal(TOTP_KEYS, self.totp_secret_encrypted) if self.totp_secret_encrypted else None
@@ -106,12 +117,22 @@ class UserRole(db.Model):
     granted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # An approval withdrawn because a user administrator reset the person's password or issued them a
+    # new token (accounts/operations.py): when, by whom, and which of the two. Cleared on approval.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    suspended_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    suspended_because: Mapped[str | None] = mapped_column(String(40))
 
     user: Mapped[User] = relationship(back_populates="role_grants", foreign_keys=[user_id])
+    suspended_by: Mapped[User | None] = relationship(foreign_keys=[suspended_by_id], lazy="joined")
 
     @property
     def in_effect(self) -> bool:
         return self.approved_at is not None or not needs_approval(self.role)
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None and not self.in_effect
 
 
 class RecoveryCode(db.Model):
@@ -162,4 +183,15 @@ class FailedAttempt(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RecentSearch(db.Model):
+    """One search a person ran, kept a day to count against their search limits (children/search_limits.py)."""
+
+    __tablename__ = "recent_searches"
+    __table_args__ = (Index("ix_recent_searches_user_id_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -8,6 +8,7 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
 from index_service.auth.models import FailedAttempt, User
+from index_service.auth.passwords import verify_password
 from index_service.auth.totp import matching_step
 from index_service.database import utcnow
 from index_service.extensions import db
@@ -46,6 +47,17 @@ def _locked(key: str | None, address: str | None) -> bool:
     if key is not None and _failures(key) >= current_app.config["ACCOUNT_LOCKOUT_FAILURES"]:
         return True
     return is_address_locked(address)
+
+
+def password_refusal(user: User | None, password: str) -> str | None:
+    """Why this account and password prove no first factor ("unknown account", "account closed",
+    "wrong password"), or None if they do. The hash is checked even without an account, for timing."""
+    proved = verify_password(user.password_hash if user else None, password)
+    if user is None:
+        return "unknown account"
+    if not user.is_active:
+        return "account closed"
+    return None if proved else "wrong password"
 
 
 def is_locked(email: str, address: str | None) -> bool:

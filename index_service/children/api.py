@@ -6,13 +6,14 @@ from typing import Any
 
 from flask import g
 from flask_smorest import Blueprint
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, TooManyRequests
 
 from accreditation.permissions import Permission
 from index_service.access import requires
 from index_service.children import operations
 from index_service.children.criteria import CRITERIA_FIELDS, Criteria, query_from
 from index_service.children.schemas import ChildSchema, SearchArgs, SearchResponseSchema
+from index_service.children.search_limits import SearchLimitReached
 from matching.search import TOO_MANY, missing_detail
 
 blueprint = Blueprint(
@@ -24,6 +25,8 @@ blueprint = Blueprint(
 @blueprint.arguments(SearchArgs)
 @blueprint.response(200, SearchResponseSchema)
 @blueprint.alt_response(400, description="Not enough details to identify one child")
+@blueprint.alt_response(429, description="The person's search limit for a minute or a day is reached: the message "
+                                         "says when they can search again, and so does Retry-After (seconds)")
 @requires(Permission.RECORD_SEARCH)
 def search(args: dict[str, Any]) -> dict[str, Any]:
     """Search by the details you have; criteria travel in the body, never the URL."""
@@ -31,7 +34,10 @@ def search(args: dict[str, Any]) -> dict[str, Any]:
     missing = missing_detail(query_from(criteria))
     if missing:
         raise BadRequest(missing)
-    outcome = operations.search(criteria, args["purpose"], args.get("purpose_note"), g.user)
+    try:
+        outcome = operations.search(criteria, args["purpose"], args.get("purpose_note"), g.user)
+    except SearchLimitReached as refused:
+        raise TooManyRequests(refused.message, retry_after=refused.retry_after) from refused
     if outcome.too_many:
         return {"outcome": "too_many", "message": TOO_MANY, "results": []}
     if not outcome.results:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, url_for
+from flask import Blueprint, g, make_response, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission, is_allowed
@@ -10,6 +10,7 @@ from index_service.access import requires
 from index_service.children import operations
 from index_service.children.criteria import SearchPurpose
 from index_service.children.forms import SearchForm
+from index_service.children.search_limits import SearchLimitReached
 from matching.search import TOO_MANY
 
 blueprint = Blueprint("web", __name__)
@@ -27,13 +28,18 @@ def home() -> str | Response:
 
 @blueprint.route("/search", methods=["GET", "POST"])
 @requires(Permission.RECORD_SEARCH)
-def search() -> str:
+def search() -> str | Response:
     form = SearchForm()
     outcome = None
     if form.validate_on_submit():
-        outcome = operations.search(
-            form.criteria(), SearchPurpose(form.purpose.data), form.purpose_note.data, g.user
-        )
+        try:
+            outcome = operations.search(
+                form.criteria(), SearchPurpose(form.purpose.data), form.purpose_note.data, g.user
+            )
+        except SearchLimitReached as refused:
+            response = make_response(render_template("children/search_limited.html", refused=refused), 429)
+            response.headers["Retry-After"] = str(refused.retry_after)
+            return response
     return render_template("children/search.html", form=form, outcome=outcome, too_many_message=TOO_MANY)
 
 

@@ -14,10 +14,21 @@ from index_service.children.criteria import Criteria, SearchPurpose, audit_crite
 from index_service.children.index_ids import IndexIdError, parse_index_id
 from index_service.children.lookup import SearchOutcome, child_by_index_id, search_children
 from index_service.children.present import viewer_for, visible_record
+from index_service.children.search_limits import SearchLimitReached, count_search
 
 
 def search(criteria: Criteria, purpose: SearchPurpose, note: str | None, user: User) -> SearchOutcome:
-    """Search, and record what was asked, why, and which children were shown."""
+    """Search, and record what was asked, why, and which children were shown.
+
+    A search beyond the person's limits is refused (SearchLimitReached) and recorded as denied,
+    with what was asked; it does not count toward the limits.
+    """
+    try:
+        count_search(user)
+    except SearchLimitReached as refused:
+        record_event(AuditTag.RECORD_SEARCH, Outcome.DENIED, reason=purpose.value, details={
+            "criteria": audit_criteria(criteria), "note": note or None, **refused.audit_details()})
+        raise
     outcome = search_children(query_from(criteria), viewer_for(user))
     record_event(
         AuditTag.RECORD_SEARCH,

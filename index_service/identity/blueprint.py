@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import func, select
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from accreditation.permissions import Permission
 from index_service.access import public, requires
-from index_service.audit.models import Outcome
-from index_service.auth.blueprint import LOCKED, after_first_factor, complete_sign_in
+from index_service.audit.events import record_event
+from index_service.audit.models import AuditTag, Outcome
+from index_service.auth.blueprint import BAD_CREDENTIALS, LOCKED, after_first_factor, complete_sign_in, signed_in
+from index_service.auth.forms import PasswordForm
+from index_service.auth.models import User
+from index_service.auth.operations import is_locked, password_refusal, record_failure
 from index_service.database import utc_today
 from index_service.extensions import db
-from index_service.identity import operations, signin
+from index_service.identity import client, operations, signin
 from index_service.identity.client import discovery_url
 from index_service.identity.forms import ChooseOrganisationForm, LinkIdentityForm, ProviderForm
 from index_service.identity.models import IdentityProvider, ProviderIdentity
@@ -36,11 +42,24 @@ NO_ACCOUNT = ("Your organisation signed you in, but that does not lead to a Chil
 UNAVAILABLE = "Your organisation's sign-in service is not answering. Sign in with your email address and password."
 
 
+def _allow_forms_to(providers: list[IdentityProvider]) -> set[str]:
+    """Let this page's form lead on to the providers' sign-in pages.
+
+    The chooser posts (with its CSRF token) and the answer redirects to the provider: browsers hold
+    that redirect to the CSP `form-action` of the page that sent the form, so this page's policy
+    names each offered issuer's origin besides 'self'. Every other page keeps 'self' alone.
+    """
+    origins = {found for found in (client.origin(p.issuer) for p in providers) if found}
+    g.form_action_origins = sorted(origins)
+    return origins
+
+
 @blueprint.route("/sign-in/organisation", methods=["GET", "POST"])
 @public
 def choose() -> Page:
     form = ChooseOrganisationForm()
     providers = operations.enabled_providers()
+    allowed = _allow_forms_to(providers)
     form.provider.choices = [SelectChoice(0, "Choose your organisation")] + [
         SelectChoice(p.id, p.organisation.name) for p in providers]
     if not form.validate_on_submit() or not form.provider.data:
@@ -57,23 +76,76 @@ def choose() -> Page:
     if isinstance(started, Refusal):
         flash(UNAVAILABLE, "info")
         return redirect(url_for("auth.login"))
+    if client.origin(started) not in allowed:
+        # A provider whose sign-in page is on another origin than its issuer: a link, which no CSP holds back.
+        return render_template("identity/continue.html", provider=provider, url=started)
     return redirect(started)
 
 
 @blueprint.route("/sign-in/organisation/callback")
 @public
 def callback() -> Page:
-    """The provider sends the person back here with a code; every failure is audited and ends the attempt."""
+    """The provider sends the person back here with a code; every failure is audited."""
     outcome = signin.finish(request.args.to_dict())
+    if isinstance(outcome, signin.Unlinked):
+        return redirect(url_for("identity.link_self"))
     if isinstance(outcome, Refusal):
         flash(NO_ACCOUNT if outcome.outcome == Outcome.DENIED else NOT_SIGNED_IN, "info")
         return redirect(url_for("auth.login"))
-    user, trusted = outcome
+    user, trusted, provider = outcome
+    first_factor = {"via": "identity provider", "provider_id": provider.id}
     if not trusted or not user.access(utc_today()).allowed:
         # As after a password: every refusal, a token to enrol, or the index's own code.
-        return after_first_factor(user, method="identity provider")
-    complete_sign_in(user, {"via": "identity provider", "second_factor": "provider"}, code_proved=False)
+        return after_first_factor(user, method="identity provider", first_factor=first_factor)
+    complete_sign_in(user, {**first_factor, "second_factor": "provider"}, code_proved=False)
     return redirect(url_for("web.home"))
+
+
+@blueprint.route("/sign-in/organisation/link", methods=["GET", "POST"])
+@public
+def link_self() -> Page:
+    """First sign-in through a provider: the person proves their index account (password here, then
+    the index's code) once, and their provider's subject is linked to it when the code is accepted."""
+    waiting = signin.pending_link()
+    if waiting is None:
+        flash("Sign in through your organisation again.", "info")
+        return redirect(url_for("identity.choose"))
+    form = PasswordForm()
+
+    def page(status: int) -> tuple[str, int]:
+        return render_template("identity/link.html", form=form, provider=waiting.provider), status
+
+    if not form.validate_on_submit():
+        return page(400 if request.method == "POST" else 200)
+    email = form.email.data.strip().lower()
+    if is_locked(email, request.remote_addr):
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, details={"email": email, "why": "locked"})
+        form.email.errors = [LOCKED]
+        return page(429)
+    user = db.session.scalar(select(User).where(func.lower(User.email) == email))
+    why = password_refusal(user, form.password.data)
+    if why is not None or user is None:
+        record_failure(email, request.remote_addr)
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={
+            "email": email, "why": why, "while": "linking an identity provider's subject"})
+        form.email.errors = [BAD_CREDENTIALS]
+        return page(401)
+    if user.organisation_id != waiting.provider.organisation_id or operations.linked_elsewhere(waiting.provider, user):
+        why = ("linking: user of another organisation" if user.organisation_id != waiting.provider.organisation_id
+               else "linking: user already linked to another subject")
+        signin.refused(waiting.provider, Refusal(why, Outcome.DENIED, user), waiting.subject)
+        form.form_errors.append(NO_ACCOUNT)
+        return page(403)
+    return after_first_factor(user, method="identity provider", first_factor={
+        "via": "identity provider", "provider_id": waiting.provider.id, "link_subject": waiting.subject,
+        "linked": "at this sign-in, by the index password and code"})
+
+
+@signed_in.connect
+def _link_once_proved(_app: object, user: User, first_factor: dict[str, Any]) -> None:
+    """The code is proved: link the subject the person's provider vouched for, if they came to link one."""
+    if "link_subject" in first_factor:
+        operations.link_at_sign_in(int(first_factor["provider_id"]), str(first_factor["link_subject"]), user)
 
 
 @blueprint.route("/identity-providers")
@@ -117,12 +189,22 @@ def register() -> Page:
         form.form_errors.append("Set IDENTITY_PROVIDER_KEYS before storing a client secret.")
         return page(409)
     try:
+        metadata = operations.check_issuer(form.issuer.data.strip())
+    except IdentityError as error:
+        form.issuer.errors = [str(error)]
+        return page(400)
+    try:
         provider = operations.register(organisation, _settings(form))
     except IdentityError as error:
         form.form_errors.append(str(error))
         return page(409)
-    flash(f"Registered the identity provider of {organisation.name}.", "success")
+    flash(f"Registered the identity provider of {organisation.name}. {_found(metadata)}", "success")
     return redirect(url_for("identity.edit", provider_id=provider.id))
+
+
+def _found(metadata: client.Metadata) -> str:
+    return (f"Its discovery document names the issuer {metadata.issuer} and sends people to sign in at "
+            f"{metadata.authorization_endpoint}.")
 
 
 def _provider(provider_id: int) -> IdentityProvider:
@@ -163,8 +245,16 @@ def edit(provider_id: int) -> Page:
     if form.client_secret.data and not can_seal(PROVIDER_KEYS):
         form.form_errors.append("Set IDENTITY_PROVIDER_KEYS before storing a client secret.")
         return _provider_page(provider, form, LinkIdentityForm(formdata=None), 409)
-    operations.change(provider, _settings(form))
-    flash("Saved the provider's settings.", "success")
+    settings = _settings(form)
+    found = ""
+    if settings.issuer != provider.issuer:
+        try:
+            found = " " + _found(operations.check_issuer(settings.issuer))
+        except IdentityError as error:
+            form.issuer.errors = [str(error)]
+            return _provider_page(provider, form, LinkIdentityForm(formdata=None), 400)
+    operations.change(provider, settings)
+    flash(f"Saved the provider's settings.{found}", "success")
     return redirect(url_for("identity.edit", provider_id=provider.id))
 
 

@@ -7,8 +7,10 @@ provider is trusted until the id_token's signature, issuer, audience, expiry and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -24,14 +26,16 @@ CLOCK_LEEWAY_SECONDS = 60
 # Asymmetric signatures only: never "none", nor an HMAC keyed with something the client knows.
 SIGNING_ALGORITHMS = ["RS256", "PS256", "ES256"]
 AUTH_METHODS = ("client_secret_basic", "client_secret_post")
+_HOST = re.compile(r"[A-Za-z0-9.-]+")
 
 
 class ProviderError(Exception):
     """The provider could not be used or its answer cannot be trusted; `why` is for the audit trail."""
 
-    def __init__(self, why: str) -> None:
+    def __init__(self, why: str, found: str | None = None) -> None:
         super().__init__(why)
         self.why = why
+        self.found = found  # what the provider said instead, when that helps an administrator
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,18 @@ class Metadata:
 
 def discovery_url(issuer: str) -> str:
     return issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def origin(url: str) -> str | None:
+    """The scheme, host and port of an http(s) URL, as a CSP source; None for anything else."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in ("https", "http") or not parts.hostname or not _HOST.fullmatch(parts.hostname):
+        return None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port else "")
 
 
 def _get_json(url: str, what: str) -> dict[str, Any]:
@@ -63,7 +79,7 @@ def discover(issuer: str) -> Metadata:
     """The provider's endpoints from its discovery document, which must name the configured issuer."""
     data = _get_json(discovery_url(issuer), "discovery document")
     if data.get("issuer") != issuer:
-        raise ProviderError("discovery document names another issuer")
+        raise ProviderError("discovery document names another issuer", found=str(data.get("issuer", ""))[:300])
     try:
         endpoints = [str(data[key]) for key in ("authorization_endpoint", "token_endpoint", "jwks_uri")]
     except KeyError as error:

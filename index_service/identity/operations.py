@@ -11,6 +11,7 @@ from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.database import utcnow
 from index_service.extensions import db
+from index_service.identity import client
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.organisations.models import Organisation
 from index_service.sealed_secrets import PROVIDER_KEYS, seal
@@ -45,6 +46,25 @@ def providers_page(page: int, per_page: int) -> tuple[list[IdentityProvider], in
     found = db.session.scalars(select(IdentityProvider).join(Organisation).order_by(Organisation.name)
                                .limit(per_page).offset((page - 1) * per_page))
     return list(found), total
+
+
+def check_issuer(issuer: str) -> client.Metadata:
+    """The provider's discovery document, which must name exactly this issuer; IdentityError says what was found.
+
+    Checked when an issuer is entered, so that a typo or a stray slash shows to the administrator
+    then, not to every person at sign-in as a provider that is not answering.
+    """
+    where = client.discovery_url(issuer)
+    try:
+        return client.discover(issuer)
+    except client.ProviderError as error:
+        if error.found is not None:
+            raise IdentityError(f"The discovery document at {where} names the issuer “{error.found}”, "
+                                f"not “{issuer}”. Enter the issuer exactly as the provider names it.") from error
+        if error.why.endswith("unavailable"):
+            raise IdentityError(f"No discovery document could be read at {where}. Check the issuer with the "
+                                "provider: it is the address before /.well-known/openid-configuration.") from error
+        raise IdentityError(f"The discovery document at {where} cannot be used: {error.why}.") from error
 
 
 def register(organisation: Organisation, settings: ProviderSettings) -> IdentityProvider:
@@ -104,6 +124,34 @@ def link(provider: IdentityProvider, email: str, subject: str) -> ProviderIdenti
     record_event(AuditTag.IDENTITY_LINK, details={"provider_id": provider.id, "subject": subject,
                                                   "linked_user_id": user.id})
     return identity
+
+
+def link_at_sign_in(provider_id: int, subject: str, user: User) -> ProviderIdentity | None:
+    """Link the subject a provider vouched for to the user who then proved their own password and code.
+
+    Nothing is linked if either side was linked meanwhile (the administrator's page can sort it out).
+    """
+    provider = db.session.get(IdentityProvider, provider_id)
+    if provider is None or user.organisation_id != provider.organisation_id:
+        return None
+    taken = db.session.scalar(select(ProviderIdentity).where(
+        ProviderIdentity.provider_id == provider.id,
+        (ProviderIdentity.subject == subject) | (ProviderIdentity.user_id == user.id)))
+    if taken is not None:
+        return None
+    identity = ProviderIdentity(provider_id=provider.id, subject=subject, user_id=user.id)
+    db.session.add(identity)
+    db.session.flush()
+    record_event(AuditTag.IDENTITY_LINK, user=user, details={
+        "provider_id": provider.id, "subject": subject, "linked_user_id": user.id,
+        "by": "the user, at sign-in, with their password and code"})
+    return identity
+
+
+def linked_elsewhere(provider: IdentityProvider, user: User) -> bool:
+    """Whether the user already has another subject at this provider."""
+    return db.session.scalar(select(ProviderIdentity.id).where(
+        ProviderIdentity.provider_id == provider.id, ProviderIdentity.user_id == user.id)) is not None
 
 
 def unlink(identity: ProviderIdentity) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import request, session, url_for
@@ -25,6 +26,7 @@ from index_service.identity.policy import completes_sign_in
 from index_service.sealed_secrets import PROVIDER_KEYS, SecretUnreadable, unseal
 
 SESSION_KEY = "oidc_request"
+LINK_KEY = "oidc_link"
 REQUEST_VALID_FOR = timedelta(minutes=10)
 
 
@@ -38,11 +40,11 @@ def begin(provider: IdentityProvider) -> str | Refusal:
     Refused sign-ins count towards the client address's lockout, as failed passwords do.
     """
     if is_address_locked(request.remote_addr):
-        return _refused(provider, Refusal("locked", Outcome.DENIED))
+        return refused(provider, Refusal("locked", Outcome.DENIED))
     try:
         metadata = client.discover(provider.issuer)
     except client.ProviderError as error:
-        return _refused(provider, Refusal(error.why))
+        return refused(provider, Refusal(error.why))
     state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
     session.clear()
     session.renew()  # type: ignore[attr-defined]
@@ -53,25 +55,37 @@ def begin(provider: IdentityProvider) -> str | Refusal:
     return client.authorization_url(metadata, provider.client_id, _redirect_uri(), state, nonce, verifier)
 
 
-def finish(args: dict[str, str]) -> tuple[User, bool] | Refusal:
-    """The user the provider vouched for, and whether its multi-factor claim is trusted; or why not (audited).
+@dataclass(frozen=True)
+class Unlinked:
+    """The provider vouched for a subject nobody is linked to yet: the person may link it by proving their account."""
 
-    Sign-in itself goes on in auth/: the access decision, then the index's code unless the claim is trusted.
+    provider: IdentityProvider
+    subject: str
+
+
+def finish(args: dict[str, str]) -> tuple[User, bool, IdentityProvider] | Unlinked | Refusal:
+    """The user the provider vouched for, whether its multi-factor claim is trusted, and the provider; or
+    a subject to link; or why not (audited).
+
+    Only a callback whose state matches takes the request out of the session: one that does not is
+    refused and leaves the sign-in in progress, so a crafted link cannot cancel it. Sign-in itself
+    goes on in auth/: the access decision, then the index's code unless the claim is trusted.
     """
-    pending = session.pop(SESSION_KEY, None)
+    pending = session.get(SESSION_KEY)
     if not isinstance(pending, dict):
-        return _refused(None, Refusal("no sign-in in progress"))
+        return refused(None, Refusal("no sign-in in progress"))
     provider = db.session.get(IdentityProvider, pending.get("provider_id"))
-    if provider is None or not provider.is_enabled:
-        return _refused(None, Refusal("provider removed or disabled"))
-    if utcnow() - datetime.fromisoformat(pending["at"]) > REQUEST_VALID_FOR:
-        return _refused(provider, Refusal("sign-in request expired"))
     if not hmac.compare_digest(args.get("state", "").encode(), pending["state"].encode()):
-        return _refused(provider, Refusal("state does not match"))
+        return refused(provider, Refusal("state does not match"))
+    session.pop(SESSION_KEY)
+    if provider is None or not provider.is_enabled:
+        return refused(None, Refusal("provider removed or disabled"))
+    if utcnow() - datetime.fromisoformat(pending["at"]) > REQUEST_VALID_FOR:
+        return refused(provider, Refusal("sign-in request expired"))
     if "error" in args:
-        return _refused(provider, Refusal(f"provider refused: {args['error'][:60]}"))
+        return refused(provider, Refusal(f"provider refused: {args['error'][:60]}"))
     if not args.get("code"):
-        return _refused(provider, Refusal("no authorization code"))
+        return refused(provider, Refusal("no authorization code"))
     try:
         metadata = client.discover(provider.issuer)
         secret = unseal(PROVIDER_KEYS, provider.client_secret_encrypted)
@@ -79,25 +93,45 @@ def finish(args: dict[str, str]) -> tuple[User, bool] | Refusal:
                                      pending["verifier"])
         claims = client.verify_id_token(token, metadata, provider.client_id, pending["nonce"])
     except client.ProviderError as error:
-        return _refused(provider, Refusal(error.why))
+        return refused(provider, Refusal(error.why))
     except SecretUnreadable:
-        return _refused(provider, Refusal("client secret cannot be read with the configured keys"))
+        return refused(provider, Refusal("client secret cannot be read with the configured keys"))
     subject = claims["sub"]
     found = user_for_subject(provider, subject)
+    if isinstance(found, Refusal) and found.why == "unknown subject":
+        record_event(AuditTag.LOGIN_OIDC, details={
+            "provider_id": provider.id, "subject": subject, "amr": claims.get("amr"),
+            "next": "link by the index password and code"}, organisation_id=provider.organisation_id)
+        session[LINK_KEY] = {"provider_id": provider.id, "subject": subject, "at": utcnow().isoformat()}
+        return Unlinked(provider, subject)
     if isinstance(found, Refusal):
-        return _refused(provider, found, subject)
+        return refused(provider, found, subject)
     complete = completes_sign_in(provider.trusts_provider_mfa, claims.get("amr"))
     record_event(AuditTag.LOGIN_OIDC, user=found, details={
         "provider_id": provider.id, "subject": subject, "amr": claims.get("amr"),
         "second_factor": "provider" if complete else "index code"})
-    return found, complete
+    return found, complete, provider
 
 
-def _refused(provider: IdentityProvider | None, refusal: Refusal, subject: str | None = None) -> Refusal:
+def pending_link() -> Unlinked | None:
+    """The subject waiting to be linked in this session, if it is recent and its provider still signs people in."""
+    waiting = session.get(LINK_KEY)
+    if not isinstance(waiting, dict) or utcnow() - datetime.fromisoformat(waiting["at"]) > REQUEST_VALID_FOR:
+        return None
+    provider = db.session.get(IdentityProvider, waiting.get("provider_id"))
+    if provider is None or not provider.is_enabled:
+        return None
+    return Unlinked(provider, str(waiting["subject"]))
+
+
+def refused(provider: IdentityProvider | None, refusal: Refusal, subject: str | None = None) -> Refusal:
+    """Audit a refusal (its `why` also as the event's reason, for the failed sign-ins report) and count it
+    towards the client address's lockout."""
     details: dict[str, object] = {"why": refusal.why, "provider_id": provider.id if provider else None}
     if subject is not None:
         details["subject"] = subject
     record_event(AuditTag.LOGIN_OIDC_REFUSED, refusal.outcome, user=refusal.user, details=details,
+                 reason=refusal.why[:100],
                  organisation_id=provider.organisation_id if provider else None)
     if refusal.why != "locked":
         record_address_failure(request.remote_addr)

@@ -2,7 +2,9 @@
 
 A source system authenticates with its client id and secret (HTTP Basic or in the form) and
 gets a bearer token for an hour. Errors are authlib's JSON (invalid_client, invalid_scope,
-unsupported_grant_type...), and every refusal is audited. The endpoint is public in the guard's
+unsupported_grant_type...), and every refusal is audited. A client that is unknown, revoked (or
+of an inactive source) or sent the wrong secret gets one and the same answer (CLIENT_REFUSED), so
+the token endpoint never tells a caller which client ids exist. The endpoint is public in the guard's
 sense because it authenticates the client itself; it never opens a browser session.
 """
 
@@ -11,7 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, current_app, jsonify, request
@@ -35,6 +38,10 @@ ACCESS_TOKEN_SECONDS = 3600
 CLIENT_LOCKED = ("Too many refused client secrets for this client or from this address. Wait 15 minutes and try "
                  "again; a data administrator can register a new client if the secret is lost.")
 TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path, not a secret
+# authlib says "does not exist" for an unknown or revoked client and "cannot authenticate" for a wrong
+# secret: an oracle for which client ids exist. Every invalid_client gets this instead.
+CLIENT_REFUSED = ("The client id and secret were not accepted. Check both; if the secret is lost or the "
+                  "client revoked, ask a data administrator to register a new client.")
 
 blueprint = Blueprint(
     "oauth", __name__, url_prefix="/api/v1/oauth",
@@ -44,6 +51,17 @@ blueprint = Blueprint(
 
 class SourceClientCredentials(ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = list(CLIENT_AUTH_METHODS)
+
+
+class SourceAuthorizationServer(AuthorizationServer):
+    """authlib's server, answering every failed client authentication alike: invalid_client, 401."""
+
+    def handle_error_response(self, request: OAuth2Request, error: OAuth2Error) -> Response:
+        if isinstance(error, InvalidClientError):
+            # 401 with WWW-Authenticate: Basic whatever method was tried (RFC 6749 section 5.2 allows it
+            # and requires it for Basic), so neither the status nor the header tells the cases apart.
+            error = InvalidClientError(status_code=401, description=CLIENT_REFUSED)
+        return super().handle_error_response(request, error)  # type: ignore[no-any-return]
 
 
 def _query_client(client_id: str) -> OAuthClient | None:
@@ -62,7 +80,7 @@ def _save_token(token: dict[str, Any], oauth_request: OAuth2Request) -> None:
 
 def init_oauth(app: Flask, api: Api) -> None:
     """Give the app its authorization server, and the API docs the security scheme of source systems."""
-    server = AuthorizationServer(query_client=_query_client, save_token=_save_token)
+    server = SourceAuthorizationServer(query_client=_query_client, save_token=_save_token)
     seconds = int(app.config.get("OAUTH_TOKEN_SECONDS", ACCESS_TOKEN_SECONDS))
     server.load_config({
         "OAUTH2_TOKEN_EXPIRES_IN": {CLIENT_CREDENTIALS: seconds},
@@ -98,8 +116,9 @@ def _claimed_client_id() -> str | None:
     }}}},
     responses={
         "200": {"description": "An access token: access_token, token_type Bearer, expires_in, scope"},
-        "400": {"description": "OAuth2 error: invalid_request, invalid_client, invalid_scope, unsupported_grant_type"},
-        "401": {"description": "OAuth2 error invalid_client, when the client authenticated with HTTP Basic"},
+        "400": {"description": "OAuth2 error: invalid_request, invalid_scope, unsupported_grant_type"},
+        "401": {"description": "OAuth2 error invalid_client, the same for an unknown client, a revoked one and a "
+                               "wrong secret"},
         "429": {"description": "Too many refused secrets for this client, or failures from this address, in the "
                                "lockout window: temporarily_unavailable, with Retry-After"},
     },

@@ -14,7 +14,13 @@ from typing import Any
 
 from flask import current_app, g, request, stream_with_context
 from flask_smorest import Blueprint
-from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity, UnsupportedMediaType
+from werkzeug.exceptions import (
+    BadRequest,
+    NotFound,
+    RequestEntityTooLarge,
+    UnprocessableEntity,
+    UnsupportedMediaType,
+)
 from werkzeug.wrappers import Response
 
 from index_service.access import refuse_client, requires_scope
@@ -24,7 +30,7 @@ from index_service.extensions import db
 from index_service.oauth.operations import client_details
 from index_service.oauth.scopes import Scope
 from index_service.oauth.server import SECURITY_SCHEME
-from index_service.sources import jobs
+from index_service.sources import jobs, uploads
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.loading import begin_load
 from index_service.sources.models import Load
@@ -34,11 +40,16 @@ from index_service.sources.schemas import LoadAcceptedSchema, LoadArgs, LoadStat
 # Content types of an extract, and the format each announces.
 CONTENT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 LOADS_WRITE = [{SECURITY_SCHEME: [Scope.LOADS_WRITE.value]}]
+# A client reaches only its own source and its loads: anything else is "not found", whether it
+# exists or not, so that no client learns which other sources and loads there are.
+NO_SOURCE = "No data source of your client has that id."
+NO_LOAD = "No load has that id."
 
 blueprint = Blueprint(
     "sources_api", __name__, url_prefix="/api/v1",
     description="Source systems submit extracts and follow their loads (OAuth2 client credentials)",
 )
+blueprint.teardown_request(uploads.discard_unkept)  # an upload no committed load keeps is deleted
 
 
 def _client_source_id() -> int:
@@ -46,11 +57,12 @@ def _client_source_id() -> int:
 
 
 def _own_load(load_id: int) -> Load:
+    """The client's own load; another source's is "not found", word for word as a missing one."""
     load = db.session.get(Load, load_id)
     if load is None:
-        raise NotFound("No load has that id.")
+        raise NotFound(NO_LOAD)
     if load.source_id != _client_source_id():
-        refuse_client("This load belongs to another data source.", "another source's load", load_id=load_id)
+        refuse_client(NO_LOAD, "another source's load", answer=NotFound, load_id=load_id)
     return load
 
 
@@ -73,9 +85,12 @@ def _store_body(file_name: str) -> Path:
     # With neither a length nor chunked encoding (which the server marks as input_terminated) there is no body.
     if not request.content_length and not request.environ.get("wsgi.input_terminated"):
         raise BadRequest("The body is empty: send the extract itself as the body.")
-    stored = jobs.store_upload(request.stream, file_name)
+    try:
+        stored = uploads.store(request.stream, file_name, g.oauth_client.source.organisation_id,
+                               expected=request.content_length)
+    except uploads.QuotaExceeded as error:
+        raise RequestEntityTooLarge(str(error)) from error
     if stored.stat().st_size == 0:
-        stored.unlink(missing_ok=True)
         raise BadRequest("The body is empty: send the extract itself as the body.")
     return stored
 
@@ -85,8 +100,10 @@ def _store_body(file_name: str) -> Path:
 @blueprint.response(202, LoadAcceptedSchema)
 @blueprint.alt_response(400, description="The body is empty")
 @blueprint.alt_response(401, description="No access token, or one that is not valid, has expired or was revoked")
-@blueprint.alt_response(403, description="The token lacks the scope loads:write, or the source is not the client's")
-@blueprint.alt_response(413, description="The extract is larger than the upload limit")
+@blueprint.alt_response(403, description="The token lacks the scope loads:write")
+@blueprint.alt_response(404, description="The client has no data source with that id")
+@blueprint.alt_response(413, description="The extract is larger than the upload limit, or would take the "
+                                         "organisation's stored extracts past their quota; the message says which")
 @blueprint.alt_response(415, description="The Content-Type is not text/csv or application/x-ndjson")
 @blueprint.alt_response(422, description="A bad parameter, or a file that cannot be loaded (such as a header "
                                          "lacking a required column); the message says which")
@@ -101,7 +118,7 @@ def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
     """Submit an extract for your data source; it loads in the background (follow status_url)."""
     client = g.oauth_client
     if source_id != _client_source_id():
-        refuse_client("Your client may load only into its own data source.", "another source", source_id=source_id)
+        refuse_client(NO_SOURCE, "another source", answer=NotFound, source_id=source_id)
     fmt = CONTENT_TYPES.get(request.mimetype)
     if fmt is None:
         raise UnsupportedMediaType(
@@ -113,11 +130,9 @@ def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
         jobs.check_header(stored, fmt)
         load = begin_load(client.source, stored, args["kind"], dry_run=args["dry_run"], file_name=file_name)
     except ExtractError as error:
-        stored.unlink(missing_ok=True)
         raise UnprocessableEntity(str(error)) from error
-    repeat = load.stored_path != str(stored)
-    if repeat:
-        stored.unlink(missing_ok=True)  # the unfinished load of the same file carries on instead
+    # A repeat's copy is deleted at the end of the request: the unfinished load of the same file carries on.
+    repeat = uploads.adopt(load, stored)
     jobs.start_after_commit(load, repeat=repeat)
     record_event(
         AuditTag.LOAD_SUBMIT,

@@ -42,7 +42,7 @@ from index_service.database import utcnow
 from index_service.extensions import csrf, db
 from index_service.organisations.models import Organisation
 from index_service.paging import page_asked, page_count
-from index_service.sources import jobs, loading, registry, review
+from index_service.sources import jobs, loading, registry, review, uploads
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.forms import (
     LOAD_KIND_HINTS,
@@ -64,14 +64,18 @@ from index_service.sources.models import (
     RowOutcome,
 )
 from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
+from index_service.sources.uploads import size_text
 from shielding.redaction import INDEX_TEAM_CONTACT, redact_comparison
 
 blueprint = Blueprint("sources", __name__, url_prefix="/data")
+blueprint.teardown_request(uploads.discard_unkept)  # an upload no committed load keeps is deleted
 
 REPORT_PAGE_SIZE = 50
 QUEUE_PAGE_SIZE = 20
 RECENT_MERGES = 20
 REFRESH_SECONDS = 3
+NO_LONGER_STORED = ("The file is no longer stored: upload it again (a stopped load of the same file carries on "
+                    "from where it stopped)")
 Model = TypeVar("Model")
 
 
@@ -107,6 +111,14 @@ def _own_item(item_id: str) -> ReviewItem:
     item = _by_id(ReviewItem, item_id)
     _own(item.source)
     return item
+
+
+def _own_merge(merge_id: str) -> Merge:
+    """A merge of a record the user's organisation supplied (the only ones it may undo), or 404."""
+    found = _by_id(Merge, merge_id)
+    if not review.supplied_by_organisation(found.surviving, g.user.organisation_id):
+        abort(404)
+    return found
 
 
 # Dashboard and sources.
@@ -198,7 +210,7 @@ def set_active(source_id: str) -> Response:
 @csrf.exempt  # checked in the view, once the larger upload limit is in place (see below)
 @blueprint.route("/sources/<source_id>/loads/new", methods=["GET", "POST"])
 @requires(Permission.LOAD_RUN)
-def upload(source_id: str) -> str | Response:
+def upload(source_id: str) -> tuple[str, int] | Response:
     found = _own_source(source_id)
     # Only this view accepts large bodies. The global CSRF check would parse the form under the
     # 1 MB limit before this line, so the view is exempt from it and checks the token itself.
@@ -209,41 +221,33 @@ def upload(source_id: str) -> str | Response:
         except RequestEntityTooLarge as error:
             limit = current_app.config["UPLOAD_MAX_BYTES"]
             raise RequestEntityTooLarge(
-                f"The file is too large: the limit is {_size(limit)}. Split the extract into smaller files "
+                f"The file is too large: the limit is {size_text(limit)}. Split the extract into smaller files "
                 "and load each one."
             ) from error
     form = UploadForm()
+    status = 200
     if request.method == "POST" and not found.is_active:
         form.form_errors.append(f"{found.name} is not active: reactivate it before loading a file")
     elif form.validate_on_submit():
         upload_file = form.extract.data
         file_name = Path(upload_file.filename or "extract").name
-        stored: Path | None = None
         try:
             fmt = format_for(file_name)
-            stored = jobs.store_upload(upload_file.stream, file_name)
+            stored = uploads.store(upload_file.stream, file_name, found.organisation_id)
             jobs.check_header(stored, fmt)
             load = loading.begin_load(found, stored, LoadKind(form.kind.data), file_name=file_name,
                                       dry_run=request.form.get("action") != "load", user=g.user)
         except ExtractError as error:
-            if stored is not None:
-                stored.unlink(missing_ok=True)
             form.extract.errors = [*form.extract.errors, str(error)]
+        except uploads.QuotaExceeded as error:
+            form.extract.errors = [*form.extract.errors, str(error)]
+            status = 413
         else:
-            repeat = load.stored_path != str(stored)
-            if repeat:
-                stored.unlink(missing_ok=True)  # the unfinished load of the same file carries on instead
-            jobs.start_after_commit(load, repeat=repeat)
+            # A repeat's copy is deleted at the end of the request: the unfinished load of the same file carries on.
+            jobs.start_after_commit(load, repeat=uploads.adopt(load, stored))
             return redirect(url_for("sources.load", load_id=load.id))
     return render_template("sources/upload.html", source=found, form=form, hints=LOAD_KIND_HINTS,
-                           limit=_size(current_app.config["UPLOAD_MAX_BYTES"]))
-
-
-def _size(size: int) -> str:
-    for unit, step in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if size >= step:
-            return f"{size / step:,.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size:,} bytes"
+                           limit=size_text(current_app.config["UPLOAD_MAX_BYTES"])), status
 
 
 @dataclass(frozen=True)
@@ -290,7 +294,8 @@ def load(load_id: str) -> str:
     return render_template(
         "sources/load.html", load=found, progress=_progress(found, utcnow()), duration=_duration,
         refresh=REFRESH_SECONDS if refresh else None, running=running, outcomes=outcomes, rows=rows,
-        rejected=rejected, summary=found.summary or {},
+        rejected=rejected, summary=found.summary or {}, kept_until=uploads.kept_until(found),
+        file_missing=uploads.file_missing(found),
     )
 
 
@@ -301,12 +306,16 @@ def load_for_real(load_id: str) -> Response:
     found = _own_load(load_id)
     if not found.is_dry_run or found.status is not LoadStatus.COMPLETED:
         abort(409, "Only a completed dry run can be loaded for real from this page.")
+    if uploads.file_missing(found):
+        flash(NO_LONGER_STORED, "error")
+        return redirect(url_for("sources.load", load_id=found.id))
     try:
         real = loading.begin_load(found.source, Path(found.stored_path or ""), found.kind,
                                   file_name=found.file_name, dry_run=False, user=g.user)
     except (ExtractError, OSError):
-        flash("The checked file is no longer stored: upload it again", "error")
+        flash(NO_LONGER_STORED, "error")
         return redirect(url_for("sources.load", load_id=found.id))
+    uploads.adopt(real, Path(found.stored_path or ""))  # an unfinished load whose own copy expired runs from this one
     jobs.start_after_commit(real, repeat=real.started_at is not None)
     return redirect(url_for("sources.load", load_id=real.id))
 
@@ -317,6 +326,9 @@ def resume(load_id: str) -> Response:
     found = _own_load(load_id)
     if found.status is not LoadStatus.FAILED:
         abort(409, "Only a load that stopped can be resumed.")
+    if uploads.file_missing(found):
+        flash(NO_LONGER_STORED, "error")
+        return redirect(url_for("sources.load", load_id=found.id))
     jobs.start_after_commit(found, repeat=True)
     return redirect(url_for("sources.load", load_id=found.id))
 
@@ -514,7 +526,7 @@ def merge_confirm() -> Response | tuple[str, int]:
 @blueprint.route("/merges/<merge_id>/undo", methods=["POST"])
 @requires(Permission.RECORD_MERGE)
 def merge_undo(merge_id: str) -> Response:
-    found = _by_id(Merge, merge_id)
+    found = _own_merge(merge_id)
     try:
         review.undo_merge(found, g.user)
     except review.ReviewError as error:

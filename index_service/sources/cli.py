@@ -1,4 +1,4 @@
-"""Command line: `flask --app wsgi sources add | list | load`."""
+"""Command line: `flask --app wsgi sources add | list | load | run-load | work | uploads sweep`."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ from index_service.sources.loading import begin_load, resumes_after, run_load
 from index_service.sources.models import Load, LoadKind, LoadStatus
 from index_service.sources.registry import SourceError, register_source, source_named
 from index_service.sources.report import report_csv, summary_lines
+from index_service.sources.uploads import file_missing, size_text, sweep
 
 sources = click.Group("sources", help="Data sources and their bulk loads.")
+uploads = click.Group("uploads", help="The extracts stored for web and API loads.")
+sources.add_command(uploads)
 
 
 @sources.command("add")
@@ -120,6 +123,11 @@ def sources_work() -> None:
     failed = 0
     for load in pending:
         click.echo(f"Load {load.id}: {load.file_name} for {load.source.name}, from row {resumes_after(load) + 1:,}")
+        if file_missing(load):
+            failed += 1
+            click.echo("  could not finish: its file is no longer stored; send the same file again to resume it",
+                       err=True)
+            continue
         try:
             _run_in_turn(load)
         except (OSError, ExtractError) as error:
@@ -165,3 +173,11 @@ def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path |
             for chunk in report_csv(load.id):
                 out.write(chunk)
         click.echo(f"Report written to {report}")
+
+
+@uploads.command("sweep")
+def uploads_sweep() -> None:
+    """Delete the stored extracts no load needs any longer (run it every hour, say)."""
+    swept = sweep()
+    click.echo(f"Deleted {swept.deleted} stored extract(s), {size_text(swept.freed)}; kept {swept.kept} that a "
+               "load still needs")

@@ -1,48 +1,23 @@
-"""Loads that run in the background: the file kept under the instance folder, the work in its own process.
+"""Loads that run in the background, each in its own process.
 
-A web upload or an API call stores the file and queues a load; a separate process applies it,
-so a web worker is never tied up and a restarted worker loses nothing: the load row holds
-its position, and `sources work` (or the next start of the same load) carries on from there.
+A web upload or an API call stores the file (sources.uploads) and queues a load; a separate
+process applies it, so a web worker is never tied up and a restarted worker loses nothing: the
+load row holds its position, and `sources work` (or the next start of the same load) carries on from there.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
 
 from flask import current_app
 
 from index_service.after_commit import after_commit
 from index_service.sources.extract import open_extract
 from index_service.sources.models import Load, LoadStatus
-
-CHUNK = 1 << 20
-
-
-def upload_folder() -> Path:
-    folder = Path(current_app.instance_path) / "uploads"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def store_upload(stream: BinaryIO, file_name: str) -> Path:
-    """Copy an uploaded file to the instance folder, under a random name, in chunks."""
-    suffix = Path(file_name).suffix.lower()[:10]
-    target = upload_folder() / f"{secrets.token_hex(16)}{suffix}"
-    try:
-        with target.open("wb") as out:
-            while chunk := stream.read(CHUNK):
-                out.write(chunk)
-    except BaseException:
-        target.unlink(missing_ok=True)  # over the size limit, or the sender went away: keep no part-file
-        raise
-    target.chmod(0o600)
-    return target
 
 
 def check_header(stored: Path, fmt: str) -> None:

@@ -56,6 +56,7 @@ from index_service.sources.models import (
 )
 from index_service.sources.pool import MatchingPool, matching_pool
 from index_service.sources.reading import ReadBatch, batches_read_ahead, read_batches, unknown_columns
+from index_service.sources.uploads import load_stopped
 from index_service.sources.validation import RejectedRow, ValidRow
 from matching.collecting import CollectedBetween
 from matching.deciding import (
@@ -836,6 +837,7 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
         record_event(AuditTag.LOAD_FINISH, Outcome.FAILURE, user=user, details=_audit_details(load),
                      organisation_id=load.source.organisation_id)
         db.session.commit()
+        load_stopped(load)
         raise
     return _finish(load, today, user)
 
@@ -859,6 +861,7 @@ def _finish(load: Load, today: date, user: User | None) -> Load:
     record_event(AuditTag.LOAD_FINISH, user=user, details=_audit_details(load),
                  organisation_id=load.source.organisation_id)
     db.session.commit()
+    load_stopped(load)
     return load
 
 

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from index_service.children.schemas import StrippedSchema
 from index_service.sources.models import Load, LoadKind, LoadStatus
+from index_service.sources.uploads import kept_until
 
 
 class LoadArgs(StrippedSchema):
@@ -26,6 +27,11 @@ def status_url(load: Load) -> str:
 
 def report_url(load: Load) -> str:
     return url_for("sources_api.load_report", load_id=load.id)
+
+
+def file_kept_until(load: Load) -> str | None:
+    until = kept_until(load)
+    return until.isoformat() if until else None
 
 
 class LoadAcceptedSchema(Schema):
@@ -54,3 +60,7 @@ class LoadStatusSchema(Schema):
     started_at = fields.DateTime(allow_none=True)
     finished_at = fields.DateTime(allow_none=True)
     report_url = fields.Function(report_url)
+    file_kept_until = fields.Function(
+        file_kept_until, allow_none=True,
+        metadata={"description": "When the stored extract is deleted unless the load runs again (after a "
+                                 "failure, to resume; after a dry run, to load it for real); null otherwise"})

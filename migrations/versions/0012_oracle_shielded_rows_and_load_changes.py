@@ -6,7 +6,7 @@ done in place. SQLite cannot alter a constraint, so it rebuilds the two tables; 
 `audit_events` loses its append-only triggers and partial indexes, which are made again.
 
 Revision ID: 0012_oracle
-Revises: 0011
+Revises: 0012_oidc
 Create Date: 2026-12-07 21:20:00.000000
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0012_oracle'
-down_revision = '0011'
+down_revision = '0012_oidc'
 branch_labels = None
 depends_on = None
 
@@ -41,14 +41,6 @@ AUDIT_TAGS_0011 = (
     'audit:report:run', 'audit:export', 'audit:subject-access', 'audit:prune',
 )
 NEW_AUDIT_TAGS = ('load:record:change',)
-# The partial indexes of 0009, which a SQLite rebuild of audit_events does not carry over.
-PARTIAL_INDEXES = (
-    ('ix_audit_events_sign_in_failures', ['chain_position'],
-     "tag IN ('account:login:failure', 'account:reauth:failure', 'oauth:token:refused')"),
-    ('ix_audit_events_on_behalf_of', ['id'], "on_behalf_of_name IS NOT NULL"),
-)
-
-
 def _replace_check(table, name, column, values):
     """A checked string column: widen (or narrow) the list of values it accepts."""
     if op.get_bind().dialect.name == 'postgresql':
@@ -61,17 +53,21 @@ def _replace_check(table, name, column, values):
 
 
 def _replace_audit_tags(tags):
-    dialect = op.get_bind().dialect.name
-    if dialect == 'postgresql':
+    if op.get_bind().dialect.name == 'postgresql':
         _replace_check('audit_events', 'audit_tag', 'tag', tags)
         return
+    # SQLite rebuilds the table: its triggers go with it, and a rebuild would make its partial
+    # indexes whole, so they are dropped first and made again as they were.
     from index_service.audit import append_only
+    partial = op.get_bind().execute(sa.text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'audit_events' "
+        "AND sql LIKE '% WHERE %'")).all()
     append_only.drop_triggers(op.execute, 'sqlite')
-    for name, _, _ in PARTIAL_INDEXES:
+    for name, _ in partial:
         op.drop_index(name, table_name='audit_events')
     _replace_check('audit_events', 'audit_tag', 'tag', tags)
-    for name, columns, condition in PARTIAL_INDEXES:
-        op.create_index(name, 'audit_events', columns, unique=False, sqlite_where=sa.text(condition))
+    for _, statement in partial:
+        op.execute(statement)
     append_only.create_triggers(op.execute, 'sqlite')
 
 

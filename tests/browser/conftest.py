@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 
 from index_service import create_app
 from index_service.extensions import db
+from tests.browser.production import chromium_tls_args
 from tests.factories import make_child, make_user
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -101,7 +102,9 @@ def browser() -> Iterator[Browser]:
             pytest.fail(f"browser tests must run in CI, but {message}", pytrace=False)
         pytest.skip(message)
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        # Told to accept the certificate of the production harness (tests/browser/production.py) and no other.
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                              args=[*CHROMIUM_ARGS, *chromium_tls_args()])
         try:
             yield launched
         finally:

@@ -52,7 +52,7 @@ from index_service.oauth.scopes import Scope
 from index_service.organisations.models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides
 from index_service.shields import operations as shields
-from index_service.sources import jobs
+from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, Merge, ReviewItem
 from index_service.sources.review import merge_children
@@ -312,7 +312,7 @@ def world(migrated_app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iter
     with migrated_app.app_context(), pytest.MonkeyPatch.context() as patch:
         patch.setitem(migrated_app.config, "LOADS_RUN_INLINE", True)
         patch.setitem(migrated_app.config, "ADDRESS_LOCKOUT_FAILURES", 100_000)
-        patch.setattr(jobs, "upload_folder", lambda: uploads)
+        patch.setattr(uploads_module, "upload_folder", lambda: uploads)
         try:
             built = _build(migrated_app, tmp)
             db.session.commit()
@@ -593,7 +593,7 @@ def oracle(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Oracl
     uploads = tmp_path / "uploads"
     uploads.mkdir()
     monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
-    monkeypatch.setattr(jobs, "upload_folder", lambda: uploads)
+    monkeypatch.setattr(uploads_module, "upload_folder", lambda: uploads)
     health = make_source("Porthgwidden health visiting", organisation=make_organisation("Porthgwidden Trust"))
     council = make_organisation("Penwith Council")
     source = make_source("Penwith census", organisation=council)

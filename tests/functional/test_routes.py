@@ -16,7 +16,8 @@ from tests.factories import make_user, sign_in
 # The token endpoint is public in the guard's sense: it authenticates the client itself.
 # Signing in through an organisation's identity provider starts and returns before anyone is signed in.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.code", "auth.enrol", "auth.recovery", "health.health", "static",
-                    "govuk_assets", "oauth.issue_token", "identity.choose", "identity.callback"}
+                    "govuk_assets", "oauth.issue_token", "identity.choose", "identity.callback",
+                    "identity.link_self"}
 
 
 def _sample_path(rule) -> str:  # type: ignore[no-untyped-def]

@@ -254,6 +254,19 @@ def test_sign_out_ends_the_session_server_side(client: FlaskClient, app: Flask) 
     assert _events(AuditTag.LOGOUT)[-1].user_id == user.id
 
 
+def test_a_message_added_while_another_is_unread_is_kept(client: FlaskClient) -> None:
+    """Two actions in a row, the first's message not yet shown: the session keeps both (a list changed
+    in place once compared equal to the stored one, and the second message was never written)."""
+    admin = make_user(Role.USER_ADMIN)
+    person = make_user(organisation=admin.organisation)
+    sign_in(client, admin)
+    token = csrf_token(client.get(f"/users/{person.id}").text)
+    assert client.post(f"/users/{person.id}/suspend", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"/users/{person.id}/reinstate", data={"csrf_token": token}).status_code == 302
+    shown = client.get(f"/users/{person.id}").text
+    assert "account is suspended" in shown and "account is reinstated" in shown
+
+
 def test_closing_an_account_ends_its_sessions_at_once(client: FlaskClient) -> None:
     user = make_user()
     sign_in(client, user)

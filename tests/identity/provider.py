@@ -67,7 +67,8 @@ def provider_app(provider: Provider) -> Flask:
     def discovery() -> Response:
         return jsonify(
             issuer=provider.behaviour.get("discovery_issuer", provider.issuer),
-            authorization_endpoint=provider.issuer + "/authorize", token_endpoint=provider.issuer + "/token",
+            authorization_endpoint=provider.behaviour.get("authorization_endpoint", provider.issuer + "/authorize"),
+            token_endpoint=provider.issuer + "/token",
             jwks_uri=provider.issuer + "/jwks", response_types_supported=["code"],
             subject_types_supported=["public"], id_token_signing_alg_values_supported=["RS256"],
             token_endpoint_auth_methods_supported=["client_secret_basic"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,24 @@ from index_service.identity.policy import completes_sign_in
 from index_service.organisations.models import Organisation
 from index_service.sealed_secrets import PROVIDER_KEYS, SecretUnreadable, seal, unseal
 from tests.factories import csrf_token, home_csrf, make_organisation, make_user, sign_in
+from tests.identity.provider import Provider, serving_provider
 
 SECRET = "kx9-Provider-Issued-Secret-0042"
 SETTINGS = {"issuer": "https://login.brindle-vale.example/tenant", "client_id": "child-index",
             "client_secret": SECRET, "trusts_provider_mfa": "no", "is_enabled": "yes"}
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[Provider]:
+    with serving_provider() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _real_issuer(provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registration reads the issuer's discovery document: the settings name a provider that answers."""
+    provider.behaviour = {}
+    monkeypatch.setitem(SETTINGS, "issuer", provider.issuer)
 
 
 def _index_team(client: FlaskClient) -> None:
@@ -57,7 +72,8 @@ def test_index_team_registers_a_provider_whose_secret_is_stored_encrypted(client
     page = client.get(response.location)
     assert page.status_code == 200 and SECRET not in page.text
     assert "/sign-in/organisation/callback" in page.text
-    assert "https://login.brindle-vale.example/tenant/.well-known/openid-configuration" in page.text
+    assert f"{SETTINGS['issuer']}/.well-known/openid-configuration" in page.text
+    assert f"sends people to sign in at {SETTINGS['issuer']}/authorize" in page.text
     listing = client.get("/identity-providers")
     assert "Brindle Vale Trust" in listing.text and SECRET not in listing.text
 
@@ -78,6 +94,47 @@ def test_bad_settings_get_messages(client: FlaskClient, changes: dict[str, str],
     response = _register(client, organisation, **changes)
     assert response.status_code == status and message in response.text
     assert db.session.scalars(select(IdentityProvider)).all() == []
+
+
+@pytest.mark.parametrize(("issuer", "says"), [
+    ("{issuer}/", "names the issuer “{issuer}”, not “{issuer}/”"),
+    ("{issuer}/tenant", "No discovery document could be read at {issuer}/tenant/.well-known/openid-configuration"),
+])
+def test_registration_checks_the_issuer_against_the_discovery_document(
+        client: FlaskClient, provider: Provider, issuer: str, says: str) -> None:
+    organisation = make_organisation()
+    _index_team(client)
+    response = _register(client, organisation, issuer=issuer.format(issuer=provider.issuer))
+    assert response.status_code == 400 and says.format(issuer=provider.issuer) in response.text
+    assert db.session.scalars(select(IdentityProvider)).all() == []
+    assert _events(AuditTag.IDENTITY_PROVIDER_REGISTER) == []
+
+
+def test_plain_http_to_loopback_is_for_tests_only_never_production(
+        client: FlaskClient, app: Flask, provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert provider.issuer.startswith("http://127.0.0.1:")
+    _index_team(client)
+    monkeypatch.setitem(app.config, "INDEX_ENVIRONMENT", "production")
+    refused = _register(client, make_organisation())
+    assert refused.status_code == 400 and "Enter the issuer as an https address" in refused.text
+    monkeypatch.setitem(app.config, "INDEX_ENVIRONMENT", "testing")
+    assert _register(client, make_organisation()).status_code == 302
+
+
+def test_a_changed_issuer_is_checked_too(client: FlaskClient, provider: Provider) -> None:
+    organisation = make_organisation()
+    _index_team(client)
+    _register(client, organisation)
+    registered = _provider(organisation)
+    path = f"/identity-providers/{registered.id}"
+    form = {**SETTINGS, "client_secret": "", "csrf_token": csrf_token(client.get(path).text)}
+    provider.behaviour = {"discovery_issuer": "https://elsewhere.example"}
+    refused = client.post(path, data={**form, "issuer": provider.issuer + "/"})
+    assert refused.status_code == 400 and "names the issuer “https://elsewhere.example”" in refused.text
+    db.session.refresh(registered)
+    assert registered.issuer == provider.issuer
+    kept = client.post(path, data={**form, "is_enabled": "no"})  # an unchanged issuer is not read again
+    assert kept.status_code == 302
 
 
 def test_one_provider_per_organisation(client: FlaskClient) -> None:

@@ -22,7 +22,7 @@ from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.organisations.models import Organisation
 from index_service.sealed_secrets import PROVIDER_KEYS, seal
-from tests.factories import csrf_token, current_code, make_organisation, make_user, submit_code
+from tests.factories import csrf_token, current_code, make_organisation, make_user, sign_in, submit_code
 from tests.identity.provider import CLIENT_ID, CLIENT_SECRET, Provider, serving_provider
 
 
@@ -96,7 +96,10 @@ def test_success_with_the_index_own_code(client: FlaskClient, provider: Provider
     verified = events(AuditTag.LOGIN_OIDC)
     assert len(verified) == 1 and verified[0].user_id == user.id
     assert verified[0].details["second_factor"] == "index code" and verified[0].details["amr"] == ["pwd"]
-    assert [e.user_id for e in events(AuditTag.LOGIN_SUCCESS)] == [user.id]
+    success = events(AuditTag.LOGIN_SUCCESS)
+    assert [e.user_id for e in success] == [user.id]
+    assert success[0].details == {"via": "identity provider", "provider_id": idp.id, "second_factor": "index code"}
+    assert events(AuditTag.LOGIN_PASSWORD) == []  # no password was used
 
 
 def test_success_trusting_the_provider_multi_factor_claim(client: FlaskClient, provider: Provider) -> None:
@@ -108,7 +111,7 @@ def test_success_trusting_the_provider_multi_factor_claim(client: FlaskClient, p
     assert signed_in(client)
     success = events(AuditTag.LOGIN_SUCCESS)
     assert [e.user_id for e in success] == [user.id]
-    assert success[0].details == {"via": "identity provider", "second_factor": "provider"}
+    assert success[0].details == {"via": "identity provider", "provider_id": idp.id, "second_factor": "provider"}
 
 
 @pytest.mark.parametrize(("trusts_mfa", "amr"), [(False, ["pwd", "mfa"]), (True, ["pwd"]), (True, ["pin"]),
@@ -246,14 +249,17 @@ def test_a_wrong_client_secret_is_refused(client: FlaskClient, provider: Provide
     refused(client, through_provider(client, idp), "token request refused")
 
 
-def test_an_unknown_subject_is_refused(client: FlaskClient, provider: Provider) -> None:
-    idp = register(provider)
+def test_an_unknown_subject_is_offered_linking_not_signed_in(client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider, trusts_mfa=True)
     linked_user(idp, "subject-1")
-    provider.behaviour = {"sub": "subject-nobody-linked"}
+    provider.behaviour = {"sub": "subject-nobody-linked", "amr": ["mfa"]}
     response = through_provider(client, idp)
-    refused(client, response, "unknown subject", Outcome.DENIED)
-    assert events(AuditTag.LOGIN_OIDC_REFUSED)[-1].details["subject"] == "subject-nobody-linked"
-    assert "does not lead to a Child Index account" in client.get("/sign-in").text
+    assert response.status_code == 302 and response.location.endswith("/sign-in/organisation/link")
+    assert not signed_in(client)
+    assert client.get("/sign-in/code").status_code == 302
+    verified = events(AuditTag.LOGIN_OIDC)[-1]
+    assert verified.user_id is None and verified.details["subject"] == "subject-nobody-linked"
+    assert events(AuditTag.LOGIN_SUCCESS) == [] and events(AuditTag.LOGIN_OIDC_REFUSED) == []
 
 
 def test_a_subject_of_another_organisation_is_refused(client: FlaskClient, provider: Provider) -> None:
@@ -280,7 +286,8 @@ def test_the_same_subject_at_another_provider_is_someone_else(client: FlaskClien
     linked_user(mine, "subject-1")
     theirs = register(provider, trusts_mfa=True)
     provider.behaviour = {"amr": ["mfa"], "sub": "subject-1"}
-    refused(client, through_provider(client, theirs), "unknown subject", Outcome.DENIED)
+    assert through_provider(client, theirs).location.endswith("/sign-in/organisation/link")
+    assert not signed_in(client)
 
 
 def test_a_provider_whose_discovery_names_another_issuer_is_not_used(
@@ -350,3 +357,62 @@ def test_a_trusted_provider_does_not_stand_in_for_a_token_not_enrolled(
     back = through_provider(client, idp)
     assert back.status_code == 403 and "You have no two-factor token enrolled." in back.text
     assert not signed_in(client)
+
+
+def test_a_crafted_callback_is_refused_without_cancelling_the_sign_in_in_progress(
+        client: FlaskClient, provider: Provider) -> None:
+    provider.token_requests = 0
+    idp = register(provider)
+    user = linked_user(idp)
+    callback = _started(client, idp)
+    for crafted in ("/sign-in/organisation/callback?code=made-up&state=made-up",
+                    "/sign-in/organisation/callback?error=access_denied",
+                    "/sign-in/organisation/callback"):
+        refused(client, client.get(crafted), "state does not match")
+    assert provider.token_requests == 0
+    back = client.get(callback)  # the provider's real answer still completes the first factor
+    assert back.location.endswith("/sign-in/code")
+    assert submit_code(client, current_code(user)).status_code == 302 and signed_in(client)
+    assert [e.details["why"] for e in events(AuditTag.LOGIN_OIDC_REFUSED)] == ["state does not match"] * 3
+
+
+def test_the_chooser_may_send_its_form_on_to_the_offered_providers_only(
+        client: FlaskClient, provider: Provider) -> None:
+    register(provider, make_organisation("Brindle Vale Trust"))
+    register(provider, make_organisation("Quarrymoor Academy"), enabled=False)
+    policy = client.get("/sign-in/organisation").headers["Content-Security-Policy"]
+    assert f"form-action 'self' {provider.issuer};" in policy
+    assert "form-action 'self';" in client.get("/sign-in").headers["Content-Security-Policy"]
+
+
+def test_a_provider_signing_in_on_another_origin_gets_a_link(client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider)
+    linked_user(idp)
+    elsewhere = provider.issuer.replace("127.0.0.1", "localhost") + "/authorize"
+    provider.behaviour = {"authorization_endpoint": elsewhere}
+    token = csrf_token(client.get("/sign-in/organisation").text)
+    page = client.post("/sign-in/organisation", data={"provider": str(idp.id), "csrf_token": token})
+    assert page.status_code == 200 and f'href="{elsewhere}?' in page.text
+    assert "Continue to" in page.text and events(AuditTag.LOGIN_OIDC_START)[-1].outcome == Outcome.SUCCESS
+
+
+def test_every_refusal_is_in_the_failed_sign_ins_report_with_its_reason(
+        client: FlaskClient, provider: Provider) -> None:
+    idp = register(provider, make_organisation("Brindle Vale Trust"), trusts_mfa=True)
+    outsider = make_user(organisation=make_organisation())
+    db.session.add(ProviderIdentity(provider_id=idp.id, subject="subject-9", user_id=outsider.id))
+    db.session.commit()
+    visitor = client.application.test_client()
+    visitor.get("/sign-in/organisation/callback?code=made-up&state=made-up")  # no user, no organisation
+    provider.behaviour = {"expires_in": -600}
+    through_provider(visitor, idp)
+    provider.behaviour = {"sub": "subject-9", "amr": ["mfa"]}
+    through_provider(visitor, idp)
+    sign_in(client, make_user(Role.AUDITOR))
+    page = client.get("/audit/sign-in-failures")
+    assert page.status_code == 200 and "3 events" in page.text
+    for why in ("no sign-in in progress", "id_token expired", "subject of a user of another organisation"):
+        assert f'<td class="govuk-table__cell">{why}</td>' in page.text
+    assert page.text.count("account:oidc:refused") == 3
+    listed = client.get("/api/v1/audit/sign-in-failures").get_json()
+    assert {line["reason"] for line in listed["events"]} >= {"no sign-in in progress", "id_token expired"}

@@ -87,6 +87,11 @@ def rerun_resumes(app: Flask, source_name: str, path: Path, **settings: str) -> 
     db.session.rollback()
 
 
+def stored_files(folder: Path) -> list[Path]:
+    """The files stored in an upload folder (under each organisation's folder)."""
+    return sorted(path for path in folder.rglob("*") if path.is_file())
+
+
 def write_extract(path: Path, rows: list[dict[str, str]]) -> Path:
     columns = list(COLUMNS) + sorted({key for r in rows for key in r} - set(COLUMNS))
     with path.open("w", newline="", encoding="utf-8") as out:

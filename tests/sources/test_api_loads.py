@@ -27,12 +27,13 @@ from index_service.oauth.models import OAuthClient, OAuthToken, sha256_hex
 from index_service.oauth.operations import client_by_id, register_client, revoke_client
 from index_service.oauth.scopes import Scope
 from index_service.sources import jobs
+from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadStatus
 from index_service.sources.registry import set_active
 from index_service.sources.report import REPORT_COLUMNS
 from tests.factories import make_user, sign_in
-from tests.sources.loads import TODAY, make_source, row, write_extract
+from tests.sources.loads import TODAY, make_source, row, stored_files, write_extract
 
 TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path
 
@@ -43,7 +44,7 @@ def uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     folder = tmp_path / "uploads"
     folder.mkdir()
     monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
-    monkeypatch.setattr(jobs, "upload_folder", lambda: folder)
+    monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
     return folder
 
 
@@ -233,8 +234,10 @@ def test_a_client_loads_only_into_its_own_source(client: FlaskClient, tmp_path: 
     registered, secret = _client(mine)
     token = _token(client, registered, secret)
     response = _submit(client, theirs.id, _csv(tmp_path, [row("S1")]), token)
-    assert response.status_code == 403 and response.json["message"]
-    assert _submit(client, 999_999, _csv(tmp_path, [row("S1")]), token).status_code == 403
+    missing = _submit(client, 999_999, _csv(tmp_path, [row("S1")]), token)
+    # Another source and no source at all get the same answer: no client learns which sources exist.
+    assert response.status_code == missing.status_code == 404
+    assert response.json == missing.json == {"status": 404, "message": "No data source of your client has that id."}
     assert db.session.scalar(select(Load)) is None
     denied = _events(AuditTag.ACCESS_DENIED)
     assert [event.details["source_id"] for event in denied] == [theirs.id, 999_999]
@@ -247,10 +250,15 @@ def test_a_client_sees_only_its_own_sources_loads(client: FlaskClient, tmp_path:
     my_token = _token(client, *_client(mine))
     their_token = _token(client, *_client(theirs))
     load_id = _submit(client, mine.id, _csv(tmp_path, [row("S1")]), my_token).json["load_id"]
-    assert client.get(f"/api/v1/loads/{load_id}", headers=_bearer(their_token)).status_code == 403
-    assert client.get(f"/api/v1/loads/{load_id}/report", headers=_bearer(their_token), buffered=True).status_code == 403
-    assert client.get(f"/api/v1/loads/{load_id + 1000}", headers=_bearer(my_token)).status_code == 404
-    assert _events(AuditTag.ACCESS_DENIED)[-1].reason == "another source's load"
+    for path in ("/api/v1/loads/{}", "/api/v1/loads/{}/report"):
+        theirs_answer = client.get(path.format(load_id), headers=_bearer(their_token), buffered=True)
+        missing = client.get(path.format(load_id + 1000), headers=_bearer(their_token), buffered=True)
+        # Another source's load and no load at all get the same answer, word for word.
+        assert theirs_answer.status_code == missing.status_code == 404, path
+        assert theirs_answer.json == missing.json == {"status": 404, "message": "No load has that id."}, path
+    assert client.get(f"/api/v1/loads/{load_id}", headers=_bearer(my_token)).status_code == 200
+    denied = _events(AuditTag.ACCESS_DENIED)
+    assert [(event.reason, event.details["load_id"]) for event in denied] == [("another source's load", load_id)] * 2
 
 
 def test_an_inactive_source_takes_no_loads(client: FlaskClient, tmp_path: Path) -> None:
@@ -350,7 +358,7 @@ def test_the_same_file_while_unfinished_returns_that_load(client: FlaskClient, t
     second = _submit(client, source.id, body, token)
     assert second.status_code == 202
     assert second.json["load_id"] == first.json["load_id"] and second.json["repeat"] is True
-    assert len(list(uploads.iterdir())) == 1  # the repeat's copy is not kept
+    assert len(stored_files(uploads)) == 1  # the repeat's copy is not kept
 
 
 def test_the_background_load_starts_only_after_the_commit_and_never_twice(
@@ -410,7 +418,7 @@ def test_an_empty_body_is_400(client: FlaskClient, uploads: Path) -> None:
     token = _token(client, *_client(source))
     response = _submit(client, source.id, b"", token)
     assert response.status_code == 400 and "empty" in response.json["message"]
-    assert not list(uploads.iterdir())
+    assert not stored_files(uploads)
 
 
 def test_a_header_lacking_a_required_column_is_422_naming_it(client: FlaskClient, uploads: Path) -> None:
@@ -420,7 +428,7 @@ def test_a_header_lacking_a_required_column_is_422_naming_it(client: FlaskClient
     response = _submit(client, source.id, body, token)
     assert response.status_code == 422
     assert "given_name" in response.json["message"]
-    assert not list(uploads.iterdir()) and db.session.scalar(select(Load)) is None
+    assert not stored_files(uploads) and db.session.scalar(select(Load)) is None
 
 
 @pytest.mark.parametrize("query, named", [
@@ -447,7 +455,7 @@ def test_an_extract_may_exceed_the_global_request_limit_but_not_the_upload_limit
     monkeypatch.setitem(app.config, "UPLOAD_MAX_BYTES", 1000)
     too_large = _submit(client, source.id, body + b"S9,a,b,2016-01-01,m\n", token)
     assert too_large.status_code == 413 and too_large.json["message"]
-    assert len(list(uploads.iterdir())) == 1
+    assert len(stored_files(uploads)) == 1
 
 
 def test_the_api_is_in_the_openapi_document(app: Flask) -> None:

@@ -22,11 +22,11 @@ from index_service.children.index_ids import ALPHABET, format_index_id
 from index_service.children.models import Child, DataSource, Involvement, Service
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
-from index_service.sources import jobs
+from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadStatus, Merge, ReviewItem, ReviewStatus
 from tests.factories import csrf_token, make_child, make_organisation, make_user, page_csrf, sign_in
-from tests.sources.loads import COLUMNS, TODAY, load_file, make_source, row, supplied_by, write_extract
+from tests.sources.loads import COLUMNS, TODAY, load_file, make_source, row, stored_files, supplied_by, write_extract
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,7 @@ def _uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pat
     """Uploads go to the test's own folder, and loads run only when a test runs them."""
     folder = tmp_path / "uploads"
     folder.mkdir()
-    monkeypatch.setattr(jobs, "upload_folder", lambda: folder)
+    monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
     monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
     return folder
 
@@ -252,7 +252,7 @@ def test_a_file_that_cannot_load_is_refused_on_the_form(
     wrong = _upload(client, source, b"x", name="census.xlsx")
     assert wrong.status_code == 200 and "is not a .csv" in wrong.text
     assert db.session.scalar(select(func.count()).select_from(Load)) == 0
-    assert list(_uploads.iterdir()) == []
+    assert stored_files(_uploads) == []
 
 
 def test_uploads_may_exceed_the_global_limit_up_to_their_own(
