@@ -221,10 +221,13 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+class _TooLarge(str):
+    """A number too large for a float (1e400), kept as written rather than as inf, to be reported."""
+
+
 def _json_float(text: str) -> float | str:
-    """A number with a fraction or exponent; one too large for a float (1e400) is kept as written, not as inf."""
     value = float(text)
-    return value if math.isfinite(value) else text
+    return value if math.isfinite(value) else _TooLarge(text)
 
 
 def _json_constant(name: str) -> Any:
@@ -254,8 +257,7 @@ def _json_row(row_number: int, line: str) -> tuple[RawRow, list[str] | None]:
         document = json.loads(line, object_pairs_hook=_pairs, strict=False, parse_int=str, parse_float=_json_float,
                               parse_constant=_json_constant)
     except RecursionError:
-        return RawRow(row_number, {}, ("line is not a JSON object of single values: it is nested too deeply to "
-                                       "read",)), None
+        return RawRow(row_number, {}, ("line is nested too deeply to read",)), None
     except ValueError as error:
         problem = "line is not valid JSON" if not _UNDECODABLE.search(line) else "line is not valid UTF-8 JSON"
         return RawRow(row_number, {}, (f"{problem}: {error}",)), None
@@ -272,6 +274,8 @@ def _json_row(row_number: int, line: str) -> tuple[RawRow, list[str] | None]:
         text, single = _json_value(found[-1])
         if not single:
             problems.append(f"{column}: is a list or object, not a single value")
+        elif isinstance(found[-1], _TooLarge):
+            problems.append(f"{column}: is a number too large to read")
         values[column] = _clean(column, text, problems)
     return RawRow(row_number, values, tuple(problems)), list(document)
 
