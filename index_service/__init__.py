@@ -23,7 +23,7 @@ from index_service.database import configure_sqlite
 from index_service.errors import ErrorSchema, error_response, register_error_handlers
 from index_service.extensions import api, csrf, db, migrate
 from index_service.filters import register_filters
-from index_service.request_input import refuse_bad_input
+from index_service.request_input import refuse_unstorable_text
 from index_service.sessions import DatabaseSessionInterface, ServerSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(lambda: setattr(g, "csp_nonce", secrets.token_urlsafe(16)))
     app.before_request(_require_json_for_api)
     app.before_request(enforce_guard)
-    app.before_request(refuse_bad_input)
+    app.before_request(refuse_unstorable_text)
     app.after_request(_security_headers)
     app.after_request(_finish_request)  # registered last, so it runs first
     app.context_processor(_template_context)

@@ -1,5 +1,5 @@
 """What a request may carry: its JSON body, its query and form text and its numbers in the URL,
-checked once, before any view or parser reads them.
+each checked in one place, before any view uses them.
 
 No database, hash or parser further in can take everything HTTP can send: a JSON body nested
 thousands deep exhausts the parser's recursion, a lone surrogate (a JSON escape such as
@@ -7,6 +7,10 @@ thousands deep exhausts the parser's recursion, a lone surrogate (a JSON escape 
 in text, a number such as 1e400 overflows to infinity, and an id beyond the database's integer
 type makes the query itself fail. Each is refused here with a 400 saying what is wrong (in the
 API's error shape, or as the page's error), or, for an id in the URL, is no route (a 404).
+
+JSON is read only by parse_json: request.get_json goes through the app's JSON provider, and the
+API's arguments through request.get_json (ApiBlueprint). Text in the path, query string and form
+is checked before the view by refuse_unstorable_text.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Any
 
 from flask import Flask, Request, request
 from flask.json.provider import DefaultJSONProvider
+from flask_smorest import Blueprint
+from webargs.core import missing
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import BadRequest
 from werkzeug.routing import IntegerConverter, ValidationError
 
@@ -139,14 +146,27 @@ class IdConverter(IntegerConverter):
         return super().to_python(value)
 
 
-def refuse_bad_input() -> None:
-    """Before the view: the JSON body parsed strictly (and kept for the view), query, form and path text checked.
+class _JSONBodyParser(FlaskParser):
+    """webargs' parser, reading a JSON body through request.get_json (so parse_json) instead of its own json.loads."""
 
-    Runs after the route's guard, so a caller who may not use the route never has their body parsed.
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req) or not req.get_data(cache=True):
+            return missing
+        return req.get_json()
+
+
+class ApiBlueprint(Blueprint):
+    """flask-smorest's Blueprint, whose arguments read JSON only through parse_json; every API blueprint is one."""
+
+    ARGUMENTS_PARSER = _JSONBodyParser()
+
+
+def refuse_unstorable_text() -> None:
+    """Before the view: the path, the query string and a urlencoded form, with no NUL or lone surrogate in them.
+
+    Runs after the route's guard, so it tells a caller what is wrong only with a request they may make.
+    A multipart body is an upload, read by its view under its own size limit, and its file by the extract reader.
     """
-    if request.is_json and request.get_data(cache=True):
-        request.get_json()
-    # A multipart body is an upload, read by its view under its own size limit, and its file by the extract reader.
     form = request.form.items(multi=True) if request.mimetype == "application/x-www-form-urlencoded" else []
     for where, pairs in (("the address", [("path", request.path)]),
                          ("the query string", request.args.items(multi=True)), ("the form", form)):

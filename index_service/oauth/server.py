@@ -15,7 +15,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, current_app, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -28,6 +28,7 @@ from index_service.extensions import db
 from index_service.oauth import operations
 from index_service.oauth.models import CLIENT_AUTH_METHODS, CLIENT_CREDENTIALS, OAuthClient
 from index_service.oauth.scopes import SCOPES
+from index_service.request_input import ApiBlueprint
 
 EXTENSION = "child_index_oauth"
 SECURITY_SCHEME = "source_system"
@@ -36,7 +37,7 @@ CLIENT_LOCKED = ("Too many refused client secrets for this client or from this a
                  "again; a data administrator can register a new client if the secret is lost.")
 TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path, not a secret
 
-blueprint = Blueprint(
+blueprint = ApiBlueprint(
     "oauth", __name__, url_prefix="/api/v1/oauth",
     description="Access tokens for source systems (OAuth2 client credentials)",
 )

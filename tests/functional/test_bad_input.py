@@ -6,6 +6,7 @@ ids too large for any column: in the API's JSON bodies, in query strings and for
 
 from __future__ import annotations
 
+import flask_smorest
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -15,6 +16,7 @@ from accreditation.permissions import Role
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.extensions import db
+from index_service.request_input import ApiBlueprint
 from tests.audit.support import verify_session
 from tests.factories import make_child, make_user, page_csrf, sign_in
 
@@ -90,6 +92,12 @@ def test_a_good_body_still_searches(practitioner: FlaskClient) -> None:
     response = practitioner.post(SEARCH, data="{" + FOUND + "}", content_type="application/json")
     assert response.status_code == 200 and response.json["outcome"] == "results"
     assert _search_events() == 1
+
+
+def test_every_api_blueprint_reads_json_through_the_strict_parser(app: Flask) -> None:
+    api_blueprints = [bp for bp in app.blueprints.values() if isinstance(bp, flask_smorest.Blueprint)]
+    assert len(api_blueprints) >= 4
+    assert all(isinstance(bp, ApiBlueprint) for bp in api_blueprints), [bp.name for bp in api_blueprints]
 
 
 def test_a_stranger_gets_401_not_a_parse_of_their_body(client: FlaskClient) -> None:
