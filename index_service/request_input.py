@@ -130,7 +130,7 @@ class IndexRequest(Request):
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if isinstance(e, InputRefused):
             raise BadRequest(str(e)) from e
-        raise BadRequest("The body is not valid JSON.") from e
+        return super().on_json_loading_failed(e)  # not JSON at all: 415
 
 
 class IdConverter(IntegerConverter):

@@ -174,6 +174,13 @@ def test_a_report_day_at_the_ends_of_the_calendar_is_a_422(client: FlaskClient, 
     assert page.status_code == 400 and "Give a day from 1900-01-01 to 9999-12-30." in page.text
 
 
+def test_a_page_number_too_large_for_the_database_is_refused(client: FlaskClient) -> None:
+    sign_in(client, make_user(Role.AUDITOR))
+    response = client.get(f"/api/v1/audit/sign-in-failures?page={10**30}")
+    assert response.status_code == 422 and list(response.json["fields"]) == ["page"]
+    assert client.get(f"/audit/sign-in-failures?page={10**30}").status_code == 400
+
+
 def test_an_audit_event_stores_what_it_cannot_hold_as_replacement_characters(app: Flask) -> None:
     with app.test_request_context(headers={"User-Agent": "agent\x00"}):
         record_event(AuditTag.RECORD_SEARCH, Outcome.SUCCESS, target_ids=["A\ud800"], reason="why\x00",
