@@ -49,7 +49,9 @@ def record_event(
         raise TypeError(f"an audit event needs an AuditTag and an Outcome, not {tag!r} and {outcome!r}")
     if reason is not None and len(reason) > REASON_MAX_LENGTH:
         raise ValueError(f"an audit reason is at most {REASON_MAX_LENGTH} characters")
-    canonical.json_text(details or {})  # not JSON: fail here, in the action, not at its commit
+    user_agent = request.user_agent.string[:USER_AGENT_MAX_LENGTH] if has_request_context() else None
+    details = canonical.storable(details or {})
+    canonical.json_text(details)  # not JSON: fail here, in the action, not at its commit
     actor = user if user is not None else g.get("user")
     # Mediated access (index_service/mediated/): the person the acting user works for, while it lasts.
     behalf = g.get("on_behalf_of") if actor is not None and actor is g.get("user") else None
@@ -59,11 +61,11 @@ def record_event(
         outcome=outcome,
         user_id=actor.id if actor else None,
         organisation_id=actor.organisation_id if actor else organisation_id,
-        target_ids=[str(target) for target in target_ids],
-        reason=reason,
-        details=details or {},
+        target_ids=canonical.storable([str(target) for target in target_ids]),
+        reason=canonical.storable(reason),
+        details=details,
         client_address=request.remote_addr if has_request_context() else None,
-        user_agent=request.user_agent.string[:USER_AGENT_MAX_LENGTH] if has_request_context() else None,
+        user_agent=canonical.storable(user_agent),
         on_behalf_of_name=behalf.name if behalf else None,
         on_behalf_of_organisation=behalf.organisation if behalf else None,
         actor_roles=roles_text(actor.roles) if actor else None,
