@@ -38,9 +38,8 @@ from accreditation.permissions import Role
 from index_service.extensions import db
 from index_service.oauth.operations import register_client
 from index_service.oauth.scopes import Scope
-from index_service.sources import jobs
 from tests.factories import make_child, make_user, sign_in
-from tests.sources.loads import make_source, row
+from tests.sources.loads import make_source, row, uploads_kept_in
 
 pytestmark = pytest.mark.fuzz
 
@@ -68,11 +67,7 @@ class Tally:
 @pytest.fixture(autouse=True)
 def uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Loads the fuzzer submits are queued, never run, and their files go to a throwaway folder."""
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
-    monkeypatch.setattr(jobs, "upload_folder", lambda: folder)
-    return folder
+    return uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
 
 
 def _signed_in(app: Flask, role: Role) -> tuple[FlaskClient, Any]:

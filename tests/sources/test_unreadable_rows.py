@@ -21,10 +21,9 @@ from index_service.children.models import DataSource
 from index_service.extensions import db
 from index_service.oauth.operations import register_client
 from index_service.oauth.scopes import Scope
-from index_service.sources import jobs
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadRow, LoadStatus, QuarantinedRow, RowOutcome
-from tests.sources.loads import TODAY, make_source, row
+from tests.sources.loads import TODAY, make_source, row, stored_files, uploads_kept_in
 
 NDJSON = "application/x-ndjson"
 
@@ -32,11 +31,7 @@ NDJSON = "application/x-ndjson"
 @pytest.fixture(autouse=True)
 def uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Loads run only when a test runs them, and uploads go to a throwaway folder."""
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
-    monkeypatch.setattr(jobs, "upload_folder", lambda: folder)
-    return folder
+    return uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
 
 
 def _submit(http: FlaskClient, body: bytes, content_type: str) -> tuple[DataSource, TestResponse]:
@@ -76,7 +71,7 @@ def test_an_ndjson_extract_whose_first_line_nests_100000_deep_is_a_422(client: F
     assert response.status_code == 422
     assert response.json["message"] == ("The first line cannot be read as a JSON object: line is nested too deeply "
                                         "to read")
-    assert db.session.scalar(select(Load)) is None and not list(uploads.iterdir())
+    assert db.session.scalar(select(Load)) is None and not stored_files(uploads)
 
 
 def test_ndjson_rows_no_column_can_hold_are_rejected_with_reasons_and_the_load_goes_on(client: FlaskClient) -> None:
