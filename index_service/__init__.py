@@ -15,13 +15,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission, is_allowed
+from index_service import request_input
 from index_service.access import enforce_guard, is_api_request, public, uses_session
 from index_service.after_commit import discard_after_commit, run_after_commit
 from index_service.config import load_settings
 from index_service.database import configure_sqlite
-from index_service.errors import error_response, register_error_handlers
+from index_service.errors import ErrorSchema, error_response, register_error_handlers
 from index_service.extensions import api, csrf, db, migrate
 from index_service.filters import register_filters
+from index_service.request_input import refuse_unstorable_text
 from index_service.sessions import DatabaseSessionInterface, ServerSession
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +98,7 @@ def _template_context() -> dict[str, Any]:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
+    request_input.init_app(app)  # before any route, so every <int:...> is an id the database can hold
     settings = load_settings(app.instance_path)
     app.config.update(settings.flask_config())
     if config:
@@ -131,6 +134,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from index_service.sources.api import blueprint as sources_api
     from index_service.sources.blueprint import blueprint as sources_blueprint
 
+    api.ERROR_SCHEMA = ErrorSchema  # documents the errors as errors.py makes them
     api.init_app(app)
     api.register_blueprint(children_api)
     csrf.exempt(children_api)
@@ -161,6 +165,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(lambda: setattr(g, "csp_nonce", secrets.token_urlsafe(16)))
     app.before_request(_require_json_for_api)
     app.before_request(enforce_guard)
+    app.before_request(refuse_unstorable_text)
     app.after_request(_security_headers)
     app.after_request(_finish_request)  # registered last, so it runs first
     app.context_processor(_template_context)

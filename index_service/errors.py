@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, jsonify, render_template
 from flask_wtf.csrf import CSRFError
+from marshmallow import Schema, fields
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
@@ -34,6 +35,17 @@ MESSAGES = {
     500: "Sorry, there is a problem with the service. Nothing has been changed. Try again later.",
     503: "Sorry, the service is unavailable. Nothing has been changed. Try again later.",
 }
+
+
+class ErrorSchema(Schema):
+    """The API's error shape, as the OpenAPI document describes it (flask-smorest's Api.ERROR_SCHEMA)."""
+
+    status = fields.Integer(required=True, metadata={"description": "The HTTP status code"})
+    message = fields.String(required=True, metadata={"description": "What went wrong, and what to do"})
+    fields_ = fields.Dict(
+        data_key="fields", keys=fields.String(), values=fields.List(fields.String()),
+        metadata={"description": "For a 422: each field sent wrongly, with its messages"},
+    )
 
 
 def _message(error: HTTPException) -> str:

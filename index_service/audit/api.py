@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 from werkzeug.exceptions import NotFound
 
 from accreditation.permissions import Permission
@@ -16,8 +15,9 @@ from index_service.audit.schemas import EventPageSchema, ReportArgs, UnusualSche
 from index_service.auth.models import User
 from index_service.extensions import db
 from index_service.organisations.models import Organisation
+from index_service.request_input import ApiBlueprint
 
-blueprint = Blueprint("audit_api", __name__, url_prefix="/api/v1/audit",
+blueprint = ApiBlueprint("audit_api", __name__, url_prefix="/api/v1/audit",
                       description="Auditors' reports over the audit trail")
 
 

@@ -15,12 +15,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 GENESIS_HASH = "0" * 64
+# What no database here can store: NUL (PostgreSQL refuses it in text) and lone surrogates (not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 
 class Kind(StrEnum):
@@ -48,6 +52,21 @@ HASHED_FIELDS: tuple[tuple[str, Kind], ...] = (
     ("user_id", Kind.INTEGER),
 )
 HASHED_NAMES = tuple(name for name, _ in HASHED_FIELDS)
+
+
+def storable(value: Any) -> Any:
+    """The value with each character no database can store replaced by U+FFFD, in text, in lists and in keys.
+
+    An event records what it was given (a search's criteria, a file's name), and must be written
+    whatever that was: its text, and so its hash, are what the database will hand back to `audit verify`.
+    """
+    if isinstance(value, str):
+        return _UNSTORABLE.sub(REPLACEMENT, value)
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable(item) for item in value]
+    return value
 
 
 def json_text(value: Any) -> str:

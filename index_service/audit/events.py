@@ -47,6 +47,7 @@ def record_event(
     """
     event = _event(tag, outcome, user=user, target_ids=target_ids, reason=reason, details=details,
                    organisation_id=organisation_id)
+    canonical.json_text(event.details)  # not JSON: fail here, in the action, not at its commit
     enqueue(db.session(), event)
     db.session.flush()  # the action it records is written now, as before any result is rendered
     return event
@@ -69,8 +70,8 @@ def record_events(
     session = db.session()
     count = 0
     for target_ids, details in events:
-        enqueue(session, AuditEvent(occurred_at=utcnow(), target_ids=[str(target) for target in target_ids],
-                                    details=details, **shared))
+        enqueue(session, AuditEvent(occurred_at=utcnow(), target_ids=canonical.storable([str(t) for t in target_ids]),
+                                    details=canonical.storable(details), **shared))
         count += 1
     return count
 
@@ -84,13 +85,13 @@ def _event(
     tag: AuditTag, outcome: Outcome, *, user: User | None, target_ids: Iterable[str], reason: str | None = None,
     details: dict[str, Any] | None, organisation_id: int | None,
 ) -> AuditEvent:
-    """The event as it is kept, checked at once: a bad tag, an over-long reason or details that are
-    not JSON fail the action here, not at its commit."""
+    """The event as it is kept, checked at once (a bad tag or an over-long reason fails the action
+    here), with every text as the database can store it."""
     if not isinstance(tag, AuditTag) or not isinstance(outcome, Outcome):
         raise TypeError(f"an audit event needs an AuditTag and an Outcome, not {tag!r} and {outcome!r}")
     if reason is not None and len(reason) > REASON_MAX_LENGTH:
         raise ValueError(f"an audit reason is at most {REASON_MAX_LENGTH} characters")
-    canonical.json_text(details or {})
+    user_agent = request.user_agent.string[:USER_AGENT_MAX_LENGTH] if has_request_context() else None
     actor = user if user is not None else g.get("user")
     # Mediated access (index_service/mediated/): the person the acting user works for, while it lasts.
     behalf = g.get("on_behalf_of") if actor is not None and actor is g.get("user") else None
@@ -100,11 +101,11 @@ def _event(
         outcome=outcome,
         user_id=actor.id if actor else None,
         organisation_id=actor.organisation_id if actor else organisation_id,
-        target_ids=[str(target) for target in target_ids],
-        reason=reason,
-        details=details or {},
+        target_ids=canonical.storable([str(target) for target in target_ids]),
+        reason=canonical.storable(reason),
+        details=canonical.storable(details or {}),
         client_address=request.remote_addr if has_request_context() else None,
-        user_agent=request.user_agent.string[:USER_AGENT_MAX_LENGTH] if has_request_context() else None,
+        user_agent=canonical.storable(user_agent),
         on_behalf_of_name=behalf.name if behalf else None,
         on_behalf_of_organisation=behalf.organisation if behalf else None,
         actor_roles=roles_text(actor.roles) if actor else None,

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from index_service.audit.reports import Filters
 from index_service.children.schemas import StrippedSchema
+
+# Days a report may name: the reports count days before and after them (a chart's year, the day after the
+# last), which must be dates too. No audit event is older than the first.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(9999, 12, 30)
+_DAYS = validate.Range(min=EARLIEST_DAY, max=LATEST_DAY,
+                       error=f"Give a day from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}.")
 
 
 class ReportArgs(StrippedSchema):
@@ -16,8 +24,10 @@ class ReportArgs(StrippedSchema):
     class Meta:
         unknown = EXCLUDE
 
-    date_from = fields.Date(data_key="from", load_default=None, metadata={"description": "First day, YYYY-MM-DD"})
-    date_to = fields.Date(data_key="to", load_default=None, metadata={"description": "Last day, YYYY-MM-DD"})
+    date_from = fields.Date(data_key="from", load_default=None, validate=_DAYS,
+                            metadata={"description": "First day, YYYY-MM-DD"})
+    date_to = fields.Date(data_key="to", load_default=None, validate=_DAYS,
+                          metadata={"description": "Last day, YYYY-MM-DD"})
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
 
     @validates_schema

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g
-from flask_smorest import Blueprint
 from werkzeug.exceptions import BadRequest, TooManyRequests
 
 from accreditation.permissions import Permission
@@ -14,9 +13,10 @@ from index_service.children import operations
 from index_service.children.criteria import CRITERIA_FIELDS, Criteria, query_from
 from index_service.children.schemas import ChildSchema, SearchArgs, SearchResponseSchema
 from index_service.children.search_limits import SearchLimitReached
+from index_service.request_input import ApiBlueprint
 from matching.search import TOO_MANY, missing_detail
 
-blueprint = Blueprint(
+blueprint = ApiBlueprint(
     "children_api", __name__, url_prefix="/api/v1/children", description="Look up children in the index"
 )
 

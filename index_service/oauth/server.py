@@ -18,7 +18,7 @@ from authlib.oauth2.rfc6749.errors import InvalidClientError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Flask, current_app, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask_smorest import Api
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -31,6 +31,7 @@ from index_service.extensions import db
 from index_service.oauth import operations
 from index_service.oauth.models import CLIENT_AUTH_METHODS, CLIENT_CREDENTIALS, OAuthClient
 from index_service.oauth.scopes import SCOPES
+from index_service.request_input import ApiBlueprint
 
 EXTENSION = "child_index_oauth"
 SECURITY_SCHEME = "source_system"
@@ -43,7 +44,7 @@ TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path, not a secret
 CLIENT_REFUSED = ("The client id and secret were not accepted. Check both; if the secret is lost or the "
                   "client revoked, ask a data administrator to register a new client.")
 
-blueprint = Blueprint(
+blueprint = ApiBlueprint(
     "oauth", __name__, url_prefix="/api/v1/oauth",
     description="Access tokens for source systems (OAuth2 client credentials)",
 )

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, g, request, stream_with_context
-from flask_smorest import Blueprint
 from werkzeug.exceptions import (
     BadRequest,
     NotFound,
@@ -30,6 +29,7 @@ from index_service.extensions import db
 from index_service.oauth.operations import client_details
 from index_service.oauth.scopes import Scope
 from index_service.oauth.server import SECURITY_SCHEME
+from index_service.request_input import ApiBlueprint
 from index_service.sources import jobs, uploads
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.loading import begin_load
@@ -45,7 +45,7 @@ LOADS_WRITE = [{SECURITY_SCHEME: [Scope.LOADS_WRITE.value]}]
 NO_SOURCE = "No data source of your client has that id."
 NO_LOAD = "No load has that id."
 
-blueprint = Blueprint(
+blueprint = ApiBlueprint(
     "sources_api", __name__, url_prefix="/api/v1",
     description="Source systems submit extracts and follow their loads (OAuth2 client credentials)",
 )

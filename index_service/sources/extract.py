@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -220,6 +221,19 @@ def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+class _TooLarge(str):
+    """A number too large for a float (1e400), kept as written rather than as inf, to be reported."""
+
+
+def _json_float(text: str) -> float | str:
+    value = float(text)
+    return value if math.isfinite(value) else _TooLarge(text)
+
+
+def _json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _json_value(value: Any) -> tuple[str, bool]:
     """The value as text, and whether it was a single value (not a list or object)."""
     if value is None:
@@ -230,13 +244,20 @@ def _json_value(value: Any) -> tuple[str, bool]:
         return value, True
     if isinstance(value, int | float):
         return str(value), True
-    return json.dumps(value, ensure_ascii=False), False
+    try:
+        return json.dumps(value, ensure_ascii=False), False
+    except RecursionError:  # a value nested almost as deep as the reader can go, kept as far as it can be written
+        return "(a list or object nested too deeply to show)", False
 
 
 def _json_row(row_number: int, line: str) -> tuple[RawRow, list[str] | None]:
     """The row from one JSON line, and the line's key names (None when not a JSON object)."""
     try:
-        document = json.loads(line, object_pairs_hook=_pairs, strict=False)
+        # Whole numbers are kept as written: int() would refuse thousands of digits, and they become text anyway.
+        document = json.loads(line, object_pairs_hook=_pairs, strict=False, parse_int=str, parse_float=_json_float,
+                              parse_constant=_json_constant)
+    except RecursionError:
+        return RawRow(row_number, {}, ("line is nested too deeply to read",)), None
     except ValueError as error:
         problem = "line is not valid JSON" if not _UNDECODABLE.search(line) else "line is not valid UTF-8 JSON"
         return RawRow(row_number, {}, (f"{problem}: {error}",)), None
@@ -253,6 +274,8 @@ def _json_row(row_number: int, line: str) -> tuple[RawRow, list[str] | None]:
         text, single = _json_value(found[-1])
         if not single:
             problems.append(f"{column}: is a list or object, not a single value")
+        elif isinstance(found[-1], _TooLarge):
+            problems.append(f"{column}: is a number too large to read")
         values[column] = _clean(column, text, problems)
     return RawRow(row_number, values, tuple(problems)), list(document)
 

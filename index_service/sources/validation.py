@@ -355,6 +355,9 @@ class RowValidator:
             messages = {key: list(value) for key, value in error.normalized_messages().items()}
 
         source_record_id = (raw.values.get("source_record_id") or "").strip() or None
+        # An id refused as an id (too long, a NUL or other hidden character) is not reported as the row's id: the
+        # report's column could not hold it. The reasons say what was wrong, and the quarantined values keep it.
+        reported_id = None if "source_record_id" in messages else source_record_id
         if source_record_id is not None:
             first = self._first_rows.first(_id_key(source_record_id), raw.row_number)
             if first != raw.row_number:
@@ -366,7 +369,7 @@ class RowValidator:
             reasons = list(raw.problems)
             for field in sorted(messages, key=lambda name: _ORDER.get(name, len(_ORDER))):
                 reasons.extend(f"{field}: {message}" for message in messages[field])
-            return RejectedRow(raw.row_number, source_record_id, dict(raw.values), tuple(reasons))
+            return RejectedRow(raw.row_number, reported_id, dict(raw.values), tuple(reasons))
 
         warnings: list[str] = []
         if data["upn"] is not None and not has_known_authority(data["upn"]):

@@ -7,7 +7,6 @@ from another thread, on connections of its own, so the data it serves must be co
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,12 +17,12 @@ import pytest
 from flask import Flask
 from flask_migrate import upgrade
 from playwright.sync_api import Browser, Page, sync_playwright
-from werkzeug.serving import make_server
 
 from index_service import create_app
 from index_service.extensions import db
 from tests.browser.production import chromium_tls_args
 from tests.factories import make_child, make_user
+from tests.threaded_server import serving_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -53,15 +52,10 @@ class LiveServer:
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:
     """The app served from a thread on 127.0.0.1 (a free port) while the block runs; its URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="browser-test-server", daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        with serving_in_thread(app, "browser-test-server") as port:
+            yield f"http://127.0.0.1:{port}"
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
         with app.app_context():
             db.engine.dispose()
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -20,9 +19,9 @@ from dataclasses import dataclass
 import flask
 from joserfc import jwt
 from joserfc.jwk import RSAKey
-from werkzeug.serving import make_server
 
 from tests.browser.production import HOST, Tls
+from tests.threaded_server import serving_in_thread
 
 TAMPERINGS = ("wrong issuer", "expired", "altered", "alg none")
 
@@ -73,13 +72,6 @@ def serving_mock_provider(tls: Tls) -> Iterator[MockProvider]:
             response.set_data(json.dumps(token))
         return response
 
-    server = make_server(HOST, 0, app, threaded=True, ssl_context=tls.server_context())
-    provider.issuer = f"https://{HOST}:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="oidc-provider-mock", daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(app, "oidc-provider-mock", tls.server_context(), HOST) as port:
+        provider.issuer = f"https://{HOST}:{port}"
         yield provider
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -59,7 +59,7 @@ from index_service.sources.review import merge_children
 from shielding.policy import OverrideReason, ShieldReason
 from tests.database import empty_database
 from tests.factories import csrf_token, home_csrf, make_organisation, make_user, page_csrf, sign_in
-from tests.sources.loads import TODAY, load_file, make_source, row, write_extract
+from tests.sources.loads import TODAY, load_file, make_source, row, uploads_kept_in, write_extract
 
 SCHOOL = "Larkspur Hollow Primary School"
 ACADEMY = "Saltmarsh Fen Academy"
@@ -590,10 +590,7 @@ class Oracle:
 
 @pytest.fixture
 def oracle(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Oracle:
-    uploads = tmp_path / "uploads"
-    uploads.mkdir()
-    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
-    monkeypatch.setattr(uploads_module, "upload_folder", lambda: uploads)
+    uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
     health = make_source("Porthgwidden health visiting", organisation=make_organisation("Porthgwidden Trust"))
     council = make_organisation("Penwith Council")
     source = make_source("Penwith census", organisation=council)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +21,9 @@ from urllib.parse import urlencode
 from flask import Flask, abort, jsonify, redirect, request
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
+
+from tests.threaded_server import serving_in_thread
 
 CLIENT_ID = "child-index"
 CLIENT_SECRET = "provider-issued-client-secret"  # a test fixture's value, not a real secret
@@ -116,13 +116,6 @@ def provider_app(provider: Provider) -> Flask:
 @contextmanager
 def serving_provider() -> Iterator[Provider]:
     provider = Provider()
-    server = make_server("127.0.0.1", 0, provider_app(provider), threaded=True)
-    provider.issuer = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, name="test-oidc-provider", daemon=True)
-    thread.start()
-    try:
+    with serving_in_thread(provider_app(provider), "test-oidc-provider") as port:
+        provider.issuer = f"http://127.0.0.1:{port}"
         yield provider
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceIdentifier, SourceKind
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
+from index_service.sources import uploads as uploads_module
 from index_service.sources.dry_run import SCRATCH_PREFIX
 from index_service.sources.loading import begin_load, run_load
 from index_service.sources.models import Load, LoadKind, LoadRow
@@ -86,6 +87,14 @@ def rerun_resumes(app: Flask, source_name: str, path: Path, **settings: str) -> 
     assert rerun.returncode == 0 and "Resuming load" in output.decode(), output.decode()
     db.session.rollback()
 
+
+
+def uploads_kept_in(folder: Path, app: Flask, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Uploads stored in the test's own folder (made here), and loads run only when a test runs them."""
+    folder.mkdir()
+    monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
+    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
+    return folder
 
 def stored_files(folder: Path) -> list[Path]:
     """The files stored in an upload folder (under each organisation's folder)."""

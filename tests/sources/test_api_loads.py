@@ -27,13 +27,12 @@ from index_service.oauth.models import OAuthClient, OAuthToken, sha256_hex
 from index_service.oauth.operations import client_by_id, register_client, revoke_client
 from index_service.oauth.scopes import Scope
 from index_service.sources import jobs
-from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadStatus
 from index_service.sources.registry import set_active
 from index_service.sources.report import REPORT_COLUMNS
 from tests.factories import make_user, sign_in
-from tests.sources.loads import TODAY, make_source, row, stored_files, write_extract
+from tests.sources.loads import TODAY, make_source, row, stored_files, uploads_kept_in, write_extract
 
 TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path
 
@@ -41,11 +40,7 @@ TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path
 @pytest.fixture(autouse=True)
 def uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Loads run only when a test runs them, and uploads go to a throwaway folder."""
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
-    monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
-    return folder
+    return uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
 
 
 def _client(source: DataSource, *scopes: Scope) -> tuple[OAuthClient, str]:

@@ -14,11 +14,10 @@ from sqlalchemy import select
 
 from accreditation.permissions import Role
 from index_service.extensions import db
-from index_service.sources import uploads as uploads_module
 from index_service.sources.models import Load, LoadStatus, Merge, ReviewItem, ReviewStatus
 from index_service.sources.review import merge_children
 from tests.factories import make_child, make_organisation, make_user, page_csrf, sign_in
-from tests.sources.loads import load_file, make_source, row, supplied_by, write_extract
+from tests.sources.loads import load_file, make_source, row, supplied_by, uploads_kept_in, write_extract
 
 MISSING = 987_654
 # Every data page that names an object, by method, with {source}, {load}, {item} or {merge} for its id.
@@ -42,10 +41,7 @@ ROUTES = [
 
 @pytest.fixture(autouse=True)
 def _uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
-    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
+    uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
 
 
 def _without_tokens(html: str) -> str:

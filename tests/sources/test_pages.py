@@ -22,21 +22,26 @@ from index_service.children.index_ids import ALPHABET, format_index_id
 from index_service.children.models import Child, DataSource, Involvement, Service
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
-from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadStatus, Merge, ReviewItem, ReviewStatus
 from tests.factories import csrf_token, make_child, make_organisation, make_user, page_csrf, sign_in
-from tests.sources.loads import COLUMNS, TODAY, load_file, make_source, row, stored_files, supplied_by, write_extract
+from tests.sources.loads import (
+    COLUMNS,
+    TODAY,
+    load_file,
+    make_source,
+    row,
+    stored_files,
+    supplied_by,
+    uploads_kept_in,
+    write_extract,
+)
 
 
 @pytest.fixture(autouse=True)
 def _uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Uploads go to the test's own folder, and loads run only when a test runs them."""
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
-    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
-    return folder
+    return uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
 
 
 @pytest.fixture

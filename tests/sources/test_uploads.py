@@ -33,7 +33,7 @@ from index_service.sources import uploads as uploads_module
 from index_service.sources.models import Load, LoadStatus
 from index_service.sources.uploads import ORPHAN_GRACE, sweep
 from tests.factories import make_organisation, make_user, page_csrf, sign_in
-from tests.sources.loads import TODAY, load_file, make_source, row, stored_files, write_extract
+from tests.sources.loads import TODAY, load_file, make_source, row, stored_files, uploads_kept_in, write_extract
 
 QUOTA = 10_000
 
@@ -41,10 +41,7 @@ QUOTA = 10_000
 @pytest.fixture(autouse=True)
 def uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Uploads go to the test's own folder, and loads run only when a test runs them."""
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
-    monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
+    folder = uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
     monkeypatch.setitem(app.config, "UPLOAD_QUOTA_BYTES", QUOTA)
     monkeypatch.setitem(app.config, "UPLOAD_RETENTION_HOURS", 24)
     return folder
