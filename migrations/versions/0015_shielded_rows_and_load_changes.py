@@ -5,8 +5,8 @@ Both columns are checked strings, so each check constraint is replaced. On Postg
 done in place. SQLite cannot alter a constraint, so it rebuilds the two tables; the rebuild of
 `audit_events` loses its append-only triggers and partial indexes, which are made again.
 
-Revision ID: 0012_oracle
-Revises: 0012_oidc
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-07 21:20:00.000000
 
 """
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0012_oracle'
-down_revision = '0012_oidc'
+revision = '0015'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

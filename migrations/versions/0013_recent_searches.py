@@ -3,8 +3,8 @@
 A row is a search someone ran, kept for a day (the longest limit's window), then deleted as
 that person searches again; so the table holds at most a day's limit of rows a person.
 
-Revision ID: 0012_limits
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-07 21:10:00.000000
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0012_limits'
-down_revision = '0012_accounts'
+revision = '0013'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

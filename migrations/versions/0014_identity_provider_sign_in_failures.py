@@ -3,8 +3,8 @@ since the failed sign-ins report now lists them.
 
 Made outside batch mode, like 0009, so `audit_events` is not rebuilt and its triggers stand.
 
-Revision ID: 0012_oidc
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-07 21:10:00.000000
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0012_oidc'
-down_revision = '0012_limits'
+revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """A role's approval suspended by a password reset or a new token, until the index team approves it again.
 
-Revision ID: 0012_accounts
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-07 21:30:00.000000
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0012_accounts'
+revision = '0012'
 down_revision = '0011'
 branch_labels = None
 depends_on = None
