@@ -70,6 +70,13 @@ def uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
 
 
+@pytest.fixture(autouse=True)
+def _no_lockouts(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every caller is on one address: lockouts would answer most cases 429 before the operation read them."""
+    monkeypatch.setitem(app.config, "ADDRESS_LOCKOUT_FAILURES", 1_000_000)
+    monkeypatch.setitem(app.config, "ACCOUNT_LOCKOUT_FAILURES", 1_000_000)
+
+
 def _signed_in(app: Flask, role: Role) -> tuple[FlaskClient, Any]:
     http = app.test_client()
     user = make_user(role)
