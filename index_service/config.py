@@ -27,8 +27,8 @@ class ConfigError(RuntimeError):
 
 def default_load_workers() -> int:
     """One fewer than the CPUs: a load's own process takes a share of each batch's matching, so
-    with these every CPU has a matcher (on 2 CPUs, 1 worker loaded 100,000 rows into a million
-    children in 114 s and 638 MB, 2 workers in 119 s and 789 MB; see docs/performance.md)."""
+    with these every CPU has a matcher and no two matchers contend for one (the measurements
+    behind this are in docs/performance.md, "Figures behind the code's settings")."""
     return max((os.cpu_count() or 1) - 1, 0)
 
 

@@ -111,11 +111,11 @@ def tune_for_bulk_load(connection: sa.Connection) -> None:
     on PostgreSQL.
 
     A batch reads candidates and writes rows and keys all over indexes of millions of entries:
-    with SQLite's 2 MB cache it read the same index pages from the operating system again and
-    again, and with its 1,000-page log every commit copied the batch's pages back into the
-    database file and synced it (a third of a second a batch at a million children, most of a
-    commit). With a larger log a page changed by several batches is copied back once. These are
-    settings of this connection only; other connections keep theirs.
+    with SQLite's default cache it read the same index pages from the operating system again and
+    again, and with its default log every commit copied the batch's pages back into the database
+    file and synced it (most of a commit's time; measured in docs/performance.md). With a larger
+    log a page changed by several batches is copied back once. These are settings of this
+    connection only; other connections keep theirs.
     """
     if connection.dialect.name == "sqlite":
         connection.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_LOAD_CACHE_KIB}")

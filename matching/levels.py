@@ -98,8 +98,8 @@ class Prepared(NamedTuple):
     """One record's normalised values, computed once per record (see prepare).
 
     A named tuple, not a frozen dataclass: a load prepares tens of thousands of people a
-    batch, and a frozen dataclass's constructor set each of the twenty fields through
-    object.__setattr__ (8 µs a person, a third of preparing one).
+    batch, and a frozen dataclass's constructor sets each of the twenty fields through
+    object.__setattr__, a large share of preparing one (see docs/performance.md).
     """
 
     given: str
@@ -213,9 +213,9 @@ def forget_prepared() -> None:
 def spelling_close(left: str, right: str) -> bool:
     """One edit apart (Damerau, for names of 4 letters or more) or Jaro-Winkler 0.92 and over.
 
-    Not cached, nor are spelling_similar and digits_close: they are asked about pairs new to
-    given_level's and family_level's caches, and in a load at a million children fewer than 2%
-    of their calls found the pair in a cache of 65,536 (whose upkeep cost more than it saved)."""
+    Not cached, nor are spelling_similar and digits_close: they are asked only about pairs new to
+    given_level's and family_level's caches, so a cache of their own would seldom hold the pair
+    and its upkeep costs more than it saves (see docs/performance.md)."""
     if min(len(left), len(right)) >= 4 and OSA.distance(left, right) <= 1:
         return True
     return JaroWinkler.normalized_similarity(left, right) >= JARO_WINKLER_TYPO

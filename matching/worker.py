@@ -41,9 +41,9 @@ def start_matching_worker(parent: int) -> None:
     """A matching worker's start: it ends with its load, and the cycle collector runs only
     between its tasks (see run_task and matching.collecting).
 
-    Left to itself, the collector ran hundreds of times a batch while tasks unpickled their rows
-    and candidates and matched them, scanning again and again the name comparisons the worker
-    keeps: about a tenth of a worker's CPU in a load of 100,000 rows at a million children.
+    Left to itself, the collector runs many times a batch while tasks unpickle their rows and
+    candidates and match them, scanning again and again the name comparisons the worker keeps;
+    a task leaves nothing that needs collecting before it ends (docs/performance.md has the cost).
     """
     global _collector
     end_with_parent(parent)
@@ -55,8 +55,8 @@ def run_task(function: Callable[[T], R], task: T) -> R:
     (which forgets the task's prepared people: see matching.collecting).
 
     A task's candidates are mostly others than the next task's. Kept in matching's cache, they
-    were scanned by the collector after every task: a worker took 82.0 CPU s for 100,000 rows at
-    a million children with them kept, 74.1 s with them forgotten.
+    would be scanned by the collector after every task and never used again, so each task starts
+    with an empty cache (docs/performance.md has the cost).
     """
     try:
         return function(task)

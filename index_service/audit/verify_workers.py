@@ -72,8 +72,8 @@ def _open(parent: int, dialect: str, target: str, snapshot: str | None) -> None:
         raw.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
     else:
         raw = sqlite3.connect(Path(target).as_uri() + "?mode=ro", uri=True, isolation_level=None)
-        # Pages read straight from the operating system's cache through a memory map (up to SQLite's 2 GB), not
-        # copied into the connection's own cache one read at a time: about a tenth less of a walk's work.
+        # Pages read straight from the operating system's cache through a memory map (as large as SQLite allows),
+        # not copied into the connection's own cache one read at a time; a walk reads each page once, in order.
         raw.execute(f"PRAGMA mmap_size = {SQLITE_MAP_BYTES}")
         raw.execute("BEGIN")  # its snapshot starts with the first read, just below, and holds to the end
     # Closed as the worker ends, so that the server sees a goodbye rather than a dropped connection.

@@ -14,8 +14,8 @@ may be given out again. One transaction over the whole dry run would also do, bu
 would hold the write lock, and so stop the web service, for as long as the dry run lasts.
 
 A carried record costs some kilobytes (the record whole as the rules that change it read it, its
-person and keys: about 6 KB a record made or changed, see the README's load figures), so carrying
-every one in memory, a dry run of a million-row extract would need gigabytes. It holds at most
+person and keys; the measured size is in docs/performance.md), so carrying every one in memory,
+a dry run's memory would grow with its extract without bound. It holds at most
 DRY_RUN_CARRIED_RECORDS of them in memory; over that, the ones made or changed longest ago are
 spilled, pickled, to a scratch SQLite file of its own (`Scratch`), indexed by everything a later
 batch could find them through. Each batch first recalls from it every record its rows could meet,

@@ -26,8 +26,8 @@ from index_service.sources.candidates import Matched, ToMatch, match_rows, match
 from matching.worker import run_task, start_matching_worker
 
 # Rows a task. Each task reads its rows' candidates in a few queries of its own, so a few large
-# tasks cost less than many small ones; 100,000 rows into a million children took 92.1 s with 25
-# rows a task, 84.4 s with 100 and 84.7 s with 250, which used the least CPU (141.5 s in all).
+# tasks cost less than many small ones; small enough that every worker still gets a share of a
+# batch. The measurements behind the number are in docs/performance.md.
 CHUNK_ROWS = 250
 
 T = TypeVar("T")

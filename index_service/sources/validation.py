@@ -302,13 +302,13 @@ def _id_key(source_record_id: str) -> int:
 
 
 class FirstRows:
-    """The first row of each id digest seen in a file, in about 30 bytes an id at a million.
+    """The first row of each id digest seen in a file, in packed arrays rather than a dict.
 
     A file of millions of rows is read as a stream, but every id in it must be remembered to
-    catch one sent twice. In a dict each id cost about 100 bytes (a key, a value and a slot:
-    about 100 MB in the reader process for a million-row extract); here each bucket (the
-    digest's top BUCKET_BITS bits) is two arrays, its digests and their rows, searched in C
-    (about 15 ids a bucket at a million rows): 31 MB for a million ids, 10 MB of it the buckets.
+    catch one sent twice. A dict spends a key object, a value object and a slot on each id; here
+    each bucket (the digest's top BUCKET_BITS bits) is two arrays, its digests and their rows,
+    searched in C, so an id costs its two machine words and a share of its bucket. The measured
+    sizes are in docs/performance.md.
     """
 
     BUCKET_BITS = 16

@@ -281,6 +281,7 @@ def test_own_surname_needs_the_users_own_postcode_area_when_their_home_is_known(
     assert sorted(event_id for finding in own for event_id in finding["event_ids"]) == positions[:2]
 
 
+@pytest.mark.perf
 def test_the_sign_in_failures_report_reads_only_its_partial_index(app: Flask) -> None:
     """An ordinary event is not in that index, so the report must ask in a way the planner can match to it."""
     connection = db.session.connection()

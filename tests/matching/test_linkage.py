@@ -490,6 +490,7 @@ def test_the_upper_bound_is_never_below_the_score_whatever_the_details() -> None
     assert pruned > 1000
 
 
+@pytest.mark.perf
 def test_bounding_a_candidate_keeps_only_the_row_prepared() -> None:
     """A load bounds each candidate against a row once: the row is kept prepared for its other
     candidates, the candidate is not (its hash and place in the cache cost more than it saved)."""

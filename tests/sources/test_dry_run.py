@@ -129,6 +129,7 @@ def test_a_dry_run_that_fails_after_spilling_leaves_no_scratch_file(
     assert spilled and scratch() == [] and not list((tmp_path / "scratch").iterdir())
 
 
+@pytest.mark.perf
 def test_a_dry_run_finds_its_spilled_records_through_the_terms_index_never_by_reading_them_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:

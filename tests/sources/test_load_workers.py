@@ -340,6 +340,7 @@ def _leave_cycles(chunk: list[int]) -> tuple[bool, int, int]:
     return gc.isenabled(), sum(stats["collected"] for stats in gc.get_stats()), gc.get_stats()[2]["collections"]
 
 
+@pytest.mark.perf
 def test_a_matching_worker_collects_garbage_between_its_tasks_not_during_them() -> None:
     with matching_pool(1) as pool:
         assert pool is not None
@@ -359,9 +360,10 @@ def _prepare_one(name: str) -> int:
     return held
 
 
+@pytest.mark.perf
 def test_a_matching_worker_forgets_its_prepared_people_after_each_task() -> None:
     """A task's candidates are others than the next task's: kept, the collector after every task
-    scanned them all (a tenth of a worker's CPU)."""
+    scanned them all and never used them again."""
     with matching_pool(1) as pool:
         assert pool is not None
         held = [pool._submit(_prepare_one, name).result() for name in ("Thomas", "Oliver", "Amelia")]

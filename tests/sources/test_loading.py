@@ -371,12 +371,14 @@ def test_a_change_to_a_known_record_refreshes_its_blocking_keys(app: Flask, tmp_
     assert _stored_keys(child) == record_keys(person_of(child, household=True)) != before
 
 
+@pytest.mark.perf
 def test_a_load_forgets_the_people_it_prepared_for_matching(app: Flask, tmp_path: Path) -> None:
     """Kept, a batch's prepared people outlived it, and the cycle collector scanned them all after every batch."""
     load_file(make_source(), write_extract(tmp_path / "children.csv", distinct_children("P", 3)))
     assert prepare.cache_info().currsize == 0
 
 
+@pytest.mark.perf
 def test_a_load_gives_its_sqlite_connection_a_bulk_loads_cache_and_log(app: Flask, tmp_path: Path) -> None:
     load_file(make_source(), write_extract(tmp_path / "children.csv", distinct_children("P", 3)))
     connection = db.session.connection()
