@@ -118,8 +118,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from index_service import health
     from index_service.accounts.blueprint import blueprint as accounts_blueprint
-    from index_service.audit.api import blueprint as audit_api
-    from index_service.audit.blueprint import blueprint as audit_blueprint
+    from index_service.audit_reports.api import blueprint as audit_api
+    from index_service.audit_reports.blueprint import blueprint as audit_blueprint
     from index_service.auth.blueprint import blueprint as auth_blueprint
     from index_service.children.api import blueprint as children_api
     from index_service.children.blueprint import blueprint as web_blueprint
