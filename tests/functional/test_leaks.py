@@ -48,9 +48,9 @@ from index_service.children.records import AddressSpec, ChildSpec, InvolvementSp
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.oauth.operations import register_client
-from index_service.oauth.scopes import Scope
 from index_service.organisations.models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides
+from index_service.scopes import Scope
 from index_service.shields import operations as shields
 from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load

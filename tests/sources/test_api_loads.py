@@ -25,7 +25,7 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.oauth.models import OAuthClient, OAuthToken, sha256_hex
 from index_service.oauth.operations import client_by_id, register_client, revoke_client
-from index_service.oauth.scopes import Scope
+from index_service.scopes import Scope
 from index_service.sources import jobs
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadStatus
