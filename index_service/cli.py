@@ -17,6 +17,7 @@ from index_service.accounts.operations import AccountRefused, add_user, record_c
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
+from index_service.auth.sessions import purge_stale_rows
 from index_service.auth.tokens import revoke_token
 from index_service.auth.totp import code_at, provisioning_uri
 from index_service.children.held import read_held
@@ -31,7 +32,6 @@ from index_service.organisations.operations import (
     add_organisation,
     organisation_named,
 )
-from index_service.sessions import purge_stale_rows
 from matching.blocking import record_keys
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])

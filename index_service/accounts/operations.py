@@ -31,12 +31,12 @@ from index_service.audit.models import AuditTag, Outcome
 from index_service.auth import tokens
 from index_service.auth.models import AdminNotice, User, UserRole
 from index_service.auth.passwords import hash_password, password_problem, random_password
+from index_service.auth.sessions import end_sessions_for_user
 from index_service.auth.totp import new_secret
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.organisations.models import Organisation, OrganisationType
 from index_service.paging import page_count
-from index_service.sessions import end_sessions_for_user
 
 NOT_FOUND = "No user with this id is in your organisation."
 
