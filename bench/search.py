@@ -49,7 +49,6 @@ from index_service.accounts.operations import add_user, record_checks  # noqa: E
 from index_service.auth.totp import code_at  # noqa: E402
 from index_service.children import criteria as parse  # noqa: E402
 from index_service.children.criteria import Criteria, query_from  # noqa: E402
-from index_service.children.index_ids import new_index_id  # noqa: E402
 from index_service.children.lookup import load_children, search_children  # noqa: E402
 from index_service.children.models import (  # noqa: E402
     Address,
@@ -63,6 +62,7 @@ from index_service.children.models import (  # noqa: E402
     SourceIdentifier,
 )
 from index_service.extensions import db  # noqa: E402
+from index_service.index_ids import new_index_id  # noqa: E402
 from index_service.organisations.models import Organisation, OrganisationType  # noqa: E402
 from index_service.organisations.operations import accredit, add_organisation  # noqa: E402
 from index_service.synthetic import ORGANISATIONS, ChildFactory  # noqa: E402

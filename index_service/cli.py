@@ -235,9 +235,9 @@ def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
 
 def register_commands(app: Flask) -> None:
     from index_service.audit.cli import audit
-    from index_service.oauth.cli import clients
     from index_service.overrides.cli import overrides
     from index_service.sources.cli import sources
+    from index_service.sources.clients_cli import clients
 
     sources.add_command(clients)
     app.cli.add_command(sources)

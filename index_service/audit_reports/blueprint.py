@@ -15,9 +15,9 @@ from accreditation.permissions import Permission
 from index_service.audit_reports import operations, reports, subject_access
 from index_service.audit_reports.charts import bar_chart
 from index_service.audit_reports.schemas import ReportArgs
-from index_service.children.index_ids import IndexIdError, format_index_id, parse_index_id
 from index_service.extensions import db
 from index_service.guards import requires
+from index_service.index_ids import IndexIdError, format_index_id, parse_index_id
 from index_service.organisations.models import Organisation
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")

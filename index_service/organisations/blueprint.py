@@ -12,11 +12,11 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission
-from index_service.accounts.forms import parsed
 from index_service.auth.models import User
 from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.database import utc_today
 from index_service.extensions import db
+from index_service.form_fields import parsed
 from index_service.guards import requires
 from index_service.organisations import operations
 from index_service.organisations.forms import (

@@ -12,12 +12,12 @@ from wtforms.fields.choices import SelectChoice
 
 from accreditation.permissions import Permission
 from index_service.auth.reauth import confirm_fresh_code
-from index_service.children.index_ids import IndexIdError, format_index_id, parse_index_id
 from index_service.children.lookup import child_by_index_id
 from index_service.children.models import Child
 from index_service.children.operations import NOT_FOUND
 from index_service.filters import long_date
 from index_service.guards import requires
+from index_service.index_ids import IndexIdError, format_index_id, parse_index_id
 from index_service.paging import page_asked, page_count
 from index_service.shields import operations
 from index_service.shields.forms import ShieldForm, UnshieldForm

@@ -42,11 +42,11 @@ from werkzeug.test import TestResponse, encode_multipart
 from accreditation.permissions import Role
 from index_service import create_app
 from index_service.auth.models import User
-from index_service.children.index_ids import format_index_id
 from index_service.children.models import Child, DataSource, Gender, IdentifierKind, Service, SourceIdentifier
 from index_service.children.records import AddressSpec, ChildSpec, InvolvementSpec, create_child
 from index_service.database import utcnow
 from index_service.extensions import db
+from index_service.index_ids import format_index_id
 from index_service.oauth.operations import register_client
 from index_service.organisations.models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides

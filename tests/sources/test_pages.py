@@ -18,9 +18,9 @@ from werkzeug.test import TestResponse, encode_multipart
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.auth.models import User
-from index_service.children.index_ids import ALPHABET, format_index_id
 from index_service.children.models import Child, DataSource, Involvement, Service
 from index_service.extensions import db
+from index_service.index_ids import ALPHABET, format_index_id
 from index_service.organisations.models import Organisation, OrganisationType
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load, LoadStatus, Merge, ReviewItem, ReviewStatus
