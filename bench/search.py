@@ -63,7 +63,7 @@ from index_service.children.models import (  # noqa: E402
 )
 from index_service.extensions import db  # noqa: E402
 from index_service.index_ids import new_index_id  # noqa: E402
-from index_service.organisations.models import Organisation, OrganisationType  # noqa: E402
+from index_service.organisation_models import Organisation, OrganisationType  # noqa: E402
 from index_service.organisations.operations import accredit, add_organisation  # noqa: E402
 from index_service.synthetic import ORGANISATIONS, ChildFactory  # noqa: E402
 from matching import variants  # noqa: E402

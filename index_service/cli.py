@@ -25,7 +25,7 @@ from index_service.children.models import Child
 from index_service.children.writes import Writes
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
-from index_service.organisations.models import OrganisationType
+from index_service.organisation_models import OrganisationType
 from index_service.organisations.operations import (
     OrganisationRefused,
     accredit,

@@ -19,7 +19,7 @@ from index_service.children.models import Child, Gender, Service
 from index_service.children.records import AddressSpec, ChildSpec, InvolvementSpec, create_child
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation, OrganisationType
+from index_service.organisation_models import Organisation, OrganisationType
 from index_service.organisations.operations import accredit, add_organisation
 
 PASSWORD = "correct horse battery staple"

@@ -35,7 +35,7 @@ from index_service.auth.sessions import end_sessions_for_user
 from index_service.auth.totp import new_secret
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation, OrganisationType
+from index_service.organisation_models import Organisation, OrganisationType
 from index_service.paging import page_count
 
 NOT_FOUND = "No user with this id is in your organisation."

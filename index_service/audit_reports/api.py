@@ -14,7 +14,7 @@ from index_service.audit_reports.schemas import EventPageSchema, ReportArgs, Unu
 from index_service.auth.models import User
 from index_service.extensions import db
 from index_service.guards import requires
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.request_input import ApiBlueprint
 
 blueprint = ApiBlueprint("audit_api", __name__, url_prefix="/api/v1/audit",

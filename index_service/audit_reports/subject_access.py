@@ -36,7 +36,7 @@ from index_service.children.lookup import child_by_index_id
 from index_service.children.present import record_of
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from shielding.redaction import Viewer, redact
 
 LOOKS = {AuditTag.RECORD_VIEW: "viewed the record", AuditTag.OVERRIDE_VIEW: "viewed it by emergency access",

@@ -25,7 +25,7 @@ from index_service.identity.client import discovery_url
 from index_service.identity.forms import ChooseOrganisationForm, LinkIdentityForm, ProviderForm
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.operations import IdentityError, ProviderSettings, Refusal
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.paging import page_asked, page_count
 from index_service.sealed_secrets import PROVIDER_KEYS, can_seal
 

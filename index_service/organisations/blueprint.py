@@ -18,6 +18,7 @@ from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.form_fields import parsed
 from index_service.guards import requires
+from index_service.organisation_models import OrganisationType
 from index_service.organisations import operations
 from index_service.organisations.forms import (
     TYPE_LABELS,
@@ -29,7 +30,6 @@ from index_service.organisations.forms import (
     SuspendForm,
     UsageForm,
 )
-from index_service.organisations.models import OrganisationType
 from index_service.paging import page_asked
 
 blueprint = Blueprint("organisations", __name__)

@@ -16,7 +16,7 @@ from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Criterion, CriterionEvidence, Organisation, OrganisationType
+from index_service.organisation_models import Criterion, CriterionEvidence, Organisation, OrganisationType
 from index_service.paging import page_count
 
 USAGE_TAGS = (AuditTag.RECORD_SEARCH, AuditTag.RECORD_VIEW, AuditTag.OVERRIDE_VIEW, AuditTag.SHIELD_OVERRIDE)

@@ -40,7 +40,7 @@ from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
 from index_service.guards import requires
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.paging import page_asked, page_count
 from index_service.sources import jobs, loading, registry, review, uploads
 from index_service.sources.extract import ExtractError, format_for

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from accreditation.permissions import Role
 from index_service.extensions import db
-from index_service.organisations.models import OrganisationType
+from index_service.organisation_models import OrganisationType
 from index_service.sources.loading import run_load
 from index_service.sources.models import Load
 from tests.browser.conftest import Practitioner, migrated_browser_app, serving

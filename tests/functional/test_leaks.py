@@ -48,7 +48,7 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.index_ids import format_index_id
 from index_service.oauth.operations import register_client
-from index_service.organisations.models import Criterion, Organisation, OrganisationType
+from index_service.organisation_models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides
 from index_service.scopes import Scope
 from index_service.shields import operations as shields

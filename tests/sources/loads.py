@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from index_service.children.models import Child, DataSource, IdentifierKind, Service, SourceIdentifier, SourceKind
 from index_service.extensions import db
-from index_service.organisations.models import Organisation, OrganisationType
+from index_service.organisation_models import Organisation, OrganisationType
 from index_service.sources import uploads as uploads_module
 from index_service.sources.dry_run import SCRATCH_PREFIX
 from index_service.sources.loading import begin_load, run_load

@@ -26,7 +26,7 @@ from index_service.config import ConfigError, load_settings
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.oauth.operations import register_client
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.scopes import Scope
 from index_service.sources import jobs, loading
 from index_service.sources import uploads as uploads_module
