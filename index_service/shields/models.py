@@ -16,7 +16,7 @@ from index_service.extensions import db
 from shielding.policy import ShieldAction, ShieldReason
 
 if TYPE_CHECKING:
-    from index_service.sources.models import Load
+    from index_service.load_models import Load
 
 
 class ShieldingDecision(db.Model):

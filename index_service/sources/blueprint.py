@@ -40,6 +40,16 @@ from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
 from index_service.guards import requires
+from index_service.load_models import (
+    Load,
+    LoadKind,
+    LoadRow,
+    LoadStatus,
+    Merge,
+    QuarantinedRow,
+    ReviewItem,
+    RowOutcome,
+)
 from index_service.organisation_models import Organisation
 from index_service.paging import page_asked, page_count
 from index_service.sources import jobs, loading, registry, review, uploads
@@ -52,16 +62,6 @@ from index_service.sources.forms import (
     RegisterSourceForm,
     ReportFilterForm,
     UploadForm,
-)
-from index_service.sources.models import (
-    Load,
-    LoadKind,
-    LoadRow,
-    LoadStatus,
-    Merge,
-    QuarantinedRow,
-    ReviewItem,
-    RowOutcome,
 )
 from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
 from index_service.sources.uploads import size_text

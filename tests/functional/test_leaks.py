@@ -47,6 +47,7 @@ from index_service.children.records import AddressSpec, ChildSpec, InvolvementSp
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.index_ids import format_index_id
+from index_service.load_models import Load, Merge, ReviewItem
 from index_service.oauth.operations import register_client
 from index_service.organisation_models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides
@@ -54,7 +55,6 @@ from index_service.scopes import Scope
 from index_service.shields import operations as shields
 from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
-from index_service.sources.models import Load, Merge, ReviewItem
 from index_service.sources.review import merge_children
 from shielding.policy import OverrideReason, ShieldReason
 from tests.database import empty_database
