@@ -45,10 +45,10 @@ from werkzeug.serving import make_server  # noqa: E402
 
 from accreditation.permissions import Role  # noqa: E402
 from index_service import create_app  # noqa: E402
+from index_service.accounts.operations import add_user, record_checks  # noqa: E402
 from index_service.auth.totp import code_at  # noqa: E402
 from index_service.children import criteria as parse  # noqa: E402
 from index_service.children.criteria import Criteria, query_from  # noqa: E402
-from index_service.children.index_ids import new_index_id  # noqa: E402
 from index_service.children.lookup import load_children, search_children  # noqa: E402
 from index_service.children.models import (  # noqa: E402
     Address,
@@ -61,9 +61,10 @@ from index_service.children.models import (  # noqa: E402
     Involvement,
     SourceIdentifier,
 )
-from index_service.cli import accredit, add_organisation, add_user, record_checks  # noqa: E402
 from index_service.extensions import db  # noqa: E402
-from index_service.organisations.models import Organisation, OrganisationType  # noqa: E402
+from index_service.index_ids import new_index_id  # noqa: E402
+from index_service.organisation_models import Organisation, OrganisationType  # noqa: E402
+from index_service.organisations.operations import accredit, add_organisation  # noqa: E402
 from index_service.synthetic import ORGANISATIONS, ChildFactory  # noqa: E402
 from matching import variants  # noqa: E402
 from matching.blocking import record_keys  # noqa: E402

@@ -16,15 +16,16 @@ from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission, is_allowed
 from index_service import request_input
-from index_service.access import enforce_guard, is_api_request, public, uses_session
+from index_service.access import enforce_guard
 from index_service.after_commit import discard_after_commit, run_after_commit
+from index_service.auth.sessions import DatabaseSessionInterface, ServerSession
 from index_service.config import load_settings
 from index_service.database import configure_sqlite
 from index_service.errors import ErrorSchema, error_response, register_error_handlers
 from index_service.extensions import api, csrf, db, migrate
 from index_service.filters import register_filters
+from index_service.guards import is_api_request, public, uses_session
 from index_service.request_input import refuse_unstorable_text
-from index_service.sessions import DatabaseSessionInterface, ServerSession
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
@@ -118,8 +119,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     from index_service import health
     from index_service.accounts.blueprint import blueprint as accounts_blueprint
-    from index_service.audit.api import blueprint as audit_api
-    from index_service.audit.blueprint import blueprint as audit_blueprint
+    from index_service.audit_reports.api import blueprint as audit_api
+    from index_service.audit_reports.blueprint import blueprint as audit_blueprint
     from index_service.auth.blueprint import blueprint as auth_blueprint
     from index_service.children.api import blueprint as children_api
     from index_service.children.blueprint import blueprint as web_blueprint

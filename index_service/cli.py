@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 import time
 from datetime import date, datetime
@@ -13,31 +12,29 @@ import segno
 from flask import Flask, current_app
 from sqlalchemy import func, select
 
-from accreditation.access import AccreditationStatus
 from accreditation.permissions import Role
+from index_service.accounts.operations import AccountRefused, add_user, record_checks
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
-from index_service.auth.models import User, UserRole
-from index_service.auth.passwords import hash_password, password_problem
+from index_service.auth.models import User
+from index_service.auth.sessions import purge_stale_rows
 from index_service.auth.tokens import revoke_token
-from index_service.auth.totp import code_at, new_secret, provisioning_uri
+from index_service.auth.totp import code_at, provisioning_uri
 from index_service.children.held import read_held
 from index_service.children.models import Child
 from index_service.children.writes import Writes
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation, OrganisationType
-from index_service.sessions import purge_stale_rows
+from index_service.organisation_models import OrganisationType
+from index_service.organisations.operations import (
+    OrganisationRefused,
+    accredit,
+    add_organisation,
+    organisation_named,
+)
 from matching.blocking import record_keys
 
 DATE = click.DateTime(formats=["%Y-%m-%d"])
-
-
-def organisation_named(name: str) -> Organisation:
-    organisation = db.session.scalar(select(Organisation).where(Organisation.name == name))
-    if organisation is None:
-        raise click.ClickException(f"No organisation is called {name!r}. Add it with: orgs add {name!r} --type TYPE")
-    return organisation
 
 
 def _user(email: str) -> User:
@@ -45,58 +42,6 @@ def _user(email: str) -> User:
     if user is None:
         raise click.ClickException(f"No user has the email address {email}")
     return user
-
-
-def add_organisation(name: str, kind: OrganisationType, phone: str | None = None) -> Organisation:
-    if db.session.scalar(select(Organisation).where(Organisation.name == name)) is not None:
-        raise click.ClickException(f"An organisation called {name!r} already exists")
-    organisation = Organisation(name=name, type=kind, phone=phone)
-    db.session.add(organisation)
-    db.session.flush()
-    return organisation
-
-
-def add_user(email: str, organisation: Organisation, roles: list[Role], password: str, name: str) -> User:
-    """A user made by an operator on the server: their token is enrolled and their roles approved at once.
-
-    Their checks (vetting, training, approval) are recorded separately; without them the access
-    decision keeps them out.
-    """
-    email = email.strip().lower()
-    problem = password_problem(password, email, [name, organisation.name])
-    if problem:
-        raise click.ClickException(problem)
-    if db.session.scalar(select(User).where(func.lower(User.email) == email)) is not None:
-        raise click.ClickException(f"A user with the email address {email} already exists")
-    now = utcnow()
-    user = User(
-        email=email,
-        display_name=name,
-        organisation=organisation,
-        password_hash=hash_password(password),
-        token_issued_at=now,
-        token_enrolled_at=now,
-        role_grants=[UserRole(role=role, approved_at=now) for role in sorted(set(roles))],
-    )
-    user.totp_secret = new_secret()
-    db.session.add(user)
-    db.session.flush()
-    return user
-
-
-def record_checks(user: User, vetting_expires: date | None, trained_on: date | None, approved_on: date | None) -> None:
-    if vetting_expires is not None:
-        user.vetting_expires_on = vetting_expires
-    if trained_on is not None:
-        user.training_completed_on = trained_on
-    if approved_on is not None:
-        user.approved_on = approved_on
-
-
-def accredit(organisation: Organisation, until: date) -> None:
-    organisation.accreditation_status = AccreditationStatus.ACCREDITED
-    organisation.accredited_until = until
-    organisation.accredited_at = utcnow()
 
 
 def _day(value: datetime | None) -> date | None:
@@ -123,7 +68,10 @@ children = click.Group("children", help="Child records as a whole.")
 @click.option("--phone", help="The organisation's switchboard, shown on involvements.")
 def orgs_add(name: str, kind: str, phone: str | None) -> None:
     """Add an organisation."""
-    add_organisation(name, OrganisationType(kind), phone)
+    try:
+        add_organisation(name, OrganisationType(kind), phone)
+    except OrganisationRefused as error:
+        raise click.ClickException(str(error)) from error
     db.session.commit()
     click.echo(f"Added organisation {name}")
 
@@ -134,7 +82,10 @@ def orgs_add(name: str, kind: str, phone: str | None) -> None:
 def orgs_accredit(name: str, until: datetime) -> None:
     """Accredit an organisation from the server (bootstrapping the index team's own); the index team
     accredits the others against the criteria in the web UI."""
-    organisation = organisation_named(name)
+    try:
+        organisation = organisation_named(name)
+    except OrganisationRefused as error:
+        raise click.ClickException(str(error)) from error
     if until.date() <= utc_today():
         raise click.ClickException("The accreditation must expire after today")
     accredit(organisation, until.date())
@@ -169,7 +120,10 @@ def users_add(email: str, org_name: str, roles: tuple[str, ...], display_name: s
               approved_on: datetime | None) -> None:
     """Add a user and print the two-factor provisioning URI for their authenticator app."""
     password = sys.stdin.readline().rstrip("\n")
-    user = add_user(email, organisation_named(org_name), [Role(r) for r in roles], password, display_name or email)
+    try:
+        user = add_user(email, organisation_named(org_name), [Role(r) for r in roles], password, display_name or email)
+    except (OrganisationRefused, AccountRefused) as error:
+        raise click.ClickException(str(error)) from error
     record_checks(user, _day(vetting_expires), _day(trained_on), _day(approved_on))
     db.session.commit()
     click.echo(f"Added user {user.email} ({', '.join(sorted(r.value for r in user.roles))})")
@@ -281,9 +235,9 @@ def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
 
 def register_commands(app: Flask) -> None:
     from index_service.audit.cli import audit
-    from index_service.oauth.cli import clients
     from index_service.overrides.cli import overrides
     from index_service.sources.cli import sources
+    from index_service.sources.clients_cli import clients
 
     sources.add_command(clients)
     app.cli.add_command(sources)
@@ -294,12 +248,3 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(overrides)
     app.cli.add_command(audit)
-
-
-def random_password() -> str:
-    """A one-time password (96 random bits) that always passes the password rules: drawn again in the
-    vanishingly rare case that zxcvbn finds a pattern in one."""
-    while True:
-        password = secrets.token_urlsafe(12)
-        if password_problem(password) is None:
-            return password

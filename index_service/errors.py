@@ -16,8 +16,8 @@ from marshmallow import Schema, fields
 from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
-from index_service.access import is_api_request
 from index_service.extensions import db
+from index_service.guards import is_api_request
 
 log = logging.getLogger(__name__)
 

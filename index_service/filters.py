@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from flask import Flask
 
-from index_service.children.index_ids import format_index_id
+from index_service.index_ids import format_index_id
 
 
 def long_date(value: date | datetime | None) -> str:

@@ -7,8 +7,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
-from index_service.access import public
 from index_service.extensions import db
+from index_service.guards import public
 
 blueprint = Blueprint("health", __name__)
 

@@ -17,7 +17,7 @@ from stdnum.gb import nhs, upn
 
 from index_service.children.models import Gender, NameKind, Service
 from index_service.children.records import AddressSpec, ChildSpec, InvolvementSpec
-from index_service.organisations.models import OrganisationType
+from index_service.organisation_models import OrganisationType
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from index_service.audit import append_only, canonical
 from index_service.audit.chain import HEAD_ID
 from index_service.audit.models import AuditChainHead
 from index_service.extensions import db
-from index_service.organisations.models import Criterion
+from index_service.organisation_models import Criterion
 
 
 def worker_database_name(name: str) -> str:

@@ -12,14 +12,15 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from accreditation.permissions import Role
+from index_service.accounts.operations import add_user, record_checks
 from index_service.auth.models import User, UserSession
 from index_service.auth.totp import code_at
 from index_service.children.models import Child, Gender, Service
 from index_service.children.records import AddressSpec, ChildSpec, InvolvementSpec, create_child
-from index_service.cli import accredit, add_organisation, add_user, record_checks
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation, OrganisationType
+from index_service.organisation_models import Organisation, OrganisationType
+from index_service.organisations.operations import accredit, add_organisation
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -17,13 +17,14 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from accreditation.permissions import Permission, Role, needs_approval
-from index_service.access import requires
 from index_service.accounts import approvals, importing, operations
-from index_service.accounts.forms import AccountForm, ActionForm, ImportForm, parsed
+from index_service.accounts.forms import AccountForm, ActionForm, ImportForm
 from index_service.auth.models import User
 from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.auth.tokens import may_enrol, unused_recovery_codes
 from index_service.database import utc_today
+from index_service.form_fields import parsed
+from index_service.guards import requires
 from index_service.paging import page_asked, page_count
 
 blueprint = Blueprint("accounts", __name__)

@@ -2,51 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import EmailField, Field, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp, ValidationError
+from wtforms import EmailField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from index_service.form_fields import day_field, optional_code_field
 from matching.normalise import postcode_district
-
-DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y")
-
-
-def day_field(label: str, example: str = "31/03/2027", not_future: bool = False,
-              required: str | None = None) -> StringField:
-    """A date typed as day/month/year (optional unless `required` gives the message for a missing one);
-    the parsed value is left on the field as `.parsed`."""
-
-    def parse(_form: FlaskForm, field: Field) -> None:
-        field.parsed = None
-        text = (field.data or "").strip()
-        if not text:
-            return
-        for pattern in DATE_FORMATS:
-            try:
-                field.parsed = datetime.strptime(text, pattern).date()
-                break
-            except ValueError:
-                continue
-        else:
-            raise ValidationError(f"Enter the {label.lower()} as day/month/year, like {example}")
-        if not_future and field.parsed > date.today():
-            raise ValidationError(f"The {label.lower()} cannot be in the future")
-
-    return StringField(label, validators=[DataRequired(required) if required else Optional(), parse])
-
-
-def optional_code_field() -> StringField:
-    """A security code, asked for only when the last one was accepted more than five minutes ago."""
-    return StringField("Security code", validators=[
-        Optional(), Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
-    ])
-
-
-def parsed(field: Field) -> date | None:
-    return getattr(field, "parsed", None)
 
 
 class AccountForm(FlaskForm):

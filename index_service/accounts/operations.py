@@ -30,19 +30,56 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth import tokens
 from index_service.auth.models import AdminNotice, User, UserRole
-from index_service.auth.passwords import hash_password
-from index_service.cli import random_password
+from index_service.auth.passwords import hash_password, password_problem, random_password
+from index_service.auth.sessions import end_sessions_for_user
+from index_service.auth.totp import new_secret
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.organisations.models import OrganisationType
+from index_service.organisation_models import Organisation, OrganisationType
 from index_service.paging import page_count
-from index_service.sessions import end_sessions_for_user
 
 NOT_FOUND = "No user with this id is in your organisation."
 
 
 class AccountRefused(Exception):
     """A change an administrator may not make, with the message to show them."""
+
+
+def add_user(email: str, organisation: Organisation, roles: list[Role], password: str, name: str) -> User:
+    """A user made by an operator on the server: their token is enrolled and their roles approved at once.
+
+    Their checks (vetting, training, approval) are recorded separately; without them the access
+    decision keeps them out.
+    """
+    email = email.strip().lower()
+    problem = password_problem(password, email, [name, organisation.name])
+    if problem:
+        raise AccountRefused(problem)
+    if db.session.scalar(select(User).where(func.lower(User.email) == email)) is not None:
+        raise AccountRefused(f"A user with the email address {email} already exists")
+    now = utcnow()
+    user = User(
+        email=email,
+        display_name=name,
+        organisation=organisation,
+        password_hash=hash_password(password),
+        token_issued_at=now,
+        token_enrolled_at=now,
+        role_grants=[UserRole(role=role, approved_at=now) for role in sorted(set(roles))],
+    )
+    user.totp_secret = new_secret()
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def record_checks(user: User, vetting_expires: date | None, trained_on: date | None, approved_on: date | None) -> None:
+    if vetting_expires is not None:
+        user.vetting_expires_on = vetting_expires
+    if trained_on is not None:
+        user.training_completed_on = trained_on
+    if approved_on is not None:
+        user.approved_on = approved_on
 
 
 @dataclass(frozen=True)

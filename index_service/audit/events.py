@@ -9,19 +9,31 @@ be written, the commit fails and the request shows nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from flask import g, has_request_context, request
 
 from index_service.audit import canonical
 from index_service.audit.chain import enqueue
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
-from index_service.auth.models import User
 from index_service.database import utcnow
 from index_service.extensions import db
 
 REASON_MAX_LENGTH = 100
 USER_AGENT_MAX_LENGTH = 300
+
+
+class Actor(Protocol):
+    """Who acts, as an event keeps them (a signed-in user): the trail depends on no feature's model."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def organisation_id(self) -> int: ...
+
+    @property
+    def roles(self) -> Iterable[str]: ...
 
 
 def roles_text(roles: Iterable[str]) -> str:
@@ -34,7 +46,7 @@ def record_event(
     tag: AuditTag,
     outcome: Outcome = Outcome.SUCCESS,
     *,
-    user: User | None = None,
+    user: Actor | None = None,
     target_ids: Iterable[str] = (),
     reason: str | None = None,
     details: dict[str, Any] | None = None,
@@ -54,7 +66,7 @@ def record_event(
 
 
 def record_events(
-    tag: AuditTag, events: Iterable[tuple[Iterable[str], dict[str, Any]]], *, user: User | None = None,
+    tag: AuditTag, events: Iterable[tuple[Iterable[str], dict[str, Any]]], *, user: Actor | None = None,
     organisation_id: int | None = None,
 ) -> int:
     """Many events of one kind by one actor, each (target ids, details), written in the caller's
@@ -82,7 +94,7 @@ SHARED = ("tag", "outcome", "user_id", "organisation_id", "reason", "client_addr
 
 
 def _event(
-    tag: AuditTag, outcome: Outcome, *, user: User | None, target_ids: Iterable[str], reason: str | None = None,
+    tag: AuditTag, outcome: Outcome, *, user: Actor | None, target_ids: Iterable[str], reason: str | None = None,
     details: dict[str, Any] | None, organisation_id: int | None,
 ) -> AuditEvent:
     """The event as it is kept, checked at once (a bad tag or an over-long reason fails the action

@@ -19,7 +19,6 @@ from werkzeug.wrappers import Response
 
 from accreditation.access import AccessDecision, Refusal
 from accreditation.permissions import Permission
-from index_service.access import public, requires
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth import tokens
@@ -39,6 +38,7 @@ from index_service.auth.passwords import hash_password, password_problem, verify
 from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
+from index_service.guards import public, requires
 
 blueprint = Blueprint("auth", __name__)
 

@@ -13,7 +13,7 @@ from accreditation.permissions import Role, needs_approval
 from index_service.database import UTCDateTime, utcnow
 from index_service.enums import enum_column
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.sealed_secrets import TOTP_KEYS, seal, unseal
 
 

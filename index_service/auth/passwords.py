@@ -12,6 +12,7 @@ caller passes as user inputs. A refusal says why, in zxcvbn's words.
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from collections.abc import Iterable
 from functools import cache
@@ -114,3 +115,12 @@ def password_problem(password: str, email: str | None = None, user_inputs: Itera
     if email and folded in (email.strip().lower(), email.strip().lower().split("@")[0]):
         return "The password must not be your email address"
     return strength_problem(password, [email, *(email.split("@") if email else []), *user_inputs])
+
+
+def random_password() -> str:
+    """A one-time password (96 random bits) that always passes the password rules: drawn again in the
+    vanishingly rare case that zxcvbn finds a pattern in one."""
+    while True:
+        password = secrets.token_urlsafe(12)
+        if password_problem(password) is None:
+            return password

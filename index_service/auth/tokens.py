@@ -17,11 +17,11 @@ from sqlalchemy import select, update
 
 from index_service.auth.hashing import configured
 from index_service.auth.models import AdminNotice, RecoveryCode, User
+from index_service.auth.sessions import end_sessions_for_user
 from index_service.auth.totp import matching_step, new_secret, provisioning_uri
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.sealed_secrets import TOTP_KEYS, seal
-from index_service.sessions import end_sessions_for_user
 
 RECOVERY_CODES = 10
 # An issued token not enrolled within a week must be issued again: a password alone must not

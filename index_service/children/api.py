@@ -8,11 +8,11 @@ from flask import g
 from werkzeug.exceptions import BadRequest, TooManyRequests
 
 from accreditation.permissions import Permission
-from index_service.access import requires
 from index_service.children import operations
 from index_service.children.criteria import CRITERIA_FIELDS, Criteria, query_from
 from index_service.children.schemas import ChildSchema, SearchArgs, SearchResponseSchema
 from index_service.children.search_limits import SearchLimitReached
+from index_service.guards import requires
 from index_service.request_input import ApiBlueprint
 from matching.search import TOO_MANY, missing_detail
 

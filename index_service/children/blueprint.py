@@ -6,11 +6,11 @@ from flask import Blueprint, g, make_response, redirect, render_template, url_fo
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission, is_allowed
-from index_service.access import requires
 from index_service.children import operations
 from index_service.children.criteria import SearchPurpose
 from index_service.children.forms import SearchForm
 from index_service.children.search_limits import SearchLimitReached
+from index_service.guards import requires
 from matching.search import TOO_MANY
 
 blueprint = Blueprint("web", __name__)

@@ -13,7 +13,7 @@ from typing import TypedDict
 from stdnum.exceptions import ValidationError
 from stdnum.gb import nhs
 
-from index_service.children.index_ids import IndexIdError, parse_index_id
+from index_service.index_ids import IndexIdError, parse_index_id
 from matching.identifiers import validate_upn
 from matching.normalise import normalise_postcode
 from matching.person import Person

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from index_service.database import UTCDateTime, utcnow
 from index_service.enums import enum_column
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 
 
 class Gender(StrEnum):

@@ -11,10 +11,10 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.criteria import Criteria, SearchPurpose, audit_criteria, query_from
-from index_service.children.index_ids import IndexIdError, parse_index_id
 from index_service.children.lookup import SearchOutcome, child_by_index_id, search_children
 from index_service.children.present import viewer_for, visible_record
 from index_service.children.search_limits import SearchLimitReached, count_search
+from index_service.index_ids import IndexIdError, parse_index_id
 
 
 def search(criteria: Criteria, purpose: SearchPurpose, note: str | None, user: User) -> SearchOutcome:

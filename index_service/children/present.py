@@ -12,7 +12,7 @@ from typing import Any
 from accreditation.permissions import Permission, is_allowed
 from index_service.auth.models import User
 from index_service.children.models import Child, DataSource
-from index_service.shields.operations import shielding_details
+from index_service.children.shielding_decisions import shielding_details
 from shielding.redaction import SHIELDING_DETAILS, Viewer, redact
 
 

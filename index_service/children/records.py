@@ -18,7 +18,7 @@ from index_service.children.models import Child, DataSource, Gender, IdentifierK
 from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from matching.normalise import format_postcode, normalise_postcode
 
 IDENTITY_FIELDS = ("given_name", "middle_names", "family_name", "date_of_birth", "gender")

@@ -25,7 +25,6 @@ from index_service.children.held import (
     HeldRecord,
     one_of,
 )
-from index_service.children.index_ids import new_index_id
 from index_service.children.models import (
     Address,
     BlockingKey,
@@ -38,6 +37,7 @@ from index_service.children.models import (
 )
 from index_service.database import insert_rows
 from index_service.extensions import db
+from index_service.index_ids import new_index_id
 from matching.blocking import record_keys
 from matching.person import Person
 

@@ -11,7 +11,6 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from accreditation.permissions import Permission
-from index_service.access import public, requires
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.blueprint import BAD_CREDENTIALS, LOCKED, after_first_factor, complete_sign_in, signed_in
@@ -20,12 +19,13 @@ from index_service.auth.models import User
 from index_service.auth.operations import is_locked, password_refusal, record_failure
 from index_service.database import utc_today
 from index_service.extensions import db
+from index_service.guards import public, requires
 from index_service.identity import client, operations, signin
 from index_service.identity.client import discovery_url
 from index_service.identity.forms import ChooseOrganisationForm, LinkIdentityForm, ProviderForm
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.operations import IdentityError, ProviderSettings, Refusal
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.paging import page_asked, page_count
 from index_service.sealed_secrets import PROVIDER_KEYS, can_seal
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from index_service.auth.models import User
 from index_service.database import UTCDateTime, utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 
 
 class IdentityProvider(db.Model):

@@ -13,7 +13,7 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.identity import client
 from index_service.identity.models import IdentityProvider, ProviderIdentity
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.sealed_secrets import PROVIDER_KEYS, seal
 
 

@@ -8,7 +8,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission
-from index_service.access import requires
+from index_service.guards import requires
 from index_service.mediated import operations, state
 from index_service.mediated.forms import OnBehalfOfForm
 from index_service.paging import page_asked, page_count

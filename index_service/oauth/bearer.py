@@ -14,7 +14,7 @@ from sqlalchemy import select
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.oauth.models import OAuthClient, OAuthToken, sha256_hex
-from index_service.oauth.scopes import Scope
+from index_service.scopes import Scope
 
 MAX_TOKEN_LENGTH = 200
 ASK_FOR_A_TOKEN = "Send an access token from POST /api/v1/oauth/token as: Authorization: Bearer TOKEN."  # noqa: S105 - a message

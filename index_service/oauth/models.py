@@ -19,7 +19,7 @@ from index_service.auth.models import User
 from index_service.children.models import DataSource
 from index_service.database import UTCDateTime, utcnow
 from index_service.extensions import db
-from index_service.oauth.scopes import Scope, parse_scopes, scope_text
+from index_service.scopes import Scope, parse_scopes, scope_text
 
 CLIENT_CREDENTIALS = "client_credentials"
 CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post")

@@ -20,7 +20,7 @@ from index_service.children.models import DataSource
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.oauth.models import OAuthClient, OAuthToken, sha256_hex
-from index_service.oauth.scopes import Scope, parse_scopes, scope_text
+from index_service.scopes import Scope, parse_scopes, scope_text
 
 
 class ClientError(ValueError):

@@ -22,16 +22,16 @@ from flask_smorest import Api
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from index_service.access import public
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.operations import clear_failures, client_key, is_client_locked, record_client_failure
 from index_service.children.models import DataSource
 from index_service.extensions import db
+from index_service.guards import public
 from index_service.oauth import operations
 from index_service.oauth.models import CLIENT_AUTH_METHODS, CLIENT_CREDENTIALS, OAuthClient
-from index_service.oauth.scopes import SCOPES
 from index_service.request_input import ApiBlueprint
+from index_service.scopes import SCOPES
 
 EXTENSION = "child_index_oauth"
 SECURITY_SCHEME = "source_system"

@@ -12,12 +12,13 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission
-from index_service.access import requires
-from index_service.accounts.forms import parsed
 from index_service.auth.models import User
 from index_service.auth.reauth import code_needed, confirm_if_stale
 from index_service.database import utc_today
 from index_service.extensions import db
+from index_service.form_fields import parsed
+from index_service.guards import requires
+from index_service.organisation_models import OrganisationType
 from index_service.organisations import operations
 from index_service.organisations.forms import (
     TYPE_LABELS,
@@ -29,7 +30,6 @@ from index_service.organisations.forms import (
     SuspendForm,
     UsageForm,
 )
-from index_service.organisations.models import OrganisationType
 from index_service.paging import page_asked
 
 blueprint = Blueprint("organisations", __name__)

@@ -7,8 +7,8 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from index_service.accounts.forms import day_field, optional_code_field
-from index_service.organisations.models import OrganisationType
+from index_service.form_fields import day_field, optional_code_field
+from index_service.organisation_models import OrganisationType
 
 TYPE_LABELS = {
     OrganisationType.LOCAL_AUTHORITY: "Local authority",

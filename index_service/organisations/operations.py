@@ -14,10 +14,9 @@ from accreditation.usage import PersonUsage, UsageEvent, Use, summarise
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User
-from index_service.cli import accredit
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Criterion, CriterionEvidence, Organisation, OrganisationType
+from index_service.organisation_models import Criterion, CriterionEvidence, Organisation, OrganisationType
 from index_service.paging import page_count
 
 USAGE_TAGS = (AuditTag.RECORD_SEARCH, AuditTag.RECORD_VIEW, AuditTag.OVERRIDE_VIEW, AuditTag.SHIELD_OVERRIDE)
@@ -26,6 +25,32 @@ LONGEST_REPORT = timedelta(days=92)
 
 class AccreditationRefused(Exception):
     """A change the index team may not make (yet), with the message to show."""
+
+
+class OrganisationRefused(Exception):
+    """An organisation the server's operator names that is missing, or adds that exists, with the message to show."""
+
+
+def organisation_named(name: str) -> Organisation:
+    organisation = db.session.scalar(select(Organisation).where(Organisation.name == name))
+    if organisation is None:
+        raise OrganisationRefused(f"No organisation is called {name!r}. Add it with: orgs add {name!r} --type TYPE")
+    return organisation
+
+
+def add_organisation(name: str, kind: OrganisationType, phone: str | None = None) -> Organisation:
+    if db.session.scalar(select(Organisation).where(Organisation.name == name)) is not None:
+        raise OrganisationRefused(f"An organisation called {name!r} already exists")
+    organisation = Organisation(name=name, type=kind, phone=phone)
+    db.session.add(organisation)
+    db.session.flush()
+    return organisation
+
+
+def accredit(organisation: Organisation, until: date) -> None:
+    organisation.accreditation_status = AccreditationStatus.ACCREDITED
+    organisation.accredited_until = until
+    organisation.accredited_at = utcnow()
 
 
 def organisations_page(page: int, per_page: int) -> tuple[Sequence[Organisation], int, int]:

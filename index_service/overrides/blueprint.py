@@ -7,10 +7,10 @@ from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission
-from index_service.access import requires
 from index_service.auth.reauth import confirm_fresh_code
 from index_service.children.lookup import child_by_index_id, surviving
 from index_service.children.operations import view_typed
+from index_service.guards import requires
 from index_service.overrides import operations
 from index_service.overrides.forms import OverrideForm, ReviewForm
 from shielding.policy import JUSTIFICATION_MIN_LENGTH, OVERRIDE_VALID_FOR, OverrideOutcome, OverrideReason

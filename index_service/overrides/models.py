@@ -12,7 +12,7 @@ from index_service.children.models import Child
 from index_service.database import UTCDateTime, utcnow
 from index_service.enums import enum_column
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from shielding.policy import OverrideOutcome, OverrideReason
 
 

@@ -19,12 +19,12 @@ from sqlalchemy import exists, select, update
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
-from index_service.children.index_ids import ALPHABET
 from index_service.children.lookup import child_by_index_id, surviving
 from index_service.children.models import Child
 from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
 from index_service.extensions import db
+from index_service.index_ids import ALPHABET
 from index_service.overrides.models import EmergencyOverride
 from shielding.policy import (
     OVERRIDE_VALID_FOR,

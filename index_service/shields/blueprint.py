@@ -11,13 +11,14 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from accreditation.permissions import Permission
-from index_service.access import requires
 from index_service.auth.reauth import confirm_fresh_code
-from index_service.children.index_ids import IndexIdError, format_index_id, parse_index_id
 from index_service.children.lookup import child_by_index_id
 from index_service.children.models import Child
 from index_service.children.operations import NOT_FOUND
+from index_service.children.shielding_decisions import household_of
 from index_service.filters import long_date
+from index_service.guards import requires
+from index_service.index_ids import IndexIdError, format_index_id, parse_index_id
 from index_service.paging import page_asked, page_count
 from index_service.shields import operations
 from index_service.shields.forms import ShieldForm, UnshieldForm
@@ -48,7 +49,7 @@ def _refused_status() -> int:
 @requires(Permission.SHIELD_MANAGE)
 def shield(index_id: str) -> Page:
     child = _child(index_id)
-    offered = [other for other in operations.household_of(child) if not other.is_shielded]
+    offered = [other for other in household_of(child) if not other.is_shielded]
     form = ShieldForm()
     form.household.choices = [
         SelectChoice(other.index_id, f"{other.given_name} {other.family_name}, born {long_date(other.date_of_birth)} "

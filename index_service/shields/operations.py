@@ -9,37 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 
 from sqlalchemy import func, or_, select
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
-from index_service.children.models import Address, Child
+from index_service.children.models import Child
+from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
-from index_service.shields.models import ShieldingDecision
-from shielding.policy import ShieldAction, ShieldReason, same_household
+from shielding.policy import ShieldAction, ShieldReason
 
 UPCOMING = timedelta(days=30)
-
-
-def household_of(child: Child) -> list[Child]:
-    """The other children whose current address is this child's (first line and postcode), eldest first."""
-    address = child.current_address
-    if address is None or not address.postcode_key:
-        return []
-    rows = db.session.execute(
-        select(Address.child_id, Address.line1)
-        .join(Child, Child.id == Address.child_id)
-        .where(Address.postcode_key == address.postcode_key, Address.is_current.is_(True),
-               Address.child_id != child.id, Child.merged_into_id.is_(None))
-    )
-    ids = {child_id for child_id, line1 in rows
-           if same_household((line1, address.postcode_key), (address.line1, address.postcode_key))}
-    if not ids:
-        return []
-    return list(db.session.scalars(select(Child).where(Child.id.in_(ids)).order_by(Child.date_of_birth, Child.id)))
 
 
 def _decide(child: Child, action: ShieldAction, note: str, user: User, *, reason: ShieldReason | None = None,
@@ -95,48 +76,6 @@ def shield_by_load(child_id: int, index_id: str, note: str, load_id: int, user: 
     ))
     record_event(AuditTag.SHIELD_ADD, user=user, target_ids=[index_id], reason=ShieldReason.OTHER.value,
                  details={"load": load_id, "note": note})
-
-
-def _person(decision: ShieldingDecision) -> dict[str, str]:
-    user = decision.decided_by
-    if user is None:
-        load = decision.load
-        return {"name": f"Load {decision.load_id}", "email": "", "organisation": load.source.name if load else ""}
-    return {"name": user.display_name, "email": user.email, "organisation": user.organisation.name}
-
-
-def shielding_details(child: Child) -> dict[str, Any]:
-    """The shielding decisions and unshielded household as plain data, for redact() to keep or drop.
-
-    Only shielders and auditors ever see this: it holds the reason and the note.
-    """
-    decisions = db.session.scalars(
-        select(ShieldingDecision).where(ShieldingDecision.child_id == child.id)
-        .order_by(ShieldingDecision.decided_at.desc(), ShieldingDecision.id.desc())
-    ).all()
-    history = [
-        {
-            "action": decision.action.value,
-            "reason": decision.reason.value if decision.reason else None,
-            "reason_label": decision.reason.label if decision.reason else None,
-            "note": decision.note,
-            "review_date": decision.review_date,
-            "decided_at": decision.decided_at,
-            "decided_by": _person(decision),
-            "household_of": decision.household_of.index_id if decision.household_of else None,
-        }
-        for decision in decisions
-    ]
-    current = history[0] if history and child.is_shielded and history[0]["action"] == ShieldAction.SHIELD else None
-    if current is not None:
-        current = {**current, "review_overdue": current["review_date"] <= date.today()}
-    unshielded = [
-        {"index_id": other.index_id, "given_name": other.given_name, "family_name": other.family_name,
-         "date_of_birth": other.date_of_birth}
-        for other in (household_of(child) if child.is_shielded else [])
-        if not other.is_shielded
-    ]
-    return {"current": current, "history": history, "unshielded_household": unshielded}
 
 
 @dataclass(frozen=True)

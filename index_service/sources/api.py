@@ -22,18 +22,18 @@ from werkzeug.exceptions import (
 )
 from werkzeug.wrappers import Response
 
-from index_service.access import refuse_client, requires_scope
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.extensions import db
+from index_service.guards import refuse_client, requires_scope
+from index_service.load_models import Load
 from index_service.oauth.operations import client_details
-from index_service.oauth.scopes import Scope
 from index_service.oauth.server import SECURITY_SCHEME
 from index_service.request_input import ApiBlueprint
+from index_service.scopes import Scope
 from index_service.sources import jobs, uploads
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.loading import begin_load
-from index_service.sources.models import Load
 from index_service.sources.report import REPORT_COLUMNS, report_csv
 from index_service.sources.schemas import LoadAcceptedSchema, LoadArgs, LoadStatusSchema, report_url, status_url
 

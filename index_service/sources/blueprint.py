@@ -31,7 +31,6 @@ from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from accreditation.permissions import Permission
-from index_service.access import requires
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
@@ -40,7 +39,18 @@ from index_service.children.models import Child, DataSource, Service, SourceKind
 from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
-from index_service.organisations.models import Organisation
+from index_service.guards import requires
+from index_service.load_models import (
+    Load,
+    LoadKind,
+    LoadRow,
+    LoadStatus,
+    Merge,
+    QuarantinedRow,
+    ReviewItem,
+    RowOutcome,
+)
+from index_service.organisation_models import Organisation
 from index_service.paging import page_asked, page_count
 from index_service.sources import jobs, loading, registry, review, uploads
 from index_service.sources.extract import ExtractError, format_for
@@ -52,16 +62,6 @@ from index_service.sources.forms import (
     RegisterSourceForm,
     ReportFilterForm,
     UploadForm,
-)
-from index_service.sources.models import (
-    Load,
-    LoadKind,
-    LoadRow,
-    LoadStatus,
-    Merge,
-    QuarantinedRow,
-    ReviewItem,
-    RowOutcome,
 )
 from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
 from index_service.sources.uploads import size_text

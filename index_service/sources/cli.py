@@ -12,12 +12,12 @@ import click
 from sqlalchemy import select
 
 from index_service.children.models import DataSource, Service, SourceKind
-from index_service.cli import organisation_named
 from index_service.extensions import db
+from index_service.load_models import Load, LoadKind, LoadStatus
+from index_service.organisations.operations import OrganisationRefused, organisation_named
 from index_service.sources.claims import WAITING, loading_turn
 from index_service.sources.extract import ExtractError
 from index_service.sources.loading import begin_load, resumes_after, run_load
-from index_service.sources.models import Load, LoadKind, LoadStatus
 from index_service.sources.registry import SourceError, register_source, source_named
 from index_service.sources.report import report_csv, summary_lines
 from index_service.sources.uploads import file_missing, size_text, sweep
@@ -39,8 +39,11 @@ sources.add_command(uploads)
 def sources_add(name: str, org_name: str, service: str, involvement_org: str | None, role: str | None,
                 kind: str) -> None:
     """Register a data source."""
-    organisation = organisation_named(org_name)
-    involvement_organisation = organisation_named(involvement_org) if involvement_org else organisation
+    try:
+        organisation = organisation_named(org_name)
+        involvement_organisation = organisation_named(involvement_org) if involvement_org else organisation
+    except OrganisationRefused as error:
+        raise click.ClickException(str(error)) from error
     try:
         source = register_source(name, organisation, SourceKind(kind), Service(service), involvement_organisation, role)
     except SourceError as error:

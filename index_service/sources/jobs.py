@@ -16,8 +16,8 @@ from pathlib import Path
 from flask import current_app
 
 from index_service.after_commit import after_commit
+from index_service.load_models import Load, LoadStatus
 from index_service.sources.extract import open_extract
-from index_service.sources.models import Load, LoadStatus
 
 
 def check_header(stored: Path, fmt: str) -> None:

@@ -37,14 +37,7 @@ from index_service.children.models import Child, DataSource, IdentifierKind, Inv
 from index_service.children.writes import Writes
 from index_service.database import insert_rows, shareable, tune_for_bulk_load, utcnow
 from index_service.extensions import db
-from index_service.shields.operations import shield_by_load
-from index_service.sources import shielded
-from index_service.sources.applying import apply_to_record, create_from_row, made_with
-from index_service.sources.candidates import Matched, ToMatch, match_rows, read_only_settings
-from index_service.sources.changed import Changed
-from index_service.sources.dry_run import NEW_CHILD, Carried, Unwritten
-from index_service.sources.extract import ExtractError, count_rows, format_for
-from index_service.sources.models import (
+from index_service.load_models import (
     Load,
     LoadKind,
     LoadRow,
@@ -54,6 +47,13 @@ from index_service.sources.models import (
     ReviewStatus,
     RowOutcome,
 )
+from index_service.shields.operations import shield_by_load
+from index_service.sources import shielded
+from index_service.sources.applying import apply_to_record, create_from_row, made_with
+from index_service.sources.candidates import Matched, ToMatch, match_rows, read_only_settings
+from index_service.sources.changed import Changed
+from index_service.sources.dry_run import NEW_CHILD, Carried, Unwritten
+from index_service.sources.extract import ExtractError, count_rows, format_for
 from index_service.sources.pool import MatchingPool, matching_pool
 from index_service.sources.reading import ReadBatch, batches_read_ahead, read_batches, unknown_columns
 from index_service.sources.uploads import load_stopped

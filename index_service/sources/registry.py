@@ -9,7 +9,7 @@ from index_service.audit.models import AuditTag
 from index_service.auth.models import User
 from index_service.children.models import DataSource, Service, SourceKind
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 
 
 class SourceError(ValueError):

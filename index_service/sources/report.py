@@ -9,7 +9,7 @@ from sqlalchemy import Row, select
 
 from index_service.children.models import Child
 from index_service.extensions import db
-from index_service.sources.models import Load, LoadRow, RowOutcome
+from index_service.load_models import Load, LoadRow, RowOutcome
 from index_service.spreadsheets import paged_csv, spreadsheet_safe
 
 REPORT_PAGE = 1000

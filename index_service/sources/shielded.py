@@ -16,7 +16,7 @@ any record, so they say nothing of what the index holds.
 
 from __future__ import annotations
 
-from index_service.sources.models import RowOutcome
+from index_service.load_models import RowOutcome
 from index_service.sources.validation import ValidRow
 
 OUTCOME = RowOutcome.SHIELDED

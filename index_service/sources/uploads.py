@@ -36,7 +36,7 @@ from sqlalchemy import select
 from index_service.after_commit import after_commit
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.sources.models import Load, LoadStatus
+from index_service.load_models import Load, LoadStatus
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20

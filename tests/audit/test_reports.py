@@ -14,13 +14,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from accreditation.permissions import Role
+from index_service.accounts.operations import add_user
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag
-from index_service.audit.reports import PAGE_SIZE, VOLUME_FLOOR, Filters, sign_in_failure_query
+from index_service.audit_reports.reports import PAGE_SIZE, VOLUME_FLOOR, Filters, sign_in_failure_query
 from index_service.auth.models import User
 from index_service.children.models import Child
 from index_service.children.records import AddressSpec
-from index_service.cli import add_user
 from index_service.extensions import db
 from index_service.shields import operations as shields
 from shielding.policy import ShieldReason

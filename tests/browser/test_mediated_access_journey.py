@@ -18,7 +18,7 @@ from playwright.sync_api import Page, expect
 from accreditation.permissions import Role
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
-from index_service.organisations.models import OrganisationType
+from index_service.organisation_models import OrganisationType
 from index_service.sealed_secrets import PROVIDER_KEYS, seal
 from tests.browser.conftest import Practitioner, migrated_browser_app, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in

@@ -23,8 +23,8 @@ from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.auth.totp import code_at
 from index_service.extensions import db
-from index_service.organisations.models import OrganisationType
-from index_service.sources.models import Load
+from index_service.load_models import Load
+from index_service.organisation_models import OrganisationType
 from tests.browser.conftest import Practitioner
 from tests.browser.production import ProductionServer, production_environment, production_server
 from tests.browser.test_practitioner_journey import sign_in

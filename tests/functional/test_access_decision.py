@@ -14,7 +14,7 @@ from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from tests.factories import current_code, make_organisation, make_user, sign_in, submit_code, submit_password
 
 

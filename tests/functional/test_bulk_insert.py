@@ -10,12 +10,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import Column, DateTime, Integer, MetaData, Table, func, insert, select
 
-from index_service.children.index_ids import new_index_id
 from index_service.children.models import Child, ChildStatus, Gender
 from index_service.database import insert_rows
 from index_service.extensions import db
+from index_service.index_ids import new_index_id
+from index_service.load_models import LoadKind, LoadRow, RowOutcome
 from index_service.sources.loading import begin_load
-from index_service.sources.models import LoadKind, LoadRow, RowOutcome
 from tests.sources.loads import make_source, row, write_extract
 
 CHILDREN: Table = Child.__table__  # type: ignore[assignment]

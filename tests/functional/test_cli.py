@@ -11,7 +11,7 @@ from index_service.children.held import person_of
 from index_service.children.models import BlockingKey, Child
 from index_service.database import utc_today
 from index_service.extensions import db
-from index_service.organisations.models import Organisation, OrganisationType
+from index_service.organisation_models import Organisation, OrganisationType
 from matching.blocking import record_keys
 from tests.factories import make_child, make_user, sign_in
 

@@ -1,6 +1,6 @@
 """Index ids: random, well formed, and using every character in every place."""
 
-from index_service.children.index_ids import ALPHABET, BODY_LENGTH, new_index_id, parse_index_id
+from index_service.index_ids import ALPHABET, BODY_LENGTH, new_index_id, parse_index_id
 
 
 def test_new_index_ids_are_valid_distinct_and_use_the_whole_alphabet_in_every_place() -> None:

@@ -16,7 +16,7 @@ from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.database import utc_today, utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Criterion, Organisation
+from index_service.organisation_models import Criterion, Organisation
 from tests.database import owner_bypass
 from tests.factories import make_code_stale, make_organisation, make_user, page_csrf, sign_in, submit_password
 

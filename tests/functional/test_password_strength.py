@@ -15,8 +15,13 @@ from sqlalchemy import func, select
 
 from accreditation.permissions import Role
 from index_service.auth.models import User
-from index_service.auth.passwords import ESTIMATED_LENGTH, MAX_PASSWORD_LENGTH, OWN_DETAILS, password_problem
-from index_service.cli import random_password
+from index_service.auth.passwords import (
+    ESTIMATED_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    OWN_DETAILS,
+    password_problem,
+    random_password,
+)
 from index_service.extensions import db
 from tests.factories import (
     PASSWORD,

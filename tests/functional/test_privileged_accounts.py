@@ -21,7 +21,7 @@ from index_service.auth.models import AdminNotice, User, UserRole
 from index_service.auth.totp import code_at
 from index_service.children.models import Child
 from index_service.extensions import db
-from index_service.organisations.models import Organisation, OrganisationType
+from index_service.organisation_models import Organisation, OrganisationType
 from tests.factories import (
     PASSWORD,
     csrf_token,

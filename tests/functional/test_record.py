@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
-from index_service.children.index_ids import new_index_id
 from index_service.children.models import NameKind
 from index_service.children.operations import NOT_FOUND
 from index_service.extensions import db
+from index_service.index_ids import new_index_id
 from tests.factories import make_child, make_user, page_csrf, sign_in
 
 

@@ -9,8 +9,8 @@ from werkzeug.routing import IntegerConverter
 
 from accreditation.permissions import Permission, Role
 from index_service import create_app
-from index_service.access import PUBLIC, guard_for, public
-from index_service.oauth.scopes import Scope
+from index_service.guards import PUBLIC, guard_for, public
+from index_service.scopes import Scope
 from tests.factories import make_user, sign_in
 
 # The token endpoint is public in the guard's sense: it authenticates the client itself.

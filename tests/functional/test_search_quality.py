@@ -16,8 +16,8 @@ from flask import Flask
 from index_service.children.lookup import search_children
 from index_service.children.models import Child
 from index_service.children.records import ChildSpec, create_child
-from index_service.cli import add_organisation
 from index_service.extensions import db
+from index_service.organisations.operations import add_organisation
 from index_service.synthetic import ORGANISATIONS, ChildFactory
 from matching.normalise import name_tokens, swapped_day_month
 from matching.person import Person

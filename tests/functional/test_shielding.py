@@ -14,8 +14,8 @@ from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.models import Child
 from index_service.children.records import AddressSpec
+from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
-from index_service.shields.models import ShieldingDecision
 from index_service.shields.operations import shield
 from shielding.policy import ShieldAction, ShieldReason
 from tests.factories import (

@@ -12,9 +12,9 @@ from sqlalchemy import select
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import UserSession
+from index_service.auth.sessions import end_sessions_for_user
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.sessions import end_sessions_for_user
 from tests.factories import (
     csrf_token,
     current_code,

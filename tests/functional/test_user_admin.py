@@ -14,7 +14,7 @@ from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import User, UserRole, UserSession
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from tests.factories import (
     current_code,
     make_code_stale,

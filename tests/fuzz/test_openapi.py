@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 from accreditation.permissions import Role
 from index_service.extensions import db
 from index_service.oauth.operations import register_client
-from index_service.oauth.scopes import Scope
+from index_service.scopes import Scope
 from tests.factories import make_child, make_user, sign_in
 from tests.sources.loads import make_source, row, uploads_kept_in
 

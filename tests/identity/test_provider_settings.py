@@ -17,7 +17,7 @@ from index_service.config import ConfigError, load_settings
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
 from index_service.identity.policy import completes_sign_in
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.sealed_secrets import PROVIDER_KEYS, SecretUnreadable, seal, unseal
 from tests.factories import csrf_token, home_csrf, make_organisation, make_user, sign_in
 from tests.identity.provider import Provider, serving_provider

@@ -20,7 +20,7 @@ from index_service.auth.models import User, UserSession
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.identity.models import IdentityProvider, ProviderIdentity
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.sealed_secrets import PROVIDER_KEYS, seal
 from tests.factories import csrf_token, current_code, make_organisation, make_user, sign_in, submit_code
 from tests.identity.provider import CLIENT_ID, CLIENT_SECRET, Provider, serving_provider

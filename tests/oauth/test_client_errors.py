@@ -18,8 +18,8 @@ from index_service.audit.models import AuditEvent, AuditTag
 from index_service.extensions import db
 from index_service.oauth.models import OAuthClient, OAuthToken
 from index_service.oauth.operations import register_client, revoke_client
-from index_service.oauth.scopes import Scope
 from index_service.oauth.server import CLIENT_REFUSED
+from index_service.scopes import Scope
 from index_service.sources.registry import set_active
 from tests.sources.loads import make_source
 

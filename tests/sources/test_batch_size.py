@@ -34,10 +34,10 @@ from index_service.children.models import (
     Involvement,
     SourceIdentifier,
 )
+from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
-from index_service.shields.models import ShieldingDecision
+from index_service.load_models import Load, LoadKind, LoadRow, ReviewItem, RowOutcome
 from index_service.sources import loading
-from index_service.sources.models import Load, LoadKind, LoadRow, ReviewItem, RowOutcome
 from matching.blocking import address_code, key_hash
 from matching.deciding import RESEMBLES, SHIELDED_RESEMBLANCE
 from tests.factories import make_child

@@ -20,9 +20,9 @@ from sqlalchemy import func, select
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.models import Child
 from index_service.extensions import db
+from index_service.load_models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow
 from index_service.sources import loading
 from index_service.sources.dry_run import FOUND, KEY, Scratch
-from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow
 from tests.sources.loads import TODAY, distinct_children, make_source, outcomes, row, scratch_in, write_extract
 
 NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from index_service.children.models import Child, IdentifierKind, SourceIdentifier
 from index_service.extensions import db
-from index_service.sources.models import Load, LoadRow, LoadStatus, ReviewItem, RowOutcome
+from index_service.load_models import Load, LoadRow, LoadStatus, ReviewItem, RowOutcome
 from tests.sources.loads import distinct_children, load_command, make_source, rerun_resumes, write_extract
 
 ROWS = 5000

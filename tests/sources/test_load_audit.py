@@ -16,7 +16,7 @@ from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.models import Child, IdentifierKind, SourceIdentifier
 from index_service.children.records import AddressSpec
 from index_service.extensions import db
-from index_service.sources.models import LoadKind
+from index_service.load_models import LoadKind
 from tests.audit.support import verify_session
 from tests.factories import make_child, make_user, sign_in
 from tests.sources.loads import load_file, make_source, outcomes, row, write_extract

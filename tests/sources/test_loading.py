@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.held import person_of
-from index_service.children.index_ids import new_index_id
 from index_service.children.models import (
     BlockingKey,
     Child,
@@ -25,8 +24,9 @@ from index_service.children.models import (
 from index_service.children.records import AddressSpec
 from index_service.database import SQLITE_LOAD_CACHE_KIB, SQLITE_LOAD_CHECKPOINT_PAGES
 from index_service.extensions import db
+from index_service.index_ids import new_index_id
+from index_service.load_models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow, ReviewItem
 from index_service.sources.loading import begin_load, run_load
-from index_service.sources.models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow, ReviewItem
 from index_service.sources.report import summary_lines
 from matching.blocking import record_keys
 from matching.levels import prepare

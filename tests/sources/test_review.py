@@ -13,10 +13,11 @@ from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.lookup import child_by_index_id, search_children
 from index_service.children.models import Child, IdentifierKind, Service
+from index_service.children.shielding_decisions import shielding_details
 from index_service.extensions import db
-from index_service.shields.operations import shield, shielding_details
+from index_service.load_models import LoadRow, ReviewItem, ReviewStatus
+from index_service.shields.operations import shield
 from index_service.sources import review
-from index_service.sources.models import LoadRow, ReviewItem, ReviewStatus
 from index_service.sources.review import ReviewError
 from matching.person import Person
 from matching.search import Query

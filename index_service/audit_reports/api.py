@@ -8,13 +8,13 @@ from flask import current_app
 from werkzeug.exceptions import NotFound
 
 from accreditation.permissions import Permission
-from index_service.access import requires
-from index_service.audit import operations, reports
-from index_service.audit.blueprint import index_id_from
-from index_service.audit.schemas import EventPageSchema, ReportArgs, UnusualSchema
+from index_service.audit_reports import operations, reports
+from index_service.audit_reports.blueprint import index_id_from
+from index_service.audit_reports.schemas import EventPageSchema, ReportArgs, UnusualSchema
 from index_service.auth.models import User
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.guards import requires
+from index_service.organisation_models import Organisation
 from index_service.request_input import ApiBlueprint
 
 blueprint = ApiBlueprint("audit_api", __name__, url_prefix="/api/v1/audit",

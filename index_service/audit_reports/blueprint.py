@@ -12,13 +12,13 @@ from werkzeug.exceptions import BadRequest, NotFound
 from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission
-from index_service.access import requires
-from index_service.audit import operations, reports, subject_access
-from index_service.audit.charts import bar_chart
-from index_service.audit.schemas import ReportArgs
-from index_service.children.index_ids import IndexIdError, format_index_id, parse_index_id
+from index_service.audit_reports import operations, reports, subject_access
+from index_service.audit_reports.charts import bar_chart
+from index_service.audit_reports.schemas import ReportArgs
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.guards import requires
+from index_service.index_ids import IndexIdError, format_index_id, parse_index_id
+from index_service.organisation_models import Organisation
 
 blueprint = Blueprint("audit", __name__, url_prefix="/audit")
 FILTER_LABELS = {"from": "From", "to": "To", "page": "Page"}

@@ -30,13 +30,13 @@ from sqlalchemy import select
 from accreditation.permissions import Role
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
-from index_service.audit.reports import names_any_child, record_ids
+from index_service.audit_reports.reports import names_any_child, record_ids
 from index_service.auth.models import User
 from index_service.children.lookup import child_by_index_id
 from index_service.children.present import record_of
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from shielding.redaction import Viewer, redact
 
 LOOKS = {AuditTag.RECORD_VIEW: "viewed the record", AuditTag.OVERRIDE_VIEW: "viewed it by emergency access",

@@ -1,4 +1,5 @@
-"""Loads and what became of every row: the report, the quarantine, the review queue, merges.
+"""Loads and what became of every row: the report, the quarantine, the review queue, merges (the rows
+shielding decisions and reports point to, apart from the sources feature that makes them).
 
 A load is applied in batches, each committed with the report rows of the extract rows it
 applied, so a load that is interrupted resumes after its last committed row and no row is

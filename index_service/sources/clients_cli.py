@@ -8,7 +8,7 @@ from sqlalchemy import select
 from index_service.extensions import db
 from index_service.oauth.models import OAuthClient
 from index_service.oauth.operations import ClientError, client_by_id, register_client, revoke_client
-from index_service.oauth.scopes import SCOPES, Scope
+from index_service.scopes import SCOPES, Scope
 from index_service.sources.registry import source_named
 
 clients = click.Group("client", help="OAuth2 clients of source systems, which submit loads over the API.")

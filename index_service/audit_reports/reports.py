@@ -23,7 +23,7 @@ from index_service.auth.models import User
 from index_service.children.lookup import surviving
 from index_service.children.models import Address, Child
 from index_service.extensions import db
-from index_service.organisations.models import Organisation
+from index_service.organisation_models import Organisation
 from index_service.paging import page_count
 from matching.normalise import name_tokens, postcode_area
 

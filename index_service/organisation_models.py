@@ -1,4 +1,6 @@
-"""Organisations (every person belongs to exactly one), their accreditation and the criteria behind it."""
+"""Organisations (every person belongs to exactly one), their accreditation and the criteria behind it:
+the rows users, children and sources point to, apart from the index team's organisation pages
+(index_service/organisations/), which need auth."""
 
 from __future__ import annotations
 

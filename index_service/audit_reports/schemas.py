@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from index_service.audit.reports import Filters
+from index_service.audit_reports.reports import Filters
 from index_service.children.schemas import StrippedSchema
 
 # Days a report may name: the reports count days before and after them (a chart's year, the day after the

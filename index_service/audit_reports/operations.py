@@ -10,7 +10,7 @@ from sqlalchemy import Select
 from index_service.audit import canonical
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditEvent, AuditTag
-from index_service.audit.reports import EventLine, Filters, event_line
+from index_service.audit_reports.reports import EventLine, Filters, event_line
 from index_service.extensions import db
 from index_service.spreadsheets import paged_csv, spreadsheet_safe
 
