@@ -62,8 +62,12 @@ _SHIELDED = frozenset({Permission.SHIELDED_RECORD_VIEW, Permission.SHIELDING_DET
 # given explicitly to the few practitioners who may need it (with the lookups they need).
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PRACTITIONER: _EVERY_SIGNED_IN_USER | _LOOKUP,
-    Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER | _LOOKUP | {
-        Permission.ROLE_APPROVE, Permission.ACCREDITATION_MANAGE, Permission.MEDIATED_ACCESS,
+    Role.INDEX_TEAM: _EVERY_SIGNED_IN_USER
+    | _LOOKUP
+    | {
+        Permission.ROLE_APPROVE,
+        Permission.ACCREDITATION_MANAGE,
+        Permission.MEDIATED_ACCESS,
         Permission.IDENTITY_PROVIDER_MANAGE,
     },
     Role.DATA_ADMIN: _EVERY_SIGNED_IN_USER | _LOOKUP | _DATA,

@@ -90,8 +90,7 @@ def time_writes(app: Flask, count: int) -> dict[str, float]:
     for thread in threads:
         thread.join()
     together = share * WRITER_THREADS / (time.perf_counter() - started)
-    return {"events": count, "alone_per_second": alone, "threads": WRITER_THREADS,
-            "together_per_second": together}
+    return {"events": count, "alone_per_second": alone, "threads": WRITER_THREADS, "together_per_second": together}
 
 
 COMMIT_KINDS = ("read only", "one-row insert", "audit event")
@@ -110,8 +109,9 @@ def time_commits(app: Flask, rounds: int) -> dict[str, dict[str, float]]:
                     started = time.perf_counter()
                     db.session.execute(text("SELECT 1"))
                     if kind == "one-row insert":
-                        db.session.execute(text("INSERT INTO bench_commit_probe (id, note) VALUES (:id, 'x')"),
-                                           {"id": number})
+                        db.session.execute(
+                            text("INSERT INTO bench_commit_probe (id, note) VALUES (:id, 'x')"), {"id": number}
+                        )
                     elif kind == "audit event":
                         record_event(AuditTag.RECORD_VIEW, target_ids=[f"C{number}"], reason="case_work")
                     db.session.commit()
@@ -121,8 +121,10 @@ def time_commits(app: Flask, rounds: int) -> dict[str, dict[str, float]]:
             db.session.execute(text("DROP TABLE bench_commit_probe"))
             db.session.commit()
             db.session.remove()
-    return {kind: {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5)}
-            for kind, values in timings.items()}
+    return {
+        kind: {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5)}
+        for kind, values in timings.items()
+    }
 
 
 def time_searches(app: Flask, per_kind: int) -> dict[str, Any]:
@@ -132,22 +134,31 @@ def time_searches(app: Flask, per_kind: int) -> dict[str, Any]:
     timings: dict[bool, list[float]] = {True: [], False: []}
     with app.app_context():
         for index, search in enumerate(searches):
-            for audited in ((True, False) if index % 2 else (False, True)):
+            for audited in (True, False) if index % 2 else (False, True):
                 started = time.perf_counter()
                 outcome = search_children(query_from(search.criteria), viewer)
                 if audited:
-                    record_event(AuditTag.RECORD_SEARCH, target_ids=[r["index_id"] for r in outcome.results],
-                                 reason="case_work", details={"criteria": audit_criteria(search.criteria),
-                                                              "too_many": outcome.too_many,
-                                                              "candidates_read": outcome.candidates_read})
+                    record_event(
+                        AuditTag.RECORD_SEARCH,
+                        target_ids=[r["index_id"] for r in outcome.results],
+                        reason="case_work",
+                        details={
+                            "criteria": audit_criteria(search.criteria),
+                            "too_many": outcome.too_many,
+                            "candidates_read": outcome.candidates_read,
+                        },
+                    )
                 db.session.commit()
                 timings[audited].append((time.perf_counter() - started) * 1000)
                 db.session.remove()
     summary: dict[str, Any] = {"searches": len(searches)}
     for audited, values in timings.items():
         name = "with_audit" if audited else "without_audit"
-        summary[name] = {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5),
-                         "p95_ms": percentile(values, 0.95)}
+        summary[name] = {
+            "mean_ms": sum(values) / len(values),
+            "p50_ms": percentile(values, 0.5),
+            "p95_ms": percentile(values, 0.95),
+        }
     summary["added_share_of_mean"] = summary["with_audit"]["mean_ms"] / summary["without_audit"]["mean_ms"] - 1
     summary["added_share_of_p50"] = summary["with_audit"]["p50_ms"] / summary["without_audit"]["p50_ms"] - 1
     return summary
@@ -170,7 +181,7 @@ def time_http_searches(app: Flask, url: str, per_kind: int) -> dict[str, Any]:
     with_audit: list[float] = []
     for round_number in range(HTTP_ROUNDS):
         share = searches[round_number::HTTP_ROUNDS]
-        for audited in ((False, True) if round_number % 2 == 0 else (True, False)):
+        for audited in (False, True) if round_number % 2 == 0 else (True, False):
             if not audited:
                 operations.record_event = lambda *args, **kwargs: None  # type: ignore[assignment]
             try:
@@ -180,27 +191,44 @@ def time_http_searches(app: Flask, url: str, per_kind: int) -> dict[str, Any]:
             (with_audit if audited else without).extend(timings)
     summary: dict[str, Any] = {"searches": len(searches)}
     for name, values in (("without_audit", without), ("with_audit", with_audit)):
-        summary[name] = {"mean_ms": sum(values) / len(values), "p50_ms": percentile(values, 0.5),
-                         "p95_ms": percentile(values, 0.95)}
+        summary[name] = {
+            "mean_ms": sum(values) / len(values),
+            "p50_ms": percentile(values, 0.5),
+            "p95_ms": percentile(values, 0.95),
+        }
     summary["added_share_of_mean"] = summary["with_audit"]["mean_ms"] / summary["without_audit"]["mean_ms"] - 1
     summary["added_share_of_p50"] = summary["with_audit"]["p50_ms"] / summary["without_audit"]["p50_ms"] - 1
     return summary
 
 
-def _generated(position: int, previous: str, total: int, key: bytes, checkpoints: list[dict[str, Any]],
-               zone: str) -> Iterator[tuple[Any, ...]]:
+def _generated(
+    position: int, previous: str, total: int, key: bytes, checkpoints: list[dict[str, Any]], zone: str
+) -> Iterator[tuple[Any, ...]]:
     """`total` chained events after `position`, as rows of chain.COLUMNS with their UTC times as text (and
     `zone` after them); the periodic checkpoints that fall due are added to `checkpoints`."""
     start = datetime.now(UTC) - timedelta(days=30)
-    details = [canonical.json_text({"criteria": {"family_name": "Bennett", "date_of_birth": "2016-03-27"},
-                                    "too_many": False, "candidates_read": read}) for read in range(7)]
+    details = [
+        canonical.json_text(
+            {
+                "criteria": {"family_name": "Bennett", "date_of_birth": "2016-03-27"},
+                "too_many": False,
+                "candidates_read": read,
+            }
+        )
+        for read in range(7)
+    ]
     for number in range(total):
         position += 1
         at = (start + timedelta(microseconds=number * 250)).strftime("%Y-%m-%d %H:%M:%S.%f")
         values = {
-            "chain_position": position, "occurred_at": at.replace(" ", "T"), "tag": AuditTag.RECORD_SEARCH.value,
-            "outcome": "success", "target_ids": f'["ID{number % 9973}","ID{number % 7919}"]',
-            "reason": "case_work", "details": details[number % 7], "client_address": "10.0.0.1",
+            "chain_position": position,
+            "occurred_at": at.replace(" ", "T"),
+            "tag": AuditTag.RECORD_SEARCH.value,
+            "outcome": "success",
+            "target_ids": f'["ID{number % 9973}","ID{number % 7919}"]',
+            "reason": "case_work",
+            "details": details[number % 7],
+            "client_address": "10.0.0.1",
             "user_agent": "bench/1.0",
         }
         digest = canonical.event_hash(previous, canonical.content_of(values))
@@ -208,9 +236,16 @@ def _generated(position: int, previous: str, total: int, key: bytes, checkpoints
         yield tuple(values.get(name) for name in COLUMNS)
         previous = digest
         if position % CHECKPOINT_EVERY == 0:
-            checkpoints.append({"kind": CheckpointKind.PERIODIC, "position": position, "event_hash": digest,
-                                "signature": canonical.signature(key, "periodic", position, digest),
-                                "created_at": datetime.now(UTC), "details": {}})
+            checkpoints.append(
+                {
+                    "kind": CheckpointKind.PERIODIC,
+                    "position": position,
+                    "event_hash": digest,
+                    "signature": canonical.signature(key, "periodic", position, digest),
+                    "created_at": datetime.now(UTC),
+                    "details": {},
+                }
+            )
         if (number + 1) % 1_000_000 == 0:
             print(f"  {number + 1:,} of {total:,} events generated", flush=True)
 
@@ -230,32 +265,51 @@ def generate(app: Flask, total: int) -> float:
         with db.engine.begin() as connection:
             if postgresql:
                 raw: Any = connection.connection.dbapi_connection
-                with raw.cursor() as cursor, cursor.copy(
-                        f"COPY audit_events ({', '.join(COLUMNS)}) FROM STDIN") as copy:  # noqa: S608 - our columns
+                with (
+                    raw.cursor() as cursor,
+                    cursor.copy(f"COPY audit_events ({', '.join(COLUMNS)}) FROM STDIN") as copy,
+                ):  # noqa: S608 - our columns
                     for row in rows:
                         copy.write_row(row)
             else:
-                insert_rows = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608,E501
+                insert_rows = (
+                    f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608,E501
+                )
                 while batch := list(islice(rows, GENERATE_BATCH)):
                     connection.exec_driver_sql(insert_rows, batch)
-            last = connection.execute(select(AuditEvent.chain_position, AuditEvent.event_hash)
-                                      .order_by(AuditEvent.chain_position.desc()).limit(1)).one()
+            last = connection.execute(
+                select(AuditEvent.chain_position, AuditEvent.event_hash)
+                .order_by(AuditEvent.chain_position.desc())
+                .limit(1)
+            ).one()
             if checkpoints:
                 connection.execute(insert(AuditCheckpoint.__table__), checkpoints)
-            connection.execute(update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(
-                position=last.chain_position, event_hash=last.event_hash,
-                signature=canonical.signature(key, "head", last.chain_position, last.event_hash)))
+            connection.execute(
+                update(AuditChainHead)
+                .where(AuditChainHead.id == HEAD_ID)
+                .values(
+                    position=last.chain_position,
+                    event_hash=last.event_hash,
+                    signature=canonical.signature(key, "head", last.chain_position, last.event_hash),
+                )
+            )
         return total / (time.perf_counter() - started)
 
 
 def time_verify(app: Flask) -> dict[str, Any]:
     with app.app_context(), db.engine.connect() as connection:
-        result = verify(read_snapshot(connection), app.config["AUDIT_CHECKPOINT_KEY"].encode(),
-                        workers=os.cpu_count() or 1)
+        result = verify(
+            read_snapshot(connection), app.config["AUDIT_CHECKPOINT_KEY"].encode(), workers=os.cpu_count() or 1
+        )
     if not result.intact:
         raise SystemExit(f"the generated chain does not verify: {result.broken}")
-    return {"events": result.events, "seconds": result.seconds, "per_second": result.rate,
-            "checkpoints": result.checkpoints, "processes": result.processes}
+    return {
+        "events": result.events,
+        "seconds": result.seconds,
+        "per_second": result.rate,
+        "checkpoints": result.checkpoints,
+        "processes": result.processes,
+    }
 
 
 def main() -> None:
@@ -285,13 +339,17 @@ def main() -> None:
     report: dict[str, Any] = {"machine": machine(url, app), "children": args.children}
     print(f"writing {args.writes:,} events one transaction each", flush=True)
     report["writes"] = time_writes(app, args.writes)
-    print(f"timing {args.writes // 5:,} commits of each kind: read only, with a one-row insert, with an audit event",
-          flush=True)
+    print(
+        f"timing {args.writes // 5:,} commits of each kind: read only, with a one-row insert, with an audit event",
+        flush=True,
+    )
     report["commits"] = time_commits(app, args.writes // 5)
     print(f"timing {args.searches} searches of each kind with and without the audit write", flush=True)
     report["searches"] = time_searches(app, args.searches)
-    print(f"timing {args.searches} HTTP searches of each kind without and with the audit write, in alternating "
-          "rounds", flush=True)
+    print(
+        f"timing {args.searches} HTTP searches of each kind without and with the audit write, in alternating rounds",
+        flush=True,
+    )
     report["http_searches"] = time_http_searches(app, url, args.searches)
     print(f"generating {args.events:,} chained events", flush=True)
     report["generated_per_second"] = generate(app, args.events)
@@ -300,23 +358,38 @@ def main() -> None:
     report["at"] = datetime.now(UTC).isoformat(timespec="seconds")
 
     writes, verified = report["writes"], report["verify"]
-    print(f"\n{report['machine']['backend']} {report['machine']['backend_version']}, "
-          f"{report['machine']['nproc']} CPUs, Python {report['machine']['python']}")
-    print(f"events written alone: {writes['alone_per_second']:,.0f}/s; by {writes['threads']} threads at once: "
-          f"{writes['together_per_second']:,.0f}/s")
-    print("a commit after a SELECT 1: " + "; ".join(
-        f"{kind} mean {row['mean_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms" for kind, row in report["commits"].items()))
+    print(
+        f"\n{report['machine']['backend']} {report['machine']['backend_version']}, "
+        f"{report['machine']['nproc']} CPUs, Python {report['machine']['python']}"
+    )
+    print(
+        f"events written alone: {writes['alone_per_second']:,.0f}/s; by {writes['threads']} threads at once: "
+        f"{writes['together_per_second']:,.0f}/s"
+    )
+    print(
+        "a commit after a SELECT 1: "
+        + "; ".join(
+            f"{kind} mean {row['mean_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms"
+            for kind, row in report["commits"].items()
+        )
+    )
     for label, key in (("search function and commit", "searches"), ("HTTP search", "http_searches")):
         searches = report[key]
         for name in ("without_audit", "with_audit"):
             row = searches[name]
-            print(f"{label} {name.replace('_', ' ')}: mean {row['mean_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms, "
-                  f"p95 {row['p95_ms']:.2f} ms")
-        print(f"  the audit write adds {searches['added_share_of_mean']:.1%} to the mean, "
-              f"{searches['added_share_of_p50']:.1%} to the median ({searches['searches']} searches)")
-    print(f"verify: {verified['events']:,} events in {verified['seconds']:.1f} s = {verified['per_second']:,.0f} "
-          f"events/s ({verified['checkpoints']:,} signed checkpoints, walked by {verified['processes']} "
-          f"{'process' if verified['processes'] == 1 else 'processes'})")
+            print(
+                f"{label} {name.replace('_', ' ')}: mean {row['mean_ms']:.2f} ms, p50 {row['p50_ms']:.2f} ms, "
+                f"p95 {row['p95_ms']:.2f} ms"
+            )
+        print(
+            f"  the audit write adds {searches['added_share_of_mean']:.1%} to the mean, "
+            f"{searches['added_share_of_p50']:.1%} to the median ({searches['searches']} searches)"
+        )
+    print(
+        f"verify: {verified['events']:,} events in {verified['seconds']:.1f} s = {verified['per_second']:,.0f} "
+        f"events/s ({verified['checkpoints']:,} signed checkpoints, walked by {verified['processes']} "
+        f"{'process' if verified['processes'] == 1 else 'processes'})"
+    )
     target = OUT / f"audit-{backend}.json"
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(f"written {target.relative_to(ROOT)}")

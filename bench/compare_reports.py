@@ -74,8 +74,10 @@ def main() -> None:
     for line in found[:50]:
         print(line)
     new = len(_made(first))
-    print(f"{len(first):,} rows compared, {new:,} new records' ids paired: "
-          f"{'the same outcome for every row' if not found else f'{len(found):,} differences'}")
+    print(
+        f"{len(first):,} rows compared, {new:,} new records' ids paired: "
+        f"{'the same outcome for every row' if not found else f'{len(found):,} differences'}"
+    )
     sys.exit(1 if found else 0)
 
 

@@ -87,13 +87,22 @@ def _review_reason(resolution, model: LinkageModel) -> str:  # noqa: ANN001
     return "rival" if best.weight >= model.link_weight else "score"
 
 
-def _why(i: int, j: int, found: list[Candidate], resolution, linked: int | None,  # noqa: ANN001
-         child_of: dict[int, int], data: Febrl, model: LinkageModel) -> tuple[str, str]:
+def _why(
+    i: int,
+    j: int,
+    found: list[Candidate],
+    resolution,
+    linked: int | None,  # noqa: ANN001
+    child_of: dict[int, int],
+    data: Febrl,
+    model: LinkageModel,
+) -> tuple[str, str]:
     """The class of the missed pair (earlier record j, later record i) and a line about it."""
     target = child_of[j]
     if linked is not None:
-        same_person = any(child_of[r] == linked and _person_of(data.ids[r]) == _person_of(data.ids[i])
-                          for r in child_of)
+        same_person = any(
+            child_of[r] == linked and _person_of(data.ids[r]) == _person_of(data.ids[i]) for r in child_of
+        )
         return ("split earlier" if same_person else "linked elsewhere"), f"weight {resolution.best.weight}"
     mine = [c for c in found if c.child_id == target]
     if not mine:
@@ -122,8 +131,10 @@ def main() -> None:
         model = febrl_model(data, default_model())
         classes, examples = classify(data, model)
         total = sum(classes.values())
-        print(f"FEBRL{number}: {len(data.true_pairs)} true pairs, {total} missed: "
-              + ", ".join(f"{kind} {count}" for kind, count in classes.most_common()))
+        print(
+            f"FEBRL{number}: {len(data.true_pairs)} true pairs, {total} missed: "
+            + ", ".join(f"{kind} {count}" for kind, count in classes.most_common())
+        )
         if args.show:
             shown: Counter[str] = Counter()
             for kind, earlier, later, why in examples:

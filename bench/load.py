@@ -50,8 +50,22 @@ from index_service.extensions import db  # noqa: E402
 from index_service.synthetic import ChildFactory  # noqa: E402
 from matching.variants import given_forms  # noqa: E402
 
-COLUMNS = ("source_record_id", "given_name", "family_name", "date_of_birth", "gender", "middle_names", "nhs_number",
-           "upn", "address_line1", "town", "postcode", "parent_carer_name", "parent_carer_phone", "practitioner_name")
+COLUMNS = (
+    "source_record_id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "gender",
+    "middle_names",
+    "nhs_number",
+    "upn",
+    "address_line1",
+    "town",
+    "postcode",
+    "parent_carer_name",
+    "parent_carer_phone",
+    "practitioner_name",
+)
 SEED = 7_000
 KNOWN_CHUNK = 10_000  # children read at a time for the extract's known rows
 FLASK = [sys.executable, "-m", "flask", "--app", "wsgi"]  # the app's command line, in this Python
@@ -67,7 +81,7 @@ def _noisy(row: dict[str, str], rng: random.Random) -> dict[str, str]:
             row["given_name"] = forms[0].capitalize()
     elif change == "typo" and len(row["family_name"]) > 4:
         at = rng.randrange(1, len(row["family_name"]) - 1)
-        row["family_name"] = row["family_name"][:at] + row["family_name"][at + 1:]
+        row["family_name"] = row["family_name"][:at] + row["family_name"][at + 1 :]
     elif change == "swap":
         born = date.fromisoformat(row["date_of_birth"])
         if born.day <= 12 and born.day != born.month:
@@ -85,7 +99,7 @@ def _known_rows(app: Any, count: int, rng: random.Random) -> list[dict[str, str]
         sample = sorted(rng.sample(range(1, top + 1), min(count, top)))
         rows = []
         for start in range(0, len(sample), KNOWN_CHUNK):
-            rows += _rows_of(sample[start:start + KNOWN_CHUNK])
+            rows += _rows_of(sample[start : start + KNOWN_CHUNK])
             db.session.expunge_all()
         db.session.remove()
     return rows
@@ -93,23 +107,34 @@ def _known_rows(app: Any, count: int, rng: random.Random) -> list[dict[str, str]
 
 def _rows_of(ids: list[int]) -> list[dict[str, str]]:
     children = sorted(load_children(ids, Child.carers), key=lambda child: child.id)
-    nhs = dict(db.session.execute(
-        select(SourceIdentifier.child_id, SourceIdentifier.value).where(
-            SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.child_id.in_(ids))
-    ).all())
+    nhs = dict(
+        db.session.execute(
+            select(SourceIdentifier.child_id, SourceIdentifier.value).where(
+                SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.child_id.in_(ids)
+            )
+        ).all()
+    )
     rows = []
     for child in children:
         address = child.current_address
         carer = child.carers[0] if child.carers else None
-        rows.append({
-            "given_name": child.given_name, "family_name": child.family_name,
-            "date_of_birth": child.date_of_birth.isoformat(), "gender": child.gender.value,
-            "middle_names": child.middle_names or "", "nhs_number": nhs.get(child.id, ""), "upn": "",
-            "address_line1": (address.line1 or "").replace("\n", ", ") if address else "",
-            "town": address.town if address else "", "postcode": address.postcode if address else "",
-            "parent_carer_name": carer.name if carer else "", "parent_carer_phone": carer.phone or "" if carer
-            else "", "practitioner_name": "A Practitioner",
-        })
+        rows.append(
+            {
+                "given_name": child.given_name,
+                "family_name": child.family_name,
+                "date_of_birth": child.date_of_birth.isoformat(),
+                "gender": child.gender.value,
+                "middle_names": child.middle_names or "",
+                "nhs_number": nhs.get(child.id, ""),
+                "upn": "",
+                "address_line1": (address.line1 or "").replace("\n", ", ") if address else "",
+                "town": address.town if address else "",
+                "postcode": address.postcode if address else "",
+                "parent_carer_name": carer.name if carer else "",
+                "parent_carer_phone": carer.phone or "" if carer else "",
+                "practitioner_name": "A Practitioner",
+            }
+        )
     return rows
 
 
@@ -118,14 +143,23 @@ def _new_rows(count: int) -> list[dict[str, str]]:
     for spec in ChildFactory(seed=SEED).children(count):
         address = spec.address
         carer = spec.carers[0] if spec.carers else ("", None, None)
-        rows.append({
-            "given_name": spec.given_name, "family_name": spec.family_name,
-            "date_of_birth": spec.date_of_birth.isoformat(), "gender": spec.gender.value,
-            "middle_names": spec.middle_names or "", "nhs_number": spec.nhs_number or "", "upn": spec.upn or "",
-            "address_line1": address.line1 if address else "", "town": address.town if address else "",
-            "postcode": address.postcode if address else "", "parent_carer_name": carer[0],
-            "parent_carer_phone": carer[2] or "", "practitioner_name": "A Practitioner",
-        })
+        rows.append(
+            {
+                "given_name": spec.given_name,
+                "family_name": spec.family_name,
+                "date_of_birth": spec.date_of_birth.isoformat(),
+                "gender": spec.gender.value,
+                "middle_names": spec.middle_names or "",
+                "nhs_number": spec.nhs_number or "",
+                "upn": spec.upn or "",
+                "address_line1": address.line1 if address else "",
+                "town": address.town if address else "",
+                "postcode": address.postcode if address else "",
+                "parent_carer_name": carer[0],
+                "parent_carer_phone": carer[2] or "",
+                "practitioner_name": "A Practitioner",
+            }
+        )
     return rows
 
 
@@ -142,8 +176,13 @@ def write_extract(app: Any, total: int, path: Path) -> dict[str, int]:
         writer.writeheader()
         for number, row in enumerate(rows, start=1):
             writer.writerow({**row, "source_record_id": f"B{number:07d}"})
-    return {"rows": len(rows), "known_with_nhs_number": exact, "known_with_differences": len(known) - exact,
-            "new": total - len(known) - bad, "bad": bad}
+    return {
+        "rows": len(rows),
+        "known_with_nhs_number": exact,
+        "known_with_differences": len(known) - exact,
+        "new": total - len(known) - bad,
+        "bad": bad,
+    }
 
 
 def load_copy(url: str, backend: str) -> str:
@@ -209,8 +248,13 @@ def flask_env(url: str) -> dict[str, str]:
     return {**os.environ, "CHILD_INDEX_ENV": "development", "DATABASE_URL": url}
 
 
-def _timed_load(url: str, name: str, extract: Path, workers: int | None, dry_run: bool,
-                ) -> tuple[subprocess.CompletedProcess[str], float, float, float, float]:
+def _timed_load(
+    url: str,
+    name: str,
+    extract: Path,
+    workers: int | None,
+    dry_run: bool,
+) -> tuple[subprocess.CompletedProcess[str], float, float, float, float]:
     """The load command; its own peak memory and the peak of all its processes together, in
     MB; the CPU seconds they used, and those of the load's own process (which every row waits
     for: on an idle machine the wall time cannot be shorter).
@@ -226,8 +270,16 @@ def _timed_load(url: str, name: str, extract: Path, workers: int | None, dry_run
     env = flask_env(url)
     if workers is not None:
         env["LOAD_WORKERS"] = str(workers)
-    command = [*FLASK, "sources", "load", name, str(extract),
-               "--report", str(OUT / "load-report.csv"), *(["--dry-run"] if dry_run else [])]
+    command = [
+        *FLASK,
+        "sources",
+        "load",
+        name,
+        str(extract),
+        "--report",
+        str(OUT / "load-report.csv"),
+        *(["--dry-run"] if dry_run else []),
+    ]
     peak = peak_all = own_cpu = 0.0
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)  # noqa: S603
@@ -247,14 +299,29 @@ def _timed_load(url: str, name: str, extract: Path, workers: int | None, dry_run
 
 def _flask(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own command line
-        [*FLASK, *args], cwd=ROOT, env=flask_env(url), capture_output=True, text=True, check=False,
+        [*FLASK, *args],
+        cwd=ROOT,
+        env=flask_env(url),
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
 def add_source(url: str, name: str) -> None:
     """A social care data source of one of the index's organisations, for the extract to be loaded as."""
-    added = _flask(url, "sources", "add", name, "--org", "Leeds City Council Children's Social Work Service",
-                   "--involvement", "social_care", "--kind", "social_care")
+    added = _flask(
+        url,
+        "sources",
+        "add",
+        name,
+        "--org",
+        "Leeds City Council Children's Social Work Service",
+        "--involvement",
+        "social_care",
+        "--kind",
+        "social_care",
+    )
     if added.returncode:
         raise SystemExit(added.stderr)
 
@@ -308,25 +375,38 @@ def main() -> None:
         raise SystemExit(loaded.stdout + loaded.stderr)
     print(loaded.stdout)
     with sa.create_engine(url).connect() as connection:
-        version = connection.scalar(sa.text(
-            "SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version"))
+        version = connection.scalar(
+            sa.text("SELECT sqlite_version()" if backend == "sqlite" else "SHOW server_version")
+        )
     workers = "default" if args.workers is None else args.workers
     dry = "-dry-run" if args.dry_run else ""
-    title = (f"{'a dry run of ' if dry else ''}{args.rows:,} rows into {args.children:,} children on {backend} "
-             f"{version}, {os.cpu_count()} CPUs, "
-             f"LOAD_WORKERS {workers}: {elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory "
-             f"{peak_all_mb:,.0f} MB for all its processes together ({peak_mb:,.0f} MB the load's own process; "
-             f"the whole command, start-up and report included); they used {cpu_seconds:,.1f} CPU s, "
-             f"{args.rows / cpu_seconds:,.0f} rows per CPU second, the load's own process {own_cpu:,.1f} CPU s "
-             f"({args.rows / own_cpu:,.0f} rows per second at most on an idle machine)")
+    title = (
+        f"{'a dry run of ' if dry else ''}{args.rows:,} rows into {args.children:,} children on {backend} "
+        f"{version}, {os.cpu_count()} CPUs, "
+        f"LOAD_WORKERS {workers}: {elapsed:,.1f} s, {args.rows / elapsed:,.0f} rows/s, peak memory "
+        f"{peak_all_mb:,.0f} MB for all its processes together ({peak_mb:,.0f} MB the load's own process; "
+        f"the whole command, start-up and report included); they used {cpu_seconds:,.1f} CPU s, "
+        f"{args.rows / cpu_seconds:,.0f} rows per CPU second, the load's own process {own_cpu:,.1f} CPU s "
+        f"({args.rows / own_cpu:,.0f} rows per second at most on an idle machine)"
+    )
     print(title)
-    result = {"children": args.children, "backend": backend, "backend_version": version, "extract": mix,
-              "seconds": round(elapsed, 1), "rows_per_second": round(args.rows / elapsed),
-              "workers": workers, "dry_run": args.dry_run,
-              "peak_memory_mb": round(peak_all_mb), "load_process_peak_memory_mb": round(peak_mb),
-              "cpu_seconds": round(cpu_seconds, 1), "load_process_cpu_seconds": round(own_cpu, 1),
-              "rows_per_cpu_second": round(args.rows / cpu_seconds), "summary": loaded.stdout.splitlines(),
-              "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    result = {
+        "children": args.children,
+        "backend": backend,
+        "backend_version": version,
+        "extract": mix,
+        "seconds": round(elapsed, 1),
+        "rows_per_second": round(args.rows / elapsed),
+        "workers": workers,
+        "dry_run": args.dry_run,
+        "peak_memory_mb": round(peak_all_mb),
+        "load_process_peak_memory_mb": round(peak_mb),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "load_process_cpu_seconds": round(own_cpu, 1),
+        "rows_per_cpu_second": round(args.rows / cpu_seconds),
+        "summary": loaded.stdout.splitlines(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     target = OUT / f"load-{backend}-{args.children}-{args.rows}-workers-{workers}{dry}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {target.relative_to(ROOT)}")

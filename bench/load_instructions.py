@@ -59,8 +59,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=1_000_000, help="children in the index (default 1000000)")
     parser.add_argument("--rows", type=int, default=5_000, help="rows of the extract to load (default 5000)")
-    parser.add_argument("--extract", type=Path, default=OUT / "load-extract-100000.csv",
-                        help="the extract whose first rows are loaded (default bench/out/load-extract-100000.csv)")
+    parser.add_argument(
+        "--extract",
+        type=Path,
+        default=OUT / "load-extract-100000.csv",
+        help="the extract whose first rows are loaded (default bench/out/load-extract-100000.csv)",
+    )
     parser.add_argument("--label", default="", help="what is measured, kept with the figures (a commit, say)")
     args = parser.parse_args()
 
@@ -83,9 +87,23 @@ def main() -> None:
         env = {**flask_env(url), "PYTHONHASHSEED": "0"}
         started = time.perf_counter()
         loaded = subprocess.run(  # noqa: S603 - our own command line
-            ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",  # noqa: S607
-             f"--cachegrind-out-file={folder}/cachegrind.%p", *FLASK, "sources", "load", SOURCE, str(extract)],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=False,
+            [  # noqa: S607
+                "valgrind",
+                "--tool=cachegrind",
+                "--cache-sim=no",
+                "--trace-children=yes",
+                f"--cachegrind-out-file={folder}/cachegrind.%p",
+                *FLASK,
+                "sources",
+                "load",
+                SOURCE,
+                str(extract),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         elapsed = time.perf_counter() - started
         if loaded.returncode:
@@ -93,13 +111,21 @@ def main() -> None:
         counts = _counts(folder)
 
     total = sum(counts.values())
-    print(f"{args.rows:,} rows into {args.children:,} children on SQLite, under cachegrind ({elapsed:,.0f} s)"
-          + (f": {args.label}" if args.label else ""))
+    print(
+        f"{args.rows:,} rows into {args.children:,} children on SQLite, under cachegrind ({elapsed:,.0f} s)"
+        + (f": {args.label}" if args.label else "")
+    )
     for kind, count in sorted(counts.items(), key=lambda item: -item[1]):
         print(f"  {kind:<20} {count / 1e6:>12,.0f} million instructions")
     print(f"  {'all processes':<20} {total / 1e6:>12,.0f} million instructions")
-    result = {"children": args.children, "rows": args.rows, "label": args.label,
-              "instructions": counts, "total": total, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    result = {
+        "children": args.children,
+        "rows": args.rows,
+        "label": args.label,
+        "instructions": counts,
+        "total": total,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     target = OUT / f"load-instructions-{args.children}-{args.rows}.json"
     target.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written {target.relative_to(ROOT)}")

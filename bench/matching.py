@@ -121,11 +121,20 @@ class Result:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "data": self.data, "system": self.system, "records": self.records, "true_pairs": self.true_pairs,
-            "predicted_pairs": self.predicted_pairs, "correct_pairs": self.correct_pairs,
-            "precision": round(self.precision, 5), "recall": round(self.recall, 5), "f1": round(self.f1, 5),
-            "reviews": self.reviews, "review_share": round(self.review_share, 5),
-            "twin_pairs_linked": self.twin_pairs_linked, "seconds": round(self.seconds, 2), "note": self.note,
+            "data": self.data,
+            "system": self.system,
+            "records": self.records,
+            "true_pairs": self.true_pairs,
+            "predicted_pairs": self.predicted_pairs,
+            "correct_pairs": self.correct_pairs,
+            "precision": round(self.precision, 5),
+            "recall": round(self.recall, 5),
+            "f1": round(self.f1, 5),
+            "reviews": self.reviews,
+            "review_share": round(self.review_share, 5),
+            "twin_pairs_linked": self.twin_pairs_linked,
+            "seconds": round(self.seconds, 2),
+            "note": self.note,
             **self.extra,
         }
 
@@ -200,11 +209,17 @@ def load_febrl(number: int) -> Febrl:
         )
         ids.append(record.rec_id)
         people.append(person)
-        rows.append({
-            "unique_id": record.rec_id, "given_name": person.given_name, "surname": person.family_name,
-            "date_of_birth": born, "postcode": person.postcode, "street_number": _text(record.street_number),
-            "soc_sec_id": social,
-        })
+        rows.append(
+            {
+                "unique_id": record.rec_id,
+                "given_name": person.given_name,
+                "surname": person.family_name,
+                "date_of_birth": born,
+                "postcode": person.postcode,
+                "street_number": _text(record.street_number),
+                "soc_sec_id": social,
+            }
+        )
     true_pairs = {frozenset(pair) for pair in links}
     splink_frame = pd.DataFrame(rows)
     splink_frame["date_of_birth"] = pd.to_datetime(splink_frame["date_of_birth"])
@@ -236,9 +251,13 @@ def febrl_model(data: Febrl, shipped: LinkageModel) -> LinkageModel:
     random_pairs = (rng.sample(range(size), 2) for _ in range(RANDOM_PAIRS))
     random_vectors = [compare_people(data.people[i], data.people[j]).levels for i, j in random_pairs]
     return estimate(
-        vectors, (name_key(p.family_name) for p in data.people),
-        link_weight=shipped.link_weight, review_weight=shipped.review_weight, random_vectors=random_vectors,
-        population_pairs=size * (size - 1) // 2, given_names=(name_key(p.given_name) for p in data.people),
+        vectors,
+        (name_key(p.family_name) for p in data.people),
+        link_weight=shipped.link_weight,
+        review_weight=shipped.review_weight,
+        random_vectors=random_vectors,
+        population_pairs=size * (size - 1) // 2,
+        given_names=(name_key(p.given_name) for p in data.people),
     )
 
 
@@ -274,8 +293,17 @@ def run_ours_febrl(data: Febrl, model: LinkageModel, system: str) -> Result:
         "candidates_per_row": round(candidates / len(data.people), 2),
     }
     return Result(
-        data.name, system, len(data.people), len(data.true_pairs), len(predicted),
-        len(predicted & data.true_pairs), reviews, None, time.perf_counter() - start, "", extra,
+        data.name,
+        system,
+        len(data.people),
+        len(data.true_pairs),
+        len(predicted),
+        len(predicted & data.true_pairs),
+        reviews,
+        None,
+        time.perf_counter() - start,
+        "",
+        extra,
     )
 
 
@@ -365,7 +393,10 @@ def _splink_febrl_settings() -> Any:
     return SettingsCreator(
         link_type="dedupe_only",
         blocking_rules_to_generate_predictions=[
-            block_on("soc_sec_id"), block_on("given_name"), block_on("surname"), block_on("date_of_birth"),
+            block_on("soc_sec_id"),
+            block_on("given_name"),
+            block_on("surname"),
+            block_on("date_of_birth"),
             block_on("postcode"),
         ],
         comparisons=[
@@ -415,8 +446,15 @@ def run_splink_febrl(data: Febrl) -> Result:
         groups[cluster_id].append(unique_id)
     predicted = _cluster_pairs(groups)
     return Result(
-        data.name, "Splink", len(data.people), len(data.true_pairs), len(predicted),
-        len(predicted & data.true_pairs), 0, None, time.perf_counter() - start,
+        data.name,
+        "Splink",
+        len(data.people),
+        len(data.true_pairs),
+        len(predicted),
+        len(predicted & data.true_pairs),
+        0,
+        None,
+        time.perf_counter() - start,
     )
 
 
@@ -427,11 +465,18 @@ def _generated_frame(people: Iterable[Person], prefix: str) -> Any:
     for i, person in enumerate(people):
         identifiers = dict(person.identifiers)
         gender = person.gender if person.gender not in (None, "unknown") else None
-        rows.append({
-            "unique_id": f"{prefix}{i}", "given_name": person.given_name, "surname": person.family_name,
-            "date_of_birth": person.date_of_birth, "postcode": person.postcode, "gender": gender,
-            "nhs_number": identifiers.get("nhs_number"), "upn": identifiers.get("upn"),
-        })
+        rows.append(
+            {
+                "unique_id": f"{prefix}{i}",
+                "given_name": person.given_name,
+                "surname": person.family_name,
+                "date_of_birth": person.date_of_birth,
+                "postcode": person.postcode,
+                "gender": gender,
+                "nhs_number": identifiers.get("nhs_number"),
+                "upn": identifiers.get("upn"),
+            }
+        )
     frame = pd.DataFrame(rows)
     frame["date_of_birth"] = pd.to_datetime(frame["date_of_birth"])
     return frame
@@ -542,18 +587,27 @@ def main() -> None:
         print(message)
     ours = next(r for r in results if r.data == "generated" and r.system == "ours")
     print(f"generated rows by kind and outcome: {json.dumps(ours.extra['outcomes_by_kind'], sort_keys=True)}")
-    print(f"ours, generated: {ours.extra['candidates_per_row']} candidates per row, "
-          f"{ours.extra['ms_per_row_including_blocking']} ms per row including blocking")
+    print(
+        f"ours, generated: {ours.extra['candidates_per_row']} candidates per row, "
+        f"{ours.extra['ms_per_row_including_blocking']} ms per row including blocking"
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"matching-{'quick' if args.quick else 'full'}.json"
-    path.write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-        "generated_children": len(generated.index),
-        "model": shipped.to_json()["thresholds"],
-        "results": [r.as_dict() for r in results],
-        "messages": messages,
-    }, indent=1) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(
+            {
+                "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+                "generated_children": len(generated.index),
+                "model": shipped.to_json()["thresholds"],
+                "results": [r.as_dict() for r in results],
+                "messages": messages,
+            },
+            indent=1,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {path}")
 
 

@@ -152,61 +152,92 @@ def make_chunk(task: ChunkTask) -> dict[str, list[dict[str, Any]]]:
     factory = BenchChildFactory(seed=SEED + task.number, today=task.today)
     now = task.now
     rows: dict[str, list[dict[str, Any]]] = {
-        name: [] for name in ("children", "child_names", "addresses", "source_identifiers", "involvements",
-                              "blocking_keys", "carer_contacts", "field_provenance")
+        name: []
+        for name in (
+            "children",
+            "child_names",
+            "addresses",
+            "source_identifiers",
+            "involvements",
+            "blocking_keys",
+            "carer_contacts",
+            "field_provenance",
+        )
     }
     for offset, spec in enumerate(factory.children(task.count)):
         child_id = task.first_id + offset
-        rows["children"].append({
-            "id": child_id,
-            "index_id": new_index_id(),
-            "given_name": spec.given_name,
-            "middle_names": spec.middle_names,
-            "family_name": spec.family_name,
-            "date_of_birth": spec.date_of_birth,
-            "gender": spec.gender.value,
-            "status": "active",
-            "is_shielded": spec.is_shielded,
-            "created_at": now,
-            "updated_at": now,
-        })
+        rows["children"].append(
+            {
+                "id": child_id,
+                "index_id": new_index_id(),
+                "given_name": spec.given_name,
+                "middle_names": spec.middle_names,
+                "family_name": spec.family_name,
+                "date_of_birth": spec.date_of_birth,
+                "gender": spec.gender.value,
+                "status": "active",
+                "is_shielded": spec.is_shielded,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
         for kind, given, family in spec.other_names:
-            rows["child_names"].append({
-                "child_id": child_id, "kind": kind.value, "given_name": given, "family_name": family,
-                "source_id": None, "supplied_at": now,
-            })
+            rows["child_names"].append(
+                {
+                    "child_id": child_id,
+                    "kind": kind.value,
+                    "given_name": given,
+                    "family_name": family,
+                    "source_id": None,
+                    "supplied_at": now,
+                }
+            )
         addresses = [_address_row(child_id, spec.address, True, now)] if spec.address else []
         addresses += [_address_row(child_id, previous, False, now) for previous in spec.previous_addresses]
         rows["addresses"] += addresses
         for kind, value in ((IdentifierKind.NHS_NUMBER, spec.nhs_number), (IdentifierKind.UPN, spec.upn)):
             if value:
-                rows["source_identifiers"].append({
-                    "child_id": child_id, "kind": kind.value, "value": value, "source_id": None, "supplied_at": now,
-                })
+                rows["source_identifiers"].append(
+                    {
+                        "child_id": child_id,
+                        "kind": kind.value,
+                        "value": value,
+                        "source_id": None,
+                        "supplied_at": now,
+                    }
+                )
         for item in spec.involvements:
-            rows["involvements"].append({
-                "child_id": child_id,
-                "service": item.service.value,
-                "organisation_id": task.organisation_ids[item.organisation],
-                "role": item.role,
-                "practitioner_name": item.practitioner_name,
-                "practitioner_phone": item.practitioner_phone,
-                "practitioner_email": item.practitioner_email,
-                "start_date": item.start_date,
-                "end_date": item.end_date,
-                "is_lead_professional": item.is_lead_professional,
-                "has_early_help_assessment": item.has_early_help_assessment,
-                "source_id": None,
-                "supplied_at": now,
-            })
+            rows["involvements"].append(
+                {
+                    "child_id": child_id,
+                    "service": item.service.value,
+                    "organisation_id": task.organisation_ids[item.organisation],
+                    "role": item.role,
+                    "practitioner_name": item.practitioner_name,
+                    "practitioner_phone": item.practitioner_phone,
+                    "practitioner_email": item.practitioner_email,
+                    "start_date": item.start_date,
+                    "end_date": item.end_date,
+                    "is_lead_professional": item.is_lead_professional,
+                    "has_early_help_assessment": item.has_early_help_assessment,
+                    "source_id": None,
+                    "supplied_at": now,
+                }
+            )
         current = [a["postcode_key"] for a in addresses if a["is_current"] and a["postcode_key"]]
         previous = tuple(a["postcode_key"] for a in addresses if not a["is_current"] and a["postcode_key"])
         person = _person(spec, current[0] if current else None, previous)
         rows["blocking_keys"] += [{"key": key, "child_id": child_id} for key in record_keys(person)]
         if task.extras:
             rows["carer_contacts"] += [
-                {"child_id": child_id, "name": name, "relationship_to_child": relation, "phone": phone,
-                 "source_id": None, "supplied_at": now}
+                {
+                    "child_id": child_id,
+                    "name": name,
+                    "relationship_to_child": relation,
+                    "phone": phone,
+                    "source_id": None,
+                    "supplied_at": now,
+                }
                 for name, relation, phone in spec.carers
             ]
             rows["field_provenance"] += [
@@ -262,8 +293,10 @@ def build(app: Flask, url: str, total: int, extras: bool) -> dict[str, Any]:
     with engine.begin() as connection:
         connection.execute(
             insert(Organisation.__table__),
-            [{"name": o.name, "type": o.type.value, "phone": o.phone, "email": None,
-              "created_at": datetime.now(UTC)} for o in ORGANISATIONS],
+            [
+                {"name": o.name, "type": o.type.value, "phone": o.phone, "email": None, "created_at": datetime.now(UTC)}
+                for o in ORGANISATIONS
+            ],
         )
         organisation_ids = dict(connection.execute(select(Organisation.name, Organisation.id)).all())
     task = {"organisation_ids": organisation_ids, "today": date.today(), "now": datetime.now(UTC), "extras": extras}
@@ -311,16 +344,20 @@ def build(app: Flask, url: str, total: int, extras: bool) -> dict[str, Any]:
         "carers_and_provenance": extras,
         "finish_step": "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "WAL checkpoint",
     }
-    print(f"built {total:,} children ({sum(counts.values()):,} rows) in {finished - started:,.1f} s "
-          f"(migrations {summary['migrate_seconds']} s, load {summary['load_seconds']} s, "
-          f"{summary['finish_step']} {summary['finish_seconds']} s)", flush=True)
+    print(
+        f"built {total:,} children ({sum(counts.values()):,} rows) in {finished - started:,.1f} s "
+        f"(migrations {summary['migrate_seconds']} s, load {summary['load_seconds']} s, "
+        f"{summary['finish_step']} {summary['finish_seconds']} s)",
+        flush=True,
+    )
     if not extras:
         print("carer_contacts and field_provenance were NOT written (--lean); searches never read them", flush=True)
     return summary
 
 
-def _write(engine: sa.Engine, rows: dict[str, list[dict[str, Any]]], counts: dict[str, int],
-           seen_index_ids: set[str]) -> int:
+def _write(
+    engine: sa.Engine, rows: dict[str, list[dict[str, Any]]], counts: dict[str, int], seen_index_ids: set[str]
+) -> int:
     for child in rows["children"]:
         while child["index_id"] in seen_index_ids:
             child["index_id"] = new_index_id()
@@ -335,8 +372,11 @@ def _write(engine: sa.Engine, rows: dict[str, list[dict[str, Any]]], counts: dic
 
 def _progress(done: int, total: int, counts: dict[str, int], started: float) -> None:
     elapsed = time.perf_counter() - started
-    print(f"  {done:>9,} / {total:,} children, {sum(counts.values()):>11,} rows, {elapsed:7.1f} s, "
-          f"{done / elapsed:7,.0f} children/s, {sum(counts.values()) / elapsed:8,.0f} rows/s", flush=True)
+    print(
+        f"  {done:>9,} / {total:,} children, {sum(counts.values()):>11,} rows, {elapsed:7.1f} s, "
+        f"{done / elapsed:7,.0f} children/s, {sum(counts.values()) / elapsed:8,.0f} rows/s",
+        flush=True,
+    )
 
 
 def existing_children(app: Flask) -> int | None:
@@ -396,7 +436,7 @@ def _typo(name: str, rng: random.Random) -> str | None:
         return None
     at = rng.choice(positions)
     letter = rng.choice([c for c in "abcdefghijklmnopqrstuvwxyz" if c != name[at].lower()])
-    return name[:at] + (letter.upper() if name[at].isupper() else letter) + name[at + 1:]
+    return name[:at] + (letter.upper() if name[at].isupper() else letter) + name[at + 1 :]
 
 
 def _typed(kind: str, child: Child, rng: random.Random, others: dict[str, set[str]]) -> dict[str, str] | None:
@@ -446,7 +486,7 @@ def choose_searches(app: Flask, per_kind: int) -> list[Search]:
         pool = rng.sample(ids, min(len(ids), per_kind * 12))
         children: list[Child] = []
         for first in range(0, len(pool), 500):
-            children += load_children(pool[first:first + 500])
+            children += load_children(pool[first : first + 500])
         by_id = {child.id: child for child in children}
         ordered = [by_id[i] for i in pool]
         for kind in KINDS:
@@ -481,13 +521,15 @@ def time_function(app: Flask, searches: list[Search]) -> list[dict[str, Any]]:
             elapsed = time.perf_counter() - started
             db.session.remove()  # never hold SQLite's write lock between searches
             top = [result["index_id"] for result in outcome.results[:3]]
-            timings.append({
-                "ms": elapsed * 1000,
-                "candidates": outcome.candidates_read,
-                "too_many": outcome.too_many,
-                "hit": search.target in top,
-                "results": len(outcome.results),
-            })
+            timings.append(
+                {
+                    "ms": elapsed * 1000,
+                    "candidates": outcome.candidates_read,
+                    "too_many": outcome.too_many,
+                    "hit": search.target in top,
+                    "results": len(outcome.results),
+                }
+            )
     return timings
 
 
@@ -498,8 +540,9 @@ class Browser:
         self.connection = HTTPConnection("127.0.0.1", port, timeout=60)
         self.cookies: dict[str, str] = {}
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str | None = None) -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> tuple[int, bytes]:
         headers = {"Host": "127.0.0.1"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
@@ -524,7 +567,7 @@ class Browser:
         status, page = self.request("GET", path)
         marker = b'name="csrf_token" value="'
         start = page.index(marker) + len(marker)
-        return page[start:page.index(b'"', start)].decode()
+        return page[start : page.index(b'"', start)].decode()
 
 
 def sign_in(browser: Browser, email: str, secret: str) -> None:
@@ -570,8 +613,9 @@ def time_http(app: Flask, url: str, searches: list[Search]) -> list[dict[str, An
             assert status == 200, f"search answered {status}: {data[:300]!r}"
             answer = json.loads(data)
             top = [result["index_id"] for result in answer["results"][:3]]
-            timings.append({"ms": elapsed * 1000, "too_many": answer["outcome"] == "too_many",
-                            "hit": search.target in top})
+            timings.append(
+                {"ms": elapsed * 1000, "too_many": answer["outcome"] == "too_many", "hit": search.target in top}
+            )
     finally:
         server.shutdown()
         thread.join()
@@ -600,37 +644,45 @@ def summarise(searches: list[Search], function: list[dict[str, Any]], http: list
         fn_ms = [t["ms"] for t in fn]
         web_ms = [t["ms"] for t in web]
         candidates = [t["candidates"] for t in fn]
-        rows.append({
-            "kind": kind,
-            "label": label,
-            "searches": len(picks),
-            "function_ms": {f"p{p}": round(percentile(fn_ms, p / 100), 2) for p in (50, 95, 99)},
-            "http_ms": {f"p{p}": round(percentile(web_ms, p / 100), 2) for p in (50, 95, 99)},
-            "candidates_mean": round(sum(candidates) / len(candidates), 1),
-            "candidates_max": max(candidates),
-            "recall_at_3": round(sum(t["hit"] for t in fn) / len(fn), 3),
-            "http_recall_at_3": round(sum(t["hit"] for t in web) / len(web), 3),
-            "too_many": round(sum(t["too_many"] for t in fn) / len(fn), 3),
-            "http_too_many": round(sum(t["too_many"] for t in web) / len(web), 3),
-        })
+        rows.append(
+            {
+                "kind": kind,
+                "label": label,
+                "searches": len(picks),
+                "function_ms": {f"p{p}": round(percentile(fn_ms, p / 100), 2) for p in (50, 95, 99)},
+                "http_ms": {f"p{p}": round(percentile(web_ms, p / 100), 2) for p in (50, 95, 99)},
+                "candidates_mean": round(sum(candidates) / len(candidates), 1),
+                "candidates_max": max(candidates),
+                "recall_at_3": round(sum(t["hit"] for t in fn) / len(fn), 3),
+                "http_recall_at_3": round(sum(t["hit"] for t in web) / len(web), 3),
+                "too_many": round(sum(t["too_many"] for t in fn) / len(fn), 3),
+                "http_too_many": round(sum(t["too_many"] for t in web) / len(web), 3),
+            }
+        )
     return rows
 
 
 def print_table(rows: list[dict], title: str) -> None:
     print()
     print(title)
-    header = (f"{'kind':<52} {'n':>4} | {'fn p50':>7} {'p95':>7} {'p99':>7} | {'http p50':>8} {'p95':>7} "
-              f"{'p99':>7} | {'cand mean':>9} {'max':>5} | {'rec@3':>6} {'too many':>8}")
+    header = (
+        f"{'kind':<52} {'n':>4} | {'fn p50':>7} {'p95':>7} {'p99':>7} | {'http p50':>8} {'p95':>7} "
+        f"{'p99':>7} | {'cand mean':>9} {'max':>5} | {'rec@3':>6} {'too many':>8}"
+    )
     print(header)
     print("-" * len(header))
     for row in rows:
         fn, web = row["function_ms"], row["http_ms"]
-        print(f"({row['kind']}) {row['label']:<48} {row['searches']:>4} | {fn['p50']:>7.2f} {fn['p95']:>7.2f} "
-              f"{fn['p99']:>7.2f} | {web['p50']:>8.2f} {web['p95']:>7.2f} {web['p99']:>7.2f} | "
-              f"{row['candidates_mean']:>9.1f} {row['candidates_max']:>5} | {row['recall_at_3']:>6.1%} "
-              f"{row['too_many']:>8.1%}")
-    print("(latencies in ms; fn = search_children in an app context; http = POST /api/v1/children/search "
-          "through a threaded werkzeug server in this process, audit and session writes included)")
+        print(
+            f"({row['kind']}) {row['label']:<48} {row['searches']:>4} | {fn['p50']:>7.2f} {fn['p95']:>7.2f} "
+            f"{fn['p99']:>7.2f} | {web['p50']:>8.2f} {web['p95']:>7.2f} {web['p99']:>7.2f} | "
+            f"{row['candidates_mean']:>9.1f} {row['candidates_max']:>5} | {row['recall_at_3']:>6.1%} "
+            f"{row['too_many']:>8.1%}"
+        )
+    print(
+        "(latencies in ms; fn = search_children in an app context; http = POST /api/v1/children/search "
+        "through a threaded werkzeug server in this process, audit and session writes included)"
+    )
 
 
 def machine(engine_url: str, app: Flask) -> dict[str, Any]:
@@ -693,16 +745,24 @@ def main() -> None:
     http = time_http(app, url, searches)
     rows = summarise(searches, function, http)
     info = machine(url, app)
-    title = (f"{args.children:,} children on {info['backend']} {info['backend_version']}, "
-             f"{info['nproc']} CPUs, Python {info['python']}")
+    title = (
+        f"{args.children:,} children on {info['backend']} {info['backend_version']}, "
+        f"{info['nproc']} CPUs, Python {info['python']}"
+    )
     if build_summary:
         title += f"; built in {build_summary['total_seconds']:,.1f} s"
         if not build_summary["carers_and_provenance"]:
             title += " (without carers and provenance)"
     print_table(rows, title)
-    report = {"children": args.children, "searches_per_kind": args.searches, "warm_up": WARM_UP,
-              "machine": info, "build": build_summary, "kinds": rows,
-              "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    report = {
+        "children": args.children,
+        "searches_per_kind": args.searches,
+        "warm_up": WARM_UP,
+        "machine": info,
+        "build": build_summary,
+        "kinds": rows,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     target = OUT / f"search-{info['backend']}-{args.children}.json"
     target.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten {target.relative_to(ROOT)}")

@@ -124,9 +124,7 @@ def person_of_spec(spec, with_nhs: bool = True, with_upn: bool = True) -> Person
         date_of_birth=spec.date_of_birth,
         gender=spec.gender.value,
         postcode=normalise_postcode(address.postcode) if address else None,
-        previous_postcodes=tuple(
-            p for p in (normalise_postcode(a.postcode) for a in spec.previous_addresses) if p
-        ),
+        previous_postcodes=tuple(p for p in (normalise_postcode(a.postcode) for a in spec.previous_addresses) if p),
         identifiers=frozenset(identifiers),
         address_line=address.line1 if address else None,
         carer_names=tuple(name for name, _, _ in spec.carers),
@@ -363,7 +361,11 @@ def train(children: int, seed: int) -> LinkageModel:
         "other identifier": "none in the generated data, so it weighs nothing here",
     }
     draft = estimate(
-        vectors, (name_key(p.family_name) for p in data.index), link_weight=10.0, review_weight=0.0, notes=notes,
+        vectors,
+        (name_key(p.family_name) for p in data.index),
+        link_weight=10.0,
+        review_weight=0.0,
+        notes=notes,
         given_names=(name_key(p.given_name) for p in data.index),
     )
     link, review = thresholds(draft, pairs)

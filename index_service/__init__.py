@@ -82,8 +82,12 @@ def _require_json_for_api() -> None:
     cookie can act for them; they take the bodies their standards define (forms, CSV).
     """
     writes = ("POST", "PUT", "PATCH", "DELETE")
-    if (is_api_request() and request.method in writes and uses_session(current_app, request.endpoint)
-            and not request.is_json):
+    if (
+        is_api_request()
+        and request.method in writes
+        and uses_session(current_app, request.endpoint)
+        and not request.is_json
+    ):
         raise UnsupportedMediaType()
 
 

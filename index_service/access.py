@@ -43,8 +43,13 @@ def signed_in_user() -> User | None:
         return None
     decision = user.access(utc_today())
     if not decision.allowed:
-        record_event(AuditTag.ACCESS_LAPSED, Outcome.DENIED, user=user, reason="access lapsed",
-                     details={"reasons": [reason.code for reason in decision.reasons], "endpoint": request.endpoint})
+        record_event(
+            AuditTag.ACCESS_LAPSED,
+            Outcome.DENIED,
+            user=user,
+            reason="access lapsed",
+            details={"reasons": [reason.code for reason in decision.reasons], "endpoint": request.endpoint},
+        )
         session.end()  # type: ignore[attr-defined]
         g.access_refusal = "You have been signed out. " + decision.message + " Contact your user administrator."
         if not is_api_request():
@@ -78,8 +83,11 @@ def _bearer_refused(refusal: BearerRefusal) -> Response:
         Outcome.DENIED,
         reason=refusal.reason,
         details={
-            "endpoint": request.endpoint, "method": request.method, "status": refusal.status,
-            "client_id": client.client_id if client else None, "source_id": client.source_id if client else None,
+            "endpoint": request.endpoint,
+            "method": request.method,
+            "status": refusal.status,
+            "client_id": client.client_id if client else None,
+            "source_id": client.source_id if client else None,
         },
     )
     response = jsonify(status=refusal.status, message=refusal.message)

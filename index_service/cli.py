@@ -89,8 +89,11 @@ def orgs_accredit(name: str, until: datetime) -> None:
     if until.date() <= utc_today():
         raise click.ClickException("The accreditation must expire after today")
     accredit(organisation, until.date())
-    record_event(AuditTag.ORGANISATION_ACCREDIT, organisation_id=organisation.id,
-                 details={"organisation_id": organisation.id, "until": until.date().isoformat(), "by": "command line"})
+    record_event(
+        AuditTag.ORGANISATION_ACCREDIT,
+        organisation_id=organisation.id,
+        details={"organisation_id": organisation.id, "until": until.date().isoformat(), "by": "command line"},
+    )
     db.session.commit()
     click.echo(f"Accredited {organisation.name} until {until.date().isoformat()}")
 
@@ -115,9 +118,16 @@ def _with_checks(command):  # type: ignore[no-untyped-def]
 @click.option("--name", "display_name", help="The person's name (defaults to the email address).")
 @click.option("--password-stdin", is_flag=True, required=True, help="Read the password from standard input.")
 @_with_checks
-def users_add(email: str, org_name: str, roles: tuple[str, ...], display_name: str | None,
-              password_stdin: bool, vetting_expires: datetime | None, trained_on: datetime | None,
-              approved_on: datetime | None) -> None:
+def users_add(
+    email: str,
+    org_name: str,
+    roles: tuple[str, ...],
+    display_name: str | None,
+    password_stdin: bool,
+    vetting_expires: datetime | None,
+    trained_on: datetime | None,
+    approved_on: datetime | None,
+) -> None:
     """Add a user and print the two-factor provisioning URI for their authenticator app."""
     password = sys.stdin.readline().rstrip("\n")
     try:
@@ -133,13 +143,18 @@ def users_add(email: str, org_name: str, roles: tuple[str, ...], display_name: s
 @users.command("checks")
 @click.argument("email")
 @_with_checks
-def users_checks(email: str, vetting_expires: datetime | None, trained_on: datetime | None,
-                 approved_on: datetime | None) -> None:
+def users_checks(
+    email: str, vetting_expires: datetime | None, trained_on: datetime | None, approved_on: datetime | None
+) -> None:
     """Record a person's checks from the server (user administrators do it in the web UI)."""
     user = _user(email)
     record_checks(user, _day(vetting_expires), _day(trained_on), _day(approved_on))
-    record_event(AuditTag.ACCOUNT_CHANGE, organisation_id=user.organisation_id, target_ids=[str(user.id)],
-                 details={"by": "command line", "checks": True})
+    record_event(
+        AuditTag.ACCOUNT_CHANGE,
+        organisation_id=user.organisation_id,
+        target_ids=[str(user.id)],
+        details={"by": "command line", "checks": True},
+    )
     db.session.commit()
     decision = user.access(utc_today())
     click.echo(f"{user.email}: " + ("may sign in" if decision.allowed else decision.message))
@@ -153,8 +168,12 @@ def users_close(email: str) -> None:
     user.is_active = False
     user.closed_at = utcnow()
     ended = revoke_token(user)
-    record_event(AuditTag.ACCOUNT_CLOSE, organisation_id=user.organisation_id, target_ids=[str(user.id)],
-                 details={"by": "command line", "sessions_ended": ended})
+    record_event(
+        AuditTag.ACCOUNT_CLOSE,
+        organisation_id=user.organisation_id,
+        target_ids=[str(user.id)],
+        details={"by": "command line", "sessions_ended": ended},
+    )
     db.session.commit()
     click.echo(f"Closed {user.email}; ended {ended} session(s)")
 
@@ -207,8 +226,11 @@ def children_refresh_keys(batch: int) -> None:
 
 @click.command("demo")
 @click.option("--children", "count", default=5000, show_default=True, help="How many synthetic children.")
-@click.option("--credentials-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the demo sign-in details to this file.")
+@click.option(
+    "--credentials-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the demo sign-in details to this file.",
+)
 @click.option("--if-empty", is_flag=True, help="Do nothing, successfully, when the database holds data.")
 def demo(count: int, credentials_file: Path | None, if_empty: bool) -> None:
     """Fill an empty database with demo organisations, one user per role and synthetic children."""

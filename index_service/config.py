@@ -171,7 +171,8 @@ TESTING_SEARCH_LIMITS = (1_000_000, 1_000_000)
 def _search_limits(env: Mapping[str, str], environment: str) -> tuple[int, int]:
     """(per minute, per day); a day's limit below a minute's would make the minute's meaningless."""
     minute_default, day_default = (
-        TESTING_SEARCH_LIMITS if environment == "testing"
+        TESTING_SEARCH_LIMITS
+        if environment == "testing"
         else (Settings.search_limit_per_minute, Settings.search_limit_per_day)
     )
     per_minute = _int(env, "SEARCH_LIMIT_PER_MINUTE", minute_default)
@@ -236,8 +237,10 @@ def _fernet_keys(env: Mapping[str, str], name: str, environment: str, instance_p
 def _totp_key(env: Mapping[str, str], environment: str, instance_path: str) -> str:
     keys = _fernet_keys(env, "TOTP_ENCRYPTION_KEY", environment, instance_path)
     if not keys:
-        raise ConfigError("TOTP_ENCRYPTION_KEY must be set in production (a Fernet key: python -c "
-                          "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')")
+        raise ConfigError(
+            "TOTP_ENCRYPTION_KEY must be set in production (a Fernet key: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
     return ",".join(keys)
 
 
@@ -270,8 +273,10 @@ def load_settings(instance_path: str, env: Mapping[str, str] | None = None) -> S
     upload_max_bytes = _int(env, "UPLOAD_MAX_BYTES", Settings.upload_max_bytes)
     upload_quota_bytes = _int(env, "UPLOAD_QUOTA_BYTES", max(Settings.upload_quota_bytes, upload_max_bytes))
     if upload_quota_bytes < upload_max_bytes:
-        raise ConfigError("UPLOAD_QUOTA_BYTES must be at least UPLOAD_MAX_BYTES, or no organisation could store "
-                          "the largest upload allowed")
+        raise ConfigError(
+            "UPLOAD_QUOTA_BYTES must be at least UPLOAD_MAX_BYTES, or no organisation could store "
+            "the largest upload allowed"
+        )
     return Settings(
         environment=environment,
         secret_key=secret_key,

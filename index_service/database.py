@@ -138,10 +138,14 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     given = list(rows[0])
     dialect = connection.dialect
     get = itemgetter(*given)
-    converting = [(at, convert) for at, name in enumerate(given)
-                  if (convert := _converter(table.c[name], dialect)) is not None]
-    left_out = [column for column in table.columns
-                if column.name not in rows[0] and isinstance(column.default, sa.ColumnDefault)]
+    converting = [
+        (at, convert) for at, name in enumerate(given) if (convert := _converter(table.c[name], dialect)) is not None
+    ]
+    left_out = [
+        column
+        for column in table.columns
+        if column.name not in rows[0] and isinstance(column.default, sa.ColumnDefault)
+    ]
     filled = []
     for column in left_out:
         value, convert = _default(column), _converter(column, dialect)
@@ -165,14 +169,17 @@ def insert_rows(connection: sa.Connection, table: sa.Table, rows: list[dict[str,
     assert driver is not None
     if dialect.name == "postgresql":
         statement = SQL("COPY {} ({}) FROM STDIN").format(
-            Identifier(table.name), SQL(", ").join(Identifier(name) for name in names))
+            Identifier(table.name), SQL(", ").join(Identifier(name) for name in names)
+        )
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in values():
                 copy.write_row(row)
         return
     quote = dialect.identifier_preparer.quote
-    insert = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608 - the table's own names
-              f"VALUES ({', '.join('?' * len(names))})")
+    insert = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in names)}) "  # noqa: S608 - the table's own names
+        f"VALUES ({', '.join('?' * len(names))})"
+    )
     driver.executemany(insert, values())
 
 
@@ -214,7 +221,7 @@ def _default(column: sa.Column[Any]) -> Any:
 
 
 def sql_dialect(dialect: sa.Dialect) -> str:
-    """"postgresql" or "sqlite": which of the two the statements written for the driver itself are for."""
+    """ "postgresql" or "sqlite": which of the two the statements written for the driver itself are for."""
     return "postgresql" if dialect.name == "postgresql" else "sqlite"
 
 
@@ -237,4 +244,3 @@ def snapshot_options(dialect_name: str) -> dict[str, Any]:
 def read_snapshot(connection: sa.Connection) -> sa.Connection:
     """A connection that reads one consistent snapshot and never takes SQLite's write lock."""
     return connection.execution_options(**snapshot_options(connection.dialect.name))
-

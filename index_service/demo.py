@@ -48,8 +48,13 @@ def load_demo(count: int, progress: Callable[[int], None] = lambda done: None) -
     # The practitioner line-manages the holder of override, so /my-staff has someone to show.
     made[Role.OVERRIDE].line_manager = made[Role.PRACTITIONER]
     owner = organisations[USERS[1][1]]
-    source = DataSource(name="Demo synthetic extract", organisation=owner, kind=SourceKind.OTHER,
-                        service=Service.OTHER, involvement_organisation=owner)
+    source = DataSource(
+        name="Demo synthetic extract",
+        organisation=owner,
+        kind=SourceKind.OTHER,
+        service=Service.OTHER,
+        involvement_organisation=owner,
+    )
     db.session.add(source)
     for done, spec in enumerate(ChildFactory(seed=2026).children(count), start=1):
         create_child(spec, source, organisations)

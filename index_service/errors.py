@@ -43,7 +43,9 @@ class ErrorSchema(Schema):
     status = fields.Integer(required=True, metadata={"description": "The HTTP status code"})
     message = fields.String(required=True, metadata={"description": "What went wrong, and what to do"})
     fields_ = fields.Dict(
-        data_key="fields", keys=fields.String(), values=fields.List(fields.String()),
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.List(fields.String()),
         metadata={"description": "For a 422: each field sent wrongly, with its messages"},
     )
 

@@ -12,8 +12,9 @@ from wtforms.validators import DataRequired, Optional, Regexp, ValidationError
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y")
 
 
-def day_field(label: str, example: str = "31/03/2027", not_future: bool = False,
-              required: str | None = None) -> StringField:
+def day_field(
+    label: str, example: str = "31/03/2027", not_future: bool = False, required: str | None = None
+) -> StringField:
     """A date typed as day/month/year (optional unless `required` gives the message for a missing one);
     the parsed value is left on the field as `.parsed`."""
 
@@ -38,9 +39,13 @@ def day_field(label: str, example: str = "31/03/2027", not_future: bool = False,
 
 def optional_code_field() -> StringField:
     """A security code, asked for only when the last one was accepted more than five minutes ago."""
-    return StringField("Security code", validators=[
-        Optional(), Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
-    ])
+    return StringField(
+        "Security code",
+        validators=[
+            Optional(),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
+        ],
+    )
 
 
 def parsed(field: Field) -> date | None:

@@ -78,8 +78,7 @@ def uses_session(app: Flask, endpoint: str | None) -> bool:
     return guard != PUBLIC and not isinstance(guard, Scope)
 
 
-def refuse_client(message: str, reason: str, *, answer: type[HTTPException] = Forbidden,
-                  **details: object) -> NoReturn:
+def refuse_client(message: str, reason: str, *, answer: type[HTTPException] = Forbidden, **details: object) -> NoReturn:
     """A source system asked for something its client may not do: audit it, then answer 403 (or
     `answer`: NotFound where the answer must not tell another's object from a missing one)."""
     client = g.oauth_client
@@ -87,8 +86,13 @@ def refuse_client(message: str, reason: str, *, answer: type[HTTPException] = Fo
         AuditTag.ACCESS_DENIED,
         Outcome.DENIED,
         reason=reason,
-        details={"endpoint": request.endpoint, "method": request.method, "client_id": client.client_id,
-                 "source_id": client.source_id, **details},
+        details={
+            "endpoint": request.endpoint,
+            "method": request.method,
+            "client_id": client.client_id,
+            "source_id": client.source_id,
+            **details,
+        },
         organisation_id=client.source.organisation_id,
     )
     raise answer(message)

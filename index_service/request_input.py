@@ -168,8 +168,11 @@ def refuse_unstorable_text() -> None:
     A multipart body is an upload, read by its view under its own size limit, and its file by the extract reader.
     """
     form = request.form.items(multi=True) if request.mimetype == "application/x-www-form-urlencoded" else []
-    for where, pairs in (("the address", [("path", request.path)]),
-                         ("the query string", request.args.items(multi=True)), ("the form", form)):
+    for where, pairs in (
+        ("the address", [("path", request.path)]),
+        ("the query string", request.args.items(multi=True)),
+        ("the form", form),
+    ):
         for name, value in pairs:
             problem = _unstorable(name) or _unstorable(value)
             if problem:

@@ -54,5 +54,7 @@ def unseal(setting: str, sealed: str) -> str:
     try:
         return _ring(setting).decrypt(sealed.encode()).decode()
     except InvalidToken as error:
-        raise SecretUnreadable(f"A stored secret cannot be read with the keys in {setting}: it was sealed with a "
-                               "key that is no longer configured.") from error
+        raise SecretUnreadable(
+            f"A stored secret cannot be read with the keys in {setting}: it was sealed with a "
+            "key that is no longer configured."
+        ) from error

@@ -22,8 +22,13 @@ def spreadsheet_safe(text: str) -> str:
     return "'" + text if text[:1] in FORMULA_STARTS else text
 
 
-def paged_csv(columns: Sequence[str], read_page: Callable[[int], Sequence[Line]], position: Callable[[Line], int],
-              cells: Callable[[Line], Sequence[object]], page_size: int) -> Iterator[str]:
+def paged_csv(
+    columns: Sequence[str],
+    read_page: Callable[[int], Sequence[Line]],
+    position: Callable[[Line], int],
+    cells: Callable[[Line], Sequence[object]],
+    page_size: int,
+) -> Iterator[str]:
     """The header, then every line as CSV text: `read_page(after)` gives up to `page_size` lines whose
     `position` follows `after`, in order."""
     buffer = io.StringIO()

@@ -29,17 +29,27 @@ class OrganisationSpec:
 
 
 ORGANISATIONS = (
-    OrganisationSpec("Leeds City Council Children's Social Work Service", OrganisationType.LOCAL_AUTHORITY,
-                     "0113 222 4403", (Service.SOCIAL_CARE, Service.EARLY_HELP)),
-    OrganisationSpec("Leeds Community Healthcare NHS Trust", OrganisationType.NHS_TRUST, "0113 220 8500",
-                     (Service.HEALTH_VISITOR, Service.SCHOOL_NURSE)),
+    OrganisationSpec(
+        "Leeds City Council Children's Social Work Service",
+        OrganisationType.LOCAL_AUTHORITY,
+        "0113 222 4403",
+        (Service.SOCIAL_CARE, Service.EARLY_HELP),
+    ),
+    OrganisationSpec(
+        "Leeds Community Healthcare NHS Trust",
+        OrganisationType.NHS_TRUST,
+        "0113 220 8500",
+        (Service.HEALTH_VISITOR, Service.SCHOOL_NURSE),
+    ),
     OrganisationSpec("Park Lane Surgery", OrganisationType.GP_PRACTICE, "0113 496 0001", (Service.GP_PRACTICE,)),
-    OrganisationSpec("Chapel Allerton Medical Centre", OrganisationType.GP_PRACTICE, "0113 496 0002",
-                     (Service.GP_PRACTICE,)),
+    OrganisationSpec(
+        "Chapel Allerton Medical Centre", OrganisationType.GP_PRACTICE, "0113 496 0002", (Service.GP_PRACTICE,)
+    ),
     OrganisationSpec("Meadowfield Primary School", OrganisationType.SCHOOL, "0113 496 0101", (Service.EDUCATION,)),
     OrganisationSpec("Oakwood High School", OrganisationType.SCHOOL, "0113 496 0102", (Service.EDUCATION,)),
-    OrganisationSpec("Leeds Youth Justice Service", OrganisationType.YOUTH_OFFENDING_TEAM, "0113 395 0000",
-                     (Service.YOUTH_JUSTICE,)),
+    OrganisationSpec(
+        "Leeds Youth Justice Service", OrganisationType.YOUTH_OFFENDING_TEAM, "0113 395 0000", (Service.YOUTH_JUSTICE,)
+    ),
     OrganisationSpec("West Yorkshire Police", OrganisationType.POLICE, "0113 496 0999", ()),
     OrganisationSpec("Child Index National Team", OrganisationType.NATIONAL_INDEX, "0300 123 4567", ()),
 )
@@ -48,8 +58,20 @@ EXTRA_GIVEN = {
     Gender.MALE: ["Muhammad", "Mohammed", "Ibrahim", "Yusuf", "Oliwier", "Jakub", "Kacper", "Kofi", "Arjun", "Rhys"],
     Gender.FEMALE: ["Aisha", "Ayesha", "Fatima", "Maryam", "Zainab", "Oliwia", "Zuzanna", "Amara", "Priya", "Siobhan"],
 }
-EXTRA_FAMILY = ["Khan", "Hussain", "Ahmed", "Begum", "Patel", "Kowalski", "Nowak", "Okafor", "Singh", "O'Neill",
-                "Smith-Jones", "McDonald"]
+EXTRA_FAMILY = [
+    "Khan",
+    "Hussain",
+    "Ahmed",
+    "Begum",
+    "Patel",
+    "Kowalski",
+    "Nowak",
+    "Okafor",
+    "Singh",
+    "O'Neill",
+    "Smith-Jones",
+    "McDonald",
+]
 LA_CODES = ("380", "383", "384", "370", "371")
 
 
@@ -61,9 +83,7 @@ class ChildFactory:
         self.faker = Faker("en_GB")
         self.faker.seed_instance(seed)
         self.today = today or date.today()
-        self.organisations = {
-            service: [org for org in ORGANISATIONS if service in org.services] for service in Service
-        }
+        self.organisations = {service: [org for org in ORGANISATIONS if service in org.services] for service in Service}
 
     def _given(self, gender: Gender) -> str:
         if self.random.random() < 0.12:
@@ -117,8 +137,12 @@ class ChildFactory:
         if age >= 4:
             add(Service.EDUCATION, "Designated safeguarding lead")
         if household_social_care:
-            add(Service.SOCIAL_CARE, "Social worker", is_lead_professional=True,
-                has_early_help_assessment=self.random.random() < 0.5)
+            add(
+                Service.SOCIAL_CARE,
+                "Social worker",
+                is_lead_professional=True,
+                has_early_help_assessment=self.random.random() < 0.5,
+            )
         if age >= 10 and self.random.random() < 0.03:
             add(Service.YOUTH_JUSTICE, "Youth justice officer")
         return tuple(picks)

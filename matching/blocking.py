@@ -77,7 +77,7 @@ def address_code(line: str | None) -> str | None:
     numbers = [word for word in words if _HOUSE_NUMBER.match(word)]
     if not numbers:
         return None
-    after = words[words.index(numbers[-1]) + 1:]
+    after = words[words.index(numbers[-1]) + 1 :]
     street = next((word for word in after if word.isalpha() and len(word) > 1 and word not in _NOT_A_STREET), None)
     code = jellyfish.metaphone(street) if street else ""
     return f"{' '.join(numbers)}|{code}" if code else None
@@ -94,8 +94,9 @@ def record_keys(person: Person) -> set[int]:
     """Keys stored for a child held in the index."""
     dates = [person.date_of_birth.isoformat()] if person.date_of_birth else []
     postcodes = [p for p in (person.postcode, *person.previous_postcodes) if p]
-    return _keys(name_codes(person), dates, postcodes) | _household_keys(dates, postcodes,
-                                                                          address_code(person.address_line))
+    return _keys(name_codes(person), dates, postcodes) | _household_keys(
+        dates, postcodes, address_code(person.address_line)
+    )
 
 
 def _query_dates(query: Person) -> list[str]:
@@ -120,5 +121,4 @@ def load_query_keys(row: Person) -> set[int]:
     with its date of birth (both ways round) whatever the names."""
     dates = _query_dates(row)
     postcodes = [row.postcode] if row.postcode else []
-    return _keys(name_codes(row), dates, postcodes) | _household_keys(dates, postcodes,
-                                                                      address_code(row.address_line))
+    return _keys(name_codes(row), dates, postcodes) | _household_keys(dates, postcodes, address_code(row.address_line))

@@ -19,8 +19,10 @@ from matching.search import Candidate
 LINK = "link"
 NEW = "new"
 REVIEW = "review"
-SHIELDED_RESEMBLANCE = ("resembles a shielded record: a person decides, and a new record made from this row is "
-                        "shielded until a shielder decides")
+SHIELDED_RESEMBLANCE = (
+    "resembles a shielded record: a person decides, and a new record made from this row is "
+    "shielded until a shielder decides"
+)
 RESEMBLES = "resembles a child in the index, but not enough to link"
 LINKED_TO_SHIELDED = "linked to a shielded record (how it compared is not shown)"
 
@@ -107,8 +109,11 @@ def _identifier_held(row: Incoming, candidates: list[Candidate]) -> str | None:
     return None
 
 
-def _shielded_resembling(incoming: Person, candidates: list[Candidate], is_shielded: IsShielded,
-                         ) -> list[ScoredCandidate]:
+def _shielded_resembling(
+    incoming: Person,
+    candidates: list[Candidate],
+    is_shielded: IsShielded,
+) -> list[ScoredCandidate]:
     """The shielded records among the candidates that the row resembles, however weakly.
 
     Compared without where she lives (see as_met), a shielded child's twin or sibling is found

@@ -148,7 +148,9 @@ def non_match_shares(
 
 
 def _fit_with_random_pairs(
-    counted: Mapping[tuple[str, ...], int], random_vectors: Iterable[Sequence[str]], population_pairs: int,
+    counted: Mapping[tuple[str, ...], int],
+    random_vectors: Iterable[Sequence[str]],
+    population_pairs: int,
     iterations: int,
 ) -> tuple[float, dict[str, dict[str, float]], dict[str, dict[str, float]], int]:
     """m and the prior by EM with u from random pairs, then u again from the random pairs less

@@ -76,8 +76,14 @@ LEVELS: dict[str, tuple[str, ...]] = {
 COMPARISONS = tuple(LEVELS)
 # Household levels on which the family names agree exactly: these get the term-frequency adjustment.
 SURNAME_EXACT_LEVELS = frozenset(
-    {"surname and address", "surname and postcode", "surname, moved", "surname, same district",
-     "surname, elsewhere", "surname, no address"}
+    {
+        "surname and address",
+        "surname and postcode",
+        "surname, moved",
+        "surname, same district",
+        "surname, elsewhere",
+        "surname, no address",
+    }
 )
 # Household levels that put the two records in one home under one family name (the twin rule).
 SAME_HOME_LEVELS = frozenset({"surname and address", "surname and postcode", "similar surname and address"})
@@ -88,9 +94,23 @@ ADDRESS_SIMILAR = 88.0
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "rev", "sir", "lady"})
 _NUMBER = re.compile(r"\d+[a-z]?")
 _ADDRESS_WORDS = {
-    "road": "rd", "street": "st", "avenue": "ave", "lane": "ln", "drive": "dr", "close": "cl", "court": "ct",
-    "crescent": "cres", "place": "pl", "gardens": "gdns", "terrace": "terr", "grove": "gr", "square": "sq",
-    "flat": "", "apartment": "", "apt": "", "the": "",
+    "road": "rd",
+    "street": "st",
+    "avenue": "ave",
+    "lane": "ln",
+    "drive": "dr",
+    "close": "cl",
+    "court": "ct",
+    "crescent": "cres",
+    "place": "pl",
+    "gardens": "gdns",
+    "terrace": "terr",
+    "grove": "gr",
+    "square": "sq",
+    "flat": "",
+    "apartment": "",
+    "apt": "",
+    "the": "",
 }
 
 
@@ -197,9 +217,11 @@ _NONE: frozenset[str] = frozenset()
 
 def _identifiers(identifiers: frozenset[tuple[str, str]]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """NHS numbers, UPNs and other identifiers, apart."""
-    return (frozenset(value for kind, value in identifiers if kind == "nhs_number"),
-            frozenset(value for kind, value in identifiers if kind == "upn"),
-            frozenset(value for kind, value in identifiers if kind == OTHER_ID_KIND))
+    return (
+        frozenset(value for kind, value in identifiers if kind == "nhs_number"),
+        frozenset(value for kind, value in identifiers if kind == "upn"),
+        frozenset(value for kind, value in identifiers if kind == OTHER_ID_KIND),
+    )
 
 
 def forget_prepared() -> None:
@@ -389,8 +411,14 @@ _LOCATION_WORDS = {
 # The household levels open to a pair, by how their family names compare (see _household): what
 # linkage's upper bound allows for a candidate whose address and carers have not been read.
 HOUSEHOLD_BY_SURNAME: dict[str, tuple[str, ...]] = {
-    "exact": ("surname and address", "surname and postcode", "surname, moved", "surname, same district",
-              "surname, elsewhere", "surname, no address"),
+    "exact": (
+        "surname and address",
+        "surname and postcode",
+        "surname, moved",
+        "surname, same district",
+        "surname, elsewhere",
+        "surname, no address",
+    ),
     "close": ("similar surname and address", "surname, moved", "similar surname"),
     "different": ("other surname, same address", "different"),
     MISSING: ("other surname, same address", MISSING),
@@ -402,8 +430,10 @@ def _household(a: Prepared, b: Prepared) -> tuple[str, str, str | None]:
     location = _location(a, b)
     where = _LOCATION_WORDS[location]
     if a.postcode and b.postcode and location in ("address", "postcode", "district", "different"):
-        codes = format_postcode(a.postcode) if a.postcode == b.postcode else (
-            f"{format_postcode(a.postcode)} / {format_postcode(b.postcode)}"
+        codes = (
+            format_postcode(a.postcode)
+            if a.postcode == b.postcode
+            else (f"{format_postcode(a.postcode)} / {format_postcode(b.postcode)}")
         )
         where += f" ({codes})"
     exact = surname == "exact"
@@ -460,8 +490,11 @@ def digits_close(left: str, right: str) -> bool:
     if len(differ) == 1:
         return True
     first = differ[0] if differ else 0
-    return len(differ) == 2 and differ[1] == first + 1 and left[first] == right[first + 1] and (
-        left[first + 1] == right[first]
+    return (
+        len(differ) == 2
+        and differ[1] == first + 1
+        and left[first] == right[first + 1]
+        and (left[first + 1] == right[first])
     )
 
 

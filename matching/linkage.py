@@ -96,8 +96,7 @@ class ScoredCandidate:
         compared = compare_prepared(self.incoming, self.held)
         weights = _field_weights(compared, self.model)
         contributions = []
-        for comparison, level, words, weight in zip(COMPARISONS, compared.levels, compared.notes, weights,
-                                                    strict=True):
+        for comparison, level, words, weight in zip(COMPARISONS, compared.levels, compared.notes, weights, strict=True):
             if comparison == HOUSEHOLD and compared.surname and level in SURNAME_EXACT_LEVELS:
                 words += _surname_words(self.model.surname_adjustment(compared.surname))
             contributions.append(FieldContribution(comparison, level, round(weight, 2), words))
@@ -125,8 +124,7 @@ def _surname_words(adjustment: float) -> str:
 
 def _field_weights(compared: Compared, model: LinkageModel) -> list[float]:
     """Each comparison's weight at its level; the household's adjusted for how rare the family name is."""
-    weights = [model.weights[comparison][level] for comparison, level in zip(COMPARISONS, compared.levels,
-                                                                                strict=True)]
+    weights = [model.weights[comparison][level] for comparison, level in zip(COMPARISONS, compared.levels, strict=True)]
     if compared.surname and compared.levels[HOUSEHOLD_AT] in SURNAME_EXACT_LEVELS:
         weights[HOUSEHOLD_AT] += model.surname_adjustment(compared.surname)
     return weights
@@ -228,8 +226,9 @@ def _shares_identifier(scored: ScoredCandidate) -> bool:
 SHIELDED_MARGIN = 10.0  # bits under the review threshold at which a shielded record still resembles a row
 
 
-def resembles_shielded(incoming: Person, held: Person, scored: ScoredCandidate,
-                       model: LinkageModel | None = None) -> bool:
+def resembles_shielded(
+    incoming: Person, held: Person, scored: ScoredCandidate, model: LinkageModel | None = None
+) -> bool:
     """Whether a row resembles a shielded record enough that it must not become a new record alone.
 
     Far weaker than the review threshold, and any twin-like likeness counts: a second,

@@ -62,8 +62,9 @@ class Person:
     def without_details(self) -> Person:
         """Who the person is (names, date of birth, gender), without identifiers, where they live
         or who cares for them."""
-        return replace(self, identifiers=frozenset(), postcode=None, previous_postcodes=(), address_line=None,
-                       carer_names=())
+        return replace(
+            self, identifiers=frozenset(), postcode=None, previous_postcodes=(), address_line=None, carer_names=()
+        )
 
 
 # Every field's value at once (in C): a load hashes each of its tens of thousands of people.

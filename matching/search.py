@@ -162,9 +162,7 @@ def names_agree(query: Person, held: Person) -> bool:
     together weigh too little), so a wide block can be narrowed on names before ranking.
     """
     names = [name for name in (query.family_name, query.given_name) if name]
-    return any(
-        compare_family_name(name, held).agrees or compare_given_name(name, held).agrees for name in names
-    )
+    return any(compare_family_name(name, held).agrees or compare_given_name(name, held).agrees for name in names)
 
 
 def dates_to_widen(query: Query) -> list[date]:

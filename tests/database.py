@@ -44,12 +44,24 @@ def empty_database(connection: sa.Connection) -> None:
             if table.name != AuditChainHead.__tablename__:
                 connection.execute(table.delete())
     connection.execute(
-        sa.update(AuditChainHead).where(AuditChainHead.id == HEAD_ID).values(
-            position=0, event_hash=canonical.GENESIS_HASH,
+        sa.update(AuditChainHead)
+        .where(AuditChainHead.id == HEAD_ID)
+        .values(
+            position=0,
+            event_hash=canonical.GENESIS_HASH,
             signature=canonical.signature(key, "head", 0, canonical.GENESIS_HASH),
         )
     )
-    connection.execute(sa.insert(Criterion), [
-        {"code": seed.code, "title": seed.title, "mandatory": seed.mandatory, "retired": False, "position": position}
-        for position, seed in enumerate(SEED_CRITERIA, start=1)
-    ])
+    connection.execute(
+        sa.insert(Criterion),
+        [
+            {
+                "code": seed.code,
+                "title": seed.title,
+                "mandatory": seed.mandatory,
+                "retired": False,
+                "position": position,
+            }
+            for position, seed in enumerate(SEED_CRITERIA, start=1)
+        ],
+    )

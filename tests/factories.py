@@ -37,8 +37,9 @@ def make_organisation(
     return organisation
 
 
-def make_user(*roles: Role, organisation: Organisation | None = None, email: str | None = None,
-              vetted: bool = True) -> User:
+def make_user(
+    *roles: Role, organisation: Organisation | None = None, email: str | None = None, vetted: bool = True
+) -> User:
     """A person who may sign in: vetted for a year, trained, approved, token enrolled, roles approved."""
     organisation = organisation or make_organisation()
     email = email or f"user{next(_serial)}@example.org"
@@ -66,8 +67,16 @@ def make_child(organisations: dict[str, Organisation] | None = None, **overrides
         organisations = {school.name: school}
         values.setdefault(
             "involvements",
-            (InvolvementSpec(Service.EDUCATION, school.name, "Class teacher", "Ms Patel", "0113 496 0101",
-                             start_date=date(2021, 9, 1)),),
+            (
+                InvolvementSpec(
+                    Service.EDUCATION,
+                    school.name,
+                    "Class teacher",
+                    "Ms Patel",
+                    "0113 496 0101",
+                    start_date=date(2021, 9, 1),
+                ),
+            ),
         )
     child = create_child(ChildSpec(**values), None, organisations)  # type: ignore[arg-type]
     db.session.commit()
@@ -81,9 +90,7 @@ def current_code(user: User, offset_steps: int = 0) -> str:
 
 def submit_password(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
     page = client.get("/sign-in")
-    return client.post(
-        "/sign-in", data={"email": email, "password": password, "csrf_token": csrf_token(page.text)}
-    )
+    return client.post("/sign-in", data={"email": email, "password": password, "csrf_token": csrf_token(page.text)})
 
 
 def submit_code(client: FlaskClient, code: str) -> TestResponse:
@@ -122,7 +129,8 @@ def wait_for_fresh_time_step(margin: float = 3.0) -> None:
 
 def make_code_stale(user: User, minutes: int = 6) -> None:
     """Age the session's last accepted code, so the next account or token change asks for a fresh one."""
-    for row in db.session.scalars(select(UserSession).where(UserSession.user_id == user.id,
-                                                            UserSession.ended_at.is_(None))):
+    for row in db.session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+    ):
         row.data = {**row.data, "code_at": (utcnow() - timedelta(minutes=minutes)).isoformat()}
     db.session.commit()

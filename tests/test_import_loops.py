@@ -17,9 +17,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "index_service"
 
 def parts_of(package: Path) -> list[str]:
     """The package's parts: each top-level module (but __init__) and each sub-package."""
-    return sorted(p.stem if p.is_file() else p.name for p in package.iterdir()
-                  if (p.suffix == ".py" and p.stem != "__init__")
-                  or (p.is_dir() and (p / "__init__.py").exists()))
+    return sorted(
+        p.stem if p.is_file() else p.name
+        for p in package.iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p.is_dir() and (p / "__init__.py").exists())
+    )
 
 
 def imported_modules(tree: ast.AST, module_parts: list[str]) -> list[str]:
@@ -30,7 +32,7 @@ def imported_modules(tree: ast.AST, module_parts: list[str]) -> list[str]:
             names.extend(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = module_parts[:len(module_parts) - node.level]
+                base = module_parts[: len(module_parts) - node.level]
                 module = ".".join(base + ([node.module] if node.module else []))
             else:
                 module = node.module or ""

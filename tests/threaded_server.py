@@ -12,8 +12,9 @@ from werkzeug.serving import make_server
 
 
 @contextmanager
-def serving_in_thread(app: Any, name: str, ssl_context: ssl.SSLContext | None = None,
-                      host: str = "127.0.0.1") -> Iterator[int]:
+def serving_in_thread(
+    app: Any, name: str, ssl_context: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+) -> Iterator[int]:
     """The app served on a free port of `host` while the block runs; its port. Stopped and closed after."""
     server = make_server(host, 0, app, threaded=True, ssl_context=ssl_context)
     thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)

@@ -22,15 +22,20 @@ from index_service.extensions import db
 
 
 def _waiting():  # type: ignore[no-untyped-def]
-    return (select(UserRole).join(User, User.id == UserRole.user_id)
-            .where(UserRole.approved_at.is_(None), UserRole.role.in_(list(ROLES_NEEDING_APPROVAL)),
-                   User.is_active.is_(True)))
+    return (
+        select(UserRole)
+        .join(User, User.id == UserRole.user_id)
+        .where(
+            UserRole.approved_at.is_(None), UserRole.role.in_(list(ROLES_NEEDING_APPROVAL)), User.is_active.is_(True)
+        )
+    )
 
 
 def waiting(page: int, per_page: int) -> tuple[Sequence[UserRole], int]:
     total = db.session.scalar(select(func.count()).select_from(_waiting().subquery())) or 0
-    rows = db.session.scalars(_waiting().order_by(UserRole.granted_at, UserRole.user_id)
-                              .offset((page - 1) * per_page).limit(per_page)).all()
+    rows = db.session.scalars(
+        _waiting().order_by(UserRole.granted_at, UserRole.user_id).offset((page - 1) * per_page).limit(per_page)
+    ).all()
     return rows, total
 
 
@@ -56,8 +61,9 @@ def decide(approver: User, user_id: int, role: str, approve: bool) -> UserRole:
     if grant.user_id == approver.id:
         raise AccountRefused("You cannot approve or refuse a role for yourself")
     if approve and grant.suspended_by_id == approver.id:
-        raise AccountRefused(f"You suspended this role when you {_action(grant)}: someone else in the index team "
-                             "must approve it again")
+        raise AccountRefused(
+            f"You suspended this role when you {_action(grant)}: someone else in the index team must approve it again"
+        )
     if approve:
         details = {"role": grant.role.value}
         if grant.is_suspended:

@@ -34,20 +34,27 @@ PER_PAGE = 25
 
 
 def _role_choices(admin: User) -> list[SelectChoice]:
-    return [SelectChoice(role.value, role.label + (" (needs the index team's approval)" if needs_approval(role)
-                                                    else ""))
-            for role in operations.grantable_roles(admin)]
+    return [
+        SelectChoice(role.value, role.label + (" (needs the index team's approval)" if needs_approval(role) else ""))
+        for role in operations.grantable_roles(admin)
+    ]
 
 
 def _manager_choices(admin: User, exclude: User | None = None) -> list[SelectChoice]:
-    return [SelectChoice("", "None")] + [SelectChoice(str(user.id), f"{user.display_name} ({user.email})")
-                                         for user in operations.managers_for(admin, exclude)]
+    return [SelectChoice("", "None")] + [
+        SelectChoice(str(user.id), f"{user.display_name} ({user.email})")
+        for user in operations.managers_for(admin, exclude)
+    ]
 
 
 def _checks(form: AccountForm) -> operations.Checks:
-    return operations.Checks(form.vetting_reference.data, parsed(form.vetting_expires_on),
-                             parsed(form.training_completed_on), parsed(form.approved_on),
-                             form.home_postcode_district.data or None)
+    return operations.Checks(
+        form.vetting_reference.data,
+        parsed(form.vetting_expires_on),
+        parsed(form.training_completed_on),
+        parsed(form.approved_on),
+        form.home_postcode_district.data or None,
+    )
 
 
 def _manager_id(form: AccountForm) -> int | None:
@@ -59,8 +66,9 @@ def _manager_id(form: AccountForm) -> int | None:
 def users() -> str:
     query = request.args.get("q", "")[:100]
     found = operations.search_users(g.user, query, page_asked(), PER_PAGE)
-    return render_template("accounts/users.html", found=found, query=query, today=utc_today(),
-                           unread=operations.unread_notices(g.user))
+    return render_template(
+        "accounts/users.html", found=found, query=query, today=utc_today(), unread=operations.unread_notices(g.user)
+    )
 
 
 @blueprint.route("/users/new", methods=["GET", "POST"])
@@ -80,9 +88,14 @@ def create() -> Page:
         form.code.errors = [refused.message]
         return page(refused.status)
     try:
-        user, password = operations.create_user(g.user, form.email.data, form.display_name.data,
-                                                [Role(role) for role in form.roles.data], _checks(form),
-                                                _manager_id(form))
+        user, password = operations.create_user(
+            g.user,
+            form.email.data,
+            form.display_name.data,
+            [Role(role) for role in form.roles.data],
+            _checks(form),
+            _manager_id(form),
+        )
     except operations.AccountRefused as refusal:
         form.email.errors = [str(refusal)]
         return page(400)
@@ -97,9 +110,15 @@ def detail(user_id: int) -> str:
 
 
 def _detail_page(user: User, form: ActionForm | None = None, status: int = 200) -> Any:
-    return render_template("accounts/detail.html", user=user, decision=user.access(utc_today()),
-                           form=form or ActionForm(), code_needed=code_needed(),
-                           recovery_left=unused_recovery_codes(user), token_enrollable=may_enrol(user)), status
+    return render_template(
+        "accounts/detail.html",
+        user=user,
+        decision=user.access(utc_today()),
+        form=form or ActionForm(),
+        code_needed=code_needed(),
+        recovery_left=unused_recovery_codes(user),
+        token_enrollable=may_enrol(user),
+    ), status
 
 
 @blueprint.route("/users/<int:user_id>/edit", methods=["GET", "POST"])
@@ -127,8 +146,14 @@ def edit(user_id: int) -> Page:
         form.code.errors = [refused.message]
         return page(refused.status)
     try:
-        operations.update_user(g.user, user, form.display_name.data, [Role(role) for role in form.roles.data],
-                               _checks(form), _manager_id(form))
+        operations.update_user(
+            g.user,
+            user,
+            form.display_name.data,
+            [Role(role) for role in form.roles.data],
+            _checks(form),
+            _manager_id(form),
+        )
     except operations.AccountRefused as refusal:
         form.roles.errors = [str(refusal)]
         return page(403)
@@ -155,9 +180,12 @@ def _act(user_id: int, purpose: str, act: Callable[[User, User], object], done: 
         return render_template("accounts/password.html", user=user, password=result, created=False)
     flash(done.format(name=user.display_name), "success")
     if isinstance(result, list) and result:
-        flash(f"{user.display_name}'s {', '.join(sorted(Role(role).label for role in result))} "
-              f"role{'s are' if len(result) > 1 else ' is'} suspended until the index team approves "
-              f"{'them' if len(result) > 1 else 'it'} again.", "info")
+        flash(
+            f"{user.display_name}'s {', '.join(sorted(Role(role).label for role in result))} "
+            f"role{'s are' if len(result) > 1 else ' is'} suspended until the index team approves "
+            f"{'them' if len(result) > 1 else 'it'} again.",
+            "info",
+        )
     return redirect(url_for("accounts.detail", user_id=user.id))
 
 
@@ -176,22 +204,34 @@ def reinstate(user_id: int) -> Page:
 @blueprint.route("/users/<int:user_id>/close", methods=["POST"])
 @requires(Permission.USER_MANAGE)
 def close(user_id: int) -> Page:
-    return _act(user_id, "account close", operations.close,
-                "{name}'s account is closed, their token revoked and every session ended")
+    return _act(
+        user_id,
+        "account close",
+        operations.close,
+        "{name}'s account is closed, their token revoked and every session ended",
+    )
 
 
 @blueprint.route("/users/<int:user_id>/token/revoke", methods=["POST"])
 @requires(Permission.USER_MANAGE)
 def revoke_token(user_id: int) -> Page:
-    return _act(user_id, "token revoke", operations.revoke_token,
-                "{name}'s token is revoked and they are signed out. Issue a new one when they are ready to enrol it")
+    return _act(
+        user_id,
+        "token revoke",
+        operations.revoke_token,
+        "{name}'s token is revoked and they are signed out. Issue a new one when they are ready to enrol it",
+    )
 
 
 @blueprint.route("/users/<int:user_id>/token/issue", methods=["POST"])
 @requires(Permission.USER_MANAGE)
 def issue_token(user_id: int) -> Page:
-    return _act(user_id, "token issue", operations.issue_token,
-                "A new token is issued: {name} will set up their authenticator app at their next sign-in")
+    return _act(
+        user_id,
+        "token issue",
+        operations.issue_token,
+        "A new token is issued: {name} will set up their authenticator app at their next sign-in",
+    )
 
 
 @blueprint.route("/users/<int:user_id>/password", methods=["POST"])
@@ -206,8 +246,9 @@ def import_users() -> Page:
     form = ImportForm()
 
     def page(status: int, outcomes: list[importing.RowOutcome] | None = None) -> tuple[str, int]:
-        return render_template("accounts/import.html", form=form, outcomes=outcomes, columns=importing.COLUMNS,
-                               code_needed=code_needed()), status
+        return render_template(
+            "accounts/import.html", form=form, outcomes=outcomes, columns=importing.COLUMNS, code_needed=code_needed()
+        ), status
 
     if not form.validate_on_submit():
         return page(400 if request.method == "POST" else 200)
@@ -234,8 +275,9 @@ def notices() -> str:
     shown, total = operations.notices(g.user, page, PER_PAGE)
     unread = {notice.id for notice in shown if notice.read_at is None}
     operations.mark_notices_read(g.user, shown)
-    return render_template("accounts/notices.html", notices=shown, unread=unread, page=page,
-                           pages=page_count(total, PER_PAGE))
+    return render_template(
+        "accounts/notices.html", notices=shown, unread=unread, page=page, pages=page_count(total, PER_PAGE)
+    )
 
 
 @blueprint.route("/role-approvals")
@@ -243,8 +285,14 @@ def notices() -> str:
 def role_approvals() -> str:
     page = page_asked()
     grants, total = approvals.waiting(page, PER_PAGE)
-    return render_template("accounts/approvals.html", grants=grants, page=page, form=ActionForm(),
-                           pages=page_count(total, PER_PAGE), code_needed=code_needed())
+    return render_template(
+        "accounts/approvals.html",
+        grants=grants,
+        page=page,
+        form=ActionForm(),
+        pages=page_count(total, PER_PAGE),
+        code_needed=code_needed(),
+    )
 
 
 @blueprint.route("/role-approvals/<int:user_id>", methods=["POST"])
@@ -263,6 +311,5 @@ def decide_role(user_id: int) -> Page:
     except operations.AccountRefused as refusal:
         flash(str(refusal), "info")
         return redirect(url_for("accounts.role_approvals"))
-    flash(f"{'Approved' if decision == 'approve' else 'Refused'}: {grant.role.label} for {grant.user.email}",
-          "success")
+    flash(f"{'Approved' if decision == 'approve' else 'Refused'}: {grant.role.label} for {grant.user.email}", "success")
     return redirect(url_for("accounts.role_approvals"))

@@ -25,8 +25,15 @@ from index_service.extensions import db
 from matching.normalise import postcode_district
 
 REQUIRED = ("email", "name", "roles")
-COLUMNS = (*REQUIRED, "vetting_reference", "vetting_expires_on", "training_completed_on", "approved_on",
-           "line_manager_email", "home_postcode_district")
+COLUMNS = (
+    *REQUIRED,
+    "vetting_reference",
+    "vetting_expires_on",
+    "training_completed_on",
+    "approved_on",
+    "line_manager_email",
+    "home_postcode_district",
+)
 MAX_ROWS = 1000
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 
@@ -119,16 +126,21 @@ def import_users(admin: User, content: bytes) -> list[RowOutcome]:
         if not name or len(name) > 200:
             problems.append("name is required (at most 200 characters)")
         roles = _roles(row.get("roles", ""), allowed, problems)
-        checks = Checks(row.get("vetting_reference") or None,
-                        _date(row.get("vetting_expires_on", ""), "vetting_expires_on", problems),
-                        _date(row.get("training_completed_on", ""), "training_completed_on", problems),
-                        _date(row.get("approved_on", ""), "approved_on", problems),
-                        _district(row.get("home_postcode_district", ""), problems))
+        checks = Checks(
+            row.get("vetting_reference") or None,
+            _date(row.get("vetting_expires_on", ""), "vetting_expires_on", problems),
+            _date(row.get("training_completed_on", ""), "training_completed_on", problems),
+            _date(row.get("approved_on", ""), "approved_on", problems),
+            _district(row.get("home_postcode_district", ""), problems),
+        )
         manager_id = None
         if row.get("line_manager_email"):
-            manager_id = db.session.scalar(select(User.id).where(
-                func.lower(User.email) == row["line_manager_email"].lower(),
-                User.organisation_id == admin.organisation_id))
+            manager_id = db.session.scalar(
+                select(User.id).where(
+                    func.lower(User.email) == row["line_manager_email"].lower(),
+                    User.organisation_id == admin.organisation_id,
+                )
+            )
             if manager_id is None:
                 problems.append("line_manager_email is not an account in your organisation")
         if problems:
@@ -143,7 +155,12 @@ def import_users(admin: User, content: bytes) -> list[RowOutcome]:
         pending = sorted(role.label for role in user.awaiting_approval)
         note = ("roles awaiting the index team's approval: " + ", ".join(pending),) if pending else ()
         outcomes.append(RowOutcome(number, user.email, True, note, password))
-    record_event(AuditTag.ACCOUNT_IMPORT, details={
-        "rows": len(outcomes), "created": sum(o.created for o in outcomes),
-        "rejected": [o.row_number for o in outcomes if not o.created]})
+    record_event(
+        AuditTag.ACCOUNT_IMPORT,
+        details={
+            "rows": len(outcomes),
+            "created": sum(o.created for o in outcomes),
+            "rejected": [o.row_number for o in outcomes if not o.created],
+        },
+    )
     return outcomes

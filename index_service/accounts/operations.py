@@ -109,12 +109,15 @@ def grantable_roles(admin: User) -> list[Role]:
 
 def own_user(admin: User, user_id: int) -> User:
     """A user of the administrator's own organisation, or 404 (audited) for anyone else or no one."""
-    user = db.session.scalar(
-        select(User).where(User.id == user_id, User.organisation_id == admin.organisation_id)
-    )
+    user = db.session.scalar(select(User).where(User.id == user_id, User.organisation_id == admin.organisation_id))
     if user is None:
-        record_event(AuditTag.ACCESS_DENIED, Outcome.DENIED, reason="user outside organisation",
-                     target_ids=[str(user_id)], details={"why": "another organisation's user, or none"})
+        record_event(
+            AuditTag.ACCESS_DENIED,
+            Outcome.DENIED,
+            reason="user outside organisation",
+            target_ids=[str(user_id)],
+            details={"why": "another organisation's user, or none"},
+        )
         raise NotFound(NOT_FOUND)
     return user
 
@@ -125,14 +128,18 @@ def search_users(admin: User, query: str, page: int, per_page: int) -> Page:
     typed = query.strip().lower()
     if typed:
         pattern = "%" + typed.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        condition = condition & or_(func.lower(User.email).like(pattern, escape="\\"),
-                                    func.lower(User.display_name).like(pattern, escape="\\"))
+        condition = condition & or_(
+            func.lower(User.email).like(pattern, escape="\\"), func.lower(User.display_name).like(pattern, escape="\\")
+        )
     total = db.session.scalar(select(func.count()).select_from(User).where(condition)) or 0
     pages = page_count(total, per_page)
     page = min(max(page, 1), pages)
     users = db.session.scalars(
-        select(User).where(condition).order_by(User.is_active.desc(), User.display_name, User.id)
-        .offset((page - 1) * per_page).limit(per_page)
+        select(User)
+        .where(condition)
+        .order_by(User.is_active.desc(), User.display_name, User.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page)
     ).all()
     return Page(users, total, page, pages)
 
@@ -140,7 +147,8 @@ def search_users(admin: User, query: str, page: int, per_page: int) -> Page:
 def managers_for(admin: User, exclude: User | None = None) -> list[User]:
     """Who may be named as a line manager: the organisation's open accounts."""
     users = db.session.scalars(
-        select(User).where(User.organisation_id == admin.organisation_id, User.is_active.is_(True))
+        select(User)
+        .where(User.organisation_id == admin.organisation_id, User.is_active.is_(True))
         .order_by(User.display_name, User.email)
     ).all()
     return [user for user in users if exclude is None or user.id != exclude.id]
@@ -148,8 +156,13 @@ def managers_for(admin: User, exclude: User | None = None) -> list[User]:
 
 def _not_self(admin: User, user: User, what: str) -> None:
     if admin.id == user.id:
-        record_event(AuditTag.ACCESS_DENIED, Outcome.DENIED, reason="own account", target_ids=[str(user.id)],
-                     details={"why": f"tried to {what} their own account"})
+        record_event(
+            AuditTag.ACCESS_DENIED,
+            Outcome.DENIED,
+            reason="own account",
+            target_ids=[str(user.id)],
+            details={"why": f"tried to {what} their own account"},
+        )
         raise AccountRefused(f"You cannot {what} your own account: ask another user administrator.")
 
 
@@ -182,24 +195,37 @@ def _manager(admin: User, manager_id: int | None) -> User | None:
     return own_user(admin, manager_id) if manager_id else None
 
 
-def create_user(admin: User, email: str, name: str, roles: Iterable[Role], checks: Checks,
-                manager_id: int | None) -> tuple[User, str]:
+def create_user(
+    admin: User, email: str, name: str, roles: Iterable[Role], checks: Checks, manager_id: int | None
+) -> tuple[User, str]:
     """A new account with a token issued and a one-time password it must change; returns both."""
     email = email.strip().lower()
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
         raise AccountRefused("An account with this email address already exists")
     password = random_password()
-    user = User(email=email, display_name=name.strip(), organisation_id=admin.organisation_id,
-                password_hash=hash_password(password), password_must_change=True,
-                line_manager=_manager(admin, manager_id))
+    user = User(
+        email=email,
+        display_name=name.strip(),
+        organisation_id=admin.organisation_id,
+        password_hash=hash_password(password),
+        password_must_change=True,
+        line_manager=_manager(admin, manager_id),
+    )
     _set_checks(user, checks)
     tokens.issue_token(user)
     db.session.add(user)
     added, _ = _set_roles(admin, user, roles)
     db.session.flush()
-    record_event(AuditTag.ACCOUNT_CREATE, target_ids=[str(user.id)],
-                 details={"email": email, "roles": added, "pending_approval": _pending(added),
-                          "vetting_expires_on": _iso(checks.vetting_expires_on)})
+    record_event(
+        AuditTag.ACCOUNT_CREATE,
+        target_ids=[str(user.id)],
+        details={
+            "email": email,
+            "roles": added,
+            "pending_approval": _pending(added),
+            "vetting_expires_on": _iso(checks.vetting_expires_on),
+        },
+    )
     return user, password
 
 
@@ -211,8 +237,9 @@ def _iso(value: date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def update_user(admin: User, user: User, name: str, roles: Iterable[Role], checks: Checks,
-                manager_id: int | None) -> None:
+def update_user(
+    admin: User, user: User, name: str, roles: Iterable[Role], checks: Checks, manager_id: int | None
+) -> None:
     wanted = {Role(role) for role in roles}
     if admin.id == user.id and wanted != {grant.role for grant in user.role_grants}:
         _not_self(admin, user, "change the roles of")
@@ -222,12 +249,20 @@ def update_user(admin: User, user: User, name: str, roles: Iterable[Role], check
     user.line_manager = _manager(admin, manager_id)
     _set_checks(user, checks)
     added, removed = _set_roles(admin, user, wanted)
-    record_event(AuditTag.ACCOUNT_CHANGE, target_ids=[str(user.id)],
-                 details={"roles_added": added, "roles_removed": removed, "pending_approval": _pending(added),
-                          "vetting_expires_on": _iso(checks.vetting_expires_on),
-                          "training_completed_on": _iso(checks.training_completed_on),
-                          "approved_on": _iso(checks.approved_on), "line_manager_id": manager_id,
-                          "home_postcode_district": checks.home_postcode_district})
+    record_event(
+        AuditTag.ACCOUNT_CHANGE,
+        target_ids=[str(user.id)],
+        details={
+            "roles_added": added,
+            "roles_removed": removed,
+            "pending_approval": _pending(added),
+            "vetting_expires_on": _iso(checks.vetting_expires_on),
+            "training_completed_on": _iso(checks.training_completed_on),
+            "approved_on": _iso(checks.approved_on),
+            "line_manager_id": manager_id,
+            "home_postcode_district": checks.home_postcode_district,
+        },
+    )
 
 
 def suspend(admin: User, user: User) -> int:
@@ -284,10 +319,17 @@ def _suspend_approvals(admin: User, user: User, because: str) -> list[str]:
             suspended.append(grant.role)
     if suspended:
         labels = ", ".join(sorted(role.label for role in suspended))
-        message = (f"{admin.display_name} ({admin.email}): {because} for {user.display_name} ({user.email}). "
-                   f"Their roles {labels} are suspended until the index team approves them again.")
-        db.session.add(AdminNotice(organisation_id=user.organisation_id, user_id=user.id,
-                                   message=message[:AdminNotice.message.type.length]))
+        message = (
+            f"{admin.display_name} ({admin.email}): {because} for {user.display_name} ({user.email}). "
+            f"Their roles {labels} are suspended until the index team approves them again."
+        )
+        db.session.add(
+            AdminNotice(
+                organisation_id=user.organisation_id,
+                user_id=user.id,
+                message=message[: AdminNotice.message.type.length],
+            )
+        )
     return sorted(role.value for role in suspended)
 
 
@@ -309,8 +351,9 @@ def issue_token(admin: User, user: User) -> list[str]:
         raise AccountRefused("This account is closed")
     tokens.issue_token(user)
     suspended = _suspend_approvals(admin, user, SUSPENDED_BY_NEW_TOKEN)
-    record_event(AuditTag.TOKEN_ISSUE, target_ids=[str(user.id)],
-                 details={"roles_suspended": suspended} if suspended else None)
+    record_event(
+        AuditTag.TOKEN_ISSUE, target_ids=[str(user.id)], details={"roles_suspended": suspended} if suspended else None
+    )
     return suspended
 
 
@@ -325,22 +368,36 @@ def reset_password(admin: User, user: User) -> str:
     user.password_must_change = True
     ended = end_sessions_for_user(user.id)
     suspended = _suspend_approvals(admin, user, SUSPENDED_BY_PASSWORD_RESET)
-    record_event(AuditTag.PASSWORD_RESET, target_ids=[str(user.id)],
-                 details={"sessions_ended": ended, **({"roles_suspended": suspended} if suspended else {})})
+    record_event(
+        AuditTag.PASSWORD_RESET,
+        target_ids=[str(user.id)],
+        details={"sessions_ended": ended, **({"roles_suspended": suspended} if suspended else {})},
+    )
     return password
 
 
 def notices(admin: User, page: int, per_page: int) -> tuple[Sequence[AdminNotice], int]:
     condition = AdminNotice.organisation_id == admin.organisation_id
     total = db.session.scalar(select(func.count()).select_from(AdminNotice).where(condition)) or 0
-    rows = db.session.scalars(select(AdminNotice).where(condition).order_by(AdminNotice.created_at.desc())
-                              .offset((page - 1) * per_page).limit(per_page)).all()
+    rows = db.session.scalars(
+        select(AdminNotice)
+        .where(condition)
+        .order_by(AdminNotice.created_at.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+    ).all()
     return rows, total
 
 
 def unread_notices(admin: User) -> int:
-    return db.session.scalar(select(func.count()).select_from(AdminNotice).where(
-        AdminNotice.organisation_id == admin.organisation_id, AdminNotice.read_at.is_(None))) or 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(AdminNotice)
+            .where(AdminNotice.organisation_id == admin.organisation_id, AdminNotice.read_at.is_(None))
+        )
+        or 0
+    )
 
 
 def mark_notices_read(admin: User, shown: Iterable[AdminNotice]) -> None:

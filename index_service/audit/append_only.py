@@ -29,8 +29,11 @@ SQLITE_CREATE = (
     "BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END",
 )
 SQLITE_DROP = tuple(
-    f"DROP TRIGGER IF EXISTS {name}" for name in (
-        "audit_events_no_update", "audit_events_no_delete", "audit_checkpoints_no_update",
+    f"DROP TRIGGER IF EXISTS {name}"
+    for name in (
+        "audit_events_no_update",
+        "audit_events_no_delete",
+        "audit_checkpoints_no_update",
         "audit_checkpoints_no_delete",
     )
 )

@@ -102,8 +102,9 @@ ENCODERS: dict[Kind, Callable[[Any], str]] = {
     Kind.JSON: _encode_json,
 }
 _SORTED = sorted(range(len(HASHED_FIELDS)), key=lambda index: HASHED_FIELDS[index][0])
-_PREFIXED = tuple((index, json.dumps(HASHED_FIELDS[index][0]) + ":", ENCODERS[HASHED_FIELDS[index][1]])
-                  for index in _SORTED)
+_PREFIXED = tuple(
+    (index, json.dumps(HASHED_FIELDS[index][0]) + ":", ENCODERS[HASHED_FIELDS[index][1]]) for index in _SORTED
+)
 
 
 def content(values: Sequence[Any]) -> str:
@@ -114,8 +115,11 @@ def content(values: Sequence[Any]) -> str:
     """
     if len(values) != len(HASHED_FIELDS):
         raise ValueError(f"an event has {len(HASHED_FIELDS)} hashed values, not {len(values)}")
-    return "{" + ",".join(prefix + encode(values[index]) for index, prefix, encode in _PREFIXED
-                          if values[index] is not None) + "}"
+    return (
+        "{"
+        + ",".join(prefix + encode(values[index]) for index, prefix, encode in _PREFIXED if values[index] is not None)
+        + "}"
+    )
 
 
 def content_of(mapping: Mapping[str, Any]) -> str:

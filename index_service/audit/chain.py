@@ -58,12 +58,15 @@ def _statements(dialect: str) -> tuple[str, str, str]:
     tenth of a millisecond a statement) and go straight to the driver.
     """
     mark = "%s" if dialect == "postgresql" else "?"
-    values = ", ".join(f"CAST({mark} AS JSON)" if dialect == "postgresql" and name in _JSON_COLUMNS else mark
-                       for name in COLUMNS)
+    values = ", ".join(
+        f"CAST({mark} AS JSON)" if dialect == "postgresql" and name in _JSON_COLUMNS else mark for name in COLUMNS
+    )
     # Only the model's column names and the driver's placeholders are written into these; values are bound.
     lock = f"SELECT position, event_hash FROM audit_chain_head WHERE id = {HEAD_ID}"  # noqa: S608
-    move = (f"UPDATE audit_chain_head SET position = {mark}, event_hash = {mark}, signature = {mark} "  # noqa: S608
-            f"WHERE id = {HEAD_ID}")
+    move = (
+        f"UPDATE audit_chain_head SET position = {mark}, event_hash = {mark}, signature = {mark} "  # noqa: S608
+        f"WHERE id = {HEAD_ID}"
+    )
     insert_event = f"INSERT INTO audit_events ({', '.join(COLUMNS)}) VALUES ({values})"  # noqa: S608
     if dialect == "postgresql":
         # The head locked for the transaction; the last event's insert and the head's move in one round trip.
@@ -110,8 +113,9 @@ def seal(session: Session, events: list[AuditEvent]) -> None:
         disconnected = dialect.is_disconnect(error, raw, cursor)
         if disconnected:
             connection.invalidate(error)
-        raise DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error,
-                                  connection_invalidated=disconnected, dialect=dialect) from error
+        raise DBAPIError.instance(
+            None, None, error, dialect.loaded_dbapi.Error, connection_invalidated=disconnected, dialect=dialect
+        ) from error
     finally:
         cursor.close()
     if checkpoints:
@@ -133,17 +137,28 @@ def _seal_with(cursor: Any, events: list[AuditEvent], dialect: str) -> list[dict
         audit_event.chain_position = position
         audit_event.previous_hash = previous
         json_texts = {name: canonical.json_text(getattr(audit_event, name)) for name in _JSON_COLUMNS}
-        previous = canonical.event_hash(previous, canonical.content(
-            [json_texts[name] if name in json_texts else getattr(audit_event, name)
-             for name in canonical.HASHED_NAMES]))
+        previous = canonical.event_hash(
+            previous,
+            canonical.content(
+                [
+                    json_texts[name] if name in json_texts else getattr(audit_event, name)
+                    for name in canonical.HASHED_NAMES
+                ]
+            ),
+        )
         audit_event.event_hash = previous
         rows.append(_row(audit_event, json_texts, dialect))
         if position % CHECKPOINT_EVERY == 0:
-            checkpoints.append({
-                "kind": CheckpointKind.PERIODIC, "position": position, "event_hash": previous,
-                "signature": canonical.signature(key, CheckpointKind.PERIODIC, position, previous),
-                "created_at": utcnow(), "details": {},
-            })
+            checkpoints.append(
+                {
+                    "kind": CheckpointKind.PERIODIC,
+                    "position": position,
+                    "event_hash": previous,
+                    "signature": canonical.signature(key, CheckpointKind.PERIODIC, position, previous),
+                    "created_at": utcnow(),
+                    "details": {},
+                }
+            )
     head_values = [position, previous, canonical.signature(key, "head", position, previous)]
     if len(rows) > 1:
         cursor.executemany(insert_event, rows[:-1])

@@ -27,8 +27,10 @@ def _postgresql_value(name: str, kind: canonical.Kind) -> str:
     if kind is canonical.Kind.TEXT:
         # A text with nothing to escape is only quoted: to_json() would take twice as long. Anything
         # else it escapes; what it escapes otherwise than Python (a control character) is rechecked.
-        return (f"CASE WHEN strpos({name}, '\"') = 0 AND strpos({name}, '\\') = 0 THEN '\"' || {name} || '\"' "
-                f"ELSE to_json({name})::text END")
+        return (
+            f"CASE WHEN strpos({name}, '\"') = 0 AND strpos({name}, '\\') = 0 THEN '\"' || {name} || '\"' "
+            f"ELSE to_json({name})::text END"
+        )
     return f"CAST({name} AS TEXT)"
 
 
@@ -82,15 +84,16 @@ def _content_sql(dialect: str) -> str:
     return f"printf('{template}', " + ", ".join(text for sql, text in pieces if sql) + ")"
 
 
-
 def select_sql(dialect: str) -> str:
     """The events from after one position through another, in chain order, each as (position, content,
     previous hash, hash, id)."""
     mark = "%s" if dialect == "postgresql" else "?"
     # Column names come from HASHED_FIELDS, never from input; the two positions are bound parameters.
     selected = ", ".join(["chain_position", _content_sql(dialect), "previous_hash", "event_hash", "id"])
-    return (f"SELECT {selected} FROM audit_events "  # noqa: S608
-            f"WHERE chain_position > {mark} AND chain_position <= {mark} ORDER BY chain_position")
+    return (
+        f"SELECT {selected} FROM audit_events "  # noqa: S608
+        f"WHERE chain_position > {mark} AND chain_position <= {mark} ORDER BY chain_position"
+    )
 
 
 _SELECT = {dialect: select_sql(dialect) for dialect in ("postgresql", "sqlite")}

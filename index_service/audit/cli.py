@@ -20,8 +20,13 @@ audit = click.Group("audit", help="The audit trail: verify the hash chain, remov
 
 
 @audit.command("verify")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default="the CPU count",
-              help="Processes that walk stretches of the chain at once; 1 walks it in this process.")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="the CPU count",
+    help="Processes that walk stretches of the chain at once; 1 walks it in this process.",
+)
 def audit_verify(workers: int) -> None:
     """Walk the hash chain and its signed checkpoints; exit 1 at the first broken link."""
     with db.engine.connect() as connection:
@@ -31,10 +36,12 @@ def audit_verify(workers: int) -> None:
             raise click.ClickException(str(error)) from error
     for note in result.notes:
         click.echo(note)
-    summary = (f"{result.events:,} events checked (positions {result.first_position:,} to "
-               f"{result.last_position:,}), {result.checkpoints:,} signed checkpoints, in {result.seconds:.2f} s "
-               f"({result.rate:,.0f} events/s), by {result.processes} "
-               f"{'process' if result.processes == 1 else 'processes'}")
+    summary = (
+        f"{result.events:,} events checked (positions {result.first_position:,} to "
+        f"{result.last_position:,}), {result.checkpoints:,} signed checkpoints, in {result.seconds:.2f} s "
+        f"({result.rate:,.0f} events/s), by {result.processes} "
+        f"{'process' if result.processes == 1 else 'processes'}"
+    )
     if result.broken:
         click.echo(f"BROKEN at {result.broken}", err=True)
         click.echo(summary, err=True)
@@ -45,8 +52,13 @@ def audit_verify(workers: int) -> None:
 @audit.command("prune")
 @click.option("--days", type=click.IntRange(min=1), help="Keep this many days (default: AUDIT_RETENTION_DAYS).")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed, and remove nothing.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=retention.BATCH, show_default=True,
-              help="Events removed in each transaction.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=retention.BATCH,
+    show_default=True,
+    help="Events removed in each transaction.",
+)
 def audit_prune(days: int | None, dry_run: bool, batch_size: int) -> None:
     """Remove the events older than the retention period, a batch a transaction, leaving a signed checkpoint
     where the chain now starts."""
@@ -65,6 +77,8 @@ def audit_prune(days: int | None, dry_run: bool, batch_size: int) -> None:
     if through is None:
         click.echo(f"No events are older than {kept_days:,} days")
         return
-    click.echo(f"Removed {removed:,} events older than {kept_days:,} days, through position {through:,}, in "
-               f"{batches:,} {'batch' if batches == 1 else 'batches'}; a signed checkpoint marks where the chain "
-               "now starts")
+    click.echo(
+        f"Removed {removed:,} events older than {kept_days:,} days, through position {through:,}, in "
+        f"{batches:,} {'batch' if batches == 1 else 'batches'}; a signed checkpoint marks where the chain "
+        "now starts"
+    )

@@ -57,8 +57,9 @@ def record_event(
     `organisation_id` names the organisation acting when no person is: a source system with a
     token, or a load run from the command line for that organisation's data source.
     """
-    event = _event(tag, outcome, user=user, target_ids=target_ids, reason=reason, details=details,
-                   organisation_id=organisation_id)
+    event = _event(
+        tag, outcome, user=user, target_ids=target_ids, reason=reason, details=details, organisation_id=organisation_id
+    )
     canonical.json_text(event.details)  # not JSON: fail here, in the action, not at its commit
     enqueue(db.session(), event)
     db.session.flush()  # the action it records is written now, as before any result is rendered
@@ -66,7 +67,10 @@ def record_event(
 
 
 def record_events(
-    tag: AuditTag, events: Iterable[tuple[Iterable[str], dict[str, Any]]], *, user: Actor | None = None,
+    tag: AuditTag,
+    events: Iterable[tuple[Iterable[str], dict[str, Any]]],
+    *,
+    user: Actor | None = None,
     organisation_id: int | None = None,
 ) -> int:
     """Many events of one kind by one actor, each (target ids, details), written in the caller's
@@ -82,20 +86,43 @@ def record_events(
     session = db.session()
     count = 0
     for target_ids, details in events:
-        enqueue(session, AuditEvent(occurred_at=utcnow(), target_ids=canonical.storable([str(t) for t in target_ids]),
-                                    details=canonical.storable(details), **shared))
+        enqueue(
+            session,
+            AuditEvent(
+                occurred_at=utcnow(),
+                target_ids=canonical.storable([str(t) for t in target_ids]),
+                details=canonical.storable(details),
+                **shared,
+            ),
+        )
         count += 1
     return count
 
 
 # What the events `record_events` writes together share: all but when, about whom and what.
-SHARED = ("tag", "outcome", "user_id", "organisation_id", "reason", "client_address", "user_agent",
-          "on_behalf_of_name", "on_behalf_of_organisation", "actor_roles")
+SHARED = (
+    "tag",
+    "outcome",
+    "user_id",
+    "organisation_id",
+    "reason",
+    "client_address",
+    "user_agent",
+    "on_behalf_of_name",
+    "on_behalf_of_organisation",
+    "actor_roles",
+)
 
 
 def _event(
-    tag: AuditTag, outcome: Outcome, *, user: Actor | None, target_ids: Iterable[str], reason: str | None = None,
-    details: dict[str, Any] | None, organisation_id: int | None,
+    tag: AuditTag,
+    outcome: Outcome,
+    *,
+    user: Actor | None,
+    target_ids: Iterable[str],
+    reason: str | None = None,
+    details: dict[str, Any] | None,
+    organisation_id: int | None,
 ) -> AuditEvent:
     """The event as it is kept, checked at once (a bad tag or an over-long reason fails the action
     here), with every text as the database can store it."""

@@ -88,8 +88,12 @@ class Outcome(StrEnum):
 
 
 # The sign-in failures report's tags. Its index holds only these events, so an ordinary event costs it nothing.
-SIGN_IN_FAILURES = (AuditTag.LOGIN_FAILURE, AuditTag.REAUTH_FAILURE, AuditTag.OAUTH_TOKEN_REFUSED,
-                    AuditTag.LOGIN_OIDC_REFUSED)
+SIGN_IN_FAILURES = (
+    AuditTag.LOGIN_FAILURE,
+    AuditTag.REAUTH_FAILURE,
+    AuditTag.OAUTH_TOKEN_REFUSED,
+    AuditTag.LOGIN_OIDC_REFUSED,
+)
 SIGN_IN_FAILURE_CONDITION = "tag IN (" + ", ".join(f"'{tag.value}'" for tag in SIGN_IN_FAILURES) + ")"
 ON_BEHALF_CONDITION = "on_behalf_of_name IS NOT NULL"
 

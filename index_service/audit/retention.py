@@ -58,12 +58,19 @@ def prune(before: datetime, *, dry_run: bool = False, limit: int | None = None) 
     if dry_run:
         return Pruned(removed, last)
     last_hash = db.session.scalar(select(AuditEvent.event_hash).where(AuditEvent.chain_position == last))
-    db.session.execute(insert(AuditCheckpoint).values(
-        kind=CheckpointKind.PRUNE, position=last, event_hash=last_hash, created_at=utcnow(),
-        signature=canonical.signature(checkpoint_key(), CheckpointKind.PRUNE, last, last_hash),
-        details={"removed": removed, "older_than": canonical.time_text(before)},
-    ))
+    db.session.execute(
+        insert(AuditCheckpoint).values(
+            kind=CheckpointKind.PRUNE,
+            position=last,
+            event_hash=last_hash,
+            created_at=utcnow(),
+            signature=canonical.signature(checkpoint_key(), CheckpointKind.PRUNE, last, last_hash),
+            details={"removed": removed, "older_than": canonical.time_text(before)},
+        )
+    )
     db.session.execute(delete(AuditEvent).where(AuditEvent.chain_position <= last))
-    record_event(AuditTag.AUDIT_PRUNE, details={"removed": removed, "through_position": last,
-                                                "older_than": canonical.time_text(before)})
+    record_event(
+        AuditTag.AUDIT_PRUNE,
+        details={"removed": removed, "through_position": last, "older_than": canonical.time_text(before)},
+    )
     return Pruned(removed, last)

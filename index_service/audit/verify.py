@@ -51,18 +51,21 @@ def _python_content(connection: Connection, event_id: int) -> str:
     return canonical.content([getattr(event, name) for name in canonical.HASHED_NAMES])
 
 
-def _walked(connection: Connection, parts: list[tuple[int, int]], periodic: dict[int, str],
-            processes: int) -> Iterator[Stretch]:
+def _walked(
+    connection: Connection, parts: list[tuple[int, int]], periodic: dict[int, str], processes: int
+) -> Iterator[Stretch]:
     """The stretches walked by worker processes, or as one here when there is one process or one stretch."""
     if processes > 1:
         yield from walk_in_workers(connection, parts, periodic, processes, parts[0][0])
     elif parts:
-        yield walk(connection.connection.dbapi_connection, sql_dialect(connection.dialect), parts[0][0],
-                   parts[-1][1], periodic)
+        yield walk(
+            connection.connection.dbapi_connection, sql_dialect(connection.dialect), parts[0][0], parts[-1][1], periodic
+        )
 
 
-def verify(connection: Connection, key: bytes, *, workers: int = 1,
-           stretch_events: int = STRETCH_EVENTS) -> Verification:
+def verify(
+    connection: Connection, key: bytes, *, workers: int = 1, stretch_events: int = STRETCH_EVENTS
+) -> Verification:
     """The whole kept chain, its signed checkpoints and its signed head, read in one snapshot.
 
     With more than one worker, and events enough for more than one stretch, the stretches are
@@ -81,22 +84,29 @@ def verify(connection: Connection, key: bytes, *, workers: int = 1,
         result.broken = BrokenLink(head.position, None, "the chain head's signature is not the key's (forged)")
         return result
     if checkpoints and checkpoints[-1].position > head.position:
-        result.broken = BrokenLink(head.position + 1, None, f"a signed checkpoint reaches position "
-                                   f"{checkpoints[-1].position}, beyond the head: the newest events were removed")
+        result.broken = BrokenLink(
+            head.position + 1,
+            None,
+            f"a signed checkpoint reaches position "
+            f"{checkpoints[-1].position}, beyond the head: the newest events were removed",
+        )
         return result
     for checkpoint in checkpoints:
-        if not canonical.signature_matches(key, checkpoint.kind, checkpoint.position, checkpoint.event_hash,
-                                           checkpoint.signature):
-            result.broken = BrokenLink(checkpoint.position, None,
-                                       f"the {checkpoint.kind} checkpoint's signature is not the key's (forged)")
+        if not canonical.signature_matches(
+            key, checkpoint.kind, checkpoint.position, checkpoint.event_hash, checkpoint.signature
+        ):
+            result.broken = BrokenLink(
+                checkpoint.position, None, f"the {checkpoint.kind} checkpoint's signature is not the key's (forged)"
+            )
             return result
     result.checkpoints = len(checkpoints)
     prunes = [c for c in checkpoints if c.kind == CheckpointKind.PRUNE]
     after, previous = (prunes[-1].position, prunes[-1].event_hash) if prunes else (0, canonical.GENESIS_HASH)
     if prunes:
         result.notes.append(f"events up to position {after} were removed by retention (signed checkpoint)")
-    periodic = {c.position: c.event_hash for c in checkpoints
-                if c.kind == CheckpointKind.PERIODIC and c.position > after}
+    periodic = {
+        c.position: c.event_hash for c in checkpoints if c.kind == CheckpointKind.PERIODIC and c.position > after
+    }
     result.first_position = after + 1
     through = connection.execute(select(func.max(AuditEvent.chain_position))).scalar() or after
     parts = stretches(after, through, stretch_events)
@@ -106,10 +116,18 @@ def verify(connection: Connection, key: bytes, *, workers: int = 1,
         last, last_hash, broken = join(walked, after, previous, lambda event_id: _python_content(connection, event_id))
     result.events, result.last_position, result.broken = last - after, last, broken
     if broken is None and last > head.position:
-        result.broken = BrokenLink(head.position + 1, None, f"the chain runs on to position {last}, beyond its "
-                                   f"signed head at {head.position}: events were added outside the application")
+        result.broken = BrokenLink(
+            head.position + 1,
+            None,
+            f"the chain runs on to position {last}, beyond its "
+            f"signed head at {head.position}: events were added outside the application",
+        )
     elif broken is None and (head.position != last or head.event_hash != last_hash):
-        result.broken = BrokenLink(last + 1, None, f"the chain ends at position {last} but its signed head is at "
-                                   f"{head.position}: the newest events were removed")
+        result.broken = BrokenLink(
+            last + 1,
+            None,
+            f"the chain ends at position {last} but its signed head is at "
+            f"{head.position}: the newest events were removed",
+        )
     result.seconds = time.perf_counter() - started
     return result

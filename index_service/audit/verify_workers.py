@@ -94,8 +94,13 @@ def _stopped(error: BrokenProcessPool) -> VerificationStopped:
     return VerificationStopped(f"a worker process stopped ({error}); run verify again, or with --workers 1")
 
 
-def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkpoints: Mapping[int, str],
-                    workers: int, pruned_through: int) -> Iterator[Stretch]:
+def walk_in_workers(
+    connection: Connection,
+    parts: list[tuple[int, int]],
+    checkpoints: Mapping[int, str],
+    workers: int,
+    pruned_through: int,
+) -> Iterator[Stretch]:
     """Each stretch walked by a worker process, handed over in chain order as it is ready.
 
     `connection` is the verifier's, in its snapshot (see read_snapshot); `pruned_through` is where
@@ -109,8 +114,12 @@ def walk_in_workers(connection: Connection, parts: list[tuple[int, int]], checkp
         target = url.set(drivername="postgresql").render_as_string(hide_password=False)
     else:
         snapshot, target = None, str(Path(url.database or "").resolve())
-    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_open, initargs=(os.getpid(), dialect, target, snapshot))
+    executor = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_open,
+        initargs=(os.getpid(), dialect, target, snapshot),
+    )
     try:
         try:
             futures: list[Future[tuple[Stretch, int]]] = [

@@ -17,8 +17,7 @@ from typing import Any
 from index_service.audit import canonical
 
 ALTERED = "its content does not match its hash: the event was altered"
-REWRITTEN = ("a signed checkpoint holds another hash for this position: the chain was rewritten from here or "
-             "before")
+REWRITTEN = "a signed checkpoint holds another hash for this position: the chain was rewritten from here or before"
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,9 @@ def link_problem(position: int, previous_hash: str, expected: int, previous: str
     if position < expected:
         return f"position {position} appears again (an event was inserted)"
     if previous_hash != previous:
-        return ("does not follow the event before it: an event was removed, inserted or reordered, or this link "
-                "was edited")
+        return (
+            "does not follow the event before it: an event was removed, inserted or reordered, or this link was edited"
+        )
     return None
 
 
@@ -119,20 +119,23 @@ def walk_marked(rows: Iterable[Sequence[Any]], checkpoints: Mapping[int, str]) -
             position_before, hash_before = position - 1, previous_hash
         problem = link_problem(position, previous_hash, position_before + 1, hash_before)
         if problem:
-            return Stretch(first, position_before, hash_before, BrokenLink(position, event_id, problem),
-                           tuple(suspects))
+            return Stretch(
+                first, position_before, hash_before, BrokenLink(position, event_id, problem), tuple(suspects)
+            )
         if not matches:
             suspects.append(Suspect(position, event_id, previous_hash, stored_hash))
         if position in checkpoints and checkpoints[position] != stored_hash:
-            return Stretch(first, position_before, hash_before, BrokenLink(position, event_id, REWRITTEN),
-                           tuple(suspects))
+            return Stretch(
+                first, position_before, hash_before, BrokenLink(position, event_id, REWRITTEN), tuple(suspects)
+            )
         if last:
             last_position, last_hash = position, stored_hash
     return Stretch(first, last_position, last_hash, None, tuple(suspects))
 
 
-def join(stretches: Iterable[Stretch], after: int, previous: str,
-         recheck: Callable[[int], str]) -> tuple[int, str, BrokenLink | None]:
+def join(
+    stretches: Iterable[Stretch], after: int, previous: str, recheck: Callable[[int], str]
+) -> tuple[int, str, BrokenLink | None]:
     """(last good position, its hash, first broken link) of stretches in chain order, as one walk would find.
 
     The chain starts after position `after`, whose hash is `previous`. Each stretch's first
@@ -150,8 +153,11 @@ def join(stretches: Iterable[Stretch], after: int, previous: str,
             return last, previous, BrokenLink(position, event_id, problem)
         for suspect in stretch.suspects:
             if canonical.event_hash(suspect.previous_hash, recheck(suspect.event_id)) != suspect.stored_hash:
-                return suspect.position - 1, suspect.previous_hash, BrokenLink(suspect.position, suspect.event_id,
-                                                                               ALTERED)
+                return (
+                    suspect.position - 1,
+                    suspect.previous_hash,
+                    BrokenLink(suspect.position, suspect.event_id, ALTERED),
+                )
         if stretch.broken is not None:
             return stretch.last_position, stretch.last_hash, stretch.broken
         last, previous = stretch.last_position, stretch.last_hash

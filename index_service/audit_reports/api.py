@@ -17,8 +17,9 @@ from index_service.guards import requires
 from index_service.organisation_models import Organisation
 from index_service.request_input import ApiBlueprint
 
-blueprint = ApiBlueprint("audit_api", __name__, url_prefix="/api/v1/audit",
-                      description="Auditors' reports over the audit trail")
+blueprint = ApiBlueprint(
+    "audit_api", __name__, url_prefix="/api/v1/audit", description="Auditors' reports over the audit trail"
+)
 
 
 def _page(report: str, query: Any, filters: reports.Filters) -> dict[str, Any]:
@@ -79,5 +80,6 @@ def unusual(filters: reports.Filters) -> reports.Unusual:
     """Unusual use: volume against the person's own norm, their organisation's and a ceiling; shielded records;
     out of hours; own surname."""
     operations.report_run("unusual", filters, "api")
-    return reports.unusual_use(filters, current_app.config["WORKING_HOURS"],
-                               current_app.config["UNUSUAL_LOOKUPS_PER_DAY"])
+    return reports.unusual_use(
+        filters, current_app.config["WORKING_HOURS"], current_app.config["UNUSUAL_LOOKUPS_PER_DAY"]
+    )

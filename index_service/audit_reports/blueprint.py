@@ -29,8 +29,10 @@ def filters_from_query() -> reports.Filters:
         return ReportArgs().load(request.args.to_dict())
     except ValidationError as error:
         messages = error.normalized_messages()
-        raise BadRequest(" ".join(f"{FILTER_LABELS.get(name, name)}: {' '.join(text)}"
-                                  for name, text in messages.items()) + " Dates are YYYY-MM-DD.") from error
+        raise BadRequest(
+            " ".join(f"{FILTER_LABELS.get(name, name)}: {' '.join(text)}" for name, text in messages.items())
+            + " Dates are YYYY-MM-DD."
+        ) from error
 
 
 def index_id_from(text: str) -> str:
@@ -48,19 +50,35 @@ def _csv(name: str, query: Select[Any]) -> Response:
         with app.app_context():
             yield from operations.report_csv(query)
 
-    return Response(lines(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="audit-{name}.csv"'})
+    return Response(
+        lines(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="audit-{name}.csv"'}
+    )
 
 
-def _event_report(name: str, title: str, query: Select[Any], filters: reports.Filters, args: dict[str, Any],
-                  subject: dict[str, Any], target_ids: tuple[str, ...] = (), **context: Any) -> str | Response:
+def _event_report(
+    name: str,
+    title: str,
+    query: Select[Any],
+    filters: reports.Filters,
+    args: dict[str, Any],
+    subject: dict[str, Any],
+    target_ids: tuple[str, ...] = (),
+    **context: Any,
+) -> str | Response:
     """One list of events: the page, or with format=csv every event as CSV; either way audited."""
     if request.args.get("format") == "csv":
         operations.report_export(name, filters, subject, target_ids)
         return _csv(name, query)
     operations.report_run(name, filters, "web", subject, target_ids)
-    return render_template("audit/report.html", title=title, page=reports.page_of(query, filters), filters=filters,
-                           endpoint=request.endpoint, args=args, **context)
+    return render_template(
+        "audit/report.html",
+        title=title,
+        page=reports.page_of(query, filters),
+        filters=filters,
+        endpoint=request.endpoint,
+        args=args,
+        **context,
+    )
 
 
 def _range_args(filters: reports.Filters) -> dict[str, str]:
@@ -74,9 +92,12 @@ def index() -> str:
     filters = filters_from_query()
     by_organisation = reports.activity_by_organisation(filters)
     operations.report_run("overview", filters, "web")
-    chart = bar_chart("activity-by-organisation", "Searches and views by organisation",
-                      by_organisation[:20], "Bars for each organisation's searches and views; the table below "
-                      "gives the same figures.")
+    chart = bar_chart(
+        "activity-by-organisation",
+        "Searches and views by organisation",
+        by_organisation[:20],
+        "Bars for each organisation's searches and views; the table below gives the same figures.",
+    )
     return render_template("audit/index.html", by_organisation=by_organisation, chart=chart, filters=filters)
 
 
@@ -87,13 +108,27 @@ def by_child() -> str | Response:
     filters = filters_from_query()
     typed = request.args.get("index_id", "").strip()
     if not typed:
-        return render_template("audit/report.html", title="Activity on a child's record", page=None,
-                               filters=filters, endpoint=request.endpoint, args={}, ask="index_id")
+        return render_template(
+            "audit/report.html",
+            title="Activity on a child's record",
+            page=None,
+            filters=filters,
+            endpoint=request.endpoint,
+            args={},
+            ask="index_id",
+        )
     index_id = index_id_from(typed)
-    return _event_report("child", f"Activity on the record {format_index_id(index_id)}",
-                         reports.child_query(index_id, filters), filters,
-                         {"index_id": index_id, **_range_args(filters)}, {"index_id": index_id}, (index_id,),
-                         ask="index_id", index_id=index_id)
+    return _event_report(
+        "child",
+        f"Activity on the record {format_index_id(index_id)}",
+        reports.child_query(index_id, filters),
+        filters,
+        {"index_id": index_id, **_range_args(filters)},
+        {"index_id": index_id},
+        (index_id,),
+        ask="index_id",
+        index_id=index_id,
+    )
 
 
 @blueprint.route("/users")
@@ -103,15 +138,28 @@ def by_user() -> str | Response:
     filters = filters_from_query()
     email = request.args.get("email", "").strip()
     if not email:
-        return render_template("audit/report.html", title="A user's activity", page=None, filters=filters,
-                               endpoint=request.endpoint, args={}, ask="email")
+        return render_template(
+            "audit/report.html",
+            title="A user's activity",
+            page=None,
+            filters=filters,
+            endpoint=request.endpoint,
+            args={},
+            ask="email",
+        )
     user = reports.user_by_email(email)
     if user is None:
         raise NotFound("No user has that email address.")
-    return _event_report("user", f"Activity of {user.display_name} ({user.email})",
-                         reports.user_query(user.id, filters), filters,
-                         {"email": user.email, **_range_args(filters)}, {"user_id": user.id},
-                         ask="email", email=user.email)
+    return _event_report(
+        "user",
+        f"Activity of {user.display_name} ({user.email})",
+        reports.user_query(user.id, filters),
+        filters,
+        {"email": user.email, **_range_args(filters)},
+        {"user_id": user.id},
+        ask="email",
+        email=user.email,
+    )
 
 
 @blueprint.route("/organisations")
@@ -122,20 +170,39 @@ def by_organisation() -> str | Response:
     chosen = request.args.get("organisation", "").strip()
     choices = reports.organisations()
     if not chosen:
-        return render_template("audit/report.html", title="An organisation's activity", page=None, filters=filters,
-                               endpoint=request.endpoint, args={}, ask="organisation", choices=choices)
+        return render_template(
+            "audit/report.html",
+            title="An organisation's activity",
+            page=None,
+            filters=filters,
+            endpoint=request.endpoint,
+            args={},
+            ask="organisation",
+            choices=choices,
+        )
     organisation = db.session.get(Organisation, int(chosen)) if chosen.isdigit() else None
     if organisation is None:
         raise NotFound("No organisation has that number.")
     days = reports.activity_by_day(filters, organisation.id)
-    chart = bar_chart("activity-by-day", f"Searches and views a day by {organisation.name}",
-                      [(day.strftime("%d %b"), count) for day, count in days],
-                      "Bars for each day's searches and views; the table below gives the same figures.")
-    return _event_report("organisation", f"Activity of {organisation.name}",
-                         reports.organisation_query(organisation.id, filters), filters,
-                         {"organisation": organisation.id, **_range_args(filters)},
-                         {"organisation_id": organisation.id}, ask="organisation", choices=choices,
-                         chosen=organisation.id, chart=chart, days=days)
+    chart = bar_chart(
+        "activity-by-day",
+        f"Searches and views a day by {organisation.name}",
+        [(day.strftime("%d %b"), count) for day, count in days],
+        "Bars for each day's searches and views; the table below gives the same figures.",
+    )
+    return _event_report(
+        "organisation",
+        f"Activity of {organisation.name}",
+        reports.organisation_query(organisation.id, filters),
+        filters,
+        {"organisation": organisation.id, **_range_args(filters)},
+        {"organisation_id": organisation.id},
+        ask="organisation",
+        choices=choices,
+        chosen=organisation.id,
+        chart=chart,
+        days=days,
+    )
 
 
 @blueprint.route("/sign-in-failures")
@@ -143,8 +210,9 @@ def by_organisation() -> str | Response:
 def sign_in_failures() -> str | Response:
     """Failed sign-ins and re-entered codes, and refused source system credentials, with why."""
     filters = filters_from_query()
-    return _event_report("sign-in-failures", "Failed sign-ins", reports.sign_in_failure_query(filters), filters,
-                         _range_args(filters), {})
+    return _event_report(
+        "sign-in-failures", "Failed sign-ins", reports.sign_in_failure_query(filters), filters, _range_args(filters), {}
+    )
 
 
 @blueprint.route("/unusual")
@@ -152,12 +220,19 @@ def sign_in_failures() -> str | Response:
 def unusual() -> str:
     """Who is using the index unusually: volume, shielded records, hours, their own surname."""
     filters = filters_from_query()
-    found = reports.unusual_use(filters, current_app.config["WORKING_HOURS"],
-                                current_app.config["UNUSUAL_LOOKUPS_PER_DAY"])
+    found = reports.unusual_use(
+        filters, current_app.config["WORKING_HOURS"], current_app.config["UNUSUAL_LOOKUPS_PER_DAY"]
+    )
     operations.report_run("unusual", filters, "web")
-    return render_template("audit/unusual.html", found=found, kinds=reports.UNUSUAL_KINDS, filters=filters,
-                           working_hours=current_app.config["WORKING_HOURS"],
-                           ceiling=current_app.config["UNUSUAL_LOOKUPS_PER_DAY"], reports=reports)
+    return render_template(
+        "audit/unusual.html",
+        found=found,
+        kinds=reports.UNUSUAL_KINDS,
+        filters=filters,
+        working_hours=current_app.config["WORKING_HOURS"],
+        ceiling=current_app.config["UNUSUAL_LOOKUPS_PER_DAY"],
+        reports=reports,
+    )
 
 
 @blueprint.route("/children/<index_id>/subject-access")
@@ -173,8 +248,11 @@ def subject_access_page(index_id: str) -> str:
 def subject_access_pdf(index_id: str) -> Response:
     """The same pack as a PDF."""
     pack = _pack(index_id, "pdf")
-    return Response(subject_access.pdf(pack), mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="subject-access-{pack.index_id}.pdf"'})
+    return Response(
+        subject_access.pdf(pack),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="subject-access-{pack.index_id}.pdf"'},
+    )
 
 
 def _pack(typed: str, form: str) -> subject_access.Pack:
@@ -183,5 +261,3 @@ def _pack(typed: str, form: str) -> subject_access.Pack:
         raise NotFound("No child has that index ID.")
     subject_access.record_pack(pack, form)
     return pack
-
-

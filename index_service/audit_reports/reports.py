@@ -56,12 +56,17 @@ class Filters:
         start = self.date_from
         if start is None and default_days is not None:
             start = (self.date_to or datetime.now(UTC).date()) - timedelta(days=default_days - 1)
-        return (datetime.combine(start, time.min, UTC) if start else None,
-                datetime.combine(self.date_to + timedelta(days=1), time.min, UTC) if self.date_to else None)
+        return (
+            datetime.combine(start, time.min, UTC) if start else None,
+            datetime.combine(self.date_to + timedelta(days=1), time.min, UTC) if self.date_to else None,
+        )
 
     def as_details(self) -> dict[str, Any]:
-        return {"from": self.date_from.isoformat() if self.date_from else None,
-                "to": self.date_to.isoformat() if self.date_to else None, "page": self.page}
+        return {
+            "from": self.date_from.isoformat() if self.date_from else None,
+            "to": self.date_to.isoformat() if self.date_to else None,
+            "page": self.page,
+        }
 
 
 @dataclass(frozen=True)
@@ -111,7 +116,7 @@ class Unusual:
 
 UNUSUAL_KINDS = {
     "volume": "Far more searches and views in a day than their own usual day or their organisation's, or more "
-              "than anyone's day should hold",
+    "than anyone's day should hold",
     "shielded": "Views of records that were shielded when they were viewed",
     "out_of_hours": "Searches and views outside working hours or at weekends",
     "own_surname": "Searches for children who share the user's own surname and postcode area",
@@ -120,10 +125,12 @@ UNUSUAL_KINDS = {
 
 def _events(filters: Filters, *conditions: sa.ColumnElement[bool], default_days: int | None = None) -> Select[Any]:
     start, end = filters.bounds(default_days)
-    query = (select(AuditEvent, User.display_name, User.email, Organisation.name)
-             .outerjoin(User, User.id == AuditEvent.user_id)
-             .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-             .where(*conditions))
+    query = (
+        select(AuditEvent, User.display_name, User.email, Organisation.name)
+        .outerjoin(User, User.id == AuditEvent.user_id)
+        .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
+        .where(*conditions)
+    )
     if start is not None:
         query = query.where(AuditEvent.occurred_at >= start)
     if end is not None:
@@ -133,17 +140,32 @@ def _events(filters: Filters, *conditions: sa.ColumnElement[bool], default_days:
 
 def event_line(row: Any) -> EventLine:
     event, name, email, organisation = row
-    return EventLine(event.id, event.chain_position, event.occurred_at, event.tag.value, event.outcome.value,
-                     event.user_id, name, email, event.organisation_id, organisation, event.reason,
-                     list(event.target_ids), event.client_address, event.user_agent, dict(event.details),
-                     event.actor_roles)
+    return EventLine(
+        event.id,
+        event.chain_position,
+        event.occurred_at,
+        event.tag.value,
+        event.outcome.value,
+        event.user_id,
+        name,
+        email,
+        event.organisation_id,
+        organisation,
+        event.reason,
+        list(event.target_ids),
+        event.client_address,
+        event.user_agent,
+        dict(event.details),
+        event.actor_roles,
+    )
 
 
 def _page(query: Select[Any], page: int) -> EventPage:
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     pages = page_count(total, PAGE_SIZE)
-    rows = db.session.execute(query.order_by(AuditEvent.chain_position.desc())
-                              .limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).all()
+    rows = db.session.execute(
+        query.order_by(AuditEvent.chain_position.desc()).limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    ).all()
     return EventPage([event_line(row) for row in rows], total, page, pages)
 
 
@@ -184,8 +206,12 @@ def organisation_query(organisation_id: int, filters: Filters) -> Select[Any]:
 
 def sign_in_failure_query(filters: Filters) -> Select[Any]:
     # Written out, not bound, so that the planner sees the partial index's own condition.
-    return _events(filters, AuditEvent.tag.in_(sa.bindparam("sign_in_failures", list(SIGN_IN_FAILURES),
-                                                            expanding=True, literal_execute=True)))
+    return _events(
+        filters,
+        AuditEvent.tag.in_(
+            sa.bindparam("sign_in_failures", list(SIGN_IN_FAILURES), expanding=True, literal_execute=True)
+        ),
+    )
 
 
 def page_of(query: Select[Any], filters: Filters) -> EventPage:
@@ -206,9 +232,11 @@ def activity_by_day(filters: Filters, organisation_id: int) -> list[tuple[date, 
     last = (end - timedelta(days=1)).date() if end else datetime.now(UTC).date()
     first = max(start.date() if start else last, last - timedelta(days=CHART_MAX_DAYS - 1))
     query = select(AuditEvent.occurred_at).where(
-        AuditEvent.tag.in_(LOOKUPS), AuditEvent.organisation_id == organisation_id,
+        AuditEvent.tag.in_(LOOKUPS),
+        AuditEvent.organisation_id == organisation_id,
         AuditEvent.occurred_at >= datetime.combine(first, time.min, UTC),
-        AuditEvent.occurred_at < datetime.combine(last + timedelta(days=1), time.min, UTC))
+        AuditEvent.occurred_at < datetime.combine(last + timedelta(days=1), time.min, UTC),
+    )
     counts = Counter(moment.date() for moment in db.session.scalars(query))
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
     return [(day, counts.get(day, 0)) for day in days]
@@ -217,10 +245,13 @@ def activity_by_day(filters: Filters, organisation_id: int) -> list[tuple[date, 
 def activity_by_organisation(filters: Filters) -> list[tuple[str, int]]:
     """Searches and views by organisation over the range (default: the last 30 days), most first."""
     start, end = filters.bounds(CHART_DEFAULT_DAYS)
-    query = (select(Organisation.name, func.count(AuditEvent.id))
-             .join(Organisation, Organisation.id == AuditEvent.organisation_id)
-             .where(AuditEvent.tag.in_(LOOKUPS), AuditEvent.occurred_at >= start)
-             .group_by(Organisation.name).order_by(func.count(AuditEvent.id).desc(), Organisation.name))
+    query = (
+        select(Organisation.name, func.count(AuditEvent.id))
+        .join(Organisation, Organisation.id == AuditEvent.organisation_id)
+        .where(AuditEvent.tag.in_(LOOKUPS), AuditEvent.occurred_at >= start)
+        .group_by(Organisation.name)
+        .order_by(func.count(AuditEvent.id).desc(), Organisation.name)
+    )
     if end is not None:
         query = query.where(AuditEvent.occurred_at < end)
     return [(name, count) for name, count in db.session.execute(query)]
@@ -235,8 +266,11 @@ def unusual_use(filters: Filters, working_hours: tuple[int, int], ceiling: int) 
     """The four kinds of unusual use the auditors asked for, over the range (default: the last 7 days, today's
     events included)."""
     start, end = filters.bounds(UNUSUAL_DEFAULT_DAYS)
-    query = _events(Filters(start.date() if start else None, filters.date_to), AuditEvent.tag.in_(LOOKUPS + VIEWS),
-                    AuditEvent.outcome == Outcome.SUCCESS)
+    query = _events(
+        Filters(start.date() if start else None, filters.date_to),
+        AuditEvent.tag.in_(LOOKUPS + VIEWS),
+        AuditEvent.outcome == Outcome.SUCCESS,
+    )
     lines = [event_line(row) for row in db.session.execute(query.order_by(AuditEvent.chain_position))]
     result = Unusual(start, {kind: [] for kind in UNUSUAL_KINDS})
     result.findings["volume"] = _volume(lines, _history(lines, start), ceiling)
@@ -245,8 +279,9 @@ def unusual_use(filters: Filters, working_hours: tuple[int, int], ceiling: int) 
     for line in lines:
         local = line.occurred_at.astimezone(LOCAL_TIME)
         if local.weekday() >= 5 or not first <= local.hour < last:
-            result.findings["out_of_hours"].append(_finding(
-                "out_of_hours", line, f"{line.tag} at {local:%A %H:%M} UK time"))
+            result.findings["out_of_hours"].append(
+                _finding("out_of_hours", line, f"{line.tag} at {local:%A %H:%M} UK time")
+            )
     result.findings["own_surname"] = _own_surname(lines)
     return result
 
@@ -260,19 +295,36 @@ def _shielded_views(lines: list[EventLine]) -> list[Finding]:
     """
     views = [line for line in lines if line.tag in VIEWS and not SHIELDED_WORK & _roles(line)]
     unflagged = {target for line in views if "shielded" not in line.details for target in line.target_ids}
-    shielded_now = set(db.session.scalars(select(Child.index_id).where(
-        Child.index_id.in_(unflagged), Child.is_shielded.is_(True)))) if unflagged else set()
+    shielded_now = (
+        set(
+            db.session.scalars(select(Child.index_id).where(Child.index_id.in_(unflagged), Child.is_shielded.is_(True)))
+        )
+        if unflagged
+        else set()
+    )
     findings = []
     for line in views:
         if line.tag == AuditTag.OVERRIDE_VIEW:
-            findings.append(_finding("shielded", line, "viewed shielded record " + ", ".join(line.target_ids)
-                                     + " through an emergency override"))
+            findings.append(
+                _finding(
+                    "shielded",
+                    line,
+                    "viewed shielded record " + ", ".join(line.target_ids) + " through an emergency override",
+                )
+            )
         elif "shielded" in line.details:
             if line.details["shielded"] is True:
                 findings.append(_finding("shielded", line, "viewed shielded record " + ", ".join(line.target_ids)))
         elif shielded_now.intersection(line.target_ids):
-            findings.append(_finding("shielded", line, "viewed record " + ", ".join(sorted(shielded_now.intersection(
-                line.target_ids))) + ", shielded now (the event does not say whether it was then)"))
+            findings.append(
+                _finding(
+                    "shielded",
+                    line,
+                    "viewed record "
+                    + ", ".join(sorted(shielded_now.intersection(line.target_ids)))
+                    + ", shielded now (the event does not say whether it was then)",
+                )
+            )
     return findings
 
 
@@ -293,25 +345,50 @@ def _own_surname(lines: list[EventLine]) -> list[Finding]:
     said to be so: an unknown home must not hide a search for one's own family.
     """
     searches = [(line, family) for line in lines if (family := _searched_family(line))]
-    homes = dict(db.session.execute(select(User.id, User.home_postcode_district).where(
-        User.id.in_({line.user_id for line, _ in searches}))).all()) if searches else {}
+    homes = (
+        dict(
+            db.session.execute(
+                select(User.id, User.home_postcode_district).where(User.id.in_({line.user_id for line, _ in searches}))
+            ).all()
+        )
+        if searches
+        else {}
+    )
     found = {target for line, _ in searches if homes.get(line.user_id) for target in line.target_ids}
-    lives_in = dict(db.session.execute(
-        select(Child.index_id, Address.postcode).join(Address, Address.child_id == Child.id)
-        .where(Child.index_id.in_(found), Address.is_current.is_(True))).all()) if found else {}
+    lives_in = (
+        dict(
+            db.session.execute(
+                select(Child.index_id, Address.postcode)
+                .join(Address, Address.child_id == Child.id)
+                .where(Child.index_id.in_(found), Address.is_current.is_(True))
+            ).all()
+        )
+        if found
+        else {}
+    )
     findings = []
     for line, family in searches:
         home = homes.get(line.user_id)
         if home is None:
-            findings.append(_finding("own_surname", line, f"searched for the family name {family} (their home "
-                                                          "postcode district is not on record)"))
+            findings.append(
+                _finding(
+                    "own_surname",
+                    line,
+                    f"searched for the family name {family} (their home postcode district is not on record)",
+                )
+            )
             continue
         area = postcode_area(home)
         places = [(line.details.get("criteria") or {}).get("postcode")]
         places += [lives_in.get(target) for target in line.target_ids]
         if area in {postcode_area(place) for place in places}:
-            findings.append(_finding("own_surname", line, f"searched for the family name {family} in their own "
-                                                          f"postcode area {area} (home district {home})"))
+            findings.append(
+                _finding(
+                    "own_surname",
+                    line,
+                    f"searched for the family name {family} in their own postcode area {area} (home district {home})",
+                )
+            )
     return findings
 
 
@@ -327,13 +404,18 @@ def _roles(line: EventLine) -> set[str]:
 def _history(lines: list[EventLine], start: datetime | None) -> Counter[tuple[int, date]]:
     """Lookups a day for each user in the range, over the HISTORY_DAYS before it as well as in it."""
     days: Counter[tuple[int, date]] = Counter(
-        (line.user_id, line.occurred_at.date()) for line in lines if line.user_id is not None and line.tag in LOOKUPS)
+        (line.user_id, line.occurred_at.date()) for line in lines if line.user_id is not None and line.tag in LOOKUPS
+    )
     users = {user_id for user_id, _ in days}
     if start is None or not users:
         return days
     earlier = select(AuditEvent.user_id, AuditEvent.occurred_at).where(
-        AuditEvent.tag.in_(LOOKUPS), AuditEvent.outcome == Outcome.SUCCESS, AuditEvent.user_id.in_(users),
-        AuditEvent.occurred_at >= start - timedelta(days=HISTORY_DAYS), AuditEvent.occurred_at < start)
+        AuditEvent.tag.in_(LOOKUPS),
+        AuditEvent.outcome == Outcome.SUCCESS,
+        AuditEvent.user_id.in_(users),
+        AuditEvent.occurred_at >= start - timedelta(days=HISTORY_DAYS),
+        AuditEvent.occurred_at < start,
+    )
     days.update((user_id, moment.date()) for user_id, moment in db.session.execute(earlier))
     return days
 
@@ -373,7 +455,15 @@ def _volume(lines: list[EventLine], days: Counter[tuple[int, date]], ceiling: in
             reasons.append(f"their organisation's usual day is {statistics.median(others):g}")
         if reasons:
             first = day_lines[0]
-            findings.append(Finding("volume", first.user_id, first.user_name, first.organisation, day,
-                                    f"{count} searches and views; " + "; ".join(reasons),
-                                    tuple(line.id for line in day_lines)))
+            findings.append(
+                Finding(
+                    "volume",
+                    first.user_id,
+                    first.user_name,
+                    first.organisation,
+                    day,
+                    f"{count} searches and views; " + "; ".join(reasons),
+                    tuple(line.id for line in day_lines),
+                )
+            )
     return findings

@@ -14,8 +14,9 @@ from index_service.children.schemas import StrippedSchema
 # last), which must be dates too. No audit event is older than the first.
 EARLIEST_DAY = date(1900, 1, 1)
 LATEST_DAY = date(9999, 12, 30)
-_DAYS = validate.Range(min=EARLIEST_DAY, max=LATEST_DAY,
-                       error=f"Give a day from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}.")
+_DAYS = validate.Range(
+    min=EARLIEST_DAY, max=LATEST_DAY, error=f"Give a day from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()}."
+)
 
 
 class ReportArgs(StrippedSchema):
@@ -24,10 +25,12 @@ class ReportArgs(StrippedSchema):
     class Meta:
         unknown = EXCLUDE
 
-    date_from = fields.Date(data_key="from", load_default=None, validate=_DAYS,
-                            metadata={"description": "First day, YYYY-MM-DD"})
-    date_to = fields.Date(data_key="to", load_default=None, validate=_DAYS,
-                          metadata={"description": "Last day, YYYY-MM-DD"})
+    date_from = fields.Date(
+        data_key="from", load_default=None, validate=_DAYS, metadata={"description": "First day, YYYY-MM-DD"}
+    )
+    date_to = fields.Date(
+        data_key="to", load_default=None, validate=_DAYS, metadata={"description": "Last day, YYYY-MM-DD"}
+    )
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
 
     @validates_schema
@@ -56,8 +59,12 @@ class EventSchema(Schema):
     client_address = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
     details = fields.Dict()
-    actor_roles = fields.String(allow_none=True, metadata={
-        "description": "The actor's roles when the event happened, comma-separated (none before they were recorded)"})
+    actor_roles = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "The actor's roles when the event happened, comma-separated (none before they were recorded)"
+        },
+    )
 
 
 class EventPageSchema(Schema):

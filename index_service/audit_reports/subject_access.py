@@ -39,13 +39,18 @@ from index_service.extensions import db
 from index_service.organisation_models import Organisation
 from shielding.redaction import Viewer, redact
 
-LOOKS = {AuditTag.RECORD_VIEW: "viewed the record", AuditTag.OVERRIDE_VIEW: "viewed it by emergency access",
-         AuditTag.RECORD_SEARCH: "found it in a search"}
+LOOKS = {
+    AuditTag.RECORD_VIEW: "viewed the record",
+    AuditTag.OVERRIDE_VIEW: "viewed it by emergency access",
+    AuditTag.RECORD_SEARCH: "found it in a search",
+}
 PRACTITIONER_FIELDS = ("practitioner_name", "practitioner_email")
 REQUESTER = Viewer(may_see_shielded=False)
-WITHHELD = ("This child's record is shielded. The address, carers, identifiers, the services involved and where "
-            "each value came from are withheld from this pack, and the organisations that looked are given by "
-            "their kind only. Releasing more needs a decision by the shielding team.")
+WITHHELD = (
+    "This child's record is shielded. The address, carers, identifiers, the services involved and where "
+    "each value came from are withheld from this pack, and the organisations that looked are given by "
+    "their kind only. Releasing more needs a decision by the shielding team."
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,10 @@ class Pack:
 
 
 def _without_names(record: dict[str, Any]) -> dict[str, Any]:
-    involvements = [{key: value for key, value in involvement.items() if key not in PRACTITIONER_FIELDS}
-                    for involvement in record.get("involvements", [])]
+    involvements = [
+        {key: value for key, value in involvement.items() if key not in PRACTITIONER_FIELDS}
+        for involvement in record.get("involvements", [])
+    ]
     return {**record, "involvements": involvements} if "involvements" in record else record
 
 
@@ -103,12 +110,14 @@ def build(index_id: str, *, names: bool) -> Pack | None:
 
 def _looks(index_ids: set[str], *, shielded: bool, names: bool) -> list[Look]:
     """Views and search appearances of the child by organisation, roles and kind of look, with dates."""
-    query = (select(AuditEvent, User, Organisation)
-             .outerjoin(User, User.id == AuditEvent.user_id)
-             .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
-             .where(AuditEvent.tag.in_(list(LOOKS)), AuditEvent.outcome == Outcome.SUCCESS)
-             .where(names_any_child(index_ids))
-             .order_by(AuditEvent.chain_position))
+    query = (
+        select(AuditEvent, User, Organisation)
+        .outerjoin(User, User.id == AuditEvent.user_id)
+        .outerjoin(Organisation, Organisation.id == AuditEvent.organisation_id)
+        .where(AuditEvent.tag.in_(list(LOOKS)), AuditEvent.outcome == Outcome.SUCCESS)
+        .where(names_any_child(index_ids))
+        .order_by(AuditEvent.chain_position)
+    )
     grouped: dict[tuple[str, str, str], list[tuple[date, str | None]]] = defaultdict(list)
     for event, user, organisation in db.session.execute(query):
         if organisation is None:
@@ -116,19 +125,32 @@ def _looks(index_ids: set[str], *, shielded: bool, names: bool) -> list[Look]:
         else:
             name = f"a {organisation.type.value.replace('_', ' ')}" if shielded else organisation.name
         grouped[(name, _roles(event, user), LOOKS[event.tag])].append(
-            (event.occurred_at.date(), user.display_name if user and names else None))
-    return [Look(organisation, roles, how, min(d for d, _ in seen), max(d for d, _ in seen), len(seen),
-                 ", ".join(sorted({person for _, person in seen if person})) or None)
-            for (organisation, roles, how), seen in sorted(grouped.items())]
+            (event.occurred_at.date(), user.display_name if user and names else None)
+        )
+    return [
+        Look(
+            organisation,
+            roles,
+            how,
+            min(d for d, _ in seen),
+            max(d for d, _ in seen),
+            len(seen),
+            ", ".join(sorted({person for _, person in seen if person})) or None,
+        )
+        for (organisation, roles, how), seen in sorted(grouped.items())
+    ]
 
 
 def record_pack(pack: Pack, form: str) -> None:
-    record_event(AuditTag.AUDIT_SUBJECT_ACCESS, target_ids=[pack.index_id],
-                 details={"format": form, "shielded": pack.shielded, "names_shown": pack.names_shown,
-                          "looks": len(pack.looks)})
+    record_event(
+        AuditTag.AUDIT_SUBJECT_ACCESS,
+        target_ids=[pack.index_id],
+        details={"format": form, "shielded": pack.shielded, "names_shown": pack.names_shown, "looks": len(pack.looks)},
+    )
 
 
 # The PDF.
+
 
 def _cell(value: Any) -> str:
     if value is None or value == "":
@@ -141,11 +163,15 @@ def _cell(value: Any) -> str:
 def _table(rows: list[list[str]], styles: Any, widths: list[float] | None = None) -> Table:
     body = [[Paragraph(escape(text), styles["BodyText"]) for text in row] for row in rows]
     table = Table(body, colWidths=widths, repeatRows=1)
-    table.setStyle(TableStyle([
-        ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f2f1")),
-        ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.5, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f3f2f1")),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ]
+        )
+    )
     return table
 
 
@@ -160,53 +186,86 @@ def pdf(pack: Pack) -> bytes:
     if pack.shielded:
         story.append(Paragraph(escape(WITHHELD), styles["BodyText"]))
     story += [Spacer(1, 4 * mm), Paragraph("The record as held", styles["Heading2"])]
-    details = [["Field", "Value"],
-               ["Name", " ".join(filter(None, [record.get("given_name"), record.get("middle_names"),
-                                               record.get("family_name")]))],
-               ["Date of birth", _cell(record.get("date_of_birth"))], ["Gender", _cell(record.get("gender"))],
-               ["Status", _cell(record.get("status"))]]
+    details = [
+        ["Field", "Value"],
+        [
+            "Name",
+            " ".join(filter(None, [record.get("given_name"), record.get("middle_names"), record.get("family_name")])),
+        ],
+        ["Date of birth", _cell(record.get("date_of_birth"))],
+        ["Gender", _cell(record.get("gender"))],
+        ["Status", _cell(record.get("status"))],
+    ]
     for name in record.get("other_names", []):
-        details.append([f"Other name ({name['kind']})", " ".join(filter(None, [name["given_name"],
-                                                                                 name["family_name"]]))])
+        details.append(
+            [f"Other name ({name['kind']})", " ".join(filter(None, [name["given_name"], name["family_name"]]))]
+        )
     address = record.get("address")
     if address:
-        details.append(["Address", ", ".join(filter(None, [address["line1"], address["line2"], address["town"],
-                                                            address["postcode"]]))
-                        + f" (from {address['source'] or 'the index'}, {_cell(address['supplied_at'])})"])
+        details.append(
+            [
+                "Address",
+                ", ".join(filter(None, [address["line1"], address["line2"], address["town"], address["postcode"]]))
+                + f" (from {address['source'] or 'the index'}, {_cell(address['supplied_at'])})",
+            ]
+        )
     for carer in record.get("carers", []):
-        details.append(["Parent or carer", f"{carer['name']} {carer['relationship'] or ''} {carer['phone'] or ''}"
-                        f" (from {carer['source'] or 'the index'}, {_cell(carer['supplied_at'])})"])
+        details.append(
+            [
+                "Parent or carer",
+                f"{carer['name']} {carer['relationship'] or ''} {carer['phone'] or ''}"
+                f" (from {carer['source'] or 'the index'}, {_cell(carer['supplied_at'])})",
+            ]
+        )
     for identifier in record.get("identifiers", []):
-        details.append([identifier["kind"], f"{identifier['value']} (from {identifier['source'] or 'the index'}, "
-                        f"{_cell(identifier['supplied_at'])})"])
+        details.append(
+            [
+                identifier["kind"],
+                f"{identifier['value']} (from {identifier['source'] or 'the index'}, "
+                f"{_cell(identifier['supplied_at'])})",
+            ]
+        )
     story.append(_table(details, styles, [45 * mm, 125 * mm]))
     involvements = record.get("involvements", [])
     if involvements:
         story += [Spacer(1, 4 * mm), Paragraph("Services involved", styles["Heading2"])]
         rows = [["Service", "Organisation", "Role", "From", "To", "Source"]]
-        rows += [[i["service_label"], i["organisation"], i["role"] or "", _cell(i["start_date"]),
-                  _cell(i["end_date"]), f"{i['source'] or 'the index'}, {_cell(i['supplied_at'])}"]
-                 for i in involvements]
+        rows += [
+            [
+                i["service_label"],
+                i["organisation"],
+                i["role"] or "",
+                _cell(i["start_date"]),
+                _cell(i["end_date"]),
+                f"{i['source'] or 'the index'}, {_cell(i['supplied_at'])}",
+            ]
+            for i in involvements
+        ]
         story.append(_table(rows, styles))
     provenance = record.get("provenance", [])
     if provenance:
         story += [Spacer(1, 4 * mm), Paragraph("Where each value came from", styles["Heading2"])]
-        story.append(_table([["Field", "Source", "Supplied"]] + [
-            [item["field"], item["source"] or "the index", _cell(item["supplied_at"])] for item in provenance
-        ], styles))
+        story.append(
+            _table(
+                [["Field", "Source", "Supplied"]]
+                + [[item["field"], item["source"] or "the index", _cell(item["supplied_at"])] for item in provenance],
+                styles,
+            )
+        )
     story += [Spacer(1, 4 * mm), Paragraph("Who looked at the record", styles["Heading2"])]
     if pack.looks:
         header = ["Organisation", "Roles", "What they did", "First", "Last", "Times"]
         header += ["People"] if pack.names_shown else []
-        rows = [header] + [[look.organisation, look.roles, look.how, _cell(look.first), _cell(look.last),
-                            str(look.times)] + ([look.people or ""] if pack.names_shown else [])
-                           for look in pack.looks]
+        rows = [header] + [
+            [look.organisation, look.roles, look.how, _cell(look.first), _cell(look.last), str(look.times)]
+            + ([look.people or ""] if pack.names_shown else [])
+            for look in pack.looks
+        ]
         story.append(_table(rows, styles))
     else:
         story.append(Paragraph("Nobody has looked at this record.", styles["BodyText"]))
     if not pack.names_shown:
         story.append(Paragraph("Practitioners' names are removed from this pack by policy.", styles["BodyText"]))
     out = io.BytesIO()
-    SimpleDocTemplate(out, pagesize=A4, title=f"Subject access pack {pack.index_id}",
-                      author="Child Index").build(story)
+    SimpleDocTemplate(out, pagesize=A4, title=f"Subject access pack {pack.index_id}", author="Child Index").build(story)
     return out.getvalue()

@@ -61,8 +61,13 @@ def _pending_user() -> User | None:
 
 def _refused(user: User, decision: AccessDecision) -> tuple[str, int]:
     """The person proved their password but may not use the index: tell them every reason, and audit it."""
-    record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, user=user, reason="access refused",
-                 details={"why": "access refused", "reasons": [reason.code for reason in decision.reasons]})
+    record_event(
+        AuditTag.LOGIN_FAILURE,
+        Outcome.DENIED,
+        user=user,
+        reason="access refused",
+        details={"why": "access refused", "reasons": [reason.code for reason in decision.reasons]},
+    )
     session.end()  # type: ignore[attr-defined]
     return render_template("auth/refused.html", reasons=decision.reasons), 403
 
@@ -99,8 +104,9 @@ def after_first_factor(user: User, method: str = "password", first_factor: dict[
     return redirect(url_for("auth.enrol" if tokens.may_enrol(user) else "auth.code"))
 
 
-def complete_sign_in(user: User, details: dict[str, Any] | None = None, *, code_proved: bool = True,
-                     second_factor: str = "index code") -> None:
+def complete_sign_in(
+    user: User, details: dict[str, Any] | None = None, *, code_proved: bool = True, second_factor: str = "index code"
+) -> None:
     """Both factors are proved: a fresh session, signed in. The caller must have checked `user.access`.
 
     The success event says how: `details`, or the first factor kept in the session and `second_factor`.
@@ -125,10 +131,13 @@ def _tell_of_suspended_roles(user: User) -> None:
     suspended = sorted(role.label for role in user.suspended_roles)
     if suspended:
         many = len(suspended) > 1
-        flash(f"Your {', '.join(suspended)} role{'s are' if many else ' is'} suspended until the index team "
-              f"approves {'them' if many else 'it'} again, because your user administrator reset your password "
-              "or issued you a new token. The index team will contact you to confirm. If you did not ask for "
-              "this, tell the index team.", "info")
+        flash(
+            f"Your {', '.join(suspended)} role{'s are' if many else ' is'} suspended until the index team "
+            f"approves {'them' if many else 'it'} again, because your user administrator reset your password "
+            "or issued you a new token. The index team will contact you to confirm. If you did not ask for "
+            "this, tell the index team.",
+            "info",
+        )
 
 
 @blueprint.route("/sign-in", methods=["GET", "POST"])
@@ -203,8 +212,7 @@ def recovery() -> Page:
         return render_template("auth/recovery.html", form=form), 429
     if not tokens.use_recovery_code(user, form.recovery_code.data):
         record_failure(user.email, request.remote_addr)
-        record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user,
-                     details={"why": "wrong or used recovery code"})
+        record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"why": "wrong or used recovery code"})
         form.recovery_code.errors = [BAD_RECOVERY_CODE]
         return render_template("auth/recovery.html", form=form), 401
     decision = user.access(utc_today())
@@ -213,8 +221,11 @@ def recovery() -> Page:
     record_event(AuditTag.RECOVERY_CODE_USE, user=user)
     complete_sign_in(user, second_factor="recovery code")
     left = tokens.unused_recovery_codes(user)
-    flash(f"You signed in with a recovery code; you have {left} left and your user administrator has been told. "
-          "If you have lost your phone, ask them to revoke your token and issue a new one.", "info")
+    flash(
+        f"You signed in with a recovery code; you have {left} left and your user administrator has been told. "
+        "If you have lost your phone, ask them to revoke your token and issue a new one.",
+        "info",
+    )
     return redirect(url_for("web.home"))
 
 
@@ -231,8 +242,9 @@ def enrol() -> Page:
     form = CodeForm()
 
     def page(status: int = 200) -> tuple[str, int]:
-        return render_template("auth/enrol.html", form=form, secret=secret,
-                               qr_svg=tokens.qr_code_svg(secret, user.email)), status
+        return render_template(
+            "auth/enrol.html", form=form, secret=secret, qr_svg=tokens.qr_code_svg(secret, user.email)
+        ), status
 
     if not form.validate_on_submit():
         return page()
@@ -244,8 +256,10 @@ def enrol() -> Page:
     if recovery_codes is None:
         record_failure(user.email, request.remote_addr)
         record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={"why": "wrong enrolment code"})
-        form.code.errors = ["Enter the code your authenticator app shows for Child Index. "
-                            "If it is refused again, check the key you typed."]
+        form.code.errors = [
+            "Enter the code your authenticator app shows for Child Index. "
+            "If it is refused again, check the key you typed."
+        ]
         return page(401)
     record_event(AuditTag.TOKEN_ENROL, user=user)
     decision = user.access(utc_today())

@@ -41,9 +41,15 @@ class ChangePasswordForm(FlaskForm):
     new_password = PasswordField("New password", validators=[DataRequired("Enter a new password")])
     confirm_password = PasswordField(
         "Confirm new password",
-        validators=[DataRequired("Enter the new password again"),
-                    EqualTo("new_password", message="The two new passwords must match")],
+        validators=[
+            DataRequired("Enter the new password again"),
+            EqualTo("new_password", message="The two new passwords must match"),
+        ],
     )
-    code = StringField("Security code", validators=[
-        Optional(), Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
-    ])
+    code = StringField(
+        "Security code",
+        validators=[
+            Optional(),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
+        ],
+    )

@@ -49,7 +49,9 @@ class User(db.Model):
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     line_manager: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[line_manager_id])
     role_grants: Mapped[list[UserRole]] = relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin",
+        back_populates="user",
+        cascade="all, delete-orphan",
+        lazy="selectin",
         foreign_keys="UserRole.user_id",
     )
 
@@ -65,8 +67,9 @@ class User(db.Model):
     @property
     def approved_roles(self) -> frozenset[Role]:
         """Roles in effect through the index team's approval: a password reset or a new token suspends them."""
-        return frozenset(grant.role for grant in self.role_grants
-                         if needs_approval(grant.role) and grant.approved_at is not None)
+        return frozenset(
+            grant.role for grant in self.role_grants if needs_approval(grant.role) and grant.approved_at is not None
+        )
 
     @property
     def suspended_roles(self) -> frozenset[Role]:

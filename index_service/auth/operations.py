@@ -35,11 +35,14 @@ def _window_start() -> datetime:
 
 
 def _failures(key: str) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(FailedAttempt).where(
-            FailedAttempt.key == key, FailedAttempt.at >= _window_start()
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(FailedAttempt)
+            .where(FailedAttempt.key == key, FailedAttempt.at >= _window_start())
         )
-    ) or 0
+        or 0
+    )
 
 
 def _locked(key: str | None, address: str | None) -> bool:

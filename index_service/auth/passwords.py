@@ -83,8 +83,11 @@ _zxcvbn_lock = threading.Lock()
 
 def _estimate(password: str, user_inputs: list[str]) -> dict[str, object]:
     with _zxcvbn_lock:
-        return zxcvbn(password[:ESTIMATED_LENGTH], user_inputs=user_inputs,  # type: ignore[no-any-return]
-                      max_length=ESTIMATED_LENGTH)
+        return zxcvbn(
+            password[:ESTIMATED_LENGTH],
+            user_inputs=user_inputs,  # type: ignore[no-any-return]
+            max_length=ESTIMATED_LENGTH,
+        )
 
 
 def strength_problem(password: str, user_inputs: Iterable[str | None] = ()) -> str | None:

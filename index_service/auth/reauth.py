@@ -38,7 +38,9 @@ def confirm_fresh_code(user: User, code: str, purpose: str) -> CodeRefused | Non
     if not accept_code(user, code):
         record_failure(user.email, request.remote_addr)
         record_event(
-            AuditTag.REAUTH_FAILURE, Outcome.FAILURE, user=user,
+            AuditTag.REAUTH_FAILURE,
+            Outcome.FAILURE,
+            user=user,
             details={"purpose": purpose, "why": "wrong or reused code"},
         )
         return CodeRefused(BAD_CODE, 401)

@@ -82,9 +82,7 @@ def purge_stale_rows() -> tuple[int, int]:
         )
     )
     attempts = db.session.execute(
-        delete(FailedAttempt).where(
-            FailedAttempt.at < now - timedelta(minutes=config["LOCKOUT_WINDOW_MINUTES"])
-        )
+        delete(FailedAttempt).where(FailedAttempt.at < now - timedelta(minutes=config["LOCKOUT_WINDOW_MINUTES"]))
     )
     return int(getattr(sessions, "rowcount", 0) or 0), int(getattr(attempts, "rowcount", 0) or 0)
 

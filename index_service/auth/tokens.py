@@ -46,8 +46,11 @@ def revoke_token(user: User) -> int:
     user.token_enrolled_at = None
     user.token_issued_at = None
     user.last_totp_step = None
-    db.session.execute(update(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
-                       .values(used_at=utcnow()))
+    db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
     return end_sessions_for_user(user.id)
 
 
@@ -68,7 +71,10 @@ def pending_secret(user: User) -> str:
 def qr_code_svg(secret: str, email: str) -> str:
     """The provisioning URI as an inline SVG QR code, titled for screen readers."""
     return segno.make(provisioning_uri(secret, email), error="m").svg_inline(
-        scale=5, title="QR code for your authenticator app", svgclass="app-qr-code", lineclass=None,
+        scale=5,
+        title="QR code for your authenticator app",
+        svgclass="app-qr-code",
+        lineclass=None,
     )
 
 
@@ -98,8 +104,11 @@ def _normalised(code: str) -> str:
 
 def new_recovery_codes(user: User) -> list[str]:
     """Ten new codes replacing any unused ones; only their hashes are kept."""
-    db.session.execute(update(RecoveryCode).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
-                       .values(used_at=utcnow()))
+    db.session.execute(
+        update(RecoveryCode)
+        .where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        .values(used_at=utcnow())
+    )
     codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
     hasher = configured(_hasher)
     db.session.add_all(RecoveryCode(user_id=user.id, code_hash=hasher.hash(_normalised(code))) for code in codes)
@@ -121,23 +130,30 @@ def use_recovery_code(user: User, code: str) -> bool:
         except (VerificationError, InvalidHashError):
             continue
         burned = db.session.execute(
-            update(RecoveryCode).where(RecoveryCode.id == stored.id, RecoveryCode.used_at.is_(None))
-            .values(used_at=utcnow()).execution_options(synchronize_session=False)
+            update(RecoveryCode)
+            .where(RecoveryCode.id == stored.id, RecoveryCode.used_at.is_(None))
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
         if getattr(burned, "rowcount", 0) != 1:
             return False
         left = len(unused) - 1
-        db.session.add(AdminNotice(
-            organisation_id=user.organisation_id, user_id=user.id,
-            message=f"{user.display_name} ({user.email}) signed in with a recovery code; {left} left. "
-                    "If they have lost their phone, revoke their token and issue a new one.",
-        ))
+        db.session.add(
+            AdminNotice(
+                organisation_id=user.organisation_id,
+                user_id=user.id,
+                message=f"{user.display_name} ({user.email}) signed in with a recovery code; {left} left. "
+                "If they have lost their phone, revoke their token and issue a new one.",
+            )
+        )
         db.session.flush()
         return True
     return False
 
 
 def unused_recovery_codes(user: User) -> int:
-    return len(db.session.scalars(
-        select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
-    ).all())
+    return len(
+        db.session.scalars(
+            select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+        ).all()
+    )

@@ -25,8 +25,11 @@ blueprint = ApiBlueprint(
 @blueprint.arguments(SearchArgs)
 @blueprint.response(200, SearchResponseSchema)
 @blueprint.alt_response(400, description="Not enough details to identify one child")
-@blueprint.alt_response(429, description="The person's search limit for a minute or a day is reached: the message "
-                                         "says when they can search again, and so does Retry-After (seconds)")
+@blueprint.alt_response(
+    429,
+    description="The person's search limit for a minute or a day is reached: the message "
+    "says when they can search again, and so does Retry-After (seconds)",
+)
 @requires(Permission.RECORD_SEARCH)
 def search(args: dict[str, Any]) -> dict[str, Any]:
     """Search by the details you have; criteria travel in the body, never the URL."""

@@ -47,7 +47,8 @@ def search() -> str | Response:
 @requires(Permission.RECORD_VIEW)
 def record(index_id: str) -> str:
     return render_template(
-        "children/record.html", child=operations.view_typed(index_id, g.user),
+        "children/record.html",
+        child=operations.view_typed(index_id, g.user),
         can_shield=is_allowed(g.user.roles, Permission.SHIELD_MANAGE),
         can_override=is_allowed(g.user.roles, Permission.EMERGENCY_OVERRIDE),
     )

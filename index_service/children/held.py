@@ -189,7 +189,8 @@ def _held_rows(model: type, kind: type[Row], ids: list[int], *criteria: Any) -> 
     table = model.__table__  # type: ignore[attr-defined]
     for child_id, *values in db.session.execute(
         select(table.c.child_id, *(table.c[name] for name in names[:-1]))
-        .where(one_of(table.c.child_id, ids), *criteria).order_by(*table.primary_key.columns)
+        .where(one_of(table.c.child_id, ids), *criteria)
+        .order_by(*table.primary_key.columns)
     ):
         yield child_id, kind(*values)
 
@@ -204,18 +205,38 @@ def read_held(ids: Iterable[int], source_ids: Iterable[int] = ()) -> dict[int, H
     child, provenance, keys = (model.__table__.c for model in (Child, FieldProvenance, BlockingKey))
     held = {
         child_id: HeldRecord(
-            id=child_id, index_id=index_id, given_name=given, middle_names=middle, family_name=family,
-            date_of_birth=born, gender=gender, status=status, is_shielded=shielded, merged_into_id=merged_into_id,
+            id=child_id,
+            index_id=index_id,
+            given_name=given,
+            middle_names=middle,
+            family_name=family,
+            date_of_birth=born,
+            gender=gender,
+            status=status,
+            is_shielded=shielded,
+            merged_into_id=merged_into_id,
         )
         # Rows unpacked as tuples: reading each value by its name cost more than the query.
         for child_id, index_id, given, middle, family, born, gender, status, shielded, merged_into_id in (
-            db.session.execute(select(
-                child.id, child.index_id, child.given_name, child.middle_names, child.family_name,
-                child.date_of_birth, child.gender, child.status, child.is_shielded, child.merged_into_id,
-            ).where(one_of(child.id, ids))))
+            db.session.execute(
+                select(
+                    child.id,
+                    child.index_id,
+                    child.given_name,
+                    child.middle_names,
+                    child.family_name,
+                    child.date_of_birth,
+                    child.gender,
+                    child.status,
+                    child.is_shielded,
+                    child.merged_into_id,
+                ).where(one_of(child.id, ids))
+            )
+        )
     }
     for child_id, name, source_id in db.session.execute(
-        select(provenance.child_id, provenance.field, provenance.source_id).where(one_of(provenance.child_id, ids))
+        select(provenance.child_id, provenance.field, provenance.source_id)
+        .where(one_of(provenance.child_id, ids))
         .order_by(provenance.child_id, provenance.field)
     ):
         held[child_id].provenance[name] = HeldProvenance(source_id, None)
@@ -227,8 +248,11 @@ def read_held(ids: Iterable[int], source_ids: Iterable[int] = ()) -> dict[int, H
         held[child_id].carers.append(carer)
     for child_id, identifier in _held_rows(SourceIdentifier, HeldIdentifier, ids):
         held[child_id].identifiers.append(identifier)
-    for child_id, involvement in _held_rows(
-            Involvement, HeldInvolvement, ids, one_of(Involvement.__table__.c.source_id, sources)) if sources else ():
+    for child_id, involvement in (
+        _held_rows(Involvement, HeldInvolvement, ids, one_of(Involvement.__table__.c.source_id, sources))
+        if sources
+        else ()
+    ):
         held[child_id].involvements.append(involvement)
     for child_id, key in db.session.execute(select(keys.child_id, keys.key).where(one_of(keys.child_id, ids))):
         held[child_id].blocking_keys.add(key)

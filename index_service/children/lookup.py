@@ -99,7 +99,8 @@ def _ids_by_block(query: Query, seen_ids: set[int]) -> set[int]:
     for child_id, given, family in others:
         people[child_id][1].append(OtherName(given, family))
     return {
-        child_id for child_id, (person, other_names) in people.items()
+        child_id
+        for child_id, (person, other_names) in people.items()
         if names_agree(query.person, replace(person, other_names=tuple(other_names)))
     }
 
@@ -148,13 +149,32 @@ def held_people(ids: Iterable[int], *, in_full: bool = True) -> dict[int, HeldPe
     held = {}
     # Rows unpacked as tuples: reading each value by its name cost more than the query.
     for child_id, index_id, merged_into_id, given, middle, family, born, gender, shielded in db.session.execute(
-        select(child.id, child.index_id, child.merged_into_id, child.given_name, child.middle_names,
-               child.family_name, child.date_of_birth, child.gender, child.is_shielded).where(one_of(child.id, ids))
+        select(
+            child.id,
+            child.index_id,
+            child.merged_into_id,
+            child.given_name,
+            child.middle_names,
+            child.family_name,
+            child.date_of_birth,
+            child.gender,
+            child.is_shielded,
+        ).where(one_of(child.id, ids))
     ):
-        held[child_id] = HeldPerson(child_id, index_id, merged_into_id, Person(
-            given_name=given, family_name=family, middle_names=middle, other_names=tuple(names[child_id]),
-            date_of_birth=born, gender=gender.value,
-        ), shielded)
+        held[child_id] = HeldPerson(
+            child_id,
+            index_id,
+            merged_into_id,
+            Person(
+                given_name=given,
+                family_name=family,
+                middle_names=middle,
+                other_names=tuple(names[child_id]),
+                date_of_birth=born,
+                gender=gender.value,
+            ),
+            shielded,
+        )
     return with_details(held) if in_full else held
 
 
@@ -177,7 +197,8 @@ def with_details(people: dict[int, HeldPerson]) -> dict[int, HeldPerson]:
         identifiers[child_id].add((kind.value, value))
     for child_id, line1, postcode_key, is_current in db.session.execute(
         select(address.child_id, address.line1, address.postcode_key, address.is_current)
-        .where(one_of(address.child_id, ids)).order_by(address.id)
+        .where(one_of(address.child_id, ids))
+        .order_by(address.id)
     ):
         if is_current:
             current[child_id] = (line1, postcode_key)
@@ -188,9 +209,14 @@ def with_details(people: dict[int, HeldPerson]) -> dict[int, HeldPerson]:
     found = {}
     for child_id, held in people.items():
         line1, postcode = current.get(child_id, (None, None))
-        person = replace(held.person, identifiers=frozenset(identifiers[child_id]), postcode=postcode,
-                         previous_postcodes=tuple(previous[child_id]), address_line=line1,
-                         carer_names=tuple(carers[child_id]))
+        person = replace(
+            held.person,
+            identifiers=frozenset(identifiers[child_id]),
+            postcode=postcode,
+            previous_postcodes=tuple(previous[child_id]),
+            address_line=line1,
+            carer_names=tuple(carers[child_id]),
+        )
         found[child_id] = replace(held, person=person)
     return found
 
@@ -247,9 +273,11 @@ def search_children(query: Query, viewer: Viewer) -> SearchOutcome:
             children += load_children(extra)
             ranking = _rank_children(query, children)
     by_id = {child.id: child for child in children}
-    results = [] if ranking.too_many else [
-        _summary(by_id[match.child_id], match.score, match.matched, viewer) for match in ranking.matches
-    ]
+    results = (
+        []
+        if ranking.too_many
+        else [_summary(by_id[match.child_id], match.score, match.matched, viewer) for match in ranking.matches]
+    )
     return SearchOutcome(results, ranking.too_many, len(children))
 
 

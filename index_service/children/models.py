@@ -120,9 +120,7 @@ class Child(db.Model):
     family_name: Mapped[str] = mapped_column(String(100))
     date_of_birth: Mapped[date] = mapped_column(Date, index=True)
     gender: Mapped[Gender] = mapped_column(enum_column(Gender, "gender"))
-    status: Mapped[ChildStatus] = mapped_column(
-        enum_column(ChildStatus, "child_status"), default=ChildStatus.ACTIVE
-    )
+    status: Mapped[ChildStatus] = mapped_column(enum_column(ChildStatus, "child_status"), default=ChildStatus.ACTIVE)
     is_shielded: Mapped[bool] = mapped_column(default=False)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -263,6 +261,4 @@ class BlockingKey(db.Model):
     __tablename__ = "blocking_keys"
 
     key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    child_id: Mapped[int] = mapped_column(
-        ForeignKey("children.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
+    child_id: Mapped[int] = mapped_column(ForeignKey("children.id", ondelete="CASCADE"), primary_key=True, index=True)

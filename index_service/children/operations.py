@@ -26,8 +26,12 @@ def search(criteria: Criteria, purpose: SearchPurpose, note: str | None, user: U
     try:
         count_search(user)
     except SearchLimitReached as refused:
-        record_event(AuditTag.RECORD_SEARCH, Outcome.DENIED, reason=purpose.value, details={
-            "criteria": audit_criteria(criteria), "note": note or None, **refused.audit_details()})
+        record_event(
+            AuditTag.RECORD_SEARCH,
+            Outcome.DENIED,
+            reason=purpose.value,
+            details={"criteria": audit_criteria(criteria), "note": note or None, **refused.audit_details()},
+        )
         raise
     outcome = search_children(query_from(criteria), viewer_for(user))
     record_event(

@@ -67,17 +67,26 @@ class ChildSpec:
 def held_address(spec: AddressSpec, is_current: bool, source_id: int | None) -> HeldAddress:
     compact = normalise_postcode(spec.postcode)
     return HeldAddress(
-        line1=spec.line1, line2=spec.line2, town=spec.town,
-        postcode=format_postcode(compact) if compact else spec.postcode, postcode_key=compact,
-        is_current=is_current, source_id=source_id,
+        line1=spec.line1,
+        line2=spec.line2,
+        town=spec.town,
+        postcode=format_postcode(compact) if compact else spec.postcode,
+        postcode_key=compact,
+        is_current=is_current,
+        source_id=source_id,
     )
 
 
 def new_record(spec: ChildSpec, source_id: int | None, organisation_ids: dict[str, int], writes: Writes) -> HeldRecord:
     """A new child, everything it holds and its provenance, to be written at the writes' flush."""
     record = HeldRecord(
-        index_id="", given_name=spec.given_name, middle_names=spec.middle_names, family_name=spec.family_name,
-        date_of_birth=spec.date_of_birth, gender=spec.gender, is_shielded=spec.is_shielded,
+        index_id="",
+        given_name=spec.given_name,
+        middle_names=spec.middle_names,
+        family_name=spec.family_name,
+        date_of_birth=spec.date_of_birth,
+        gender=spec.gender,
+        is_shielded=spec.is_shielded,
     )
     writes.new_child(record)
     for kind, given, family in spec.other_names:
@@ -88,16 +97,30 @@ def new_record(spec: ChildSpec, source_id: int | None, organisation_ids: dict[st
         writes.add(record, held_address(previous, False, source_id))
     for name, relation, phone in spec.carers:
         writes.add(record, HeldCarer(name, relation, phone, source_id))
-    for kind, value in ((IdentifierKind.NHS_NUMBER, spec.nhs_number), (IdentifierKind.UPN, spec.upn),
-                        (IdentifierKind.SOURCE_RECORD, spec.source_record_id)):
+    for kind, value in (
+        (IdentifierKind.NHS_NUMBER, spec.nhs_number),
+        (IdentifierKind.UPN, spec.upn),
+        (IdentifierKind.SOURCE_RECORD, spec.source_record_id),
+    ):
         if value:
             writes.add(record, HeldIdentifier(kind, value, source_id))
     for item in spec.involvements:
-        writes.add(record, HeldInvolvement(
-            item.service, organisation_ids[item.organisation], item.role, item.practitioner_name,
-            item.practitioner_phone, item.practitioner_email, item.start_date, item.end_date,
-            item.is_lead_professional, item.has_early_help_assessment, source_id,
-        ))
+        writes.add(
+            record,
+            HeldInvolvement(
+                item.service,
+                organisation_ids[item.organisation],
+                item.role,
+                item.practitioner_name,
+                item.practitioner_phone,
+                item.practitioner_email,
+                item.start_date,
+                item.end_date,
+                item.is_lead_professional,
+                item.has_early_help_assessment,
+                source_id,
+            ),
+        )
     for name in IDENTITY_FIELDS:
         if getattr(spec, name) is not None:
             writes.supplied(record, name, source_id)

@@ -48,8 +48,10 @@ class SearchLimitReached(Exception):
 
     @property
     def message(self) -> str:
-        return (f"You have run {self.limit} searches in the last {self.period}, the most allowed. "
-                f"You can search again {self.when}.")
+        return (
+            f"You have run {self.limit} searches in the last {self.period}, the most allowed. "
+            f"You can search again {self.when}."
+        )
 
     @property
     def when(self) -> str:
@@ -81,8 +83,13 @@ def count_search(user: User, now: datetime | None = None) -> None:
     # and every writer, until the search ended.
     db.session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
     db.session.execute(delete(RecentSearch).where(RecentSearch.user_id == user.id, RecentSearch.at <= now - kept_for))
-    times = list(db.session.scalars(select(RecentSearch.at).where(
-        RecentSearch.user_id == user.id, RecentSearch.at > now - kept_for).order_by(RecentSearch.at)))
+    times = list(
+        db.session.scalars(
+            select(RecentSearch.at)
+            .where(RecentSearch.user_id == user.id, RecentSearch.at > now - kept_for)
+            .order_by(RecentSearch.at)
+        )
+    )
     refusals = []
     for window, limit in windows:
         inside = [at for at in times if at > now - window]

@@ -58,11 +58,18 @@ def household_of(child: Child) -> list[Child]:
     rows = db.session.execute(
         select(Address.child_id, Address.line1)
         .join(Child, Child.id == Address.child_id)
-        .where(Address.postcode_key == address.postcode_key, Address.is_current.is_(True),
-               Address.child_id != child.id, Child.merged_into_id.is_(None))
+        .where(
+            Address.postcode_key == address.postcode_key,
+            Address.is_current.is_(True),
+            Address.child_id != child.id,
+            Child.merged_into_id.is_(None),
+        )
     )
-    ids = {child_id for child_id, line1 in rows
-           if same_household((line1, address.postcode_key), (address.line1, address.postcode_key))}
+    ids = {
+        child_id
+        for child_id, line1 in rows
+        if same_household((line1, address.postcode_key), (address.line1, address.postcode_key))
+    }
     if not ids:
         return []
     return list(db.session.scalars(select(Child).where(Child.id.in_(ids)).order_by(Child.date_of_birth, Child.id)))
@@ -82,7 +89,8 @@ def shielding_details(child: Child) -> dict[str, Any]:
     Only shielders and auditors ever see this: it holds the reason and the note.
     """
     decisions = db.session.scalars(
-        select(ShieldingDecision).where(ShieldingDecision.child_id == child.id)
+        select(ShieldingDecision)
+        .where(ShieldingDecision.child_id == child.id)
         .order_by(ShieldingDecision.decided_at.desc(), ShieldingDecision.id.desc())
     ).all()
     history = [
@@ -102,8 +110,12 @@ def shielding_details(child: Child) -> dict[str, Any]:
     if current is not None:
         current = {**current, "review_overdue": current["review_date"] <= date.today()}
     unshielded = [
-        {"index_id": other.index_id, "given_name": other.given_name, "family_name": other.family_name,
-         "date_of_birth": other.date_of_birth}
+        {
+            "index_id": other.index_id,
+            "given_name": other.given_name,
+            "family_name": other.family_name,
+            "date_of_birth": other.date_of_birth,
+        }
         for other in (household_of(child) if child.is_shielded else [])
         if not other.is_shielded
     ]

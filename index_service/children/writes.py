@@ -51,11 +51,22 @@ TABLE_OF: dict[type, Table] = {
     HeldInvolvement: Involvement.__table__,  # type: ignore[dict-item]
 }
 LIST_OF: dict[type, str] = {
-    HeldName: "other_names", HeldAddress: "addresses", HeldCarer: "carers", HeldIdentifier: "identifiers",
+    HeldName: "other_names",
+    HeldAddress: "addresses",
+    HeldCarer: "carers",
+    HeldIdentifier: "identifiers",
     HeldInvolvement: "involvements",
 }
-CHILD_COLUMNS = ("index_id", "given_name", "middle_names", "family_name", "date_of_birth", "gender", "status",
-                 "is_shielded")
+CHILD_COLUMNS = (
+    "index_id",
+    "given_name",
+    "middle_names",
+    "family_name",
+    "date_of_birth",
+    "gender",
+    "status",
+    "is_shielded",
+)
 CHILDREN: Table = Child.__table__  # type: ignore[assignment]
 PROVENANCE: Table = FieldProvenance.__table__  # type: ignore[assignment]
 KEYS: Table = BlockingKey.__table__  # type: ignore[assignment]
@@ -159,8 +170,13 @@ class Writes:
         rows = [{name: getattr(record, name) for name in CHILD_COLUMNS} for record in self.new_children]
         insert_rows(db.session.connection(), CHILDREN, rows)
         # One bulk insert and one query for the ids: INSERT ... RETURNING goes a row at a time on SQLite.
-        ids = dict(db.session.execute(select(CHILDREN.c.index_id, CHILDREN.c.id).where(
-            one_of(CHILDREN.c.index_id, [record.index_id for record in self.new_children]))).all())
+        ids = dict(
+            db.session.execute(
+                select(CHILDREN.c.index_id, CHILDREN.c.id).where(
+                    one_of(CHILDREN.c.index_id, [record.index_id for record in self.new_children])
+                )
+            ).all()
+        )
         for record in self.new_children:
             record.id = ids[record.index_id]
             for name in record.provenance:
@@ -179,21 +195,29 @@ class Writes:
         groups: dict[tuple[type, frozenset[str]], list[dict[str, Any]]] = defaultdict(list)
         for item, names in self.changed_rows.values():
             groups[(type(item), frozenset(names))].append(
-                {"row_id": item.id, **{f"new_{name}": getattr(item, name) for name in names}})
+                {"row_id": item.id, **{f"new_{name}": getattr(item, name) for name in names}}
+            )
         for (kind, names), rows in groups.items():
             table = TABLE_OF[kind]
-            statement = update(table).where(table.c.id == bindparam("row_id")).values(
-                {name: bindparam(f"new_{name}") for name in names})
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("row_id"))
+                .values({name: bindparam(f"new_{name}") for name in names})
+            )
             db.session.execute(statement, rows)
 
     def _update_children(self) -> None:
         groups: dict[frozenset[str], list[dict[str, Any]]] = defaultdict(list)
         for record, names in self.changed_children.values():
             groups[frozenset(names)].append(
-                {"row_id": record.id, **{f"new_{name}": getattr(record, name) for name in names}})
+                {"row_id": record.id, **{f"new_{name}": getattr(record, name) for name in names}}
+            )
         for names, rows in groups.items():
-            statement = update(CHILDREN).where(CHILDREN.c.id == bindparam("row_id")).values(
-                {name: bindparam(f"new_{name}") for name in names})
+            statement = (
+                update(CHILDREN)
+                .where(CHILDREN.c.id == bindparam("row_id"))
+                .values({name: bindparam(f"new_{name}") for name in names})
+            )
             db.session.execute(statement, rows)
 
     def _write_provenance(self) -> None:
@@ -202,18 +226,26 @@ class Writes:
         for record, name in self.provenance.values():
             held = record.provenance[name]
             if held.stored:
-                changed.append({"row_child": record.id, "row_field": name, "new_source_id": held.source_id,
-                                "new_supplied_at": held.supplied_at})
+                changed.append(
+                    {
+                        "row_child": record.id,
+                        "row_field": name,
+                        "new_source_id": held.source_id,
+                        "new_supplied_at": held.supplied_at,
+                    }
+                )
             else:
-                new.append({"child_id": record.id, "field": name, "source_id": held.source_id,
-                            "supplied_at": held.supplied_at})
+                new.append(
+                    {"child_id": record.id, "field": name, "source_id": held.source_id, "supplied_at": held.supplied_at}
+                )
                 held.stored = True
         insert_rows(db.session.connection(), PROVENANCE, new)
         if changed:
             same = and_(PROVENANCE.c.child_id == bindparam("row_child"), PROVENANCE.c.field == bindparam("row_field"))
             db.session.execute(
-                update(PROVENANCE).where(same).values(
-                    source_id=bindparam("new_source_id"), supplied_at=bindparam("new_supplied_at")),
+                update(PROVENANCE)
+                .where(same)
+                .values(source_id=bindparam("new_source_id"), supplied_at=bindparam("new_supplied_at")),
                 changed,
             )
 

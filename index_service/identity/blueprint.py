@@ -35,10 +35,13 @@ Page = str | Response | tuple[str, int]
 PER_PAGE = 50
 
 
-NOT_SIGNED_IN = ("We could not sign you in through your organisation. Try again, or sign in with your email "
-                 "address and password.")
-NO_ACCOUNT = ("Your organisation signed you in, but that does not lead to a Child Index account you can use. "
-              "Contact your user administrator.")
+NOT_SIGNED_IN = (
+    "We could not sign you in through your organisation. Try again, or sign in with your email address and password."
+)
+NO_ACCOUNT = (
+    "Your organisation signed you in, but that does not lead to a Child Index account you can use. "
+    "Contact your user administrator."
+)
 UNAVAILABLE = "Your organisation's sign-in service is not answering. Sign in with your email address and password."
 
 
@@ -61,7 +64,8 @@ def choose() -> Page:
     providers = operations.enabled_providers()
     allowed = _allow_forms_to(providers)
     form.provider.choices = [SelectChoice(0, "Choose your organisation")] + [
-        SelectChoice(p.id, p.organisation.name) for p in providers]
+        SelectChoice(p.id, p.organisation.name) for p in providers
+    ]
     if not form.validate_on_submit() or not form.provider.data:
         if request.method == "POST" and not form.provider.errors:
             form.provider.errors = ["Select your organisation"]
@@ -126,19 +130,33 @@ def link_self() -> Page:
     why = password_refusal(user, form.password.data)
     if why is not None or user is None:
         record_failure(email, request.remote_addr)
-        record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user=user, details={
-            "email": email, "why": why, "while": "linking an identity provider's subject"})
+        record_event(
+            AuditTag.LOGIN_FAILURE,
+            Outcome.FAILURE,
+            user=user,
+            details={"email": email, "why": why, "while": "linking an identity provider's subject"},
+        )
         form.email.errors = [BAD_CREDENTIALS]
         return page(401)
     if user.organisation_id != waiting.provider.organisation_id or operations.linked_elsewhere(waiting.provider, user):
-        why = ("linking: user of another organisation" if user.organisation_id != waiting.provider.organisation_id
-               else "linking: user already linked to another subject")
+        why = (
+            "linking: user of another organisation"
+            if user.organisation_id != waiting.provider.organisation_id
+            else "linking: user already linked to another subject"
+        )
         signin.refused(waiting.provider, Refusal(why, Outcome.DENIED, user), waiting.subject)
         form.form_errors.append(NO_ACCOUNT)
         return page(403)
-    return after_first_factor(user, method="identity provider", first_factor={
-        "via": "identity provider", "provider_id": waiting.provider.id, "link_subject": waiting.subject,
-        "linked": "at this sign-in, by the index password and code"})
+    return after_first_factor(
+        user,
+        method="identity provider",
+        first_factor={
+            "via": "identity provider",
+            "provider_id": waiting.provider.id,
+            "link_subject": waiting.subject,
+            "linked": "at this sign-in, by the index password and code",
+        },
+    )
 
 
 @signed_in.connect
@@ -153,15 +171,24 @@ def _link_once_proved(_app: object, user: User, first_factor: dict[str, Any]) ->
 def providers() -> str:
     page = page_asked()
     found, total = operations.providers_page(page, PER_PAGE)
-    return render_template("identity/providers.html", providers=found, total=total, page=page,
-                           pages=page_count(total, PER_PAGE), can_seal=can_seal(PROVIDER_KEYS))
+    return render_template(
+        "identity/providers.html",
+        providers=found,
+        total=total,
+        page=page,
+        pages=page_count(total, PER_PAGE),
+        can_seal=can_seal(PROVIDER_KEYS),
+    )
 
 
 def _settings(form: ProviderForm) -> ProviderSettings:
     return ProviderSettings(
-        issuer=form.issuer.data.strip(), client_id=form.client_id.data.strip(),
-        client_secret=form.client_secret.data or None, trusts_provider_mfa=form.trusts_provider_mfa.data == "yes",
-        is_enabled=form.is_enabled.data == "yes")
+        issuer=form.issuer.data.strip(),
+        client_id=form.client_id.data.strip(),
+        client_secret=form.client_secret.data or None,
+        trusts_provider_mfa=form.trusts_provider_mfa.data == "yes",
+        is_enabled=form.is_enabled.data == "yes",
+    )
 
 
 @blueprint.route("/identity-providers/new", methods=["GET", "POST"])
@@ -169,12 +196,19 @@ def _settings(form: ProviderForm) -> ProviderSettings:
 def register() -> Page:
     form = ProviderForm(data={"trusts_provider_mfa": "no", "is_enabled": "yes"} if request.method == "GET" else None)
     form.organisation.choices = [SelectChoice(0, "Choose the organisation")] + [
-        SelectChoice(o.id, o.name) for o in db.session.scalars(select(Organisation).order_by(Organisation.name))]
+        SelectChoice(o.id, o.name) for o in db.session.scalars(select(Organisation).order_by(Organisation.name))
+    ]
 
     def page(status: int) -> tuple[str, int]:
-        return render_template("identity/provider.html", form=form, provider=None, identities=[],
-                               link_form=None, redirect_uri=url_for("identity.callback", _external=True),
-                               can_seal=can_seal(PROVIDER_KEYS)), status
+        return render_template(
+            "identity/provider.html",
+            form=form,
+            provider=None,
+            identities=[],
+            link_form=None,
+            redirect_uri=url_for("identity.callback", _external=True),
+            can_seal=can_seal(PROVIDER_KEYS),
+        ), status
 
     if not form.validate_on_submit():
         return page(400 if request.method == "POST" else 200)
@@ -203,8 +237,10 @@ def register() -> Page:
 
 
 def _found(metadata: client.Metadata) -> str:
-    return (f"Its discovery document names the issuer {metadata.issuer} and sends people to sign in at "
-            f"{metadata.authorization_endpoint}.")
+    return (
+        f"Its discovery document names the issuer {metadata.issuer} and sends people to sign in at "
+        f"{metadata.authorization_endpoint}."
+    )
 
 
 def _provider(provider_id: int) -> IdentityProvider:
@@ -214,12 +250,19 @@ def _provider(provider_id: int) -> IdentityProvider:
     return provider
 
 
-def _provider_page(provider: IdentityProvider, form: ProviderForm, link_form: LinkIdentityForm,
-                   status: int) -> tuple[str, int]:
+def _provider_page(
+    provider: IdentityProvider, form: ProviderForm, link_form: LinkIdentityForm, status: int
+) -> tuple[str, int]:
     return render_template(
-        "identity/provider.html", form=form, provider=provider, identities=operations.identities(provider),
-        link_form=link_form, redirect_uri=url_for("identity.callback", _external=True),
-        discovery=discovery_url(provider.issuer), can_seal=can_seal(PROVIDER_KEYS)), status
+        "identity/provider.html",
+        form=form,
+        provider=provider,
+        identities=operations.identities(provider),
+        link_form=link_form,
+        redirect_uri=url_for("identity.callback", _external=True),
+        discovery=discovery_url(provider.issuer),
+        can_seal=can_seal(PROVIDER_KEYS),
+    ), status
 
 
 def _edit_form(provider: IdentityProvider, from_request: bool) -> ProviderForm:
@@ -227,10 +270,15 @@ def _edit_form(provider: IdentityProvider, from_request: bool) -> ProviderForm:
     if from_request:
         form = ProviderForm()
     else:
-        form = ProviderForm(formdata=None, data={
-            "issuer": provider.issuer, "client_id": provider.client_id,
-            "trusts_provider_mfa": "yes" if provider.trusts_provider_mfa else "no",
-            "is_enabled": "yes" if provider.is_enabled else "no"})
+        form = ProviderForm(
+            formdata=None,
+            data={
+                "issuer": provider.issuer,
+                "client_id": provider.client_id,
+                "trusts_provider_mfa": "yes" if provider.trusts_provider_mfa else "no",
+                "is_enabled": "yes" if provider.is_enabled else "no",
+            },
+        )
     del form.organisation
     return form
 

@@ -91,23 +91,35 @@ def discover(issuer: str) -> Metadata:
     return Metadata(issuer, *endpoints, token_endpoint_auth_method=method)
 
 
-def authorization_url(metadata: Metadata, client_id: str, redirect_uri: str, state: str, nonce: str,
-                      code_verifier: str) -> str:
+def authorization_url(
+    metadata: Metadata, client_id: str, redirect_uri: str, state: str, nonce: str, code_verifier: str
+) -> str:
     """Where to send the person: the code flow with PKCE (S256), this request's state and nonce."""
     with OAuth2Session(client_id, redirect_uri=redirect_uri, scope="openid", code_challenge_method="S256") as client:
         url, _ = client.create_authorization_url(
-            metadata.authorization_endpoint, state=state, nonce=nonce, code_verifier=code_verifier)
+            metadata.authorization_endpoint, state=state, nonce=nonce, code_verifier=code_verifier
+        )
     return str(url)
 
 
-def exchange_code(metadata: Metadata, client_id: str, client_secret: str, redirect_uri: str, code: str,
-                  code_verifier: str) -> dict[str, Any]:
+def exchange_code(
+    metadata: Metadata, client_id: str, client_secret: str, redirect_uri: str, code: str, code_verifier: str
+) -> dict[str, Any]:
     """The provider's tokens for the code; an id_token must be among them."""
     try:
-        with OAuth2Session(client_id, client_secret, redirect_uri=redirect_uri,
-                           token_endpoint_auth_method=metadata.token_endpoint_auth_method) as client:
-            token = client.fetch_token(metadata.token_endpoint, grant_type="authorization_code", code=code,
-                                       code_verifier=code_verifier, timeout=TIMEOUT_SECONDS)
+        with OAuth2Session(
+            client_id,
+            client_secret,
+            redirect_uri=redirect_uri,
+            token_endpoint_auth_method=metadata.token_endpoint_auth_method,
+        ) as client:
+            token = client.fetch_token(
+                metadata.token_endpoint,
+                grant_type="authorization_code",
+                code=code,
+                code_verifier=code_verifier,
+                timeout=TIMEOUT_SECONDS,
+            )
     except (requests.RequestException, AuthlibBaseError, ValueError) as error:
         raise ProviderError("token request refused or failed") from error
     if not isinstance(token.get("id_token"), str):
@@ -115,8 +127,9 @@ def exchange_code(metadata: Metadata, client_id: str, client_secret: str, redire
     return dict(token)
 
 
-def verify_id_token(token: dict[str, Any], metadata: Metadata, client_id: str, nonce: str,
-                    now: int | None = None) -> dict[str, Any]:
+def verify_id_token(
+    token: dict[str, Any], metadata: Metadata, client_id: str, nonce: str, now: int | None = None
+) -> dict[str, Any]:
     """The id_token's claims once signature, issuer, audience, expiry, nonce and at_hash all pass."""
     try:
         keys = KeySet.import_key_set(_get_json(metadata.jwks_uri, "key set"))
@@ -127,10 +140,14 @@ def verify_id_token(token: dict[str, Any], metadata: Metadata, client_id: str, n
     except (JoseError, ValueError) as error:
         raise ProviderError("id_token signature not valid") from error
     claims = CodeIDToken(
-        decoded.claims, decoded.header,
-        options={"iss": {"essential": True, "value": metadata.issuer},
-                 "aud": {"essential": True, "value": client_id},
-                 "sub": {"essential": True}, "nonce": {"essential": True, "value": nonce}},
+        decoded.claims,
+        decoded.header,
+        options={
+            "iss": {"essential": True, "value": metadata.issuer},
+            "aud": {"essential": True, "value": client_id},
+            "sub": {"essential": True},
+            "nonce": {"essential": True, "value": nonce},
+        },
         params={"nonce": nonce, "client_id": client_id, "access_token": token.get("access_token")},
     )
     try:

@@ -36,15 +36,25 @@ def provider_for(organisation: Organisation) -> IdentityProvider | None:
 
 def enabled_providers() -> list[IdentityProvider]:
     """The providers offered on the sign-in page, by organisation name."""
-    return list(db.session.scalars(
-        select(IdentityProvider).join(Organisation).where(IdentityProvider.is_enabled.is_(True))
-        .order_by(Organisation.name)))
+    return list(
+        db.session.scalars(
+            select(IdentityProvider)
+            .join(Organisation)
+            .where(IdentityProvider.is_enabled.is_(True))
+            .order_by(Organisation.name)
+        )
+    )
 
 
 def providers_page(page: int, per_page: int) -> tuple[list[IdentityProvider], int]:
     total = db.session.scalar(select(func.count()).select_from(IdentityProvider)) or 0
-    found = db.session.scalars(select(IdentityProvider).join(Organisation).order_by(Organisation.name)
-                               .limit(per_page).offset((page - 1) * per_page))
+    found = db.session.scalars(
+        select(IdentityProvider)
+        .join(Organisation)
+        .order_by(Organisation.name)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
     return list(found), total
 
 
@@ -59,11 +69,15 @@ def check_issuer(issuer: str) -> client.Metadata:
         return client.discover(issuer)
     except client.ProviderError as error:
         if error.found is not None:
-            raise IdentityError(f"The discovery document at {where} names the issuer “{error.found}”, "
-                                f"not “{issuer}”. Enter the issuer exactly as the provider names it.") from error
+            raise IdentityError(
+                f"The discovery document at {where} names the issuer “{error.found}”, "
+                f"not “{issuer}”. Enter the issuer exactly as the provider names it."
+            ) from error
         if error.why.endswith("unavailable"):
-            raise IdentityError(f"No discovery document could be read at {where}. Check the issuer with the "
-                                "provider: it is the address before /.well-known/openid-configuration.") from error
+            raise IdentityError(
+                f"No discovery document could be read at {where}. Check the issuer with the "
+                "provider: it is the address before /.well-known/openid-configuration."
+            ) from error
         raise IdentityError(f"The discovery document at {where} cannot be used: {error.why}.") from error
 
 
@@ -73,9 +87,12 @@ def register(organisation: Organisation, settings: ProviderSettings) -> Identity
     if not settings.client_secret:
         raise IdentityError("Enter the client secret the provider gave you")
     provider = IdentityProvider(
-        organisation_id=organisation.id, issuer=settings.issuer, client_id=settings.client_id,
+        organisation_id=organisation.id,
+        issuer=settings.issuer,
+        client_id=settings.client_id,
         client_secret_encrypted=seal(PROVIDER_KEYS, settings.client_secret),
-        trusts_provider_mfa=settings.trusts_provider_mfa, is_enabled=settings.is_enabled,
+        trusts_provider_mfa=settings.trusts_provider_mfa,
+        is_enabled=settings.is_enabled,
     )
     db.session.add(provider)
     db.session.flush()
@@ -92,20 +109,32 @@ def change(provider: IdentityProvider, settings: ProviderSettings) -> None:
     provider.is_enabled = settings.is_enabled
     provider.updated_at = utcnow()
     db.session.flush()
-    record_event(AuditTag.IDENTITY_PROVIDER_CHANGE,
-                 details={**_described(provider), "secret_replaced": bool(settings.client_secret)})
+    record_event(
+        AuditTag.IDENTITY_PROVIDER_CHANGE,
+        details={**_described(provider), "secret_replaced": bool(settings.client_secret)},
+    )
 
 
 def _described(provider: IdentityProvider) -> dict[str, object]:
     """What the audit trail keeps of a configuration: never the secret."""
-    return {"provider_id": provider.id, "organisation_id": provider.organisation_id, "issuer": provider.issuer,
-            "client_id": provider.client_id, "trusts_provider_mfa": provider.trusts_provider_mfa,
-            "is_enabled": provider.is_enabled}
+    return {
+        "provider_id": provider.id,
+        "organisation_id": provider.organisation_id,
+        "issuer": provider.issuer,
+        "client_id": provider.client_id,
+        "trusts_provider_mfa": provider.trusts_provider_mfa,
+        "is_enabled": provider.is_enabled,
+    }
 
 
 def identities(provider: IdentityProvider) -> list[ProviderIdentity]:
-    return list(db.session.scalars(select(ProviderIdentity).where(ProviderIdentity.provider_id == provider.id)
-                                   .order_by(ProviderIdentity.subject)))
+    return list(
+        db.session.scalars(
+            select(ProviderIdentity)
+            .where(ProviderIdentity.provider_id == provider.id)
+            .order_by(ProviderIdentity.subject)
+        )
+    )
 
 
 def link(provider: IdentityProvider, email: str, subject: str) -> ProviderIdentity:
@@ -113,16 +142,20 @@ def link(provider: IdentityProvider, email: str, subject: str) -> ProviderIdenti
     user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
     if user is None or user.organisation_id != provider.organisation_id:
         raise IdentityError(f"{provider.organisation.name} has no user with that email address.")
-    taken = db.session.scalar(select(ProviderIdentity).where(
-        ProviderIdentity.provider_id == provider.id,
-        (ProviderIdentity.subject == subject) | (ProviderIdentity.user_id == user.id)))
+    taken = db.session.scalar(
+        select(ProviderIdentity).where(
+            ProviderIdentity.provider_id == provider.id,
+            (ProviderIdentity.subject == subject) | (ProviderIdentity.user_id == user.id),
+        )
+    )
     if taken is not None:
         raise IdentityError("That subject or that user is already linked: unlink it first.")
     identity = ProviderIdentity(provider_id=provider.id, subject=subject, user_id=user.id)
     db.session.add(identity)
     db.session.flush()
-    record_event(AuditTag.IDENTITY_LINK, details={"provider_id": provider.id, "subject": subject,
-                                                  "linked_user_id": user.id})
+    record_event(
+        AuditTag.IDENTITY_LINK, details={"provider_id": provider.id, "subject": subject, "linked_user_id": user.id}
+    )
     return identity
 
 
@@ -134,29 +167,47 @@ def link_at_sign_in(provider_id: int, subject: str, user: User) -> ProviderIdent
     provider = db.session.get(IdentityProvider, provider_id)
     if provider is None or user.organisation_id != provider.organisation_id:
         return None
-    taken = db.session.scalar(select(ProviderIdentity).where(
-        ProviderIdentity.provider_id == provider.id,
-        (ProviderIdentity.subject == subject) | (ProviderIdentity.user_id == user.id)))
+    taken = db.session.scalar(
+        select(ProviderIdentity).where(
+            ProviderIdentity.provider_id == provider.id,
+            (ProviderIdentity.subject == subject) | (ProviderIdentity.user_id == user.id),
+        )
+    )
     if taken is not None:
         return None
     identity = ProviderIdentity(provider_id=provider.id, subject=subject, user_id=user.id)
     db.session.add(identity)
     db.session.flush()
-    record_event(AuditTag.IDENTITY_LINK, user=user, details={
-        "provider_id": provider.id, "subject": subject, "linked_user_id": user.id,
-        "by": "the user, at sign-in, with their password and code"})
+    record_event(
+        AuditTag.IDENTITY_LINK,
+        user=user,
+        details={
+            "provider_id": provider.id,
+            "subject": subject,
+            "linked_user_id": user.id,
+            "by": "the user, at sign-in, with their password and code",
+        },
+    )
     return identity
 
 
 def linked_elsewhere(provider: IdentityProvider, user: User) -> bool:
     """Whether the user already has another subject at this provider."""
-    return db.session.scalar(select(ProviderIdentity.id).where(
-        ProviderIdentity.provider_id == provider.id, ProviderIdentity.user_id == user.id)) is not None
+    return (
+        db.session.scalar(
+            select(ProviderIdentity.id).where(
+                ProviderIdentity.provider_id == provider.id, ProviderIdentity.user_id == user.id
+            )
+        )
+        is not None
+    )
 
 
 def unlink(identity: ProviderIdentity) -> None:
-    record_event(AuditTag.IDENTITY_UNLINK, details={"provider_id": identity.provider_id,
-                                                    "subject": identity.subject, "linked_user_id": identity.user_id})
+    record_event(
+        AuditTag.IDENTITY_UNLINK,
+        details={"provider_id": identity.provider_id, "subject": identity.subject, "linked_user_id": identity.user_id},
+    )
     db.session.delete(identity)
     db.session.flush()
 
@@ -172,8 +223,9 @@ class Refusal:
 
 def user_for_subject(provider: IdentityProvider, subject: str) -> User | Refusal:
     """The provider organisation's active user with that subject, or why not."""
-    identity = db.session.scalar(select(ProviderIdentity).where(
-        ProviderIdentity.provider_id == provider.id, ProviderIdentity.subject == subject))
+    identity = db.session.scalar(
+        select(ProviderIdentity).where(ProviderIdentity.provider_id == provider.id, ProviderIdentity.subject == subject)
+    )
     if identity is None:
         return Refusal("unknown subject", Outcome.DENIED)
     user = identity.user

@@ -48,10 +48,16 @@ def begin(provider: IdentityProvider) -> str | Refusal:
     state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
     session.clear()
     session.renew()  # type: ignore[attr-defined]
-    session[SESSION_KEY] = {"provider_id": provider.id, "state": state, "nonce": nonce, "verifier": verifier,
-                            "at": utcnow().isoformat()}
-    record_event(AuditTag.LOGIN_OIDC_START, details={"provider_id": provider.id},
-                 organisation_id=provider.organisation_id)
+    session[SESSION_KEY] = {
+        "provider_id": provider.id,
+        "state": state,
+        "nonce": nonce,
+        "verifier": verifier,
+        "at": utcnow().isoformat(),
+    }
+    record_event(
+        AuditTag.LOGIN_OIDC_START, details={"provider_id": provider.id}, organisation_id=provider.organisation_id
+    )
     return client.authorization_url(metadata, provider.client_id, _redirect_uri(), state, nonce, verifier)
 
 
@@ -89,8 +95,9 @@ def finish(args: dict[str, str]) -> tuple[User, bool, IdentityProvider] | Unlink
     try:
         metadata = client.discover(provider.issuer)
         secret = unseal(PROVIDER_KEYS, provider.client_secret_encrypted)
-        token = client.exchange_code(metadata, provider.client_id, secret, _redirect_uri(), args["code"],
-                                     pending["verifier"])
+        token = client.exchange_code(
+            metadata, provider.client_id, secret, _redirect_uri(), args["code"], pending["verifier"]
+        )
         claims = client.verify_id_token(token, metadata, provider.client_id, pending["nonce"])
     except client.ProviderError as error:
         return refused(provider, Refusal(error.why))
@@ -99,17 +106,31 @@ def finish(args: dict[str, str]) -> tuple[User, bool, IdentityProvider] | Unlink
     subject = claims["sub"]
     found = user_for_subject(provider, subject)
     if isinstance(found, Refusal) and found.why == "unknown subject":
-        record_event(AuditTag.LOGIN_OIDC, details={
-            "provider_id": provider.id, "subject": subject, "amr": claims.get("amr"),
-            "next": "link by the index password and code"}, organisation_id=provider.organisation_id)
+        record_event(
+            AuditTag.LOGIN_OIDC,
+            details={
+                "provider_id": provider.id,
+                "subject": subject,
+                "amr": claims.get("amr"),
+                "next": "link by the index password and code",
+            },
+            organisation_id=provider.organisation_id,
+        )
         session[LINK_KEY] = {"provider_id": provider.id, "subject": subject, "at": utcnow().isoformat()}
         return Unlinked(provider, subject)
     if isinstance(found, Refusal):
         return refused(provider, found, subject)
     complete = completes_sign_in(provider.trusts_provider_mfa, claims.get("amr"))
-    record_event(AuditTag.LOGIN_OIDC, user=found, details={
-        "provider_id": provider.id, "subject": subject, "amr": claims.get("amr"),
-        "second_factor": "provider" if complete else "index code"})
+    record_event(
+        AuditTag.LOGIN_OIDC,
+        user=found,
+        details={
+            "provider_id": provider.id,
+            "subject": subject,
+            "amr": claims.get("amr"),
+            "second_factor": "provider" if complete else "index code",
+        },
+    )
     return found, complete, provider
 
 
@@ -130,9 +151,14 @@ def refused(provider: IdentityProvider | None, refusal: Refusal, subject: str | 
     details: dict[str, object] = {"why": refusal.why, "provider_id": provider.id if provider else None}
     if subject is not None:
         details["subject"] = subject
-    record_event(AuditTag.LOGIN_OIDC_REFUSED, refusal.outcome, user=refusal.user, details=details,
-                 reason=refusal.why[:100],
-                 organisation_id=provider.organisation_id if provider else None)
+    record_event(
+        AuditTag.LOGIN_OIDC_REFUSED,
+        refusal.outcome,
+        user=refusal.user,
+        details=details,
+        reason=refusal.why[:100],
+        organisation_id=provider.organisation_id if provider else None,
+    )
     if refusal.why != "locked":
         record_address_failure(request.remote_addr)
     return refusal

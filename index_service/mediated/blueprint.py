@@ -31,8 +31,12 @@ def start() -> str | Response | tuple[str, int]:
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("mediated/start.html", form=form), status
-    behalf = state.begin(g.user, form.cleaned(form.practitioner_name), form.cleaned(form.practitioner_organisation),
-                         form.cleaned(form.contact))
+    behalf = state.begin(
+        g.user,
+        form.cleaned(form.practitioner_name),
+        form.cleaned(form.practitioner_organisation),
+        form.cleaned(form.contact),
+    )
     flash(f"You are now acting for {behalf.name} ({behalf.organisation}).", "success")
     return redirect(url_for("web.search"))
 
@@ -52,5 +56,6 @@ def audit() -> str:
     """Every event made on someone's behalf: who did it, for whom, what and when."""
     page = page_asked()
     events, total = operations.events_on_behalf(page, PER_PAGE)
-    return render_template("mediated/audit.html", events=events, total=total, page=page,
-                           pages=page_count(total, PER_PAGE))
+    return render_template(
+        "mediated/audit.html", events=events, total=total, page=page, pages=page_count(total, PER_PAGE)
+    )

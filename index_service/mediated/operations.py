@@ -14,7 +14,11 @@ def events_on_behalf(page: int, per_page: int) -> tuple[list[tuple[AuditEvent, U
     on_behalf = AuditEvent.on_behalf_of_name.is_not(None)
     total = db.session.scalar(select(func.count()).select_from(AuditEvent).where(on_behalf)) or 0
     rows = db.session.execute(
-        select(AuditEvent, User).outerjoin(User, User.id == AuditEvent.user_id).where(on_behalf)
-        .order_by(AuditEvent.id.desc()).limit(per_page).offset((page - 1) * per_page)
+        select(AuditEvent, User)
+        .outerjoin(User, User.id == AuditEvent.user_id)
+        .where(on_behalf)
+        .order_by(AuditEvent.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return [(event, user) for event, user in rows], total

@@ -32,14 +32,17 @@ class OnBehalfOf:
     started_at: datetime
 
     def to_session(self) -> dict[str, str]:
-        return {"name": self.name, "organisation": self.organisation, "contact": self.contact,
-                "started_at": self.started_at.isoformat()}
+        return {
+            "name": self.name,
+            "organisation": self.organisation,
+            "contact": self.contact,
+            "started_at": self.started_at.isoformat(),
+        }
 
     @classmethod
     def from_session(cls, data: Any) -> OnBehalfOf | None:
         try:
-            return cls(data["name"], data["organisation"], data["contact"],
-                       datetime.fromisoformat(data["started_at"]))
+            return cls(data["name"], data["organisation"], data["contact"], datetime.fromisoformat(data["started_at"]))
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -57,8 +60,9 @@ def acting_for(user: User) -> OnBehalfOf | None:
         return None
     if has_lapsed(behalf.started_at, utcnow()):
         _end(behalf, user, "lapsed")
-        flash(f"Your mediated access for {behalf.name} ended after an hour. Start it again if the call goes on.",
-              "info")
+        flash(
+            f"Your mediated access for {behalf.name} ended after an hour. Start it again if the call goes on.", "info"
+        )
         return None
     return behalf
 
@@ -86,16 +90,18 @@ def end(user: User) -> OnBehalfOf | None:
 def _end(behalf: OnBehalfOf, user: User, why: str) -> None:
     g.on_behalf_of = behalf
     minutes = int((utcnow() - behalf.started_at).total_seconds() // 60)
-    record_event(AuditTag.MEDIATED_END, user=user, reason=why, details={"contact": behalf.contact,
-                                                                         "minutes": minutes})
+    record_event(AuditTag.MEDIATED_END, user=user, reason=why, details={"contact": behalf.contact, "minutes": minutes})
     g.on_behalf_of = None
     session.pop(SESSION_KEY, None)
 
 
 def ask_whom_for() -> Response:
     """An index-team lookup with no one named: refused and audited; pages go to the form."""
-    record_event(AuditTag.ACCESS_DENIED, Outcome.DENIED,
-                 details={"endpoint": request.endpoint, "method": request.method, "why": "no on-behalf-of"})
+    record_event(
+        AuditTag.ACCESS_DENIED,
+        Outcome.DENIED,
+        details={"endpoint": request.endpoint, "method": request.method, "why": "no on-behalf-of"},
+    )
     if request.path.startswith("/api/"):
         response = jsonify(status=403, message=NEEDED + " Start mediated access at /mediated-access.")
         response.status_code = 403

@@ -55,14 +55,21 @@ def check_bearer(authorization: str | None, scope: Scope, now: datetime | None =
     if token.revoked_at is not None:
         return BearerRefusal(401, "token revoked", "The access token was revoked.", "invalid_token", client)
     if token.expires_at <= now:
-        return BearerRefusal(401, "token expired", "The access token has expired: ask for a new one.",
-                             "invalid_token", client)
+        return BearerRefusal(
+            401, "token expired", "The access token has expired: ask for a new one.", "invalid_token", client
+        )
     if client.is_revoked:
         return BearerRefusal(401, "client revoked", "The client was revoked.", "invalid_token", client)
     if scope.value not in token.scope.split():
-        return BearerRefusal(403, "insufficient scope", f"The access token does not have the scope {scope.value}.",
-                             "insufficient_scope", client)
+        return BearerRefusal(
+            403,
+            "insufficient scope",
+            f"The access token does not have the scope {scope.value}.",
+            "insufficient_scope",
+            client,
+        )
     if not client.source.is_active:
-        return BearerRefusal(403, "data source inactive", f"The data source {client.source.name!r} is not active.",
-                             None, client)
+        return BearerRefusal(
+            403, "data source inactive", f"The data source {client.source.name!r} is not active.", None, client
+        )
     return token

@@ -34,7 +34,9 @@ def client_by_id(client_id: str) -> OAuthClient | None:
 def client_details(client: OAuthClient) -> dict[str, Any]:
     """What the audit trail says about a client: never its secret."""
     return {
-        "client_id": client.client_id, "source_id": client.source_id, "source": client.source.name,
+        "client_id": client.client_id,
+        "source_id": client.source_id,
+        "source": client.source.name,
         "organisation_id": client.source.organisation_id,
     }
 
@@ -52,13 +54,20 @@ def register_client(
     secret = secrets.token_urlsafe(32)
     client = OAuthClient(
         # Hex, so an id never starts with '-' and reads as an option to `sources client revoke`.
-        client_id=secrets.token_hex(16), secret_sha256=sha256_hex(secret), source=source,
-        scope=scope_text(granted), created_by=user,
+        client_id=secrets.token_hex(16),
+        secret_sha256=sha256_hex(secret),
+        source=source,
+        scope=scope_text(granted),
+        created_by=user,
     )
     db.session.add(client)
     db.session.flush()
-    record_event(AuditTag.OAUTH_CLIENT_REGISTER, user=user, details={**client_details(client), "scope": client.scope},
-                 organisation_id=client.source.organisation_id)
+    record_event(
+        AuditTag.OAUTH_CLIENT_REGISTER,
+        user=user,
+        details={**client_details(client), "scope": client.scope},
+        organisation_id=client.source.organisation_id,
+    )
     return client, secret
 
 
@@ -76,7 +85,8 @@ def revoke_client(client: OAuthClient, user: User | None = None) -> None:
         .execution_options(synchronize_session=False)
     )
     record_event(
-        AuditTag.OAUTH_CLIENT_REVOKE, user=user,
+        AuditTag.OAUTH_CLIENT_REVOKE,
+        user=user,
         details={**client_details(client), "tokens_revoked": int(getattr(tokens, "rowcount", 0) or 0)},
         organisation_id=client.source.organisation_id,
     )
@@ -88,15 +98,22 @@ def save_token(
     """Keep the hash of a token just issued, and audit the issue (never the token itself)."""
     now = now or utcnow()
     token = OAuthToken(
-        token_sha256=sha256_hex(access_token), client=client, scope=scope, issued_at=now,
+        token_sha256=sha256_hex(access_token),
+        client=client,
+        scope=scope,
+        issued_at=now,
         expires_at=now + timedelta(seconds=expires_in),
     )
     db.session.add(token)
     db.session.flush()
     record_event(
         AuditTag.OAUTH_TOKEN_ISSUE,
-        details={**client_details(client), "scope": scope, "token_id": token.id,
-                 "expires_at": token.expires_at.isoformat()},
+        details={
+            **client_details(client),
+            "scope": scope,
+            "token_id": token.id,
+            "expires_at": token.expires_at.isoformat(),
+        },
         organisation_id=client.source.organisation_id,
     )
     return token

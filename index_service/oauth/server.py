@@ -36,16 +36,22 @@ from index_service.scopes import SCOPES
 EXTENSION = "child_index_oauth"
 SECURITY_SCHEME = "source_system"
 ACCESS_TOKEN_SECONDS = 3600
-CLIENT_LOCKED = ("Too many refused client secrets for this client or from this address. Wait 15 minutes and try "
-                 "again; a data administrator can register a new client if the secret is lost.")
+CLIENT_LOCKED = (
+    "Too many refused client secrets for this client or from this address. Wait 15 minutes and try "
+    "again; a data administrator can register a new client if the secret is lost."
+)
 TOKEN_URL = "/api/v1/oauth/token"  # noqa: S105 - a path, not a secret
 # authlib says "does not exist" for an unknown or revoked client and "cannot authenticate" for a wrong
 # secret: an oracle for which client ids exist. Every invalid_client gets this instead.
-CLIENT_REFUSED = ("The client id and secret were not accepted. Check both; if the secret is lost or the "
-                  "client revoked, ask a data administrator to register a new client.")
+CLIENT_REFUSED = (
+    "The client id and secret were not accepted. Check both; if the secret is lost or the "
+    "client revoked, ask a data administrator to register a new client."
+)
 
 blueprint = ApiBlueprint(
-    "oauth", __name__, url_prefix="/api/v1/oauth",
+    "oauth",
+    __name__,
+    url_prefix="/api/v1/oauth",
     description="Access tokens for source systems (OAuth2 client credentials)",
 )
 
@@ -68,7 +74,8 @@ class SourceAuthorizationServer(AuthorizationServer):
 def _query_client(client_id: str) -> OAuthClient | None:
     """A client that may be issued tokens: not revoked, its data source active."""
     return db.session.scalar(
-        select(OAuthClient).join(OAuthClient.source)
+        select(OAuthClient)
+        .join(OAuthClient.source)
         .where(OAuthClient.client_id == client_id, OAuthClient.revoked_at.is_(None), DataSource.is_active.is_(True))
     )
 
@@ -83,19 +90,27 @@ def init_oauth(app: Flask, api: Api) -> None:
     """Give the app its authorization server, and the API docs the security scheme of source systems."""
     server = SourceAuthorizationServer(query_client=_query_client, save_token=_save_token)
     seconds = int(app.config.get("OAUTH_TOKEN_SECONDS", ACCESS_TOKEN_SECONDS))
-    server.load_config({
-        "OAUTH2_TOKEN_EXPIRES_IN": {CLIENT_CREDENTIALS: seconds},
-        "OAUTH2_SCOPES_SUPPORTED": [scope.value for scope in SCOPES],
-    })
+    server.load_config(
+        {
+            "OAUTH2_TOKEN_EXPIRES_IN": {CLIENT_CREDENTIALS: seconds},
+            "OAUTH2_SCOPES_SUPPORTED": [scope.value for scope in SCOPES],
+        }
+    )
     server.register_grant(SourceClientCredentials)
     app.extensions[EXTENSION] = server
-    api.spec.components.security_scheme(SECURITY_SCHEME, {
-        "type": "oauth2",
-        "description": "A source system's client, registered by a data administrator for one data source.",
-        "flows": {"clientCredentials": {
-            "tokenUrl": TOKEN_URL, "scopes": {scope.value: text for scope, text in SCOPES.items()},
-        }},
-    })
+    api.spec.components.security_scheme(
+        SECURITY_SCHEME,
+        {
+            "type": "oauth2",
+            "description": "A source system's client, registered by a data administrator for one data source.",
+            "flows": {
+                "clientCredentials": {
+                    "tokenUrl": TOKEN_URL,
+                    "scopes": {scope.value: text for scope, text in SCOPES.items()},
+                }
+            },
+        },
+    )
 
 
 def _claimed_client_id() -> str | None:
@@ -106,22 +121,37 @@ def _claimed_client_id() -> str | None:
 @blueprint.route("/token", methods=["POST"])
 @blueprint.doc(
     security=[],
-    requestBody={"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "required": ["grant_type"],
-        "properties": {
-            "grant_type": {"type": "string", "enum": [CLIENT_CREDENTIALS]},
-            "scope": {"type": "string", "description": "Space-separated; all the client's scopes when omitted"},
-            "client_id": {"type": "string", "description": "client_secret_post only"},
-            "client_secret": {"type": "string", "description": "client_secret_post only"},
+    requestBody={
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "required": ["grant_type"],
+                    "properties": {
+                        "grant_type": {"type": "string", "enum": [CLIENT_CREDENTIALS]},
+                        "scope": {
+                            "type": "string",
+                            "description": "Space-separated; all the client's scopes when omitted",
+                        },
+                        "client_id": {"type": "string", "description": "client_secret_post only"},
+                        "client_secret": {"type": "string", "description": "client_secret_post only"},
+                    },
+                }
+            }
         },
-    }}}},
+    },
     responses={
         "200": {"description": "An access token: access_token, token_type Bearer, expires_in, scope"},
         "400": {"description": "OAuth2 error: invalid_request, invalid_scope, unsupported_grant_type"},
-        "401": {"description": "OAuth2 error invalid_client, the same for an unknown client, a revoked one and a "
-                               "wrong secret"},
-        "429": {"description": "Too many refused secrets for this client, or failures from this address, in the "
-                               "lockout window: temporarily_unavailable, with Retry-After"},
+        "401": {
+            "description": "OAuth2 error invalid_client, the same for an unknown client, a revoked one and a "
+            "wrong secret"
+        },
+        "429": {
+            "description": "Too many refused secrets for this client, or failures from this address, in the "
+            "lockout window: temporarily_unavailable, with Retry-After"
+        },
     },
 )
 @public
@@ -142,9 +172,11 @@ def issue_token() -> Response:
         if body.get("error") == "invalid_client":
             record_client_failure(claimed, request.remote_addr)
         record_event(
-            AuditTag.OAUTH_TOKEN_REFUSED, Outcome.DENIED,
+            AuditTag.OAUTH_TOKEN_REFUSED,
+            Outcome.DENIED,
             details={
-                "client_id": (claimed or "")[:64] or None, "error": body.get("error"),
+                "client_id": (claimed or "")[:64] or None,
+                "error": body.get("error"),
                 "grant_type": (request.form.get("grant_type") or "")[:40] or None,
                 "scope": (request.form.get("scope") or "")[:200] or None,
             },

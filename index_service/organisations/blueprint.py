@@ -51,8 +51,7 @@ def _navigation() -> dict[str, Any]:
 def organisations() -> str:
     page = page_asked()
     rows, page, pages = operations.organisations_page(page, PER_PAGE)
-    return render_template("organisations/list.html", organisations=rows, page=page, pages=pages,
-                           today=utc_today())
+    return render_template("organisations/list.html", organisations=rows, page=page, pages=pages, today=utc_today())
 
 
 @blueprint.route("/organisations/new", methods=["GET", "POST"])
@@ -73,11 +72,16 @@ def create() -> Page:
 def _organisation_page(organisation_id: int, status: int = 200, **forms: Any) -> tuple[str, int]:
     organisation = operations.organisation(organisation_id)
     return render_template(
-        "organisations/organisation.html", organisation=organisation, criteria=operations.criteria(),
-        evidence=operations.evidence_of(organisation), unmet=operations.unmet(organisation), today=utc_today(),
+        "organisations/organisation.html",
+        organisation=organisation,
+        criteria=operations.criteria(),
+        evidence=operations.evidence_of(organisation),
+        unmet=operations.unmet(organisation),
+        today=utc_today(),
         evidence_form=forms.get("evidence_form") or EvidenceForm(),
         accredit_form=forms.get("accredit_form") or AccreditForm(),
-        suspend_form=forms.get("suspend_form") or SuspendForm(), code_needed=code_needed(),
+        suspend_form=forms.get("suspend_form") or SuspendForm(),
+        code_needed=code_needed(),
         refusal=forms.get("refusal"),
     ), status
 
@@ -189,10 +193,12 @@ def staff_usage() -> Page:
     first = (parsed(form.start) if valid else None) or last - timedelta(days=DEFAULT_REPORT_DAYS - 1)
     status = 200 if valid else 400
     if first > last or last - first > operations.LONGEST_REPORT:
-        form.start.errors = [f"Choose a start no later than the end, and at most {operations.LONGEST_REPORT.days} "
-                             "days before it"]
+        form.start.errors = [
+            f"Choose a start no later than the end, and at most {operations.LONGEST_REPORT.days} days before it"
+        ]
         first, last, status = last - timedelta(days=DEFAULT_REPORT_DAYS - 1), last, 400
     staff, usage = operations.staff_usage(g.user, first, last)
     people = {person.id: person for person in staff}
-    return render_template("organisations/usage.html", form=form, first=first, last=last, usage=usage,
-                           people=people), status
+    return render_template(
+        "organisations/usage.html", form=form, first=first, last=last, usage=usage, people=people
+    ), status

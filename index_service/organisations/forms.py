@@ -24,15 +24,19 @@ TYPE_LABELS = {
 
 class OrganisationForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired("Enter the organisation's name"), Length(max=200)])
-    type = SelectField("Type", choices=[SelectChoice(kind.value, label) for kind, label in TYPE_LABELS.items()],
-                       validators=[DataRequired("Select the type of organisation")])
+    type = SelectField(
+        "Type",
+        choices=[SelectChoice(kind.value, label) for kind, label in TYPE_LABELS.items()],
+        validators=[DataRequired("Select the type of organisation")],
+    )
     phone = StringField("Switchboard phone number", validators=[Optional(), Length(max=40)])
 
 
 class EvidenceForm(FlaskForm):
     criterion_id = IntegerField("Criterion", validators=[DataRequired("Choose a criterion")])
-    evidence = TextAreaField("Evidence", validators=[DataRequired("Describe the evidence that the criterion is met"),
-                                                     Length(max=2000)])
+    evidence = TextAreaField(
+        "Evidence", validators=[DataRequired("Describe the evidence that the criterion is met"), Length(max=2000)]
+    )
     met_on = day_field("Date met", "14/01/2026", not_future=True, required="Enter the date the criterion was met")
 
 
@@ -42,17 +46,23 @@ class AccreditForm(FlaskForm):
 
 
 class SuspendForm(FlaskForm):
-    reason = TextAreaField("Why is the accreditation suspended?",
-                           validators=[DataRequired("Write why the accreditation is suspended"), Length(max=500)])
+    reason = TextAreaField(
+        "Why is the accreditation suspended?",
+        validators=[DataRequired("Write why the accreditation is suspended"), Length(max=500)],
+    )
     code = optional_code_field()
 
 
 class CriterionForm(FlaskForm):
-    code = StringField("Short code", validators=[
-        DataRequired("Enter a short code"), Length(max=60),
-        Regexp(r"^[a-z][a-z0-9_]*$", message="The code is lower-case letters, digits and underscores")])
-    title = StringField("What must be in place", validators=[DataRequired("Describe the criterion"),
-                                                             Length(max=300)])
+    code = StringField(
+        "Short code",
+        validators=[
+            DataRequired("Enter a short code"),
+            Length(max=60),
+            Regexp(r"^[a-z][a-z0-9_]*$", message="The code is lower-case letters, digits and underscores"),
+        ],
+    )
+    title = StringField("What must be in place", validators=[DataRequired("Describe the criterion"), Length(max=300)])
     mandatory = BooleanField("Mandatory for accreditation", default=True)
 
 

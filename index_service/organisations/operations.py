@@ -57,8 +57,9 @@ def organisations_page(page: int, per_page: int) -> tuple[Sequence[Organisation]
     total = db.session.scalar(select(func.count()).select_from(Organisation)) or 0
     pages = page_count(total, per_page)
     page = min(page, pages)
-    rows = db.session.scalars(select(Organisation).order_by(Organisation.name)
-                              .offset((page - 1) * per_page).limit(per_page)).all()
+    rows = db.session.scalars(
+        select(Organisation).order_by(Organisation.name).offset((page - 1) * per_page).limit(per_page)
+    ).all()
     return rows, page, pages
 
 
@@ -84,8 +85,7 @@ def evidence_of(organisation: Organisation) -> dict[int, CriterionEvidence]:
 def unmet(organisation: Organisation) -> list[Criterion]:
     current = criteria()
     met = evidence_of(organisation)
-    missing = set(unmet_mandatory([c.code for c in current if c.mandatory],
-                                  [c.code for c in current if c.id in met]))
+    missing = set(unmet_mandatory([c.code for c in current if c.mandatory], [c.code for c in current if c.id in met]))
     return [criterion for criterion in current if criterion.code in missing]
 
 
@@ -100,8 +100,9 @@ def create_organisation(name: str, kind: OrganisationType, phone: str | None) ->
     return created
 
 
-def record_evidence(confirmer: User, organisation: Organisation, criterion_id: int, evidence: str,
-                    met_on: date) -> CriterionEvidence:
+def record_evidence(
+    confirmer: User, organisation: Organisation, criterion_id: int, evidence: str, met_on: date
+) -> CriterionEvidence:
     criterion = db.session.get(Criterion, criterion_id)
     if criterion is None or criterion.retired:
         raise AccreditationRefused("Choose one of the current criteria")
@@ -112,8 +113,10 @@ def record_evidence(confirmer: User, organisation: Organisation, criterion_id: i
     row.evidence, row.met_on = evidence.strip(), met_on
     row.confirmed_by_id, row.confirmed_at = confirmer.id, utcnow()
     db.session.flush()
-    record_event(AuditTag.CRITERION_MET, details={"organisation_id": organisation.id, "criterion": criterion.code,
-                                                  "met_on": met_on.isoformat()})
+    record_event(
+        AuditTag.CRITERION_MET,
+        details={"organisation_id": organisation.id, "criterion": criterion.code, "met_on": met_on.isoformat()},
+    )
     return row
 
 
@@ -121,22 +124,30 @@ def accredit_organisation(organisation: Organisation, until: date, today: date) 
     """Accredit when every mandatory criterion is met; the expiry must be after today."""
     missing = unmet(organisation)
     if missing:
-        record_event(AuditTag.ORGANISATION_ACCREDIT, Outcome.DENIED, details={
-            "organisation_id": organisation.id, "unmet": [criterion.code for criterion in missing]})
-        raise AccreditationRefused(f"{len(missing)} mandatory criteria are not met yet: "
-                                   + "; ".join(criterion.title for criterion in missing))
+        record_event(
+            AuditTag.ORGANISATION_ACCREDIT,
+            Outcome.DENIED,
+            details={"organisation_id": organisation.id, "unmet": [criterion.code for criterion in missing]},
+        )
+        raise AccreditationRefused(
+            f"{len(missing)} mandatory criteria are not met yet: " + "; ".join(criterion.title for criterion in missing)
+        )
     if until <= today:
         raise AccreditationRefused("The accreditation must expire after today")
     accredit(organisation, until)
-    record_event(AuditTag.ORGANISATION_ACCREDIT, details={"organisation_id": organisation.id,
-                                                          "until": until.isoformat()})
+    record_event(
+        AuditTag.ORGANISATION_ACCREDIT, details={"organisation_id": organisation.id, "until": until.isoformat()}
+    )
 
 
 def suspend_organisation(organisation: Organisation, reason: str) -> None:
     """Suspend at once: every one of its people loses access at their next request."""
     organisation.accreditation_status = AccreditationStatus.SUSPENDED
-    record_event(AuditTag.ORGANISATION_SUSPEND, reason=reason[:100],
-                 details={"organisation_id": organisation.id, "reason": reason})
+    record_event(
+        AuditTag.ORGANISATION_SUSPEND,
+        reason=reason[:100],
+        details={"organisation_id": organisation.id, "reason": reason},
+    )
 
 
 def add_criterion(code: str, title: str, mandatory: bool) -> Criterion:
@@ -155,14 +166,16 @@ def change_criterion(criterion_id: int, mandatory: bool, retired: bool) -> Crite
     if criterion is None:
         raise NotFound("No criterion has this id")
     criterion.mandatory, criterion.retired = mandatory, retired
-    record_event(AuditTag.CRITERIA_CHANGE, details={"changed": criterion.code, "mandatory": mandatory,
-                                                    "retired": retired})
+    record_event(
+        AuditTag.CRITERIA_CHANGE, details={"changed": criterion.code, "mandatory": mandatory, "retired": retired}
+    )
     return criterion
 
 
 def staff_of(manager: User) -> Sequence[User]:
-    return db.session.scalars(select(User).where(User.line_manager_id == manager.id)
-                              .order_by(User.display_name, User.id)).all()
+    return db.session.scalars(
+        select(User).where(User.line_manager_id == manager.id).order_by(User.display_name, User.id)
+    ).all()
 
 
 def _use(event: AuditEvent) -> Use:
@@ -170,8 +183,11 @@ def _use(event: AuditEvent) -> Use:
         return Use.SEARCH
     if event.tag is AuditTag.SHIELD_OVERRIDE:
         return Use.OVERRIDE
-    shielded = event.tag is AuditTag.OVERRIDE_VIEW or bool(event.details.get("shielded")) \
+    shielded = (
+        event.tag is AuditTag.OVERRIDE_VIEW
+        or bool(event.details.get("shielded"))
         or bool(event.details.get("redacted"))
+    )
     return Use.SHIELDED_VIEW if shielded else Use.VIEW
 
 
@@ -181,13 +197,27 @@ def staff_usage(manager: User, first: date, last: date) -> tuple[Sequence[User],
     ids = [person.id for person in staff]
     start = datetime.combine(first, time.min, tzinfo=UTC) - timedelta(hours=1)
     end = datetime.combine(last, time.max, tzinfo=UTC) + timedelta(hours=1)
-    events = db.session.scalars(select(AuditEvent).where(
-        AuditEvent.user_id.in_(ids), AuditEvent.tag.in_(USAGE_TAGS), AuditEvent.outcome == Outcome.SUCCESS,
-        AuditEvent.occurred_at >= start, AuditEvent.occurred_at <= end,
-    ).order_by(AuditEvent.occurred_at)).all() if ids else []
+    events = (
+        db.session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.user_id.in_(ids),
+                AuditEvent.tag.in_(USAGE_TAGS),
+                AuditEvent.outcome == Outcome.SUCCESS,
+                AuditEvent.occurred_at >= start,
+                AuditEvent.occurred_at <= end,
+            )
+            .order_by(AuditEvent.occurred_at)
+        ).all()
+        if ids
+        else []
+    )
     usage = summarise(ids, (UsageEvent(e.user_id, e.occurred_at, _use(e)) for e in events if e.user_id))
     for person in usage:
         person.days = [day for day in person.days if first <= day.day <= last]
-    record_event(AuditTag.USAGE_REPORT_VIEW, target_ids=[str(i) for i in ids],
-                 details={"from": first.isoformat(), "to": last.isoformat()})
+    record_event(
+        AuditTag.USAGE_REPORT_VIEW,
+        target_ids=[str(i) for i in ids],
+        details={"from": first.isoformat(), "to": last.isoformat()},
+    )
     return staff, usage

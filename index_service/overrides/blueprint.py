@@ -32,8 +32,13 @@ def request_override(index_id: str) -> Page:
     form = OverrideForm()
 
     def page(status: int) -> tuple[str, int]:
-        return render_template("overrides/request.html", child=child, form=form, valid_minutes=VALID_MINUTES,
-                               minimum=JUSTIFICATION_MIN_LENGTH), status
+        return render_template(
+            "overrides/request.html",
+            child=child,
+            form=form,
+            valid_minutes=VALID_MINUTES,
+            minimum=JUSTIFICATION_MIN_LENGTH,
+        ), status
 
     if not form.validate_on_submit():
         return page(400 if request.method == "POST" else 200)
@@ -58,16 +63,16 @@ def view(reference: str) -> Page:
     seen = operations.use(override, g.user)
     if seen.record is None:
         return render_template("overrides/ended.html", seen=seen, valid_minutes=VALID_MINUTES), 410
-    return render_template("children/record.html", child=seen.record, override=override,
-                           valid_minutes=VALID_MINUTES)
+    return render_template("children/record.html", child=seen.record, override=override, valid_minutes=VALID_MINUTES)
 
 
 @blueprint.route("/audit/overrides")
 @requires(Permission.OVERRIDE_REVIEW)
 def dashboard() -> str:
     """Every override waiting for review, at once: references and people, never the child's details."""
-    return render_template("overrides/dashboard.html", waiting=operations.open_overrides(),
-                           reviewed=operations.recently_reviewed())
+    return render_template(
+        "overrides/dashboard.html", waiting=operations.open_overrides(), reviewed=operations.recently_reviewed()
+    )
 
 
 @blueprint.route("/audit/overrides/<reference>", methods=["GET", "POST"])
@@ -80,8 +85,12 @@ def review(reference: str) -> Page:
 
     def page(status: int) -> tuple[str, int]:
         return render_template(
-            "overrides/review.html", override=override, form=form, others=operations.others_by_same_user(override),
-            index_id=surviving(override.child).index_id, own=override.user_id == g.user.id,
+            "overrides/review.html",
+            override=override,
+            form=form,
+            others=operations.others_by_same_user(override),
+            index_id=surviving(override.child).index_id,
+            own=override.user_id == g.user.id,
         ), status
 
     if not form.validate_on_submit():

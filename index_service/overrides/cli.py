@@ -19,8 +19,10 @@ STATE_TEXT = {"ready": "not yet shown", "used": "record shown", "expired": "expi
 
 def summary_line(listed: Listed) -> str:
     override = listed.override
-    line = (f"{override.reference}  {date_time(override.created_at)}  {override.user.email} "
-            f"({override.organisation.name})  {override.reason.label}; {STATE_TEXT[listed.state.value]}")
+    line = (
+        f"{override.reference}  {date_time(override.created_at)}  {override.user.email} "
+        f"({override.organisation.name})  {override.reason.label}; {STATE_TEXT[listed.state.value]}"
+    )
     if listed.is_repeated:
         line += f"  REPEATED: {listed.repeats} by this user within a day"
     return line

@@ -28,7 +28,8 @@ class OverrideForm(FlaskForm):
         "Justification",
         validators=[
             required_text(
-                "Explain why you need to see this record now", JUSTIFICATION_MIN_LENGTH,
+                "Explain why you need to see this record now",
+                JUSTIFICATION_MIN_LENGTH,
                 f"Explain in at least {JUSTIFICATION_MIN_LENGTH} characters why you need to see this record now",
             ),
             Length(max=NOTE_MAX_LENGTH),
@@ -46,8 +47,11 @@ class ReviewForm(FlaskForm):
     note = TextAreaField(
         "Review note",
         validators=[
-            required_text("Write what you found", REVIEW_NOTE_MIN_LENGTH,
-                          f"Write what you found in at least {REVIEW_NOTE_MIN_LENGTH} characters"),
+            required_text(
+                "Write what you found",
+                REVIEW_NOTE_MIN_LENGTH,
+                f"Write what you found in at least {REVIEW_NOTE_MIN_LENGTH} characters",
+            ),
             Length(max=NOTE_MAX_LENGTH),
         ],
     )

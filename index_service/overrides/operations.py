@@ -53,20 +53,33 @@ def _new_reference() -> str:
             return reference
 
 
-def grant(child: Child, reason: OverrideReason, justification: str, user: User,
-          now: datetime | None = None) -> EmergencyOverride:
+def grant(
+    child: Child, reason: OverrideReason, justification: str, user: User, now: datetime | None = None
+) -> EmergencyOverride:
     """Record the override and its audit event; the record itself is shown only by use()."""
     now = now or utcnow()
     override = EmergencyOverride(
-        reference=_new_reference(), child_id=child.id, user_id=user.id, organisation_id=user.organisation_id,
-        reason=reason, justification=justification, created_at=now, expires_at=now + OVERRIDE_VALID_FOR,
+        reference=_new_reference(),
+        child_id=child.id,
+        user_id=user.id,
+        organisation_id=user.organisation_id,
+        reason=reason,
+        justification=justification,
+        created_at=now,
+        expires_at=now + OVERRIDE_VALID_FOR,
     )
     db.session.add(override)
     db.session.flush()
     record_event(
-        AuditTag.SHIELD_OVERRIDE, user=user, target_ids=[child.index_id], reason=reason.value,
-        details={"reference": override.reference, "justification": justification,
-                 "expires_at": override.expires_at.isoformat()},
+        AuditTag.SHIELD_OVERRIDE,
+        user=user,
+        target_ids=[child.index_id],
+        reason=reason.value,
+        details={
+            "reference": override.reference,
+            "justification": justification,
+            "expires_at": override.expires_at.isoformat(),
+        },
     )
     return override
 
@@ -94,20 +107,33 @@ def use(override: EmergencyOverride, user: User, now: datetime | None = None) ->
     child = surviving(override.child)
     claimed = db.session.execute(
         update(EmergencyOverride)
-        .where(EmergencyOverride.id == override.id, EmergencyOverride.viewed_at.is_(None),
-               EmergencyOverride.expires_at > now)
+        .where(
+            EmergencyOverride.id == override.id,
+            EmergencyOverride.viewed_at.is_(None),
+            EmergencyOverride.expires_at > now,
+        )
         .values(viewed_at=now)
         .execution_options(synchronize_session=False)
     )
     if getattr(claimed, "rowcount", 0) != 1:
         db.session.refresh(override)
         state = override_state(override.expires_at, override.viewed_at, now)
-        record_event(AuditTag.OVERRIDE_VIEW, Outcome.DENIED, user=user, target_ids=[child.index_id],
-                     details={"reference": override.reference, "why": state.value})
+        record_event(
+            AuditTag.OVERRIDE_VIEW,
+            Outcome.DENIED,
+            user=user,
+            target_ids=[child.index_id],
+            details={"reference": override.reference, "why": state.value},
+        )
         return OverrideView(override, child.index_id, state, None)
     override.viewed_at = now
-    record_event(AuditTag.OVERRIDE_VIEW, user=user, target_ids=[child.index_id], reason=override.reason.value,
-                 details={"reference": override.reference})
+    record_event(
+        AuditTag.OVERRIDE_VIEW,
+        user=user,
+        target_ids=[child.index_id],
+        reason=override.reason.value,
+        details={"reference": override.reference},
+    )
     loaded = child_by_index_id(child.index_id)
     if loaded is None:
         raise OverrideError("The record is no longer held.")
@@ -115,8 +141,9 @@ def use(override: EmergencyOverride, user: User, now: datetime | None = None) ->
     return OverrideView(override, child.index_id, OverrideState.READY, record)
 
 
-def review(override: EmergencyOverride, outcome: OverrideOutcome, note: str, reviewer: User,
-           now: datetime | None = None) -> None:
+def review(
+    override: EmergencyOverride, outcome: OverrideOutcome, note: str, reviewer: User, now: datetime | None = None
+) -> None:
     """Close the override as justified, not justified or referred; never by the person who used it."""
     if override.user_id == reviewer.id:
         raise OverrideError("You used this emergency access, so someone else must review it.")
@@ -128,8 +155,11 @@ def review(override: EmergencyOverride, outcome: OverrideOutcome, note: str, rev
     override.reviewed_at = now or utcnow()
     db.session.flush()
     record_event(
-        AuditTag.OVERRIDE_REVIEW, user=reviewer, target_ids=[surviving(override.child).index_id],
-        reason=outcome.value, details={"reference": override.reference, "note": note},
+        AuditTag.OVERRIDE_REVIEW,
+        user=reviewer,
+        target_ids=[surviving(override.child).index_id],
+        reason=outcome.value,
+        details={"reference": override.reference, "note": note},
     )
 
 
@@ -175,18 +205,25 @@ def open_overrides(now: datetime | None = None) -> list[Listed]:
 
 def recently_reviewed(now: datetime | None = None) -> list[Listed]:
     found = db.session.scalars(
-        select(EmergencyOverride).where(EmergencyOverride.outcome.is_not(None))
-        .order_by(EmergencyOverride.reviewed_at.desc()).limit(RECENTLY_REVIEWED)
+        select(EmergencyOverride)
+        .where(EmergencyOverride.outcome.is_not(None))
+        .order_by(EmergencyOverride.reviewed_at.desc())
+        .limit(RECENTLY_REVIEWED)
     ).all()
     return _listed(found, now or utcnow())
 
 
 def others_by_same_user(override: EmergencyOverride) -> list[EmergencyOverride]:
     """The same person's other overrides within a day either side, for the reviewer to weigh."""
-    return list(db.session.scalars(
-        select(EmergencyOverride).where(
-            EmergencyOverride.user_id == override.user_id, EmergencyOverride.id != override.id,
-            EmergencyOverride.created_at > override.created_at - REPEAT_WINDOW,
-            EmergencyOverride.created_at < override.created_at + REPEAT_WINDOW,
-        ).order_by(EmergencyOverride.created_at)
-    ))
+    return list(
+        db.session.scalars(
+            select(EmergencyOverride)
+            .where(
+                EmergencyOverride.user_id == override.user_id,
+                EmergencyOverride.id != override.id,
+                EmergencyOverride.created_at > override.created_at - REPEAT_WINDOW,
+                EmergencyOverride.created_at < override.created_at + REPEAT_WINDOW,
+            )
+            .order_by(EmergencyOverride.created_at)
+        )
+    )

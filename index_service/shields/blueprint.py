@@ -52,8 +52,11 @@ def shield(index_id: str) -> Page:
     offered = [other for other in household_of(child) if not other.is_shielded]
     form = ShieldForm()
     form.household.choices = [
-        SelectChoice(other.index_id, f"{other.given_name} {other.family_name}, born {long_date(other.date_of_birth)} "
-                                     f"(index ID {format_index_id(other.index_id)})")
+        SelectChoice(
+            other.index_id,
+            f"{other.given_name} {other.family_name}, born {long_date(other.date_of_birth)} "
+            f"(index ID {format_index_id(other.index_id)})",
+        )
         for other in offered
     ]
     if request.method == "GET":
@@ -69,11 +72,15 @@ def shield(index_id: str) -> Page:
         form.code.errors = [refused.message]
         return page(refused.status)
     chosen = [other for other in offered if other.index_id in form.chosen_household()]
-    operations.shield(child, ShieldReason(form.reason.data), form.note.data.strip(), form.review_date.parsed,
-                      g.user, chosen)
+    operations.shield(
+        child, ShieldReason(form.reason.data), form.note.data.strip(), form.review_date.parsed, g.user, chosen
+    )
     names = ", ".join(f"{other.given_name} {other.family_name}" for other in chosen)
-    flash(f"{child.given_name} {child.family_name}'s record is shielded"
-          + (f", and so are the records of {names}" if names else ""), "success")
+    flash(
+        f"{child.given_name} {child.family_name}'s record is shielded"
+        + (f", and so are the records of {names}" if names else ""),
+        "success",
+    )
     return redirect(url_for("web.record", index_id=child.index_id))
 
 
@@ -106,5 +113,12 @@ def reviews() -> str:
     page = page_asked()
     today = date.today()
     due, total = operations.due_reviews(today, page=page, per_page=PER_PAGE)
-    return render_template("shields/reviews.html", due=due, total=total, page=page, today=today,
-                           pages=page_count(total, PER_PAGE), within=operations.UPCOMING.days)
+    return render_template(
+        "shields/reviews.html",
+        due=due,
+        total=total,
+        page=page,
+        today=today,
+        pages=page_count(total, PER_PAGE),
+        within=operations.UPCOMING.days,
+    )

@@ -23,11 +23,24 @@ from shielding.policy import ShieldAction, ShieldReason
 UPCOMING = timedelta(days=30)
 
 
-def _decide(child: Child, action: ShieldAction, note: str, user: User, *, reason: ShieldReason | None = None,
-            review_date: date | None = None, household_of: Child | None = None) -> ShieldingDecision:
+def _decide(
+    child: Child,
+    action: ShieldAction,
+    note: str,
+    user: User,
+    *,
+    reason: ShieldReason | None = None,
+    review_date: date | None = None,
+    household_of: Child | None = None,
+) -> ShieldingDecision:
     decision = ShieldingDecision(
-        child_id=child.id, action=action, reason=reason, note=note, review_date=review_date,
-        household_of_id=household_of.id if household_of else None, decided_by_id=user.id,
+        child_id=child.id,
+        action=action,
+        reason=reason,
+        note=note,
+        review_date=review_date,
+        household_of_id=household_of.id if household_of else None,
+        decided_by_id=user.id,
     )
     db.session.add(decision)
     child.is_shielded = action is ShieldAction.SHIELD
@@ -46,16 +59,18 @@ def _decide(child: Child, action: ShieldAction, note: str, user: User, *, reason
     return decision
 
 
-def shield(child: Child, reason: ShieldReason, note: str, review_date: date, user: User,
-           household: Iterable[Child] = ()) -> list[ShieldingDecision]:
+def shield(
+    child: Child, reason: ShieldReason, note: str, review_date: date, user: User, household: Iterable[Child] = ()
+) -> list[ShieldingDecision]:
     """Shield the child, and the chosen children of the same household in the same step.
 
     Shielding a record already shielded records a fresh decision (after a review, say).
     """
     decisions = [_decide(child, ShieldAction.SHIELD, note, user, reason=reason, review_date=review_date)]
     for other in household:
-        decisions.append(_decide(other, ShieldAction.SHIELD, note, user, reason=reason, review_date=review_date,
-                                 household_of=child))
+        decisions.append(
+            _decide(other, ShieldAction.SHIELD, note, user, reason=reason, review_date=review_date, household_of=child)
+        )
     return decisions
 
 
@@ -70,12 +85,24 @@ def shield_by_load(child_id: int, index_id: str, note: str, load_id: int, user: 
 
     The caller sets the record's flag (a load writes it with the rest of the batch).
     """
-    db.session.add(ShieldingDecision(
-        child_id=child_id, action=ShieldAction.SHIELD, reason=ShieldReason.OTHER, note=note,
-        review_date=date.today(), decided_by_id=user.id if user else None, load_id=load_id,
-    ))
-    record_event(AuditTag.SHIELD_ADD, user=user, target_ids=[index_id], reason=ShieldReason.OTHER.value,
-                 details={"load": load_id, "note": note})
+    db.session.add(
+        ShieldingDecision(
+            child_id=child_id,
+            action=ShieldAction.SHIELD,
+            reason=ShieldReason.OTHER,
+            note=note,
+            review_date=date.today(),
+            decided_by_id=user.id if user else None,
+            load_id=load_id,
+        )
+    )
+    record_event(
+        AuditTag.SHIELD_ADD,
+        user=user,
+        target_ids=[index_id],
+        reason=ShieldReason.OTHER.value,
+        details={"load": load_id, "note": note},
+    )
 
 
 @dataclass(frozen=True)
@@ -90,18 +117,23 @@ class DueReview:
         return self.decision.review_date if self.decision else None
 
 
-def due_reviews(today: date, *, within: timedelta = UPCOMING, page: int = 1,
-                per_page: int = 20) -> tuple[list[DueReview], int]:
+def due_reviews(
+    today: date, *, within: timedelta = UPCOMING, page: int = 1, per_page: int = 20
+) -> tuple[list[DueReview], int]:
     """Shielded records to review by `today + within`, soonest first; those with no decision on record first of all.
 
     A load shields with a review date of the day it ran, so a shielder finds what a source flagged here.
     """
     latest = (
         select(ShieldingDecision.child_id, func.max(ShieldingDecision.id).label("decision_id"))
-        .group_by(ShieldingDecision.child_id).subquery()
+        .group_by(ShieldingDecision.child_id)
+        .subquery()
     )
-    due = or_(latest.c.decision_id.is_(None), ShieldingDecision.review_date.is_(None),
-              ShieldingDecision.review_date <= today + within)
+    due = or_(
+        latest.c.decision_id.is_(None),
+        ShieldingDecision.review_date.is_(None),
+        ShieldingDecision.review_date <= today + within,
+    )
     statement = (
         select(Child, ShieldingDecision)
         .outerjoin(latest, latest.c.child_id == Child.id)
@@ -111,6 +143,7 @@ def due_reviews(today: date, *, within: timedelta = UPCOMING, page: int = 1,
     total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
     rows = db.session.execute(
         statement.order_by(ShieldingDecision.review_date.is_not(None), ShieldingDecision.review_date, Child.id)
-        .limit(per_page).offset((page - 1) * per_page)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return [DueReview(child, decision) for child, decision in rows], total

@@ -46,7 +46,9 @@ NO_SOURCE = "No data source of your client has that id."
 NO_LOAD = "No load has that id."
 
 blueprint = ApiBlueprint(
-    "sources_api", __name__, url_prefix="/api/v1",
+    "sources_api",
+    __name__,
+    url_prefix="/api/v1",
     description="Source systems submit extracts and follow their loads (OAuth2 client credentials)",
 )
 blueprint.teardown_request(uploads.discard_unkept)  # an upload no committed load keeps is deleted
@@ -74,8 +76,9 @@ def _file_name(given: str | None, fmt: str) -> str:
     except ExtractError as error:
         raise UnprocessableEntity(str(error)) from error
     if named != fmt:
-        raise UnprocessableEntity(f"file_name {name!r} names a {named} file, but the Content-Type is "
-                                  f"{request.mimetype}")
+        raise UnprocessableEntity(
+            f"file_name {name!r} names a {named} file, but the Content-Type is {request.mimetype}"
+        )
     return name
 
 
@@ -86,8 +89,9 @@ def _store_body(file_name: str) -> Path:
     if not request.content_length and not request.environ.get("wsgi.input_terminated"):
         raise BadRequest("The body is empty: send the extract itself as the body.")
     try:
-        stored = uploads.store(request.stream, file_name, g.oauth_client.source.organisation_id,
-                               expected=request.content_length)
+        stored = uploads.store(
+            request.stream, file_name, g.oauth_client.source.organisation_id, expected=request.content_length
+        )
     except uploads.QuotaExceeded as error:
         raise RequestEntityTooLarge(str(error)) from error
     if stored.stat().st_size == 0:
@@ -102,16 +106,24 @@ def _store_body(file_name: str) -> Path:
 @blueprint.alt_response(401, description="No access token, or one that is not valid, has expired or was revoked")
 @blueprint.alt_response(403, description="The token lacks the scope loads:write")
 @blueprint.alt_response(404, description="The client has no data source with that id")
-@blueprint.alt_response(413, description="The extract is larger than the upload limit, or would take the "
-                                         "organisation's stored extracts past their quota; the message says which")
+@blueprint.alt_response(
+    413,
+    description="The extract is larger than the upload limit, or would take the "
+    "organisation's stored extracts past their quota; the message says which",
+)
 @blueprint.alt_response(415, description="The Content-Type is not text/csv or application/x-ndjson")
-@blueprint.alt_response(422, description="A bad parameter, or a file that cannot be loaded (such as a header "
-                                         "lacking a required column); the message says which")
+@blueprint.alt_response(
+    422,
+    description="A bad parameter, or a file that cannot be loaded (such as a header "
+    "lacking a required column); the message says which",
+)
 @blueprint.doc(
     security=LOADS_WRITE,
-    requestBody={"required": True, "description": "The extract: a CSV file with a header row, or JSON lines",
-                 "content": {content_type: {"schema": {"type": "string", "format": "binary"}}
-                             for content_type in CONTENT_TYPES}},
+    requestBody={
+        "required": True,
+        "description": "The extract: a CSV file with a header row, or JSON lines",
+        "content": {content_type: {"schema": {"type": "string", "format": "binary"}} for content_type in CONTENT_TYPES},
+    },
 )
 @requires_scope(Scope.LOADS_WRITE)
 def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
@@ -136,13 +148,24 @@ def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
     jobs.start_after_commit(load, repeat=repeat)
     record_event(
         AuditTag.LOAD_SUBMIT,
-        details={**client_details(client), "load_id": load.id, "file_name": load.file_name,
-                 "file_sha256": load.file_sha256, "kind": load.kind.value, "dry_run": load.is_dry_run,
-                 "repeat": repeat},
+        details={
+            **client_details(client),
+            "load_id": load.id,
+            "file_name": load.file_name,
+            "file_sha256": load.file_sha256,
+            "kind": load.kind.value,
+            "dry_run": load.is_dry_run,
+            "repeat": repeat,
+        },
         organisation_id=client.source.organisation_id,
     )
-    return {"load_id": load.id, "status": load.status, "status_url": status_url(load),
-            "report_url": report_url(load), "repeat": repeat}
+    return {
+        "load_id": load.id,
+        "status": load.status,
+        "status_url": status_url(load),
+        "report_url": report_url(load),
+        "repeat": repeat,
+    }
 
 
 @blueprint.route("/loads/<int:load_id>", methods=["GET"])
@@ -156,19 +179,25 @@ def load_status(load_id: int) -> Load:
 
 
 @blueprint.route("/loads/<int:load_id>/report", methods=["GET"])
-@blueprint.alt_response(200, description="One CSV line per row of the extract: " + ", ".join(REPORT_COLUMNS),
-                        content_type="text/csv")
+@blueprint.alt_response(
+    200, description="One CSV line per row of the extract: " + ", ".join(REPORT_COLUMNS), content_type="text/csv"
+)
 @blueprint.alt_response(404, description="No load has that id")
 @blueprint.doc(security=LOADS_WRITE)
 @requires_scope(Scope.LOADS_WRITE)
 def load_report(load_id: int) -> Response:
     """The load's report so far, as CSV: one line per row of the extract, in row order."""
     load = _own_load(load_id)
-    record_event(AuditTag.LOAD_REPORT_VIEW, details={**client_details(g.oauth_client), "load_id": load.id},
-                 organisation_id=g.oauth_client.source.organisation_id)
+    record_event(
+        AuditTag.LOAD_REPORT_VIEW,
+        details={**client_details(g.oauth_client), "load_id": load.id},
+        organisation_id=g.oauth_client.source.organisation_id,
+    )
     return Response(
         stream_with_context(report_csv(load.id)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="load-{load.id}-report.csv"',
-                 "X-Load-Status": load.status.value},
+        headers={
+            "Content-Disposition": f'attachment; filename="load-{load.id}-report.csv"',
+            "X-Load-Status": load.status.value,
+        },
     )

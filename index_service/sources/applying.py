@@ -46,19 +46,38 @@ class Applied:
         self.fields.add(name)
 
 
-IDENTIFIER_FIELDS = {IdentifierKind.NHS_NUMBER: "nhs_number", IdentifierKind.UPN: "upn",
-                     IdentifierKind.SOURCE_RECORD: "source_record_id"}
+IDENTIFIER_FIELDS = {
+    IdentifierKind.NHS_NUMBER: "nhs_number",
+    IdentifierKind.UPN: "upn",
+    IdentifierKind.SOURCE_RECORD: "source_record_id",
+}
 # What a new child is made with, by the row's fields that supply it (for its audit trail).
-MADE_WITH = (("middle_names", "middle_names"), ("nhs_number", "nhs_number"), ("upn", "upn"),
-             ("address_line1", "address"), ("town", "address"), ("postcode", "address"),
-             ("parent_carer_name", "carer"))
+MADE_WITH = (
+    ("middle_names", "middle_names"),
+    ("nhs_number", "nhs_number"),
+    ("upn", "upn"),
+    ("address_line1", "address"),
+    ("town", "address"),
+    ("postcode", "address"),
+    ("parent_carer_name", "carer"),
+)
 
 
 def made_with(row: ValidRow) -> list[str]:
     """The names of the fields a child made from the row holds (names only, never values)."""
     supplied = {name for attribute, name in MADE_WITH if getattr(row, attribute)}
-    return sorted({"given_name", "family_name", "date_of_birth", "gender", "source_record_id", "involvement",
-                   *supplied, *(("status",) if row.over_age else ())})
+    return sorted(
+        {
+            "given_name",
+            "family_name",
+            "date_of_birth",
+            "gender",
+            "source_record_id",
+            "involvement",
+            *supplied,
+            *(("status",) if row.over_age else ()),
+        }
+    )
 
 
 def person_of_row(row: ValidRow) -> Person:
@@ -169,8 +188,10 @@ class _Update:
                 self._set("date_of_birth", row.date_of_birth)
             else:
                 self.applied.notes.append("date of birth differs from the index's; the index's is kept")
-        if row.gender != Gender.UNKNOWN and row.gender != record.gender.value and (
-            record.gender is Gender.UNKNOWN or self._supplied_by_source("gender")
+        if (
+            row.gender != Gender.UNKNOWN
+            and row.gender != record.gender.value
+            and (record.gender is Gender.UNKNOWN or self._supplied_by_source("gender"))
         ):
             self._set("gender", Gender(row.gender))
 
@@ -194,8 +215,10 @@ class _Update:
             return
         current = self.record.current_address
         postcode = normalise_postcode(spec.postcode)
-        if current is not None and (postcode is None or postcode == current.postcode_key) and (
-            spec.line1 is None or name_key(spec.line1) == name_key(current.line1)
+        if (
+            current is not None
+            and (postcode is None or postcode == current.postcode_key)
+            and (spec.line1 is None or name_key(spec.line1) == name_key(current.line1))
         ):
             for name in ("line2", "town"):
                 value = getattr(spec, name)
@@ -229,11 +252,22 @@ class _Update:
             None,
         )
         if held is None:
-            self.writes.add(self.record, HeldInvolvement(
-                spec.service, self.source.involvement_organisation_id, spec.role, spec.practitioner_name,
-                spec.practitioner_phone, spec.practitioner_email, spec.start_date, spec.end_date,
-                spec.is_lead_professional, spec.has_early_help_assessment, self.source.id,
-            ))
+            self.writes.add(
+                self.record,
+                HeldInvolvement(
+                    spec.service,
+                    self.source.involvement_organisation_id,
+                    spec.role,
+                    spec.practitioner_name,
+                    spec.practitioner_phone,
+                    spec.practitioner_email,
+                    spec.start_date,
+                    spec.end_date,
+                    spec.is_lead_professional,
+                    spec.has_early_help_assessment,
+                    self.source.id,
+                ),
+            )
             self.applied.change("involvement")
             return
         supplied: dict[str, object] = {
@@ -245,8 +279,9 @@ class _Update:
             "is_lead_professional": self.row.lead_professional,
             "has_early_help_assessment": self.row.early_help_assessment,
         }
-        updates = {name: value for name, value in supplied.items()
-                   if value is not None and getattr(held, name) != value}
+        updates = {
+            name: value for name, value in supplied.items() if value is not None and getattr(held, name) != value
+        }
         if held.end_date != self.row.involvement_end_date:
             # Supplied again without an end date: the involvement is open (again).
             updates["end_date"] = self.row.involvement_end_date

@@ -74,12 +74,14 @@ REPORT_PAGE_SIZE = 50
 QUEUE_PAGE_SIZE = 20
 RECENT_MERGES = 20
 REFRESH_SECONDS = 3
-NO_LONGER_STORED = ("The file is no longer stored: upload it again (a stopped load of the same file carries on "
-                    "from where it stopped)")
+NO_LONGER_STORED = (
+    "The file is no longer stored: upload it again (a stopped load of the same file carries on from where it stopped)"
+)
 Model = TypeVar("Model")
 
 
 # Loading objects: by id, and only the user's organisation's.
+
 
 def _by_id(model: type[Model], raw_id: str) -> Model:
     """The object with this id, or 404 (ids in URLs are strings, so a malformed one is just "not found")."""
@@ -123,19 +125,20 @@ def _own_merge(merge_id: str) -> Merge:
 
 # Dashboard and sources.
 
+
 def _last_loads(source_ids: list[int]) -> dict[int, Load]:
     if not source_ids:
         return {}
-    latest = (
-        select(func.max(Load.id)).where(Load.source_id.in_(source_ids)).group_by(Load.source_id).scalar_subquery()
-    )
+    latest = select(func.max(Load.id)).where(Load.source_id.in_(source_ids)).group_by(Load.source_id).scalar_subquery()
     return {load.source_id: load for load in db.session.scalars(select(Load).where(Load.id.in_(latest)))}
 
 
 def _organisation_sources() -> list[DataSource]:
-    return list(db.session.scalars(
-        select(DataSource).where(DataSource.organisation_id == g.user.organisation_id).order_by(DataSource.name)
-    ))
+    return list(
+        db.session.scalars(
+            select(DataSource).where(DataSource.organisation_id == g.user.organisation_id).order_by(DataSource.name)
+        )
+    )
 
 
 @blueprint.route("")
@@ -143,12 +146,18 @@ def _organisation_sources() -> list[DataSource]:
 def dashboard() -> str:
     sources = _organisation_sources()
     recent = db.session.scalars(
-        select(Load).join(DataSource).where(DataSource.organisation_id == g.user.organisation_id)
-        .order_by(Load.id.desc()).limit(10)
+        select(Load)
+        .join(DataSource)
+        .where(DataSource.organisation_id == g.user.organisation_id)
+        .order_by(Load.id.desc())
+        .limit(10)
     ).all()
     return render_template(
-        "sources/dashboard.html", sources=sources, last_loads=_last_loads([s.id for s in sources]),
-        counts=review.queue_counts(g.user), recent=recent,
+        "sources/dashboard.html",
+        sources=sources,
+        last_loads=_last_loads([s.id for s in sources]),
+        counts=review.queue_counts(g.user),
+        recent=recent,
     )
 
 
@@ -176,8 +185,13 @@ def register() -> str | Response:
         involvement_organisation = db.session.get(Organisation, form.involvement_organisation.data)
         try:
             source = registry.register_source(
-                form.name.data or "", g.user.organisation, SourceKind(form.kind.data), Service(form.service.data),
-                involvement_organisation, form.involvement_role.data, user=g.user,
+                form.name.data or "",
+                g.user.organisation,
+                SourceKind(form.kind.data),
+                Service(form.service.data),
+                involvement_organisation,
+                form.involvement_role.data,
+                user=g.user,
             )
         except registry.SourceError as error:
             form.name.errors = [*form.name.errors, str(error)]
@@ -207,6 +221,7 @@ def set_active(source_id: str) -> Response:
 
 # Uploads and loads.
 
+
 @csrf.exempt  # checked in the view, once the larger upload limit is in place (see below)
 @blueprint.route("/sources/<source_id>/loads/new", methods=["GET", "POST"])
 @requires(Permission.LOAD_RUN)
@@ -235,8 +250,14 @@ def upload(source_id: str) -> tuple[str, int] | Response:
             fmt = format_for(file_name)
             stored = uploads.store(upload_file.stream, file_name, found.organisation_id)
             jobs.check_header(stored, fmt)
-            load = loading.begin_load(found, stored, LoadKind(form.kind.data), file_name=file_name,
-                                      dry_run=request.form.get("action") != "load", user=g.user)
+            load = loading.begin_load(
+                found,
+                stored,
+                LoadKind(form.kind.data),
+                file_name=file_name,
+                dry_run=request.form.get("action") != "load",
+                user=g.user,
+            )
         except ExtractError as error:
             form.extract.errors = [*form.extract.errors, str(error)]
         except uploads.QuotaExceeded as error:
@@ -246,8 +267,13 @@ def upload(source_id: str) -> tuple[str, int] | Response:
             # A repeat's copy is deleted at the end of the request: the unfinished load of the same file carries on.
             jobs.start_after_commit(load, repeat=uploads.adopt(load, stored))
             return redirect(url_for("sources.load", load_id=load.id))
-    return render_template("sources/upload.html", source=found, form=form, hints=LOAD_KIND_HINTS,
-                           limit=size_text(current_app.config["UPLOAD_MAX_BYTES"])), status
+    return render_template(
+        "sources/upload.html",
+        source=found,
+        form=form,
+        hints=LOAD_KIND_HINTS,
+        limit=size_text(current_app.config["UPLOAD_MAX_BYTES"]),
+    ), status
 
 
 @dataclass(frozen=True)
@@ -277,7 +303,8 @@ def _duration(seconds: float) -> str:
         return "less than a minute"
     hours, minutes = divmod(seconds // 60, 60)
     parts = ([f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []) + (
-        [f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes else [])
+        [f"{minutes} minute{'s' if minutes != 1 else ''}"] if minutes else []
+    )
     return " ".join(parts)
 
 
@@ -292,9 +319,17 @@ def load(load_id: str) -> str:
     rows = sum(counts.values())
     rejected = counts.get(RowOutcome.REJECTED.value, 0)
     return render_template(
-        "sources/load.html", load=found, progress=_progress(found, utcnow()), duration=_duration,
-        refresh=REFRESH_SECONDS if refresh else None, running=running, outcomes=outcomes, rows=rows,
-        rejected=rejected, summary=found.summary or {}, kept_until=uploads.kept_until(found),
+        "sources/load.html",
+        load=found,
+        progress=_progress(found, utcnow()),
+        duration=_duration,
+        refresh=REFRESH_SECONDS if refresh else None,
+        running=running,
+        outcomes=outcomes,
+        rows=rows,
+        rejected=rejected,
+        summary=found.summary or {},
+        kept_until=uploads.kept_until(found),
         file_missing=uploads.file_missing(found),
     )
 
@@ -310,8 +345,14 @@ def load_for_real(load_id: str) -> Response:
         flash(NO_LONGER_STORED, "error")
         return redirect(url_for("sources.load", load_id=found.id))
     try:
-        real = loading.begin_load(found.source, Path(found.stored_path or ""), found.kind,
-                                  file_name=found.file_name, dry_run=False, user=g.user)
+        real = loading.begin_load(
+            found.source,
+            Path(found.stored_path or ""),
+            found.kind,
+            file_name=found.file_name,
+            dry_run=False,
+            user=g.user,
+        )
     except (ExtractError, OSError):
         flash(NO_LONGER_STORED, "error")
         return redirect(url_for("sources.load", load_id=found.id))
@@ -347,17 +388,33 @@ def load_report(load_id: str) -> str:
     total = db.session.scalar(select(func.count()).select_from(LoadRow).where(*where)) or 0
     page = min(page_asked(), page_count(total, REPORT_PAGE_SIZE))
     rows = db.session.scalars(
-        select(LoadRow).where(*where).options(selectinload(LoadRow.child)).order_by(LoadRow.row_number)
-        .limit(REPORT_PAGE_SIZE).offset((page - 1) * REPORT_PAGE_SIZE)
+        select(LoadRow)
+        .where(*where)
+        .options(selectinload(LoadRow.child))
+        .order_by(LoadRow.row_number)
+        .limit(REPORT_PAGE_SIZE)
+        .offset((page - 1) * REPORT_PAGE_SIZE)
     ).all()
     quarantined = {
-        q.row_number: q for q in db.session.scalars(select(QuarantinedRow).where(
-            QuarantinedRow.load_id == found.id, QuarantinedRow.row_number.in_([r.row_number for r in rows])))
+        q.row_number: q
+        for q in db.session.scalars(
+            select(QuarantinedRow).where(
+                QuarantinedRow.load_id == found.id, QuarantinedRow.row_number.in_([r.row_number for r in rows])
+            )
+        )
     }
     _audit_report(found, "page")
     return render_template(
-        "sources/report.html", load=found, rows=rows, quarantined=quarantined, form=form, outcome=outcome,
-        page=page, pages=page_count(total, REPORT_PAGE_SIZE), total=total, label=outcome_label,
+        "sources/report.html",
+        load=found,
+        rows=rows,
+        quarantined=quarantined,
+        form=form,
+        outcome=outcome,
+        page=page,
+        pages=page_count(total, REPORT_PAGE_SIZE),
+        total=total,
+        label=outcome_label,
     )
 
 
@@ -376,19 +433,25 @@ def load_report_csv(load_id: str) -> Response:
             yield from report_csv(loaded_id)
 
     name = f"load-{found.id}-report.csv"
-    return Response(lines(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(lines(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # The match-review queue.
+
 
 @blueprint.route("/review")
 @requires(Permission.REVIEW_DECIDE)
 def review_queue() -> str:
     page = page_asked()
     items, total = review.queue(g.user, page, QUEUE_PAGE_SIZE)
-    return render_template("sources/queue.html", items=items, total=total, page=page,
-                           pages=page_count(total, QUEUE_PAGE_SIZE), counts=review.queue_counts(g.user))
+    return render_template(
+        "sources/queue.html",
+        items=items,
+        total=total,
+        page=page,
+        pages=page_count(total, QUEUE_PAGE_SIZE),
+        counts=review.queue_counts(g.user),
+    )
 
 
 def _render_item(item: ReviewItem, error: str | None = None) -> str:
@@ -396,9 +459,15 @@ def _render_item(item: ReviewItem, error: str | None = None) -> str:
     viewer = viewer_for(g.user)
     ids = [candidate["index_id"] for candidate in item.candidates]
     found = db.session.scalars(
-        select(Child).where(Child.index_id.in_(ids))
-        .options(selectinload(Child.addresses), selectinload(Child.carers), selectinload(Child.identifiers),
-                 selectinload(Child.other_names), selectinload(Child.involvements))
+        select(Child)
+        .where(Child.index_id.in_(ids))
+        .options(
+            selectinload(Child.addresses),
+            selectinload(Child.carers),
+            selectinload(Child.identifiers),
+            selectinload(Child.other_names),
+            selectinload(Child.involvements),
+        )
     )
     children = {child.index_id: visible_record(child, viewer) for child in found}
     shown = [
@@ -407,8 +476,13 @@ def _render_item(item: ReviewItem, error: str | None = None) -> str:
     ]
     candidates = [candidate for candidate in shown if candidate is not None]
     return render_template(
-        "sources/item.html", item=item, children=children, candidates=candidates, error=error,
-        pending=item.status in review.PENDING, shielded_hidden=len(shown) - len(candidates),
+        "sources/item.html",
+        item=item,
+        children=children,
+        candidates=candidates,
+        error=error,
+        pending=item.status in review.PENDING,
+        shielded_hidden=len(shown) - len(candidates),
         contact=INDEX_TEAM_CONTACT,
     )
 
@@ -435,8 +509,10 @@ def review_link(item_id: str) -> str | Response:
         child = review.link_item(item, form.index_id.data or "", g.user)
     except review.ReviewError as error:
         return _render_item(item, str(error))
-    return _decided(f"Linked row {item.row_number} of load {item.load_id} to {child.given_name} "
-                    f"{child.family_name} ({child.index_id})")
+    return _decided(
+        f"Linked row {item.row_number} of load {item.load_id} to {child.given_name} "
+        f"{child.family_name} ({child.index_id})"
+    )
 
 
 @blueprint.route("/review/<item_id>/create", methods=["POST"])
@@ -458,25 +534,35 @@ def review_defer(item_id: str) -> str | Response:
         review.defer_item(item, g.user)
     except review.ReviewError as error:
         return _render_item(item, str(error))
-    return _decided(f"Deferred row {item.row_number} of load {item.load_id}: "
-                    "it stays in the queue, after the open items")
+    return _decided(
+        f"Deferred row {item.row_number} of load {item.load_id}: it stays in the queue, after the open items"
+    )
 
 
 # Merging and unmerging.
 
+
 def _child_by_index_id(index_id: str) -> Child | None:
     return db.session.scalar(
-        select(Child).where(Child.index_id == index_id)
-        .options(selectinload(Child.addresses), selectinload(Child.identifiers), selectinload(Child.involvements),
-                 selectinload(Child.other_names), selectinload(Child.carers))
+        select(Child)
+        .where(Child.index_id == index_id)
+        .options(
+            selectinload(Child.addresses),
+            selectinload(Child.identifiers),
+            selectinload(Child.involvements),
+            selectinload(Child.other_names),
+            selectinload(Child.carers),
+        )
     )
 
 
 def _render_merge(form: MergeForm, status: int = 200) -> tuple[str, int]:
     merges = db.session.scalars(
-        select(Merge).join(User, User.id == Merge.merged_by_id)
+        select(Merge)
+        .join(User, User.id == Merge.merged_by_id)
         .where(User.organisation_id == g.user.organisation_id)
-        .order_by(Merge.id.desc()).limit(RECENT_MERGES)
+        .order_by(Merge.id.desc())
+        .limit(RECENT_MERGES)
     ).all()
     return render_template("sources/merge.html", form=form, merges=merges), status
 
@@ -486,8 +572,10 @@ def _pair(form: MergeForm | ConfirmMergeForm) -> tuple[Child, Child] | None:
     for field, child in ((form.kept, kept), (form.retired, retired)):
         if child is None or not review.supplied_by_organisation(surviving(child), g.user.organisation_id):
             # Another organisation's record is not shown here, nor is its existence confirmed.
-            field.errors = [*field.errors, f"No record that your organisation's data sources supplied has the "
-                                           f"index ID {field.data}"]
+            field.errors = [
+                *field.errors,
+                f"No record that your organisation's data sources supplied has the index ID {field.data}",
+            ]
         elif child.merged_into_id is not None:
             field.errors = [*field.errors, f"{field.data} has already been merged into another record"]
     if kept is None or retired is None or form.kept.errors or form.retired.errors:
@@ -532,6 +620,8 @@ def merge_undo(merge_id: str) -> Response:
     except review.ReviewError as error:
         flash(str(error), "error")
     else:
-        flash(f"Undid the merge: {found.surviving.index_id} and {found.retired.index_id} are separate records again",
-              "success")
+        flash(
+            f"Undid the merge: {found.surviving.index_id} and {found.retired.index_id} are separate records again",
+            "success",
+        )
     return redirect(url_for("sources.merge"))

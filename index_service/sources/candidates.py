@@ -88,12 +88,18 @@ def match_rows(rows: list[ToMatch]) -> list[Matched]:
     for row, survivors, matters in judged:
         matter = tuple(Candidate(i, whole[i].person, whole[i].index_id) for i in survivors if i in matters)
         ids = frozenset(i for i in found[row.number] if i in held)
-        matched.append(Matched(
-            number=row.number, found=ids, holding=frozenset(i for i in row.holding if i in held),
-            merged={i: _surviving(held, i).child_id for i in ids if held[i].merged_into_id is not None},
-            matter=matter, pruned=tuple(i for i in survivors if i not in matters),
-            shielded=shielded.intersection(survivors), verdict=decided(row.incoming, list(matter), shielded),
-        ))
+        matched.append(
+            Matched(
+                number=row.number,
+                found=ids,
+                holding=frozenset(i for i in row.holding if i in held),
+                merged={i: _surviving(held, i).child_id for i in ids if held[i].merged_into_id is not None},
+                matter=matter,
+                pruned=tuple(i for i in survivors if i not in matters),
+                shielded=shielded.intersection(survivors),
+                verdict=decided(row.incoming, list(matter), shielded),
+            )
+        )
     return matched
 
 
@@ -109,7 +115,7 @@ def _children_by_key(keys: Iterable[int]) -> dict[int, set[int]]:
     found: dict[int, set[int]] = {}
     ordered = sorted(keys)
     for start in range(0, len(ordered), KEY_CHUNK):
-        chunk = ordered[start:start + KEY_CHUNK]
+        chunk = ordered[start : start + KEY_CHUNK]
         for key, child_id in db.session.execute(select(KEYS.c.key, KEYS.c.child_id).where(one_of(KEYS.c.key, chunk))):
             found.setdefault(key, set()).add(child_id)
     return found
@@ -145,8 +151,10 @@ def open_read_only(settings: Mapping[str, Any]) -> None:
     uri: str = settings["SQLALCHEMY_DATABASE_URI"]
     backend = make_url(uri).get_backend_name()
     sqlite = backend == "sqlite"
-    options = {**settings["SQLALCHEMY_ENGINE_OPTIONS"], "execution_options": {
-        **snapshot_options(backend), **({} if sqlite else {"postgresql_readonly": True})}}
+    options = {
+        **settings["SQLALCHEMY_ENGINE_OPTIONS"],
+        "execution_options": {**snapshot_options(backend), **({} if sqlite else {"postgresql_readonly": True})},
+    }
     app = Flask(__name__)
     app.config.update(SQLALCHEMY_DATABASE_URI=uri, SQLALCHEMY_ENGINE_OPTIONS=options)
     db.init_app(app)

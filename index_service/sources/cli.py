@@ -30,14 +30,25 @@ sources.add_command(uploads)
 @sources.command("add")
 @click.argument("name")
 @click.option("--org", "org_name", required=True, help="The organisation that owns and runs the source.")
-@click.option("--involvement", "service", required=True, type=click.Choice([s.value for s in Service]),
-              help="The involvement each row implies (the school, GP practice, social care team...).")
+@click.option(
+    "--involvement",
+    "service",
+    required=True,
+    type=click.Choice([s.value for s in Service]),
+    help="The involvement each row implies (the school, GP practice, social care team...).",
+)
 @click.option("--involvement-org", help="The organisation the involvement is with (defaults to --org).")
 @click.option("--role", help="The practitioner role shown when a row gives none, e.g. 'Designated safeguarding lead'.")
-@click.option("--kind", default=SourceKind.OTHER.value, show_default=True,
-              type=click.Choice([k.value for k in SourceKind]), help="The kind of system.")
-def sources_add(name: str, org_name: str, service: str, involvement_org: str | None, role: str | None,
-                kind: str) -> None:
+@click.option(
+    "--kind",
+    default=SourceKind.OTHER.value,
+    show_default=True,
+    type=click.Choice([k.value for k in SourceKind]),
+    help="The kind of system.",
+)
+def sources_add(
+    name: str, org_name: str, service: str, involvement_org: str | None, role: str | None, kind: str
+) -> None:
     """Register a data source."""
     try:
         organisation = organisation_named(org_name)
@@ -49,8 +60,10 @@ def sources_add(name: str, org_name: str, service: str, involvement_org: str | N
     except SourceError as error:
         raise click.ClickException(str(error)) from error
     db.session.commit()
-    click.echo(f"Added data source {source.name} (id {source.id}) for {organisation.name}: "
-               f"each row is a {Service(service).label.lower()} involvement with {involvement_organisation.name}")
+    click.echo(
+        f"Added data source {source.name} (id {source.id}) for {organisation.name}: "
+        f"each row is a {Service(service).label.lower()} involvement with {involvement_organisation.name}"
+    )
 
 
 @sources.command("list")
@@ -78,8 +91,7 @@ class _ProgressBar:
         left = (expected - done) / rate if rate > 0 else 0.0
         width = 30
         bar = "#" * int(share * width) + "-" * (width - int(share * width))
-        line = (f"[{bar}] {done:,}/{expected:,} rows  {rate:,.0f} rows/s  "
-                f"{int(left // 60)}m{int(left % 60):02d}s left")
+        line = f"[{bar}] {done:,}/{expected:,} rows  {rate:,.0f} rows/s  {int(left // 60)}m{int(left % 60):02d}s left"
         if self.out.isatty():
             self.out.write("\r" + line)
         elif int(share * 10) != self.last_tenth:
@@ -120,16 +132,15 @@ def sources_run_load(load_id: int) -> None:
 @sources.command("work")
 def sources_work() -> None:
     """Finish every queued or interrupted load, oldest first (after a restart, say)."""
-    pending = db.session.scalars(
-        select(Load).where(Load.status != LoadStatus.COMPLETED).order_by(Load.id)
-    ).all()
+    pending = db.session.scalars(select(Load).where(Load.status != LoadStatus.COMPLETED).order_by(Load.id)).all()
     failed = 0
     for load in pending:
         click.echo(f"Load {load.id}: {load.file_name} for {load.source.name}, from row {resumes_after(load) + 1:,}")
         if file_missing(load):
             failed += 1
-            click.echo("  could not finish: its file is no longer stored; send the same file again to resume it",
-                       err=True)
+            click.echo(
+                "  could not finish: its file is no longer stored; send the same file again to resume it", err=True
+            )
             continue
         try:
             _run_in_turn(load)
@@ -142,13 +153,21 @@ def sources_work() -> None:
 @sources.command("load")
 @click.argument("name")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--full", "kind", flag_value=LoadKind.FULL.value,
-              help="The source's whole caseload: its involvements not in the file are ended.")
-@click.option("--delta", "kind", flag_value=LoadKind.DELTA.value, default=True,
-              help="Only additions and updates (the default).")
+@click.option(
+    "--full",
+    "kind",
+    flag_value=LoadKind.FULL.value,
+    help="The source's whole caseload: its involvements not in the file are ended.",
+)
+@click.option(
+    "--delta", "kind", flag_value=LoadKind.DELTA.value, default=True, help="Only additions and updates (the default)."
+)
 @click.option("--dry-run", is_flag=True, help="Check the file and predict the outcome without changing the index.")
-@click.option("--report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write the report (one line per input row) to this CSV file.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the report (one line per input row) to this CSV file.",
+)
 def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path | None) -> None:
     """Load an extract (CSV or JSON lines) for a data source; rerun the same command to resume."""
     source = source_named(name)
@@ -161,8 +180,11 @@ def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path |
             if resumes_after(load):
                 click.echo(f"Resuming load {load.id} after row {load.rows_done:,}", err=True)
             elif load.rows_done:
-                click.echo(f"Dry run {load.id} stopped after row {load.rows_done:,}; it starts again from the first "
-                           "row (what its earlier rows would have done is not kept)", err=True)
+                click.echo(
+                    f"Dry run {load.id} stopped after row {load.rows_done:,}; it starts again from the first "
+                    "row (what its earlier rows would have done is not kept)",
+                    err=True,
+                )
             run_load(load, progress=_ProgressBar(sys.stderr, load.rows_expected, resumes_after(load)))
     except ExtractError as error:
         db.session.rollback()
@@ -182,5 +204,7 @@ def sources_load(name: str, file: Path, kind: str, dry_run: bool, report: Path |
 def uploads_sweep() -> None:
     """Delete the stored extracts no load needs any longer (run it every hour, say)."""
     swept = sweep()
-    click.echo(f"Deleted {swept.deleted} stored extract(s), {size_text(swept.freed)}; kept {swept.kept} that a "
-               "load still needs")
+    click.echo(
+        f"Deleted {swept.deleted} stored extract(s), {size_text(swept.freed)}; kept {swept.kept} that a "
+        "load still needs"
+    )

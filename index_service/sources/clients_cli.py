@@ -16,8 +16,15 @@ clients = click.Group("client", help="OAuth2 clients of source systems, which su
 
 @clients.command("add")
 @click.argument("source_name")
-@click.option("--scope", "scopes", multiple=True, default=[Scope.LOADS_WRITE.value], show_default=True,
-              type=click.Choice([scope.value for scope in SCOPES]), help="A scope to grant; repeat for more.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    default=[Scope.LOADS_WRITE.value],
+    show_default=True,
+    type=click.Choice([scope.value for scope in SCOPES]),
+    help="A scope to grant; repeat for more.",
+)
 def clients_add(source_name: str, scopes: tuple[str, ...]) -> None:
     """Register a client for a data source; its secret is shown now and never again."""
     source = source_named(source_name)

@@ -61,8 +61,9 @@ CREATE TEMP TABLE taken (key INTEGER PRIMARY KEY);
 # Each wanted term looked up in the terms' index. A plain JOIN let SQLite scan every spilled term
 # for each batch instead (it knows no table's size), so a dry run slowed as it spilled: a fifth of
 # a 100,000-row dry run's time at a million children.
-FOUND = ("SELECT DISTINCT terms.key FROM wanted CROSS JOIN terms "
-         "ON terms.kind = wanted.kind AND terms.value = wanted.value")
+FOUND = (
+    "SELECT DISTINCT terms.key FROM wanted CROSS JOIN terms ON terms.kind = wanted.kind AND terms.value = wanted.value"
+)
 
 
 def _term(key: Key) -> int | str:
@@ -79,17 +80,21 @@ class Scratch:
         self.directory = tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX)
         self.db = sqlite3.connect(Path(self.directory.name) / "carried.sqlite3")
         # Scratch data, read back by this process only: no journal, no waiting for the disk.
-        self.db.executescript("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;"
-                              + SCRATCH_SCHEMA)
+        self.db.executescript(
+            "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;" + SCRATCH_SCHEMA
+        )
         self.count = 0  # records held here
 
     def put(self, records: list[tuple[int, bytes, list[Term]]]) -> None:
         """Hold these records (key, pickled, the terms that find it)."""
         with self.db:
-            self.db.executemany("INSERT INTO records (key, data) VALUES (?, ?)",
-                                [(key, data) for key, data, _ in records])
-            self.db.executemany("INSERT INTO terms (kind, value, key) VALUES (?, ?, ?)",
-                                [(kind, value, key) for key, _, terms in records for kind, value in terms])
+            self.db.executemany(
+                "INSERT INTO records (key, data) VALUES (?, ?)", [(key, data) for key, data, _ in records]
+            )
+            self.db.executemany(
+                "INSERT INTO terms (kind, value, key) VALUES (?, ?, ?)",
+                [(kind, value, key) for key, _, terms in records for kind, value in terms],
+            )
         self.count += len(records)
 
     def take(self, terms: Iterable[Term]) -> list[bytes]:
@@ -99,8 +104,9 @@ class Scratch:
             self.db.execute("DELETE FROM taken")
             self.db.executemany("INSERT INTO wanted (kind, value) VALUES (?, ?)", terms)
             self.db.execute(f"INSERT INTO taken (key) {FOUND}")
-            found = [data for (data,) in self.db.execute(
-                "SELECT data FROM records WHERE key IN (SELECT key FROM taken)")]
+            found = [
+                data for (data,) in self.db.execute("SELECT data FROM records WHERE key IN (SELECT key FROM taken)")
+            ]
             self.db.execute("DELETE FROM records WHERE key IN (SELECT key FROM taken)")
             self.db.execute("DELETE FROM terms WHERE key IN (SELECT key FROM taken)")
         self.count -= len(found)
@@ -137,8 +143,13 @@ class Carried:
     numbers: dict[int, int] = field(default_factory=dict)  # id() of a made record in memory -> its key
     scratch: Scratch | None = None  # the records spilled, from the first spill on
 
-    def keep(self, records: dict[int, HeldRecord], keys: list[int], known: dict[str, int],
-             owners: dict[str, int | HeldRecord]) -> None:
+    def keep(
+        self,
+        records: dict[int, HeldRecord],
+        keys: list[int],
+        known: dict[str, int],
+        owners: dict[str, int | HeldRecord],
+    ) -> None:
         """Carry a batch's changed held records (by id), the keys of the records it made or
         changed in the order it did, and what finds them; then spill the oldest over the limit."""
         self.records |= records
@@ -148,21 +159,34 @@ class Carried:
             self.order.pop(key, None)
             self.order[key] = None
         self.known |= {value: child for value, child in known.items() if self._holds(child)}
-        self.owners |= {value: owner.id if isinstance(owner, HeldRecord) and owner.id is not None else owner
-                        for value, owner in owners.items() if self._holds(owner)}
+        self.owners |= {
+            value: owner.id if isinstance(owner, HeldRecord) and owner.id is not None else owner
+            for value, owner in owners.items()
+            if self._holds(owner)
+        }
         if len(self.order) > self.limit:
             self._spill(list(islice(self.order, len(self.order) - self.limit)))
 
-    def recall(self, *, ids: Iterable[int] = (), keys: Iterable[Key] = (), source_records: Iterable[str] = (),
-               values: Iterable[str] = ()) -> dict[int, HeldRecord]:
+    def recall(
+        self,
+        *,
+        ids: Iterable[int] = (),
+        keys: Iterable[Key] = (),
+        source_records: Iterable[str] = (),
+        values: Iterable[str] = (),
+    ) -> dict[int, HeldRecord]:
         """Bring back into memory every spilled record a batch could meet: carried under one of
         these child ids, found by one of these blocking keys or identifiers, named by one of these
         source record ids, or owning one of these NHS numbers or UPNs. The held records brought
         back, by each id they are carried under, for the batch's own records."""
         if self.scratch is None or not self.scratch.count:
             return {}
-        terms = [*((CHILD_ID, i) for i in ids), *((KEY, _term(key)) for key in keys),
-                 *((SOURCE_RECORD, value) for value in source_records), *((OWNED, value) for value in values)]
+        terms = [
+            *((CHILD_ID, i) for i in ids),
+            *((KEY, _term(key)) for key in keys),
+            *((SOURCE_RECORD, value) for value in source_records),
+            *((OWNED, value) for value in values),
+        ]
         back: dict[int, HeldRecord] = {}
         for data in self.scratch.take(terms):
             # Our own scratch file, written by this process from records it made.
@@ -212,12 +236,13 @@ class Carried:
         entries: list[tuple[int, bytes, list[Term]]] = []
         for key, record in spilled.items():
             found_by = self.changed.take(key)
-            data = pickle.dumps((key, record, found_by, held_ids[key], known[key], owned[key]),
-                                pickle.HIGHEST_PROTOCOL)
-            terms: list[Term] = [*((CHILD_ID, child_id) for child_id in {key, *held_ids[key]}),
-                                 *((KEY, _term(k)) for k in (found_by[1] if found_by else ())),
-                                 *((SOURCE_RECORD, value) for value in known[key]),
-                                 *((OWNED, value) for value in owned[key])]
+            data = pickle.dumps((key, record, found_by, held_ids[key], known[key], owned[key]), pickle.HIGHEST_PROTOCOL)
+            terms: list[Term] = [
+                *((CHILD_ID, child_id) for child_id in {key, *held_ids[key]}),
+                *((KEY, _term(k)) for k in (found_by[1] if found_by else ())),
+                *((SOURCE_RECORD, value) for value in known[key]),
+                *((OWNED, value) for value in owned[key]),
+            ]
             entries.append((key, data, terms))
         if self.scratch is None:
             self.scratch = Scratch()

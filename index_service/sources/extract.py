@@ -254,8 +254,14 @@ def _json_row(row_number: int, line: str) -> tuple[RawRow, list[str] | None]:
     """The row from one JSON line, and the line's key names (None when not a JSON object)."""
     try:
         # Whole numbers are kept as written: int() would refuse thousands of digits, and they become text anyway.
-        document = json.loads(line, object_pairs_hook=_pairs, strict=False, parse_int=str, parse_float=_json_float,
-                              parse_constant=_json_constant)
+        document = json.loads(
+            line,
+            object_pairs_hook=_pairs,
+            strict=False,
+            parse_int=str,
+            parse_float=_json_float,
+            parse_constant=_json_constant,
+        )
     except RecursionError:
         return RawRow(row_number, {}, ("line is nested too deeply to read",)), None
     except ValueError as error:

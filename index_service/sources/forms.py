@@ -27,8 +27,10 @@ LOAD_KIND_HINTS = {
 class RegisterSourceForm(FlaskForm):
     name = StringField(
         "Name of the data source",
-        validators=[DataRequired("Enter a name for the data source"),
-                    Length(max=200, message="The name must be 200 characters or fewer")],
+        validators=[
+            DataRequired("Enter a name for the data source"),
+            Length(max=200, message="The name must be 200 characters or fewer"),
+        ],
     )
     kind = SelectField(
         "Kind of system",
@@ -42,7 +44,8 @@ class RegisterSourceForm(FlaskForm):
         validators=[DataRequired("Select the involvement each row implies")],
     )
     involvement_organisation = SelectField(
-        "Organisation the involvement is with", coerce=int,
+        "Organisation the involvement is with",
+        coerce=int,
         validators=[DataRequired("Select the organisation the involvement is with")],
     )
     involvement_role = StringField(

@@ -47,6 +47,10 @@ def start_in_background(load: Load) -> None:
     env = {**os.environ, "DATABASE_URL": current_app.config["SQLALCHEMY_DATABASE_URI"]}
     subprocess.Popen(  # noqa: S603 - our own command with an id we made
         [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "run-load", str(load.id)],
-        cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )

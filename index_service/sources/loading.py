@@ -84,8 +84,16 @@ OVER_AGE = "date_of_birth: the child is 18 or over and is not in the index, so i
 SHIELDED_BY_ROW = "shielded: the source flagged this row for shielding; a shielder reviews it"
 FLAGGED = "Flagged for shielding by {source}, row {row} of the load."
 OPTIONAL_FIELDS = (
-    "middle_names", "nhs_number", "upn", "address_line1", "town", "postcode", "parent_carer_name",
-    "parent_carer_phone", "practitioner_name", "practitioner_phone",
+    "middle_names",
+    "nhs_number",
+    "upn",
+    "address_line1",
+    "town",
+    "postcode",
+    "parent_carer_name",
+    "parent_carer_phone",
+    "practitioner_name",
+    "practitioner_phone",
 )
 
 Progress = Callable[[Load], None]
@@ -100,7 +108,12 @@ def file_sha256(path: Path) -> str:
 
 
 def begin_load(
-    source: DataSource, path: Path, kind: LoadKind, *, dry_run: bool = False, user: User | None = None,
+    source: DataSource,
+    path: Path,
+    kind: LoadKind,
+    *,
+    dry_run: bool = False,
+    user: User | None = None,
     file_name: str | None = None,
 ) -> Load:
     """The load of this file: the unfinished one of the same file, to resume, or a new one."""
@@ -110,16 +123,29 @@ def begin_load(
     sha = file_sha256(path)
     unfinished = db.session.scalar(
         select(Load)
-        .where(Load.source_id == source.id, Load.file_sha256 == sha, Load.kind == kind,
-               Load.is_dry_run == dry_run, Load.status != LoadStatus.COMPLETED)
+        .where(
+            Load.source_id == source.id,
+            Load.file_sha256 == sha,
+            Load.kind == kind,
+            Load.is_dry_run == dry_run,
+            Load.status != LoadStatus.COMPLETED,
+        )
         .order_by(Load.id.desc())
     )
     if unfinished is not None:
         return unfinished
     load = Load(
-        source=source, kind=kind, is_dry_run=dry_run, file_name=file_name or path.name, file_format=fmt,
-        file_sha256=sha, stored_path=str(path), rows_expected=count_rows(path, fmt), created_by=user,
-        counts={}, summary={},
+        source=source,
+        kind=kind,
+        is_dry_run=dry_run,
+        file_name=file_name or path.name,
+        file_format=fmt,
+        file_sha256=sha,
+        stored_path=str(path),
+        rows_expected=count_rows(path, fmt),
+        created_by=user,
+        counts={},
+        summary={},
     )
     db.session.add(load)
     db.session.flush()
@@ -129,8 +155,13 @@ def begin_load(
 def earlier_load_of_same_file(load: Load) -> Load | None:
     return db.session.scalar(
         select(Load)
-        .where(Load.source_id == load.source_id, Load.file_sha256 == load.file_sha256, Load.id != load.id,
-               Load.status == LoadStatus.COMPLETED, Load.is_dry_run.is_(False))
+        .where(
+            Load.source_id == load.source_id,
+            Load.file_sha256 == load.file_sha256,
+            Load.id != load.id,
+            Load.status == LoadStatus.COMPLETED,
+            Load.is_dry_run.is_(False),
+        )
         .order_by(Load.id.desc())
     )
 
@@ -160,8 +191,14 @@ class _BatchRun:
     it starts from what they made and changed, as if it had been written, and adds its own.
     """
 
-    def __init__(self, load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None = None,
-                 carried: Carried | None = None) -> None:
+    def __init__(
+        self,
+        load: Load,
+        batch: ReadBatch,
+        today: date,
+        pool: MatchingPool | None = None,
+        carried: Carried | None = None,
+    ) -> None:
         self.load, self.source, self.rows, self.today = load, load.source, batch.rows, today
         self.read, self.pool, self.carried = batch, pool, carried
         self.now = utcnow()
@@ -208,9 +245,16 @@ class _BatchRun:
         self.people = {row.row_number: self.read.people[row.row_number] for row in fresh}
         self.keys = {row.row_number: self.read.keys[row.row_number] for row in fresh}
         by_identifier, self.owners = self._holders(self._identifiers())
-        rows = [ToMatch(row.row_number, self._incoming(row), frozenset(self.keys[row.row_number]), frozenset(
-            by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())))
-                for row in fresh if row.source_record_id not in self.waiting]
+        rows = [
+            ToMatch(
+                row.row_number,
+                self._incoming(row),
+                frozenset(self.keys[row.row_number]),
+                frozenset(by_identifier.get(row.nhs_number or "", set()) | by_identifier.get(row.upn or "", set())),
+            )
+            for row in fresh
+            if row.source_record_id not in self.waiting
+        ]
         if self.pool is not None:
             self._matching = self.pool.match(rows)
         else:
@@ -249,8 +293,12 @@ class _BatchRun:
         self.records |= self.carried.recall(
             source_records=source_records,
             values=self._identifiers(),
-            keys=[key for row in self.valid for key in (*self.read.keys[row.row_number],
-                                                        *self.read.people[row.row_number].identifiers)])
+            keys=[
+                key
+                for row in self.valid
+                for key in (*self.read.keys[row.row_number], *self.read.people[row.row_number].identifiers)
+            ],
+        )
 
     def _recall_for_candidates(self) -> None:
         """A dry run's second recall for the batch: what was spilled of the held records the rows
@@ -258,7 +306,8 @@ class _BatchRun:
         if self.carried is None:
             return
         self.records |= self.carried.recall(
-            ids=set().union(*(m.survivors for m in self.matched.values()), (i for i in self.known.values() if i > 0)))
+            ids=set().union(*(m.survivors for m in self.matched.values()), (i for i in self.known.values() if i > 0))
+        )
 
     def _known_records(self, ids: set[str]) -> dict[str, int]:
         if not ids:
@@ -286,7 +335,8 @@ class _BatchRun:
         identifier = SOURCE_IDENTIFIERS.c
         for value, child_id, source_id in db.session.execute(
             select(identifier.value, identifier.child_id, identifier.source_id).where(
-                identifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)), one_of(identifier.value, values),
+                identifier.kind.in_((IdentifierKind.NHS_NUMBER, IdentifierKind.UPN)),
+                one_of(identifier.value, values),
             )
         ):
             holders.setdefault(value, set()).add(child_id)
@@ -317,7 +367,8 @@ class _BatchRun:
         shared = self._identifiers() & earlier._identifiers()
         if shared:
             self.owners = {value: owner for value, owner in self.owners.items() if value not in shared} | (
-                self._holders(shared)[1])
+                self._holders(shared)[1]
+            )
 
     def run(self) -> list[_RowResult]:
         """Resolve and apply every row in file order, then write the batch (begun)."""
@@ -347,16 +398,27 @@ class _BatchRun:
         load and source, which row, and the names of the fields it changed (never their values).
         Queued with the batch's writes, and sealed into the chain when the batch commits."""
         load, source = self.load, self.source
-        record_events(AuditTag.LOAD_CHANGE, (
-            ([record.index_id], {"load_id": load.id, "source": source.name, "row": number, "change": change,
-                                 "fields": fields})
-            for record, number, change, fields in self.audited
-        ), user=load.created_by, organisation_id=source.organisation_id)
+        record_events(
+            AuditTag.LOAD_CHANGE,
+            (
+                (
+                    [record.index_id],
+                    {"load_id": load.id, "source": source.name, "row": number, "change": change, "fields": fields},
+                )
+                for record, number, change, fields in self.audited
+            ),
+            user=load.created_by,
+            organisation_id=source.organisation_id,
+        )
 
     def _carry(self, carried: Carried) -> None:
         """What this dry run's batch would have written, for its later batches to find."""
-        carried.keep({i: record for i, record in self.records.items() if id(record) in self.touched}, self.recent,
-                     self.known, self.owners)
+        carried.keep(
+            {i: record for i, record in self.records.items() if id(record) in self.touched},
+            self.recent,
+            self.known,
+            self.owners,
+        )
 
     def _note(self, child_id: int, record: HeldRecord, person: Person) -> None:
         """The record was made, or a row changed who it is, where it lives or whether it is shielded."""
@@ -404,8 +466,9 @@ class _BatchRun:
             owner = self.owners.setdefault(value, record) if value else None
             if owner is not None and owner is not record and owner != record.id:
                 row = replace(row, **{name: None})
-                result.reasons += (f"conflict: this source gave the {label} {value} for another record too; "
-                                   "not added here",)
+                result.reasons += (
+                    f"conflict: this source gave the {label} {value} for another record too; not added here",
+                )
         applied = apply_to_record(record, row, self.source, self.writes)
         if row.shield and not record.is_shielded:
             # A load shields, never unshields: a blank or "no" leaves a shielded record shielded.
@@ -417,8 +480,11 @@ class _BatchRun:
             result.outcome = RowOutcome.UPDATED if applied.changed else RowOutcome.UNCHANGED
         result.reasons += tuple(applied.notes)
         if applied.changed:
-            change = "linked" if result.outcome is RowOutcome.LINKED else (
-                "archived" if "status" in applied.fields else "updated")
+            change = (
+                "linked"
+                if result.outcome is RowOutcome.LINKED
+                else ("archived" if "status" in applied.fields else "updated")
+            )
             self.audited.append((record, row.row_number, change, sorted(applied.fields)))
         if was_shielded:
             # Applied in full, reported as every row on a shielded record is, whatever it held.
@@ -458,7 +524,8 @@ class _BatchRun:
             return False
         # The records' keys view, not the row's set, asked: a set's isdisjoint walks every key of a dict.
         return not self.changed.records.keys().isdisjoint(self.matched[number].survivors) or bool(
-            self.changed.found((*self.keys[number], *self.people[number].identifiers)))
+            self.changed.found((*self.keys[number], *self.people[number].identifiers))
+        )
 
     def _candidates(self, number: int) -> tuple[list[Candidate], list[int], list[Candidate]]:
         """The row's candidates as the index now stands: those that could change its outcome, and
@@ -477,8 +544,11 @@ class _BatchRun:
         keep |= {child_id for child_id in meets if self._is_shielded(child_id)}
         could = set(could_change(incoming, [(i, changed.people[i].without_details()) for i in sorted(meets - keep)]))
         met = [Candidate(i, changed.people[i], changed.records[i].index_id) for i in sorted(meets)]
-        return (matter + [c for c in met if c.child_id in keep or c.child_id in could], pruned,
-                [c for c in met if c.child_id not in keep and c.child_id not in could])
+        return (
+            matter + [c for c in met if c.child_id in keep or c.child_id in could],
+            pruned,
+            [c for c in met if c.child_id not in keep and c.child_id not in could],
+        )
 
     def _as_judged(self, number: int, candidates: list[Candidate]) -> bool:
         """Whether the row's candidates now are those its verdict was reached on: the same held
@@ -486,8 +556,9 @@ class _BatchRun:
         rows that meet a record made or changed only share a blocking key with it."""
         held = self.matched[number].matter
         return len(candidates) == len(held) and all(
-            candidate.child_id == h.child_id and h.child_id not in self.changed for candidate, h in zip(
-                candidates, held, strict=True))
+            candidate.child_id == h.child_id and h.child_id not in self.changed
+            for candidate, h in zip(candidates, held, strict=True)
+        )
 
     def _whole(self, ids: list[int]) -> list[HeldPerson]:
         """These held candidates, read whole: those of a row matching sent to review were already."""
@@ -524,8 +595,7 @@ class _BatchRun:
         reasons += verdict.reasons
         if verdict.outcome == LINK:
             assert verdict.child_id is not None
-            result = _RowResult(RowOutcome.LINKED, self._record(verdict.child_id), score=verdict.score,
-                                reasons=reasons)
+            result = _RowResult(RowOutcome.LINKED, self._record(verdict.child_id), score=verdict.score, reasons=reasons)
             self._apply(result, row, verdict.child_id)
             assert result.child is not None
             self.known.setdefault(row.source_record_id, result.child.id or verdict.child_id)
@@ -553,24 +623,31 @@ class _BatchRun:
         """Send the row to review (a dry run makes no review item: a source record id appears once
         in a file, so no later row of it could wait for the item)."""
         if self.carried is None:
-            db.session.add(ReviewItem(
-                load=self.load, source=self.source, row_number=row.row_number,
-                source_record_id=row.source_record_id, incoming=row_as_json(row),
-                candidates=[candidate_as_json(c) for c in resolution.candidates],
-            ))
+            db.session.add(
+                ReviewItem(
+                    load=self.load,
+                    source=self.source,
+                    row_number=row.row_number,
+                    source_record_id=row.source_record_id,
+                    incoming=row_as_json(row),
+                    candidates=[candidate_as_json(c) for c in resolution.candidates],
+                )
+            )
         best = resolution.best
         if best is not None and self._is_shielded(best.child_id):
             # The report names no shielded record a row resembles, nor how closely.
             return _RowResult(RowOutcome.REVIEW, reasons=reasons + (RESEMBLES,))
-        return _RowResult(RowOutcome.REVIEW, score=rounded_score(best) if best else None,
-                          reasons=reasons + review_reasons(resolution))
+        return _RowResult(
+            RowOutcome.REVIEW, score=rounded_score(best) if best else None, reasons=reasons + review_reasons(resolution)
+        )
 
 
 def row_as_json(row: ValidRow) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, value in vars(row).items():
-        values[name] = value.isoformat() if isinstance(value, date) else list(value) if isinstance(
-            value, tuple) else value
+        values[name] = (
+            value.isoformat() if isinstance(value, date) else list(value) if isinstance(value, tuple) else value
+        )
     return values
 
 
@@ -648,18 +725,35 @@ def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[
     report: list[dict[str, Any]] = []
     quarantine: list[dict[str, Any]] = []
     for row, result in zip(batch, results, strict=True):
-        report.append({
-            "load_id": load.id, "row_number": row.row_number, "source_record_id": row.source_record_id,
-            "outcome": result.outcome, "child_id": result.child.id if result.child is not None else result.child_id,
-            "score": result.score, "reasons": list(result.reasons),
-        })
+        report.append(
+            {
+                "load_id": load.id,
+                "row_number": row.row_number,
+                "source_record_id": row.source_record_id,
+                "outcome": result.outcome,
+                "child_id": result.child.id if result.child is not None else result.child_id,
+                "score": result.score,
+                "reasons": list(result.reasons),
+            }
+        )
         if isinstance(row, RejectedRow):
-            quarantine.append({"load_id": load.id, "row_number": row.row_number, "raw_values": row.values,
-                               "reasons": list(row.reasons)})
+            quarantine.append(
+                {
+                    "load_id": load.id,
+                    "row_number": row.row_number,
+                    "raw_values": row.values,
+                    "reasons": list(row.reasons),
+                }
+            )
         elif result.outcome is RowOutcome.REJECTED:
-            quarantine.append({"load_id": load.id, "row_number": row.row_number,
-                               "raw_values": {k: str(v) for k, v in row_as_json(row).items() if v},
-                               "reasons": list(result.reasons)})
+            quarantine.append(
+                {
+                    "load_id": load.id,
+                    "row_number": row.row_number,
+                    "raw_values": {k: str(v) for k, v in row_as_json(row).items() if v},
+                    "reasons": list(result.reasons),
+                }
+            )
     # Core inserts with every column given: the ORM's bulk insert splits on missing keys.
     insert_rows(db.session.connection(), LOAD_ROWS, report)
     insert_rows(db.session.connection(), QUARANTINED_ROWS, quarantine)
@@ -674,22 +768,43 @@ def _end_involvements_not_supplied(load: Load, today: date) -> int:
         return db.session.scalar(select(func.count()).select_from(Involvement).where(not_supplied)) or 0
     # Each child whose involvement ends, for that child's audit trail.
     children = db.session.execute(
-        select(Child.index_id, func.min(Involvement.id)).join(Involvement, Involvement.child_id == Child.id)
-        .where(not_supplied).group_by(Child.index_id).order_by(func.min(Involvement.id))
+        select(Child.index_id, func.min(Involvement.id))
+        .join(Involvement, Involvement.child_id == Child.id)
+        .where(not_supplied)
+        .group_by(Child.index_id)
+        .order_by(func.min(Involvement.id))
     ).all()
     result = db.session.execute(
         update(Involvement).where(not_supplied).values(end_date=today).execution_options(synchronize_session=False)
     )
-    record_events(AuditTag.LOAD_CHANGE, (
-        ([index_id], {"load_id": load.id, "source": load.source.name, "row": None, "change": "involvement ended",
-                      "fields": ["involvement"]})
-        for index_id, _ in children
-    ), user=load.created_by, organisation_id=load.source.organisation_id)
+    record_events(
+        AuditTag.LOAD_CHANGE,
+        (
+            (
+                [index_id],
+                {
+                    "load_id": load.id,
+                    "source": load.source.name,
+                    "row": None,
+                    "change": "involvement ended",
+                    "fields": ["involvement"],
+                },
+            )
+            for index_id, _ in children
+        ),
+        user=load.created_by,
+        organisation_id=load.source.organisation_id,
+    )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _begin(load: Load, batch: ReadBatch, today: date, pool: MatchingPool | None, carried: Carried | None,
-           ) -> _BatchRun:
+def _begin(
+    load: Load,
+    batch: ReadBatch,
+    today: date,
+    pool: MatchingPool | None,
+    carried: Carried | None,
+) -> _BatchRun:
     """The batch begun: what its rows name read, and the matching of them started."""
     tune_for_bulk_load(db.session.connection())  # the connection this transaction has
     run = _BatchRun(load, batch, today, pool, carried)
@@ -711,8 +826,15 @@ def _apply_batch(run: _BatchRun, tally: _Tally) -> None:
     db.session.commit()
 
 
-def _apply_in_turn(load: Load, batches: Iterator[ReadBatch], today: date, tally: _Tally, pool: MatchingPool | None,
-                   carried: Carried | None, after: Callable[[], None]) -> None:
+def _apply_in_turn(
+    load: Load,
+    batches: Iterator[ReadBatch],
+    today: date,
+    tally: _Tally,
+    pool: MatchingPool | None,
+    carried: Carried | None,
+    after: Callable[[], None],
+) -> None:
     """Each batch begun and applied before the next is begun: a dry run's (which carries
     each batch's changes to the next itself) and a load's without workers (nothing to overlap)."""
     for batch in batches:
@@ -722,8 +844,9 @@ def _apply_in_turn(load: Load, batches: Iterator[ReadBatch], today: date, tally:
         after()
 
 
-def _apply_overlapped(load: Load, batches: Iterator[ReadBatch], today: date, tally: _Tally, pool: MatchingPool,
-                      after: Callable[[], None]) -> None:
+def _apply_overlapped(
+    load: Load, batches: Iterator[ReadBatch], today: date, tally: _Tally, pool: MatchingPool, after: Callable[[], None]
+) -> None:
     """A load's batches with the workers matching one batch while this process applies the one before.
 
     Each batch is begun, and the workers start reading and matching its rows, before the batch
@@ -807,9 +930,12 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     load.status = LoadStatus.RUNNING
     load.started_at = load.started_at or utcnow()
     load.summary = {**(load.summary or {}), "unknown_columns": unknown}
-    record_event(AuditTag.LOAD_START, user=user,
-                 details=_audit_details(load, resumed=resuming, **({"started_again": True} if again else {})),
-                 organisation_id=load.source.organisation_id)
+    record_event(
+        AuditTag.LOAD_START,
+        user=user,
+        details=_audit_details(load, resumed=resuming, **({"started_again": True} if again else {})),
+        organisation_id=load.source.organisation_id,
+    )
     db.session.commit()
     tally = _Tally(load)
     size = current_app.config["LOAD_BATCH_ROWS"]
@@ -817,9 +943,12 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
     many = (load.rows_expected or 0) - load.rows_done > size
     workers = current_app.config["LOAD_WORKERS"] if many and _workers_can_read() else 0
     try:
-        with (matching_pool(workers, read_only_settings(current_app.config)) as pool,
-              _batches(path, load, today, size, ahead=pool is not None) as batches,
-              _carried(load) as carried, _collecting_between_batches() as collect):
+        with (
+            matching_pool(workers, read_only_settings(current_app.config)) as pool,
+            _batches(path, load, today, size, ahead=pool is not None) as batches,
+            _carried(load) as carried,
+            _collecting_between_batches() as collect,
+        ):
 
             def after() -> None:
                 collect()
@@ -834,8 +963,13 @@ def run_load(load: Load, *, today: date | None = None, progress: Progress | None
         db.session.rollback()
         load.status = LoadStatus.FAILED
         load.error = f"{type(error).__name__}: stopped after row {load.rows_done}; run the load again to resume"
-        record_event(AuditTag.LOAD_FINISH, Outcome.FAILURE, user=user, details=_audit_details(load),
-                     organisation_id=load.source.organisation_id)
+        record_event(
+            AuditTag.LOAD_FINISH,
+            Outcome.FAILURE,
+            user=user,
+            details=_audit_details(load),
+            organisation_id=load.source.organisation_id,
+        )
         db.session.commit()
         load_stopped(load)
         raise
@@ -848,8 +982,10 @@ def _finish(load: Load, today: date, user: User | None) -> Load:
         ended = _end_involvements_not_supplied(load, today)
     earlier = earlier_load_of_same_file(load)
     # A row on a shielded record counts as a change whether or not it was one (see sources.shielded).
-    changes = sum(load.counts.get(o.value, 0) for o in (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED,
-                                                         RowOutcome.SHIELDED))
+    changes = sum(
+        load.counts.get(o.value, 0)
+        for o in (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED, RowOutcome.SHIELDED)
+    )
     load.summary = {
         **load.summary,
         "involvements_ended": ended,
@@ -858,8 +994,9 @@ def _finish(load: Load, today: date, user: User | None) -> Load:
     }
     load.status = LoadStatus.COMPLETED
     load.finished_at = utcnow()
-    record_event(AuditTag.LOAD_FINISH, user=user, details=_audit_details(load),
-                 organisation_id=load.source.organisation_id)
+    record_event(
+        AuditTag.LOAD_FINISH, user=user, details=_audit_details(load), organisation_id=load.source.organisation_id
+    )
     db.session.commit()
     load_stopped(load)
     return load
@@ -867,7 +1004,13 @@ def _finish(load: Load, today: date, user: User | None) -> Load:
 
 def _audit_details(load: Load, **extra: Any) -> dict[str, Any]:
     return {
-        "load_id": load.id, "source": load.source.name, "file_name": load.file_name,
-        "file_sha256": load.file_sha256, "kind": load.kind.value, "dry_run": load.is_dry_run,
-        "rows_done": load.rows_done, "counts": dict(load.counts or {}), **extra,
+        "load_id": load.id,
+        "source": load.source.name,
+        "file_name": load.file_name,
+        "file_sha256": load.file_sha256,
+        "kind": load.kind.value,
+        "dry_run": load.is_dry_run,
+        "rows_done": load.rows_done,
+        "counts": dict(load.counts or {}),
+        **extra,
     }

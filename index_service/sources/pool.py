@@ -42,7 +42,7 @@ class WorkerDied(RuntimeError):
 
 def _chunks(items: list[T]) -> Iterator[list[T]]:
     for start in range(0, len(items), CHUNK_ROWS):
-        yield items[start:start + CHUNK_ROWS]
+        yield items[start : start + CHUNK_ROWS]
 
 
 def _result(future: Future[T]) -> T:
@@ -61,15 +61,20 @@ class MatchingPool:
         self.workers = workers
         # Spawned, not forked: a worker starts clean, without the load's database connections,
         # and opens its own.
-        self._executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker, initargs=(os.getpid(), database))
+        self._executor = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(), database),
+        )
 
     def match(self, rows: list[ToMatch]) -> Callable[[], list[Matched]]:
         """Start sharing out the rows (see sources.candidates); the thunk gives each row matched, in order."""
         return self._shared(match_rows_in_worker, match_rows, rows)
 
-    def _shared(self, each: Callable[[list[T]], list[R]], here: Callable[[list[T]], list[R]],
-                work: list[T]) -> Callable[[], list[R]]:
+    def _shared(
+        self, each: Callable[[list[T]], list[R]], here: Callable[[list[T]], list[R]], work: list[T]
+    ) -> Callable[[], list[R]]:
         """each over the work, in chunks shared out to the workers now; the thunk gives the results
         in the work's order (here: what this process runs instead of each, for the chunks it takes).
 
@@ -89,8 +94,9 @@ class MatchingPool:
                 if not futures[at].cancel():
                     break
                 done[at] = here(chunks[at])
-            return [result for at, future in enumerate(futures)
-                    for result in (done[at] if at in done else _result(future))]
+            return [
+                result for at, future in enumerate(futures) for result in (done[at] if at in done else _result(future))
+            ]
 
         return gather
 

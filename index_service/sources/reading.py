@@ -101,8 +101,9 @@ def batches_read_ahead(path: Path, fmt: str, today: date, after: int, size: int)
                 item = receiving.recv()
             except (EOFError, OSError):  # at the end of a message, or in the middle of one
                 reader.join()
-                raise ReaderFailed(f"the extract's reader process stopped (exit code {reader.exitcode}); "
-                                   "run the load again to resume") from None
+                raise ReaderFailed(
+                    f"the extract's reader process stopped (exit code {reader.exitcode}); run the load again to resume"
+                ) from None
             if item is None:
                 return
             if isinstance(item, str):

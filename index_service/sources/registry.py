@@ -50,8 +50,13 @@ def register_source(
     record_event(
         AuditTag.SOURCE_REGISTER,
         user=user,
-        details={"source_id": source.id, "name": source.name, "organisation": organisation.name,
-                 "kind": kind.value, "service": service.value},
+        details={
+            "source_id": source.id,
+            "name": source.name,
+            "organisation": organisation.name,
+            "kind": kind.value,
+            "service": service.value,
+        },
     )
     return source
 

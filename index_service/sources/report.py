@@ -14,8 +14,15 @@ from index_service.spreadsheets import paged_csv, spreadsheet_safe
 
 REPORT_PAGE = 1000
 REPORT_COLUMNS = ("row_number", "source_record_id", "outcome", "index_id", "score", "reasons")
-OUTCOME_ORDER = (RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.UPDATED, RowOutcome.UNCHANGED,
-                 RowOutcome.SHIELDED, RowOutcome.REVIEW, RowOutcome.REJECTED)
+OUTCOME_ORDER = (
+    RowOutcome.LINKED,
+    RowOutcome.CREATED,
+    RowOutcome.UPDATED,
+    RowOutcome.UNCHANGED,
+    RowOutcome.SHIELDED,
+    RowOutcome.REVIEW,
+    RowOutcome.REJECTED,
+)
 PREDICTED = {
     RowOutcome.LINKED: "would link",
     RowOutcome.CREATED: "would create",
@@ -57,14 +64,21 @@ def summary_lines(load: Load) -> list[str]:
         f"  rows {rows:,}; valid {rows - rejected:,}; rejected {rejected:,}",
     ]
     # Rows on shielded records are rare: their line is left out when there are none.
-    lines += [f"  {outcome_label(load, o)}: {counts.get(o.value, 0):,}" for o in OUTCOME_ORDER
-              if o is not RowOutcome.SHIELDED or counts.get(o.value)]
+    lines += [
+        f"  {outcome_label(load, o)}: {counts.get(o.value, 0):,}"
+        for o in OUTCOME_ORDER
+        if o is not RowOutcome.SHIELDED or counts.get(o.value)
+    ]
     if summary.get("rejected_by_field"):
-        lines.append("  rejected rows by field: " + ", ".join(
-            f"{name} {count:,}" for name, count in summary["rejected_by_field"].items()))
+        lines.append(
+            "  rejected rows by field: "
+            + ", ".join(f"{name} {count:,}" for name, count in summary["rejected_by_field"].items())
+        )
     if summary.get("missing"):
-        lines.append("  fields most often missing: " + ", ".join(
-            f"{name} {count:,}" for name, count in list(summary["missing"].items())[:5]))
+        lines.append(
+            "  fields most often missing: "
+            + ", ".join(f"{name} {count:,}" for name, count in list(summary["missing"].items())[:5])
+        )
     if summary.get("unknown_columns"):
         lines.append("  columns ignored (not in the format): " + ", ".join(summary["unknown_columns"]))
     if summary.get("involvements_ended"):
@@ -82,11 +96,18 @@ def report_csv(load_id: int) -> Iterator[str]:
     def read_page(after: int) -> Sequence[Row[Any]]:
         # Plain rows with the index id joined in: no ORM objects, nor the records they would load.
         return db.session.execute(
-            select(LoadRow.row_number, LoadRow.source_record_id, LoadRow.outcome, Child.index_id, LoadRow.score,
-                   LoadRow.reasons)
+            select(
+                LoadRow.row_number,
+                LoadRow.source_record_id,
+                LoadRow.outcome,
+                Child.index_id,
+                LoadRow.score,
+                LoadRow.reasons,
+            )
             .outerjoin(Child, Child.id == LoadRow.child_id)
             .where(LoadRow.load_id == load_id, LoadRow.row_number > after)
-            .order_by(LoadRow.row_number).limit(REPORT_PAGE)
+            .order_by(LoadRow.row_number)
+            .limit(REPORT_PAGE)
         ).all()
 
     return paged_csv(REPORT_COLUMNS, read_page, lambda row: row.row_number, report_line, REPORT_PAGE)

@@ -65,16 +65,20 @@ def queue(user: User, page: int = 1, per_page: int = 20) -> tuple[list[ReviewIte
     total = db.session.scalar(select(func.count()).select_from(ReviewItem).join(DataSource).where(*where)) or 0
     deferred_last = case((ReviewItem.status == ReviewStatus.DEFERRED, 1), else_=0)
     items = db.session.scalars(
-        select(ReviewItem).join(DataSource).where(*where)
+        select(ReviewItem)
+        .join(DataSource)
+        .where(*where)
         .order_by(deferred_last, ReviewItem.created_at, ReviewItem.id)
-        .limit(per_page).offset((page - 1) * per_page)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return list(items), total
 
 
 def queue_counts(user: User) -> dict[str, int]:
     rows = db.session.execute(
-        select(ReviewItem.status, func.count()).join(DataSource)
+        select(ReviewItem.status, func.count())
+        .join(DataSource)
         .where(ReviewItem.status.in_(PENDING), DataSource.organisation_id == user.organisation_id)
         .group_by(ReviewItem.status)
     ).all()
@@ -116,8 +120,12 @@ def _decided(item: ReviewItem, status: ReviewStatus, child: Child | None, user: 
         AuditTag.REVIEW_DECISION,
         user=user,
         target_ids=[child.index_id] if child is not None else [],
-        details={"review_item": item.id, "decision": status.value, "source": item.source.name,
-                 "source_record_id": item.source_record_id},
+        details={
+            "review_item": item.id,
+            "decision": status.value,
+            "source": item.source.name,
+            "source_record_id": item.source_record_id,
+        },
     )
 
 
@@ -139,8 +147,14 @@ def link_item(item: ReviewItem, index_id: str, user: User) -> Child:
     db.session.expire(child)
     if row.shield and not child.is_shielded:
         child.is_shielded = True
-        shield_by_load(child.id, child.index_id, f"Flagged for shielding by {item.source.name}, row "
-                       f"{item.row_number} of load {item.load_id}; linked by review.", item.load_id, user)
+        shield_by_load(
+            child.id,
+            child.index_id,
+            f"Flagged for shielding by {item.source.name}, row "
+            f"{item.row_number} of load {item.load_id}; linked by review.",
+            item.load_id,
+            user,
+        )
     _decided(item, ReviewStatus.LINKED, child, user)
     return child
 
@@ -181,11 +195,17 @@ def defer_item(item: ReviewItem, user: User) -> None:
 
 def supplied_by_organisation(child: Child, organisation_id: int) -> bool:
     """Whether one of the organisation's data sources supplied this record (its own record id for it)."""
-    return bool(db.session.scalar(select(exists().where(
-        SourceIdentifier.child_id == child.id,
-        SourceIdentifier.source_id == DataSource.id,
-        DataSource.organisation_id == organisation_id,
-    ))))
+    return bool(
+        db.session.scalar(
+            select(
+                exists().where(
+                    SourceIdentifier.child_id == child.id,
+                    SourceIdentifier.source_id == DataSource.id,
+                    DataSource.organisation_id == organisation_id,
+                )
+            )
+        )
+    )
 
 
 def _may_merge(user: User, *children: Child) -> None:
@@ -209,8 +229,12 @@ def merge_children(kept: Child, retired: Child, user: User) -> Merge:
             row.child_id = kept.id
     demoted = []
     if kept.current_address is not None:
-        demoted = [a.id for a in db.session.scalars(
-            select(Address).where(Address.id.in_(moved["addresses"]), Address.is_current.is_(True)))]
+        demoted = [
+            a.id
+            for a in db.session.scalars(
+                select(Address).where(Address.id.in_(moved["addresses"]), Address.is_current.is_(True))
+            )
+        ]
         for address in db.session.scalars(select(Address).where(Address.id.in_(demoted))):
             address.is_current = False
     name = ChildName(kind=NameKind.ALIAS, given_name=retired.given_name, family_name=retired.family_name)
@@ -223,12 +247,17 @@ def merge_children(kept: Child, retired: Child, user: User) -> Merge:
     state["added_name"] = name.id
     db.session.expire(kept)
     refresh_blocking_keys(kept)
-    merge = Merge(surviving_child_id=kept.id, retired_child_id=retired.id, moved=moved, retired_state=state,
-                  merged_by_id=user.id)
+    merge = Merge(
+        surviving_child_id=kept.id, retired_child_id=retired.id, moved=moved, retired_state=state, merged_by_id=user.id
+    )
     db.session.add(merge)
     db.session.flush()
-    record_event(AuditTag.RECORD_MERGE, user=user, target_ids=[kept.index_id, retired.index_id],
-                 details={"merge": merge.id, "kept": kept.index_id, "retired": retired.index_id})
+    record_event(
+        AuditTag.RECORD_MERGE,
+        user=user,
+        target_ids=[kept.index_id, retired.index_id],
+        details={"merge": merge.id, "kept": kept.index_id, "retired": retired.index_id},
+    )
     return merge
 
 
@@ -257,5 +286,6 @@ def undo_merge(merge: Merge, user: User) -> None:
     db.session.expire(retired)
     refresh_blocking_keys(kept)
     refresh_blocking_keys(retired)
-    record_event(AuditTag.RECORD_UNMERGE, user=user, target_ids=[kept.index_id, retired.index_id],
-                 details={"merge": merge.id})
+    record_event(
+        AuditTag.RECORD_UNMERGE, user=user, target_ids=[kept.index_id, retired.index_id], details={"merge": merge.id}
+    )

@@ -13,12 +13,20 @@ from index_service.sources.uploads import kept_until
 class LoadArgs(StrippedSchema):
     """Query parameters of POST /api/v1/sources/<id>/loads; the extract itself is the body."""
 
-    kind = fields.Enum(LoadKind, by_value=True, load_default=LoadKind.DELTA,
-                       metadata={"description": "full: the source's whole caseload; delta: additions and updates"})
-    dry_run = fields.Boolean(load_default=False,
-                             metadata={"description": "Check the file and predict the outcome, changing nothing"})
-    file_name = fields.String(validate=validate.Length(max=255), load_default=None,
-                              metadata={"description": "The extract's name, for the report (.csv or .jsonl)"})
+    kind = fields.Enum(
+        LoadKind,
+        by_value=True,
+        load_default=LoadKind.DELTA,
+        metadata={"description": "full: the source's whole caseload; delta: additions and updates"},
+    )
+    dry_run = fields.Boolean(
+        load_default=False, metadata={"description": "Check the file and predict the outcome, changing nothing"}
+    )
+    file_name = fields.String(
+        validate=validate.Length(max=255),
+        load_default=None,
+        metadata={"description": "The extract's name, for the report (.csv or .jsonl)"},
+    )
 
 
 def status_url(load: Load) -> str:
@@ -51,9 +59,14 @@ class LoadStatusSchema(Schema):
     status = fields.Enum(LoadStatus, by_value=True)
     rows_expected = fields.Integer(allow_none=True)
     rows_done = fields.Integer()
-    counts = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                         metadata={"description": "Rows by outcome: linked, created, updated, unchanged, shielded "
-                                                  "(applied to a shielded record), review, rejected"})
+    counts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={
+            "description": "Rows by outcome: linked, created, updated, unchanged, shielded "
+            "(applied to a shielded record), review, rejected"
+        },
+    )
     summary = fields.Dict(metadata={"description": "Rejections by field, missing fields, ignored columns..."})
     error = fields.String(allow_none=True)
     created_at = fields.DateTime()
@@ -61,6 +74,10 @@ class LoadStatusSchema(Schema):
     finished_at = fields.DateTime(allow_none=True)
     report_url = fields.Function(report_url)
     file_kept_until = fields.Function(
-        file_kept_until, allow_none=True,
-        metadata={"description": "When the stored extract is deleted unless the load runs again (after a "
-                                 "failure, to resume; after a dry run, to load it for real); null otherwise"})
+        file_kept_until,
+        allow_none=True,
+        metadata={
+            "description": "When the stored extract is deleted unless the load runs again (after a "
+            "failure, to resume; after a dry run, to load it for real); null otherwise"
+        },
+    )

@@ -20,8 +20,10 @@ from index_service.load_models import RowOutcome
 from index_service.sources.validation import ValidRow
 
 OUTCOME = RowOutcome.SHIELDED
-REASON = ("applied to a shielded record: what it changed and how it compared are not shown; "
-          "the shielding team sees the record")
+REASON = (
+    "applied to a shielded record: what it changed and how it compared are not shown; "
+    "the shielding team sees the record"
+)
 
 
 def reasons_for(row: ValidRow) -> tuple[str, ...]:

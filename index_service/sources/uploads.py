@@ -190,8 +190,10 @@ def _naming(path: Path) -> list[Load]:
 def _waiting(loads: list[Load]) -> bool:
     """Whether a load of the file waits to be resumed or loaded for real (so its retention applies)."""
     loaded = any(load.status is LoadStatus.COMPLETED and not load.is_dry_run for load in loads)
-    return any(load.status is LoadStatus.FAILED or (load.is_dry_run and load.status is LoadStatus.COMPLETED
-                                                    and not loaded) for load in loads)
+    return any(
+        load.status is LoadStatus.FAILED or (load.is_dry_run and load.status is LoadStatus.COMPLETED and not loaded)
+        for load in loads
+    )
 
 
 def kept_until(load: Load) -> datetime | None:

@@ -10,9 +10,13 @@ from accreditation.criteria import SEED_CRITERIA, unmet_mandatory
 
 TODAY = date(2026, 11, 30)
 ALLOWED = AccessFacts(
-    organisation_status=AccreditationStatus.ACCREDITED, accredited_until=TODAY + timedelta(days=1),
-    vetting_expires_on=TODAY + timedelta(days=1), training_completed_on=TODAY, approved_on=TODAY,
-    account_status=AccountStatus.ACTIVE, token_enrolled=True,
+    organisation_status=AccreditationStatus.ACCREDITED,
+    accredited_until=TODAY + timedelta(days=1),
+    vetting_expires_on=TODAY + timedelta(days=1),
+    training_completed_on=TODAY,
+    approved_on=TODAY,
+    account_status=AccountStatus.ACTIVE,
+    token_enrolled=True,
 )
 
 
@@ -42,9 +46,14 @@ def test_each_missing_piece_is_a_reason_of_its_own() -> None:
 def test_every_reason_is_given_at_once() -> None:
     nothing = AccessFacts(AccreditationStatus.PENDING, None, None, None, None, AccountStatus.SUSPENDED, False)
     decision = decide_access(nothing, TODAY)
-    assert set(decision.reasons) == {Refusal.ORGANISATION_NOT_ACCREDITED, Refusal.VETTING_MISSING,
-                                     Refusal.TRAINING_INCOMPLETE, Refusal.NOT_APPROVED, Refusal.ACCOUNT_SUSPENDED,
-                                     Refusal.NO_TOKEN}
+    assert set(decision.reasons) == {
+        Refusal.ORGANISATION_NOT_ACCREDITED,
+        Refusal.VETTING_MISSING,
+        Refusal.TRAINING_INCOMPLETE,
+        Refusal.NOT_APPROVED,
+        Refusal.ACCOUNT_SUSPENDED,
+        Refusal.NO_TOKEN,
+    }
     assert "Your account is suspended." in decision.message
 
 
@@ -56,9 +65,11 @@ def test_a_check_lapses_at_the_start_of_its_expiry_day() -> None:
 
 def test_training_or_approval_dated_in_the_future_does_not_count() -> None:
     assert decide_access(replace(ALLOWED, training_completed_on=TODAY + timedelta(days=1)), TODAY).reasons == (
-        Refusal.TRAINING_INCOMPLETE,)
+        Refusal.TRAINING_INCOMPLETE,
+    )
     assert decide_access(replace(ALLOWED, approved_on=TODAY + timedelta(days=1)), TODAY).reasons == (
-        Refusal.NOT_APPROVED,)
+        Refusal.NOT_APPROVED,
+    )
 
 
 def test_waiving_only_the_token_for_enrolment() -> None:

@@ -15,8 +15,13 @@ from tests.database import owner_bypass
 
 def write_events(count: int, *, prefix: str = "E", commit_each: bool = True) -> None:
     for number in range(count):
-        record_event(AuditTag.RECORD_VIEW, Outcome.SUCCESS, target_ids=[f"{prefix}{number}"],
-                     reason="case_work", details={"n": number, "text": "Zoë's \"quoted\" note"})
+        record_event(
+            AuditTag.RECORD_VIEW,
+            Outcome.SUCCESS,
+            target_ids=[f"{prefix}{number}"],
+            reason="case_work",
+            details={"n": number, "text": 'Zoë\'s "quoted" note'},
+        )
         if commit_each:
             db.session.commit()
     db.session.commit()
@@ -37,6 +42,9 @@ def rewrite_chain(connection: sa.Connection, edited_position: int) -> None:
             if event.chain_position == edited_position:
                 values["reason"] = "rewritten"
             new_hash = canonical.event_hash(previous, canonical.content_of(values))
-            connection.execute(events.update().where(events.c.id == event.id).values(
-                reason=values["reason"], previous_hash=previous, event_hash=new_hash))
+            connection.execute(
+                events.update()
+                .where(events.c.id == event.id)
+                .values(reason=values["reason"], previous_hash=previous, event_hash=new_hash)
+            )
             previous = new_hash

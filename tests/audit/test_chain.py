@@ -66,12 +66,15 @@ def test_a_periodic_checkpoint_is_signed_every_so_many_events(app: Flask) -> Non
     assert verify_session().intact
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE audit_events SET reason = 'nothing to see' WHERE chain_position = 2",
-    "DELETE FROM audit_events WHERE chain_position = 2",
-    "UPDATE audit_checkpoints SET position = 1",
-    "DELETE FROM audit_checkpoints",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_events SET reason = 'nothing to see' WHERE chain_position = 2",
+        "DELETE FROM audit_events WHERE chain_position = 2",
+        "UPDATE audit_checkpoints SET position = 1",
+        "DELETE FROM audit_checkpoints",
+    ],
+)
 def test_the_application_cannot_update_or_delete_audit_rows(app: Flask, statement: str) -> None:
     write_events(CHECKPOINT_EVERY, commit_each=False)
     with pytest.raises(sa.exc.DBAPIError, match="append-only"), db.session.begin_nested():
@@ -99,12 +102,14 @@ def test_an_edited_event_is_caught(app: Flask) -> None:
 
 
 def test_edited_details_or_targets_or_time_are_caught(app: Flask) -> None:
-    for column, value in (("details", '{"n":1,"text":"other"}'), ("target_ids", '["E9"]'),
-                          ("user_agent", "curl/8")):
+    for column, value in (("details", '{"n":1,"text":"other"}'), ("target_ids", '["E9"]'), ("user_agent", "curl/8")):
         write_events(3)
         position = max(_positions()) - 1
-        _tamper(f"UPDATE audit_events SET {column} = :value WHERE chain_position = :position",  # noqa: S608
-                value=value, position=position)
+        _tamper(
+            f"UPDATE audit_events SET {column} = :value WHERE chain_position = :position",  # noqa: S608
+            value=value,
+            position=position,
+        )
         assert _broken_at()[0] == position, column
         db.session.rollback()
 
@@ -140,8 +145,10 @@ def test_an_event_inserted_in_the_middle_is_caught(app: Flask) -> None:
     forged = {name: getattr(before, name) for name in canonical.HASHED_NAMES}
     forged.update(chain_position=4, reason="forged")
     forged_hash = canonical.event_hash(before.event_hash, canonical.content_of(forged))
-    _tamper("UPDATE audit_events SET chain_position = -chain_position WHERE chain_position > 3",
-            "UPDATE audit_events SET chain_position = 1 - chain_position WHERE chain_position < 0")
+    _tamper(
+        "UPDATE audit_events SET chain_position = -chain_position WHERE chain_position > 3",
+        "UPDATE audit_events SET chain_position = 1 - chain_position WHERE chain_position < 0",
+    )
     events = AuditEvent.__table__
     connection = db.session.connection()
     with owner_bypass(connection):
@@ -156,18 +163,24 @@ def test_an_event_added_after_the_head_is_caught(app: Flask) -> None:
     forged = {name: getattr(last, name) for name in canonical.HASHED_NAMES}
     forged.update(chain_position=4)
     events = AuditEvent.__table__
-    db.session.execute(events.insert().values(**forged, previous_hash=last.event_hash,
-                                              event_hash=canonical.event_hash(last.event_hash,
-                                                                              canonical.content_of(forged))))
+    db.session.execute(
+        events.insert().values(
+            **forged,
+            previous_hash=last.event_hash,
+            event_hash=canonical.event_hash(last.event_hash, canonical.content_of(forged)),
+        )
+    )
     position, problem = _broken_at()
     assert position == 4 and "beyond its signed head" in problem
 
 
 def test_reordered_events_are_caught(app: Flask) -> None:
     write_events(6)
-    _tamper("UPDATE audit_events SET chain_position = -1 WHERE chain_position = 3",
-            "UPDATE audit_events SET chain_position = 3 WHERE chain_position = 4",
-            "UPDATE audit_events SET chain_position = 4 WHERE chain_position = -1")
+    _tamper(
+        "UPDATE audit_events SET chain_position = -1 WHERE chain_position = 3",
+        "UPDATE audit_events SET chain_position = 3 WHERE chain_position = 4",
+        "UPDATE audit_events SET chain_position = 4 WHERE chain_position = -1",
+    )
     position, problem = _broken_at()
     assert position == 3 and "does not follow" in problem
 
@@ -210,16 +223,29 @@ def test_the_database_writes_out_the_same_content_as_python(app: Flask) -> None:
     from index_service.audit.events import record_event
     from index_service.audit.models import Outcome
 
-    tricky = ["plain", 'quote " and \\ backslash', "tab\tnewline\nreturn\r", "control \x01\x1f", "Zoë 😀 ‘curly’",
-              "</script>", ""]
+    tricky = [
+        "plain",
+        'quote " and \\ backslash',
+        "tab\tnewline\nreturn\r",
+        "control \x01\x1f",
+        "Zoë 😀 ‘curly’",
+        "</script>",
+        "",
+    ]
     for text in tricky:
-        record_event(AuditTag.LOGIN_FAILURE, Outcome.DENIED, reason=text[:100], target_ids=[text],
-                     details={"email": text, "nested": {"b": [1, 2.5, None, True], "a": text}})
+        record_event(
+            AuditTag.LOGIN_FAILURE,
+            Outcome.DENIED,
+            reason=text[:100],
+            target_ids=[text],
+            details={"email": text, "nested": {"b": [1, 2.5, None, True], "a": text}},
+        )
     db.session.commit()
     connection = db.session.connection()
     dialect = connection.dialect.name
-    written = [row for batch in batches(connection.connection.dbapi_connection, dialect, 0, len(tricky))
-               for row in batch]
+    written = [
+        row for batch in batches(connection.connection.dbapi_connection, dialect, 0, len(tricky)) for row in batch
+    ]
     events = {e.id: e for e in db.session.scalars(select(AuditEvent))}
     assert len(written) == len(tricky)
     differ = set()

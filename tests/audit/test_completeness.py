@@ -26,8 +26,11 @@ USER_AGENT = "Completeness-Test/1.0"
 
 def _new_events(since: int) -> list[AuditEvent]:
     db.session.expire_all()
-    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.chain_position > since)
-                                   .order_by(AuditEvent.chain_position)))
+    return list(
+        db.session.scalars(
+            select(AuditEvent).where(AuditEvent.chain_position > since).order_by(AuditEvent.chain_position)
+        )
+    )
 
 
 def _head() -> int:
@@ -53,16 +56,26 @@ def test_a_practitioners_day_leaves_exactly_its_events(app: Flask) -> None:
     client: FlaskClient = app.test_client()
     client.environ_base["HTTP_USER_AGENT"] = USER_AGENT
 
-    failure = _exactly(lambda: submit_password(client, user.email, "not the password at all"),
-                       AuditTag.LOGIN_FAILURE, Outcome.FAILURE, user)
+    failure = _exactly(
+        lambda: submit_password(client, user.email, "not the password at all"),
+        AuditTag.LOGIN_FAILURE,
+        Outcome.FAILURE,
+        user,
+    )
     assert failure.details["why"] and failure.details["email"] == user.email
     _exactly(lambda: submit_password(client, user.email), AuditTag.LOGIN_PASSWORD, Outcome.SUCCESS, user)
     _exactly(lambda: submit_code(client, current_code(user)), AuditTag.LOGIN_SUCCESS, Outcome.SUCCESS, user)
     csrf = page_csrf(client)
 
-    search = _exactly(lambda: client.post("/search", data={
-        "purpose": "case_work", "csrf_token": csrf, "family_name": "Bennett", "date_of_birth": "27/03/2016"}),
-        AuditTag.RECORD_SEARCH, Outcome.SUCCESS, user)
+    search = _exactly(
+        lambda: client.post(
+            "/search",
+            data={"purpose": "case_work", "csrf_token": csrf, "family_name": "Bennett", "date_of_birth": "27/03/2016"},
+        ),
+        AuditTag.RECORD_SEARCH,
+        Outcome.SUCCESS,
+        user,
+    )
     assert search.reason == "case_work" and search.target_ids == [child.index_id]
     assert search.details["criteria"] == {"family_name": "Bennett", "date_of_birth": "2016-03-27"}
 
@@ -71,8 +84,9 @@ def test_a_practitioners_day_leaves_exactly_its_events(app: Flask) -> None:
 
     denied = _exactly(lambda: client.get("/audit"), AuditTag.ACCESS_DENIED, Outcome.DENIED, user)
     assert denied.details["endpoint"] == "audit.index"
-    denied_api = _exactly(lambda: client.get(f"/api/v1/audit/children/{child.index_id}"), AuditTag.ACCESS_DENIED,
-                          Outcome.DENIED, user)
+    denied_api = _exactly(
+        lambda: client.get(f"/api/v1/audit/children/{child.index_id}"), AuditTag.ACCESS_DENIED, Outcome.DENIED, user
+    )
     assert denied_api.details["endpoint"] == "audit_api.by_child"
 
     _exactly(lambda: client.post("/sign-out", data={"csrf_token": csrf}), AuditTag.LOGOUT, Outcome.SUCCESS, user)
@@ -86,12 +100,24 @@ def test_an_auditors_reports_and_exports_leave_exactly_their_events(app: Flask) 
     client.environ_base["HTTP_USER_AGENT"] = USER_AGENT
     submit_password(client, auditor.email)
     submit_code(client, current_code(auditor))
-    run = _exactly(lambda: client.get(f"/audit/children?index_id={child.index_id}&from=2026-01-01"),
-                   AuditTag.AUDIT_REPORT, Outcome.SUCCESS, auditor)
+    run = _exactly(
+        lambda: client.get(f"/audit/children?index_id={child.index_id}&from=2026-01-01"),
+        AuditTag.AUDIT_REPORT,
+        Outcome.SUCCESS,
+        auditor,
+    )
     assert run.details["report"] == "child" and run.details["filters"]["from"] == "2026-01-01"
-    export = _exactly(lambda: client.get(f"/audit/children?index_id={child.index_id}&format=csv", buffered=True),
-                      AuditTag.AUDIT_EXPORT, Outcome.SUCCESS, auditor)
+    export = _exactly(
+        lambda: client.get(f"/audit/children?index_id={child.index_id}&format=csv", buffered=True),
+        AuditTag.AUDIT_EXPORT,
+        Outcome.SUCCESS,
+        auditor,
+    )
     assert export.target_ids == [child.index_id]
     _exactly(lambda: client.get("/api/v1/audit/unusual"), AuditTag.AUDIT_REPORT, Outcome.SUCCESS, auditor)
-    _exactly(lambda: client.get(f"/audit/children/{child.index_id}/subject-access.pdf"),
-             AuditTag.AUDIT_SUBJECT_ACCESS, Outcome.SUCCESS, auditor)
+    _exactly(
+        lambda: client.get(f"/audit/children/{child.index_id}/subject-access.pdf"),
+        AuditTag.AUDIT_SUBJECT_ACCESS,
+        Outcome.SUCCESS,
+        auditor,
+    )

@@ -67,8 +67,10 @@ def test_many_threads_searching_at_once_make_one_unbroken_chain(committed_app: F
         with committed_app.app_context():
             barrier.wait()
             for _ in range(SEARCHES_EACH):
-                response = client.post("/api/v1/children/search", json={
-                    "purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"})
+                response = client.post(
+                    "/api/v1/children/search",
+                    json={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"},
+                )
                 statuses.append(response.status_code)
 
     threads = [threading.Thread(target=search, args=(client,)) for client in clients]
@@ -78,8 +80,9 @@ def test_many_threads_searching_at_once_make_one_unbroken_chain(committed_app: F
         thread.join()
     assert statuses == [200] * (THREADS * SEARCHES_EACH)
     count, head = _verified(committed_app)
-    searches = db.session.scalar(select(func.count()).select_from(AuditEvent)
-                                 .where(AuditEvent.tag == AuditTag.RECORD_SEARCH))
+    searches = db.session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.tag == AuditTag.RECORD_SEARCH)
+    )
     assert searches == THREADS * SEARCHES_EACH and head == count
 
 
@@ -93,7 +96,10 @@ def test_many_processes_writing_at_once_make_one_unbroken_chain(committed_app: F
     writers = [
         subprocess.Popen(  # noqa: S603 - our own test writer, with arguments we made
             [sys.executable, "-m", "tests.audit.writer", str(EVENTS_EACH), f"P{number}-"],
-            cwd=ROOT, env=_environment(committed_app), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=_environment(committed_app),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
         for number in range(PROCESSES)
     ]
@@ -107,7 +113,12 @@ def test_many_processes_writing_at_once_make_one_unbroken_chain(committed_app: F
 def _command(app: Flask, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own command line, with arguments we made
         [sys.executable, "-m", "flask", "--app", "wsgi", "audit", *args],
-        cwd=ROOT, env=_environment(app), capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        env=_environment(app),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
 
 
@@ -122,8 +133,7 @@ def test_the_verify_command_reports_the_first_broken_link_and_fails(committed_ap
     assert "The audit chain is intact" in intact.stdout
     with db.engine.begin() as connection, owner_bypass(connection):
         position = connection.scalar(select(func.max(AuditEvent.chain_position))) - 1
-        connection.execute(sa.update(AuditEvent).where(AuditEvent.chain_position == position)
-                           .values(reason="edited"))
+        connection.execute(sa.update(AuditEvent).where(AuditEvent.chain_position == position).values(reason="edited"))
     broken = _command(committed_app, "verify")
     assert broken.returncode == 1
     assert f"BROKEN at position {position}" in broken.stderr and "altered" in broken.stderr

@@ -26,8 +26,12 @@ EVENTS = 12
 
 def _verified(app: Flask, workers: int, stretch_events: int) -> Verification:
     with db.engine.connect() as connection:
-        return verify(read_snapshot(connection), app.config["AUDIT_CHECKPOINT_KEY"].encode(), workers=workers,
-                      stretch_events=stretch_events)
+        return verify(
+            read_snapshot(connection),
+            app.config["AUDIT_CHECKPOINT_KEY"].encode(),
+            workers=workers,
+            stretch_events=stretch_events,
+        )
 
 
 def _found(result: Verification) -> tuple[object, ...]:
@@ -96,16 +100,17 @@ def test_tampering_is_found_where_one_walk_finds_it(committed_app: Flask, statem
     assert not _same_in_workers(committed_app, 1, 2, 3, 5).intact
 
 
-def test_an_event_inserted_in_the_middle_or_after_the_head_is_found_as_one_walk_finds_it(
-        committed_app: Flask) -> None:
+def test_an_event_inserted_in_the_middle_or_after_the_head_is_found_as_one_walk_finds_it(committed_app: Flask) -> None:
     write_events(EVENTS)
     forged = _forged_after(EVENTS, EVENTS + 1, "forged")
     _insert(forged)
     assert "beyond its signed head" in _same_in_workers(committed_app, 1, 3, 5).broken.problem
     _tamper("DELETE FROM audit_events WHERE chain_position = :position", position=EVENTS + 1)
     forged = _forged_after(6, 7, "forged")
-    _tamper("UPDATE audit_events SET chain_position = -chain_position WHERE chain_position > 6",
-            "UPDATE audit_events SET chain_position = 1 - chain_position WHERE chain_position < 0")
+    _tamper(
+        "UPDATE audit_events SET chain_position = -chain_position WHERE chain_position > 6",
+        "UPDATE audit_events SET chain_position = 1 - chain_position WHERE chain_position < 0",
+    )
     _insert(forged)
     broken = _same_in_workers(committed_app, 1, 2, 3, 6).broken
     assert broken.position == 8 and "does not follow" in broken.problem
@@ -138,8 +143,7 @@ def test_a_pruned_chain_is_walked_from_its_prune_checkpoint(committed_app: Flask
     assert result.intact and result.first_position == 6 and result.notes
 
 
-def test_workers_read_the_verifiers_snapshot_or_stop_when_the_chain_was_pruned_meanwhile(
-        committed_app: Flask) -> None:
+def test_workers_read_the_verifiers_snapshot_or_stop_when_the_chain_was_pruned_meanwhile(committed_app: Flask) -> None:
     """PostgreSQL's workers share the verifier's snapshot; SQLite's take their own, so a prune between the two
     would make a stretch look short, and the verification stops instead of calling the chain broken."""
     write_events(EVENTS)

@@ -49,13 +49,15 @@ def roles_database() -> Iterator[URL]:
         for role in (APP_ROLE, RETENTION_ROLE):
             connection.exec_driver_sql(
                 f"DO $$ BEGIN CREATE ROLE {role} NOLOGIN; "
-                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
+                "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            )
     owner = create_app({"SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False)})
     with owner.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         db.engine.dispose()
-    with psycopg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False),
-                         autocommit=True) as connection:
+    with psycopg.connect(
+        url.set(drivername="postgresql").render_as_string(hide_password=False), autocommit=True
+    ) as connection:
         connection.execute(SCRIPT.read_text())  # no parameters: run as one script, as psql would
     try:
         yield url
@@ -100,8 +102,9 @@ def test_the_retention_role_prunes_behind_its_checkpoint(roles_database: URL) ->
     app = _app_as(roles_database, APP_ROLE)
     with app.app_context():
         for number in range(3):
-            record_event(AuditTag.RECORD_VIEW, target_ids=[f"OLD{number}"]).occurred_at = \
-                datetime.now(UTC) - timedelta(days=400, minutes=number)
+            record_event(AuditTag.RECORD_VIEW, target_ids=[f"OLD{number}"]).occurred_at = datetime.now(UTC) - timedelta(
+                days=400, minutes=number
+            )
         db.session.commit()
         db.session.remove()
         db.engine.dispose()

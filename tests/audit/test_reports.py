@@ -48,8 +48,9 @@ def _auditor_paths(app: Flask, child: Child, user: User) -> list[str]:
     return paths
 
 
-@pytest.mark.parametrize("role", [Role.PRACTITIONER, Role.INDEX_TEAM, Role.DATA_ADMIN, Role.USER_ADMIN,
-                                  Role.SHIELDER, Role.OVERRIDE])
+@pytest.mark.parametrize(
+    "role", [Role.PRACTITIONER, Role.INDEX_TEAM, Role.DATA_ADMIN, Role.USER_ADMIN, Role.SHIELDER, Role.OVERRIDE]
+)
 def test_no_one_but_an_auditor_reaches_an_auditor_route(app: Flask, client: FlaskClient, role: Role) -> None:
     child = make_child()
     user = make_user(role)
@@ -77,8 +78,9 @@ def _practitioner_looks(app: Flask, child: Child, reason: str = "case_work") -> 
     practitioner = make_user(organisation=make_organisation("Leeds Children's Services"))
     other = app.test_client()
     sign_in(other, practitioner)
-    found = other.post("/api/v1/children/search", json={"purpose": reason, "family_name": "Bennett",
-                                                        "date_of_birth": "2016-03-27"})
+    found = other.post(
+        "/api/v1/children/search", json={"purpose": reason, "family_name": "Bennett", "date_of_birth": "2016-03-27"}
+    )
     assert found.status_code == 200 and found.json["results"]
     assert other.get(f"/api/v1/children/{child.index_id}").status_code == 200
     return practitioner
@@ -132,8 +134,9 @@ def test_date_filters_and_pages(app: Flask, client: FlaskClient) -> None:
     assert api["total"] == 24 and api["pages"] == 1
 
 
-@pytest.mark.parametrize("query", ["from=yesterday", "from=2025-02-30", "from=2025-03-01&to=2025-02-01", "page=0",
-                                   "page=many"])
+@pytest.mark.parametrize(
+    "query", ["from=yesterday", "from=2025-02-30", "from=2025-03-01&to=2025-02-01", "page=0", "page=many"]
+)
 def test_bad_filters_are_a_clear_4xx(client: FlaskClient, query: str) -> None:
     child = make_child()
     _auditor(client)
@@ -153,11 +156,12 @@ def test_a_mistyped_child_or_unknown_user_is_a_clear_message(client: FlaskClient
 
 def test_the_csv_has_every_event_in_spreadsheet_safe_cells_and_is_audited(app: Flask, client: FlaskClient) -> None:
     child = make_child()
-    organisation = make_organisation("=HYPERLINK(\"http://evil.example\")")
+    organisation = make_organisation('=HYPERLINK("http://evil.example")')
     sneaky = add_user("sneaky@example.org", organisation, [Role.PRACTITIONER], PASSWORD, "+SUM(A1:A9)")
     for number in range(PAGE_SIZE + 3):
-        record_event(AuditTag.RECORD_VIEW, user=sneaky, target_ids=[child.index_id], reason="@cmd",
-                     details={"n": number})
+        record_event(
+            AuditTag.RECORD_VIEW, user=sneaky, target_ids=[child.index_id], reason="@cmd", details={"n": number}
+        )
     db.session.commit()
     _auditor(client)
     response = client.get(f"/audit/children?index_id={child.index_id}&format=csv", buffered=True)
@@ -207,22 +211,32 @@ def _at(hour: int, days_ago: int = 1) -> datetime:
 def test_unusual_use_finds_each_of_its_four_kinds(app: Flask, client: FlaskClient) -> None:
     organisation = make_organisation("Wakefield Council")
     busy = add_user("busy@example.org", organisation, [Role.PRACTITIONER], PASSWORD, "Robin Busy")
-    usual = [add_user(f"usual{n}@example.org", organisation, [Role.PRACTITIONER], PASSWORD, f"Sam Usual{n}")
-             for n in range(3)]
+    usual = [
+        add_user(f"usual{n}@example.org", organisation, [Role.PRACTITIONER], PASSWORD, f"Sam Usual{n}")
+        for n in range(3)
+    ]
     shielded = make_child(given_name="Ivy", family_name="Stone", nhs_number=None)
-    shields.shield(shielded, ShieldReason.DOMESTIC_ABUSE, "Refuge placement", datetime.now(UTC).date() + timedelta(30),
-                   make_user(Role.SHIELDER))
+    shields.shield(
+        shielded,
+        ShieldReason.DOMESTIC_ABUSE,
+        "Refuge placement",
+        datetime.now(UTC).date() + timedelta(30),
+        make_user(Role.SHIELDER),
+    )
     for person in usual:
         for _ in range(2):
-            record_event(AuditTag.RECORD_SEARCH, user=person, details={"criteria": {"family_name": "Smith"}}) \
-                .occurred_at = _at(10)
+            record_event(
+                AuditTag.RECORD_SEARCH, user=person, details={"criteria": {"family_name": "Smith"}}
+            ).occurred_at = _at(10)
     for _ in range(VOLUME_FLOOR + 5):
-        record_event(AuditTag.RECORD_SEARCH, user=busy, details={"criteria": {"family_name": "Jones"}}) \
-            .occurred_at = _at(11)
+        record_event(
+            AuditTag.RECORD_SEARCH, user=busy, details={"criteria": {"family_name": "Jones"}}
+        ).occurred_at = _at(11)
     record_event(AuditTag.RECORD_VIEW, user=usual[0], target_ids=[shielded.index_id]).occurred_at = _at(12)
     record_event(AuditTag.RECORD_VIEW, user=usual[1], target_ids=["X"]).occurred_at = _at(23)
-    record_event(AuditTag.RECORD_SEARCH, user=usual[2],
-                 details={"criteria": {"family_name": "USUAL2", "postcode": "LS6 2AB"}}).occurred_at = _at(14)
+    record_event(
+        AuditTag.RECORD_SEARCH, user=usual[2], details={"criteria": {"family_name": "USUAL2", "postcode": "LS6 2AB"}}
+    ).occurred_at = _at(14)
     db.session.commit()
     _auditor(client)
     found = client.get("/api/v1/audit/unusual").json["findings"]
@@ -265,13 +279,16 @@ def test_own_surname_needs_the_users_own_postcode_area_when_their_home_is_known(
     searcher.home_postcode_district = "LS6"
     in_leeds = make_child()  # Oliver Bennett, LS6 2AB
     in_york = make_child(given_name="Ann", nhs_number=None, address=AddressSpec("1 Minster Yard", "York", "YO1 7HH"))
-    searches = [({"family_name": "Bennett", "postcode": "LS17 5AA"}, []),  # asked for in Leeds
-                ({"family_name": "Bennett"}, [in_leeds.index_id]),  # found a child living in Leeds
-                ({"family_name": "Bennett"}, [in_york.index_id]),  # found only a child in York
-                ({"family_name": "Bennett", "postcode": "YO1 7HH"}, [])]  # asked for in York
+    searches = [
+        ({"family_name": "Bennett", "postcode": "LS17 5AA"}, []),  # asked for in Leeds
+        ({"family_name": "Bennett"}, [in_leeds.index_id]),  # found a child living in Leeds
+        ({"family_name": "Bennett"}, [in_york.index_id]),  # found only a child in York
+        ({"family_name": "Bennett", "postcode": "YO1 7HH"}, []),
+    ]  # asked for in York
     for criteria, found in searches:
-        record_event(AuditTag.RECORD_SEARCH, user=searcher, target_ids=found,
-                     details={"criteria": criteria}).occurred_at = _at(10)
+        record_event(
+            AuditTag.RECORD_SEARCH, user=searcher, target_ids=found, details={"criteria": criteria}
+        ).occurred_at = _at(10)
     db.session.commit()
     _auditor(client)
     own = client.get("/api/v1/audit/unusual").json["findings"]["own_surname"]

@@ -19,8 +19,9 @@ from tests.audit.support import verify_session, write_events
 
 def _old_events(count: int, days_ago: int) -> None:
     for number in range(count):
-        record_event(AuditTag.RECORD_VIEW, target_ids=[f"OLD{number}"]).occurred_at = \
-            datetime.now(UTC) - timedelta(days=days_ago, minutes=number)
+        record_event(AuditTag.RECORD_VIEW, target_ids=[f"OLD{number}"]).occurred_at = datetime.now(UTC) - timedelta(
+            days=days_ago, minutes=number
+        )
     db.session.commit()
 
 
@@ -57,8 +58,9 @@ def test_a_prune_of_several_batches_leaves_one_unbroken_verifiable_chain(app: Fl
     result = app.test_cli_runner().invoke(args=["audit", "prune", "--days", "365", "--batch-size", "3"])
     assert result.exit_code == 0, result.output
     assert "Removed 4 events older than 365 days, through position 7, in 2 batches" in result.output
-    prunes = db.session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.kind == CheckpointKind.PRUNE)
-                                .order_by(AuditCheckpoint.position)).all()
+    prunes = db.session.scalars(
+        select(AuditCheckpoint).where(AuditCheckpoint.kind == CheckpointKind.PRUNE).order_by(AuditCheckpoint.position)
+    ).all()
     assert [(c.position, c.details["removed"]) for c in prunes] == [(3, 3), (6, 3), (7, 1)]
     events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.chain_position)).all()
     assert [e.chain_position for e in events] == [8, 9, 10, 11, 12, 13]  # three kept, and one event a batch

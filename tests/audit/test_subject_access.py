@@ -71,8 +71,10 @@ def test_the_pdf_holds_the_same_pack(app: Flask, client: FlaskClient) -> None:
     for held in ("Subject access pack", "Bennett", "12 Meadow Lane", "Leeds Children's Services", "Class teacher"):
         assert held in text, held
     assert "Ms Patel" not in text and "Pat Looker" not in text
-    formats = [e.details["format"] for e in db.session.scalars(
-        select(AuditEvent).where(AuditEvent.tag == AuditTag.AUDIT_SUBJECT_ACCESS))]
+    formats = [
+        e.details["format"]
+        for e in db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.AUDIT_SUBJECT_ACCESS))
+    ]
     assert formats == ["pdf"]
 
 
@@ -87,12 +89,15 @@ def test_names_are_shown_when_the_policy_says_so(app: Flask, client: FlaskClient
 
 
 def test_a_shielded_childs_pack_withholds_whereabouts_and_names_organisations_by_kind(
-    app: Flask, client: FlaskClient, monkeypatch  # type: ignore[no-untyped-def]
+    app: Flask,
+    client: FlaskClient,
+    monkeypatch,  # type: ignore[no-untyped-def]
 ) -> None:
     monkeypatch.setitem(app.config, "SUBJECT_ACCESS_SHOWS_NAMES", True)
     child = make_child()
-    shields.shield(child, ShieldReason.DOMESTIC_ABUSE, "Refuge", date.today() + timedelta(days=30),
-                   make_user(Role.SHIELDER))
+    shields.shield(
+        child, ShieldReason.DOMESTIC_ABUSE, "Refuge", date.today() + timedelta(days=30), make_user(Role.SHIELDER)
+    )
     db.session.commit()
     school = child.involvements[0].organisation.name
     viewer = make_user(Role.SHIELDER, organisation=make_organisation("Refuge Town School"))
@@ -104,8 +109,16 @@ def test_a_shielded_childs_pack_withholds_whereabouts_and_names_organisations_by
     pdf = _pdf_text(client.get(f"/audit/children/{child.index_id}/subject-access.pdf").data)
     for text in (page, pdf):
         assert "Oliver" in text and "record is shielded" in text
-        for hidden in ("Meadow Lane", "LS6 2AB", "Sarah Bennett", "9434765919", school, "Ms Patel",
-                       "Refuge Town School", "Test User"):
+        for hidden in (
+            "Meadow Lane",
+            "LS6 2AB",
+            "Sarah Bennett",
+            "9434765919",
+            school,
+            "Ms Patel",
+            "Refuge Town School",
+            "Test User",
+        ):
             assert hidden not in text, hidden
         assert "a local authority" in text
 
@@ -129,9 +142,18 @@ def test_the_pack_names_the_roles_a_viewer_had_when_they_looked(app: Flask, clie
 def test_an_event_from_before_roles_were_recorded_gives_the_roles_held_now(app: Flask, client: FlaskClient) -> None:
     child = make_child()
     viewer = make_user(Role.PRACTITIONER, organisation=make_organisation("Old Events School"))
-    enqueue(db.session(), AuditEvent(occurred_at=utcnow(), tag=AuditTag.RECORD_VIEW, outcome=Outcome.SUCCESS,
-                                     user_id=viewer.id, organisation_id=viewer.organisation_id,
-                                     target_ids=[child.index_id], details={}))
+    enqueue(
+        db.session(),
+        AuditEvent(
+            occurred_at=utcnow(),
+            tag=AuditTag.RECORD_VIEW,
+            outcome=Outcome.SUCCESS,
+            user_id=viewer.id,
+            organisation_id=viewer.organisation_id,
+            target_ids=[child.index_id],
+            details={},
+        ),
+    )
     db.session.commit()
     sign_in(client, make_user(Role.AUDITOR))
     page = client.get(f"/audit/children/{child.index_id}/subject-access").text

@@ -32,8 +32,7 @@ def _now() -> datetime:
 
 def _lookups(user: User, count: int, at: datetime) -> None:
     for _ in range(count):
-        record_event(AuditTag.RECORD_SEARCH, user=user, details={"criteria": {"family_name": "Jones"}}) \
-            .occurred_at = at
+        record_event(AuditTag.RECORD_SEARCH, user=user, details={"criteria": {"family_name": "Jones"}}).occurred_at = at
 
 
 def _history(user: User, per_day: int, days_ago: range) -> None:
@@ -67,8 +66,10 @@ def test_a_one_person_organisations_bulk_searcher_is_listed_the_same_day(
     searcher = app.test_client()
     sign_in(searcher, alone)
     for _ in range(25):
-        response = searcher.post("/api/v1/children/search", json={
-            "purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"})
+        response = searcher.post(
+            "/api/v1/children/search",
+            json={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"},
+        )
         assert response.status_code == 200
     [finding] = _findings(client, "volume")
     assert finding["user_id"] == alone.id and finding["organisation"] == "Sole Trader Tutoring"
@@ -210,5 +211,6 @@ def test_a_view_that_did_not_record_the_shield_is_judged_by_the_record_now_and_s
         record_event(AuditTag.RECORD_VIEW, user=practitioner, target_ids=[target.index_id])
     db.session.commit()
     [finding] = _findings(client, "shielded")
-    assert finding["detail"] == (f"viewed record {child.index_id}, shielded now "
-                                 "(the event does not say whether it was then)")
+    assert finding["detail"] == (
+        f"viewed record {child.index_id}, shielded now (the event does not say whether it was then)"
+    )

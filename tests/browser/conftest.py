@@ -97,8 +97,9 @@ def browser() -> Iterator[Browser]:
         pytest.skip(message)
     with sync_playwright() as playwright:
         # Told to accept the certificate of the production harness (tests/browser/production.py) and no other.
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                              args=[*CHROMIUM_ARGS, *chromium_tls_args()])
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=[*CHROMIUM_ARGS, *chromium_tls_args()]
+        )
         try:
             yield launched
         finally:

@@ -48,8 +48,11 @@ def _spoiled(id_token: str, how: str) -> str:
         return f"{header}.{_segment({**claims, 'sub': 'someone-else'})}.{signature}"
     if how == "alg none":
         return f"{_segment({'alg': 'none', 'typ': 'JWT'})}.{_segment(claims)}."
-    changed = {"iss": "https://impostor.example"} if how == "wrong issuer" else {
-        "iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}
+    changed = (
+        {"iss": "https://impostor.example"}
+        if how == "wrong issuer"
+        else {"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}
+    )
     # The provider's own key, so the signature is good and only the claims are wrong.
     key = RSAKey.import_key(flask.g.oidc_provider_mock_storage.jwk.as_dict(is_private=True))
     return jwt.encode({"alg": "RS256", "kid": key.kid}, {**claims, **changed}, key)

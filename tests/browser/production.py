@@ -134,8 +134,13 @@ def run_flask(settings: Mapping[str, str], *arguments: str) -> str:
     Fails with the command's output when the command fails.
     """
     done = subprocess.run(  # noqa: S603 - our own command
-        [sys.executable, "-m", "flask", "--app", "wsgi", *arguments], cwd=ROOT,
-        env=_process_environment(settings), capture_output=True, text=True, timeout=300, check=False,
+        [sys.executable, "-m", "flask", "--app", "wsgi", *arguments],
+        cwd=ROOT,
+        env=_process_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"flask {' '.join(arguments)} failed:\n{done.stdout}\n{done.stderr}")
@@ -181,21 +186,38 @@ def _wait_until_healthy(url: str, tls: Tls, process: subprocess.Popen[bytes], lo
 
 
 @contextmanager
-def _gunicorn(settings: Mapping[str, str], log: Path, tls: Tls | None,
-             workers: int) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def _gunicorn(
+    settings: Mapping[str, str], log: Path, tls: Tls | None, workers: int
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """gunicorn serving wsgi:app on a free port (TLS when given); the port and the process."""
     listener = _listening_socket()
     port = listener.getsockname()[1]
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"fd://{listener.fileno()}",
-               "--access-logfile", "-", "--graceful-timeout", "5",
-               # gunicorn's control socket defaults to one path per user, which servers run at once would share.
-               "--no-control-socket"]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        str(workers),
+        "--bind",
+        f"fd://{listener.fileno()}",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "5",
+        # gunicorn's control socket defaults to one path per user, which servers run at once would share.
+        "--no-control-socket",
+    ]
     if tls is not None:
         command += ["--certfile", str(tls.cert_file), "--keyfile", str(tls.key_file)]
     with log.open("ab") as output:
         process = subprocess.Popen(  # noqa: S603 - our own command
-            [*command, "wsgi:app"], cwd=ROOT, env=_process_environment(settings), stdin=subprocess.DEVNULL,
-            stdout=output, stderr=subprocess.STDOUT, pass_fds=(listener.fileno(),),
+            [*command, "wsgi:app"],
+            cwd=ROOT,
+            env=_process_environment(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            pass_fds=(listener.fileno(),),
         )
     listener.close()
     try:
@@ -212,8 +234,19 @@ def _gunicorn(settings: Mapping[str, str], log: Path, tls: Tls | None,
 
 
 # Headers that belong to one connection, not to the request or response the proxy passes on.
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "transfer-encoding", "upgrade", "proxy-connection"})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-connection",
+    }
+)
 
 
 class _ForwardingHandler(BaseHTTPRequestHandler):
@@ -227,17 +260,22 @@ class _ForwardingHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else None
         headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
         forwarded_for = self.headers.get("X-Forwarded-For")
-        headers["X-Forwarded-For"] = f"{forwarded_for}, {self.client_address[0]}" if forwarded_for \
-            else self.client_address[0]
+        headers["X-Forwarded-For"] = (
+            f"{forwarded_for}, {self.client_address[0]}" if forwarded_for else self.client_address[0]
+        )
         headers["X-Forwarded-Proto"] = "https"
-        upstream = http.client.HTTPConnection(HOST, self.server.upstream_port, timeout=120,
-                                              source_address=(PROXY_SOURCE, 0))
+        upstream = http.client.HTTPConnection(
+            HOST, self.server.upstream_port, timeout=120, source_address=(PROXY_SOURCE, 0)
+        )
         try:
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             content = response.read()
-            passed = [(name, value) for name, value in response.getheaders()
-                      if name.lower() not in HOP_BY_HOP | {"content-length", "date", "server"}]
+            passed = [
+                (name, value)
+                for name, value in response.getheaders()
+                if name.lower() not in HOP_BY_HOP | {"content-length", "date", "server"}
+            ]
         finally:
             upstream.close()
         self.send_response(response.status, response.reason)
@@ -287,8 +325,9 @@ def _tls_proxy(upstream_port: int, tls: Tls, log: Path) -> Iterator[int]:
 
 
 @contextmanager
-def production_server(settings: Mapping[str, str], folder: Path, *, behind_proxy: bool = False,
-                      workers: int = 2) -> Iterator[ProductionServer]:
+def production_server(
+    settings: Mapping[str, str], folder: Path, *, behind_proxy: bool = False, workers: int = 2
+) -> Iterator[ProductionServer]:
     """`flask db upgrade`, then gunicorn on wsgi:app with these settings, over TLS, while the block runs.
 
     `settings` are the environment variables of the deployment (see `production_environment`).
@@ -299,8 +338,10 @@ def production_server(settings: Mapping[str, str], folder: Path, *, behind_proxy
     tls = local_tls()
     log = folder / ("gunicorn-behind-proxy.log" if behind_proxy else "gunicorn.log")
     run_flask(settings, "db", "upgrade")
-    with (_gunicorn(settings, log, None if behind_proxy else tls, workers) as (port, process),
-          _tls_proxy(port, tls, log) if behind_proxy else nullcontext(port) as public_port):
+    with (
+        _gunicorn(settings, log, None if behind_proxy else tls, workers) as (port, process),
+        _tls_proxy(port, tls, log) if behind_proxy else nullcontext(port) as public_port,
+    ):
         url = f"https://{HOST}:{public_port}"
         _wait_until_healthy(url, tls, process, log)
         yield ProductionServer(url, tls, log)

@@ -128,8 +128,9 @@ def test_an_account_from_creation_to_a_lost_phone_and_back(account_server: Accou
     page.get_by_label("New password", exact=True).fill("qwerty123456")
     page.get_by_label("Confirm new password").fill("qwerty123456")
     page.get_by_role("button", name="Change password").click()
-    expect(page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There is a problem"))
-           ).to_contain_text("easy to guess")
+    expect(
+        page.get_by_role("alert").filter(has=page.get_by_role("heading", name="There is a problem"))
+    ).to_contain_text("easy to guess")
     check_accessibility(page)
     page.get_by_label("Current password").fill(one_time)
     page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)

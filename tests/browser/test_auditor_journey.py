@@ -37,8 +37,9 @@ class AuditServer:
 
 @pytest.fixture(scope="module")
 def audit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditServer]:
-    app = migrated_browser_app(tmp_path_factory.mktemp("audit-browser"),
-                               WORKING_HOURS=(0, 24))  # nothing out of hours, whenever the test runs
+    app = migrated_browser_app(
+        tmp_path_factory.mktemp("audit-browser"), WORKING_HOURS=(0, 24)
+    )  # nothing out of hours, whenever the test runs
     with app.app_context():
         organisation = make_organisation("Leeds Children's Services")
         practitioner = make_user(Role.PRACTITIONER, organisation=organisation)
@@ -47,14 +48,28 @@ def audit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditServ
         auditor = make_user(Role.AUDITOR)
         child = make_child()  # Oliver Bennett, 12 Meadow Lane, LS6 2AB
         db.session.commit()
-        record_event(AuditTag.RECORD_SEARCH, user=practitioner, reason="safeguarding", target_ids=[child.index_id],
-                     details={"criteria": {"family_name": "Bennett", "date_of_birth": "2016-03-27"}})
+        record_event(
+            AuditTag.RECORD_SEARCH,
+            user=practitioner,
+            reason="safeguarding",
+            target_ids=[child.index_id],
+            details={"criteria": {"family_name": "Bennett", "date_of_birth": "2016-03-27"}},
+        )
         record_event(AuditTag.RECORD_VIEW, user=practitioner, reason="safeguarding", target_ids=[child.index_id])
-        record_event(AuditTag.LOGIN_FAILURE, Outcome.FAILURE, reason="wrong password",
-                     details={"email": "someone@example.org"}, organisation_id=organisation.id)
+        record_event(
+            AuditTag.LOGIN_FAILURE,
+            Outcome.FAILURE,
+            reason="wrong password",
+            details={"email": "someone@example.org"},
+            organisation_id=organisation.id,
+        )
         db.session.commit()
-        server = (Practitioner(auditor.email, auditor.totp_secret), practitioner.email, organisation.name,
-                  child.index_id)
+        server = (
+            Practitioner(auditor.email, auditor.totp_secret),
+            practitioner.email,
+            organisation.name,
+            child.index_id,
+        )
         db.session.remove()
 
     with serving(app) as url:
@@ -71,9 +86,7 @@ def _download(page: Page, link_name: str) -> bytes:
 
 
 @pytest.mark.browser
-def test_an_auditor_answers_who_looked_and_who_used_the_index_unusually(
-    audit_server: AuditServer, page: Page
-) -> None:
+def test_an_auditor_answers_who_looked_and_who_used_the_index_unusually(audit_server: AuditServer, page: Page) -> None:
     base, index_id = audit_server.url, audit_server.index_id
     sign_in(page, base, audit_server.auditor)
     page.get_by_role("link", name="Audit", exact=True).click()
@@ -94,8 +107,11 @@ def test_an_auditor_answers_who_looked_and_who_used_the_index_unusually(
     rows = list(csv.DictReader(io.StringIO(_download(page, "Download every event as CSV").decode("utf-8-sig"))))
     # The auditor's own look at this report, and this export, are on the child's trail too.
     assert [(row["action"], row["user_roles"]) for row in rows] == [
-        ("record:search", "practitioner"), ("record:view", "practitioner"), ("audit:report:run", "auditor"),
-        ("audit:export", "auditor")]
+        ("record:search", "practitioner"),
+        ("record:view", "practitioner"),
+        ("audit:report:run", "auditor"),
+        ("audit:export", "auditor"),
+    ]
     assert all(index_id in row["target_ids"] for row in rows)
 
     page.get_by_role("link", name="Subject access pack for this child").click()
@@ -130,7 +146,8 @@ def test_an_auditor_answers_who_looked_and_who_used_the_index_unusually(
     own = page.locator("#own_surname + table")
     expect(own).to_contain_text("Jo Bennett")
     expect(own).to_contain_text("in their own postcode area LS (home district LS17)")
-    expect(page.get_by_role("heading", name="Searches and views outside working hours or at weekends (0)")) \
-        .to_be_visible()
+    expect(
+        page.get_by_role("heading", name="Searches and views outside working hours or at weekends (0)")
+    ).to_be_visible()
     check_accessibility(page)
     screenshot(page, "audit-unusual")

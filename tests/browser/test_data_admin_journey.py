@@ -84,12 +84,22 @@ def test_data_administrator_loads_a_file_and_works_the_review_queue(
     expect(summary.get_by_role("link", name="Choose a CSV or JSON lines file to upload")).to_be_visible()
     check_accessibility(page)
 
-    extract = write_extract(tmp_path / "census.csv", [
-        row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
-            postcode="BD1 1AA", parent_carer_name=""),
-        row("S2", given_name="Amelia", family_name="Khan", gender="f", date_of_birth="2014-09-04"),
-        row("S3", date_of_birth="31/02/2015"),
-    ])
+    extract = write_extract(
+        tmp_path / "census.csv",
+        [
+            row(
+                "U1",
+                given_name="Olivr",
+                family_name="Bennet",
+                gender="u",
+                address_line1="2 Mill Street",
+                postcode="BD1 1AA",
+                parent_carer_name="",
+            ),
+            row("S2", given_name="Amelia", family_name="Khan", gender="f", date_of_birth="2014-09-04"),
+            row("S3", date_of_birth="31/02/2015"),
+        ],
+    )
     page.get_by_label("Extract file").set_input_files(str(extract))
     page.get_by_role("button", name="Load", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("census.csv")

@@ -43,8 +43,13 @@ def index_team_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inde
         team = make_organisation(TEAM, OrganisationType.NATIONAL_INDEX)
         member, auditor = make_user(Role.INDEX_TEAM, organisation=team), make_user(Role.AUDITOR)
         make_child()
-        idp = IdentityProvider(organisation_id=team.id, issuer=provider.issuer, client_id=CLIENT_ID,
-                               client_secret_encrypted=seal(PROVIDER_KEYS, CLIENT_SECRET), trusts_provider_mfa=True)
+        idp = IdentityProvider(
+            organisation_id=team.id,
+            issuer=provider.issuer,
+            client_id=CLIENT_ID,
+            client_secret_encrypted=seal(PROVIDER_KEYS, CLIENT_SECRET),
+            trusts_provider_mfa=True,
+        )
         db.session.add(idp)
         db.session.flush()
         db.session.add(ProviderIdentity(provider_id=idp.id, subject="team-member-7", user_id=member.id))

@@ -37,8 +37,12 @@ pytestmark = pytest.mark.filterwarnings(r"ignore:get_jwt_config\(self, grant\) i
 
 ORGANISATION = "Brindle Vale Trust"
 NOT_SIGNED_IN = "We could not sign you in through your organisation"
-EXPECTED_WHY = {"wrong issuer": "id_token claim not valid", "expired": "id_token expired",
-                "altered": "id_token signature not valid", "alg none": "id_token signature not valid"}
+EXPECTED_WHY = {
+    "wrong issuer": "id_token claim not valid",
+    "expired": "id_token expired",
+    "altered": "id_token signature not valid",
+    "alg none": "id_token signature not valid",
+}
 
 
 @dataclass(frozen=True)
@@ -66,8 +70,12 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     with serving_mock_provider(tls) as provider:
         with app.app_context():
             organisation = make_organisation(ORGANISATION)
-            idp = IdentityProvider(organisation_id=organisation.id, issuer=provider.issuer, client_id="child-index",
-                                   client_secret_encrypted=seal(PROVIDER_KEYS, "issued-by-the-mock"))
+            idp = IdentityProvider(
+                organisation_id=organisation.id,
+                issuer=provider.issuer,
+                client_id="child-index",
+                client_secret_encrypted=seal(PROVIDER_KEYS, "issued-by-the-mock"),
+            )
             db.session.add(idp)
             db.session.flush()
             people = []
@@ -146,11 +154,13 @@ def _refused_back_at_sign_in(page: Page, deployment: Deployment) -> None:
 
 @pytest.mark.browser
 def test_a_practitioner_signs_in_through_the_provider_then_the_index_code(
-        deployment: Deployment, context: BrowserContext) -> None:
+    deployment: Deployment, context: BrowserContext
+) -> None:
     page = context.new_page()
     blocked: list[str] = []
-    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text
-            else None)
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
     ada = deployment.linked[0]
     _to_provider(page, deployment)
     _at_provider_as(page, ada.subject)
@@ -165,7 +175,8 @@ def test_a_practitioner_signs_in_through_the_provider_then_the_index_code(
 @pytest.mark.browser
 @pytest.mark.parametrize("tamper", TAMPERINGS)
 def test_an_id_token_that_does_not_check_out_is_refused(
-        deployment: Deployment, context: BrowserContext, tamper: str) -> None:
+    deployment: Deployment, context: BrowserContext, tamper: str
+) -> None:
     page = context.new_page()
     deployment.provider.tamper = tamper
     try:
@@ -180,7 +191,8 @@ def test_an_id_token_that_does_not_check_out_is_refused(
 
 @pytest.mark.browser
 def test_a_callback_is_good_once_and_a_crafted_one_cancels_nothing(
-        deployment: Deployment, context: BrowserContext) -> None:
+    deployment: Deployment, context: BrowserContext
+) -> None:
     ben = deployment.linked[1]
     page = context.new_page()
     _to_provider(page, deployment)  # ben's sign-in waits at the provider
@@ -198,7 +210,8 @@ def test_a_callback_is_good_once_and_a_crafted_one_cancels_nothing(
 
 @pytest.mark.browser
 def test_an_unlinked_subject_is_linked_by_the_index_password_and_code(
-        deployment: Deployment, context: BrowserContext) -> None:
+    deployment: Deployment, context: BrowserContext
+) -> None:
     cara = deployment.unlinked
     page = context.new_page()
     _to_provider(page, deployment)
@@ -223,7 +236,8 @@ def test_an_unlinked_subject_is_linked_by_the_index_password_and_code(
 
 @pytest.mark.browser
 def test_the_auditor_sees_a_refusal_with_no_user_among_the_failed_sign_ins(
-        deployment: Deployment, context: BrowserContext) -> None:
+    deployment: Deployment, context: BrowserContext
+) -> None:
     stranger = context.new_page()
     stranger.goto(f"{deployment.server.url}/sign-in/organisation/callback?code=made-up&state=made-up")
     _refused_back_at_sign_in(stranger, deployment)

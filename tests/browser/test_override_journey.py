@@ -43,10 +43,20 @@ def override_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Overri
     with app.app_context():
         holder, auditor, shielder = make_user(Role.OVERRIDE), make_user(Role.AUDITOR), make_user(Role.SHIELDER)
         child = make_child(is_shielded=True)
-        household = make_child(given_name="Amara", family_name="Okafor", date_of_birth=date(2015, 5, 4),
-                               nhs_number=None, address=AddressSpec("3 Rowan Court", "York", "YO1 7HH"))
-        make_child(given_name="Isla", family_name="Okafor", date_of_birth=date(2018, 6, 1), nhs_number=None,
-                   address=AddressSpec("3 Rowan Court", "York", "YO1 7HH"))
+        household = make_child(
+            given_name="Amara",
+            family_name="Okafor",
+            date_of_birth=date(2015, 5, 4),
+            nhs_number=None,
+            address=AddressSpec("3 Rowan Court", "York", "YO1 7HH"),
+        )
+        make_child(
+            given_name="Isla",
+            family_name="Okafor",
+            date_of_birth=date(2018, 6, 1),
+            nhs_number=None,
+            address=AddressSpec("3 Rowan Court", "York", "YO1 7HH"),
+        )
         people = tuple(Practitioner(user.email, user.totp_secret) for user in (holder, auditor, shielder))
         index_id, unshielded_id = child.index_id, household.index_id
         db.session.commit()
@@ -57,9 +67,7 @@ def override_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Overri
 
 
 @pytest.mark.browser
-def test_a_practitioner_breaks_the_glass_and_an_auditor_reviews_it(
-    override_server: OverrideServer, page: Page
-) -> None:
+def test_a_practitioner_breaks_the_glass_and_an_auditor_reviews_it(override_server: OverrideServer, page: Page) -> None:
     base = override_server.url
     sign_in(page, base, override_server.practitioner)
 

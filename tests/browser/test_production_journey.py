@@ -114,10 +114,20 @@ def test_a_person_signs_in_searches_shields_and_uploads_in_production(
     page.get_by_role("link", name="Data", exact=True).click()
     page.get_by_role("link", name=deployment.source_name, exact=True).first.click()
     page.get_by_role("button", name="Upload a file").click()
-    extract = write_extract(tmp_path / "census.csv", [
-        row("S2", given_name="Amelia", family_name="Khan", gender="f", date_of_birth="2014-09-04",
-            address_line1="4 Park Road", postcode="BD1 1AA"),
-    ])
+    extract = write_extract(
+        tmp_path / "census.csv",
+        [
+            row(
+                "S2",
+                given_name="Amelia",
+                family_name="Khan",
+                gender="f",
+                date_of_birth="2014-09-04",
+                address_line1="4 Park Road",
+                postcode="BD1 1AA",
+            ),
+        ],
+    )
     page.get_by_label("Extract file").set_input_files(str(extract))
     page.get_by_role("button", name="Load", exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("census.csv")
@@ -130,6 +140,7 @@ def test_a_person_signs_in_searches_shields_and_uploads_in_production(
 
     # Behind the proxy the app sees the proxy's connection (127.0.0.2), and takes the browser's
     # address from X-Forwarded-For only because TRUSTED_PROXY_HOPS says to.
-    signed_in = db.session.scalars(select(AuditEvent.client_address).where(
-        AuditEvent.tag == AuditTag.LOGIN_SUCCESS)).all()
+    signed_in = db.session.scalars(
+        select(AuditEvent.client_address).where(AuditEvent.tag == AuditTag.LOGIN_SUCCESS)
+    ).all()
     assert signed_in == ["127.0.0.1"], signed_in

@@ -28,14 +28,18 @@ def _lapse_vetting(user: User) -> None:
 
 
 REFUSALS = {
-    "unaccredited organisation": (lambda user: setattr(user.organisation, "accreditation_status",
-                                                       AccreditationStatus.PENDING),
-                                  "Your organisation is not accredited"),
-    "suspended organisation": (lambda user: setattr(user.organisation, "accreditation_status",
-                                                    AccreditationStatus.SUSPENDED),
-                               "Your organisation's accreditation is suspended"),
-    "expired accreditation": (lambda user: setattr(user.organisation, "accredited_until", utc_today()),
-                              "Your organisation's accreditation has expired"),
+    "unaccredited organisation": (
+        lambda user: setattr(user.organisation, "accreditation_status", AccreditationStatus.PENDING),
+        "Your organisation is not accredited",
+    ),
+    "suspended organisation": (
+        lambda user: setattr(user.organisation, "accreditation_status", AccreditationStatus.SUSPENDED),
+        "Your organisation's accreditation is suspended",
+    ),
+    "expired accreditation": (
+        lambda user: setattr(user.organisation, "accredited_until", utc_today()),
+        "Your organisation's accreditation has expired",
+    ),
     "expired vetting": (_lapse_vetting, "Your enhanced vetting check has expired"),
     "no vetting": (lambda user: setattr(user, "vetting_expires_on", None), "No enhanced vetting check"),
     "incomplete training": (lambda user: setattr(user, "training_completed_on", None), "training is not recorded"),
@@ -77,8 +81,9 @@ def test_the_api_says_why_access_ended(client: FlaskClient) -> None:
     user = make_user()
     sign_in(client, user)
     _lapse_vetting(user)
-    response = client.post("/api/v1/children/search", json={"purpose": "case_work", "family_name": "Smith",
-                                                           "date_of_birth": "2016-03-27"})
+    response = client.post(
+        "/api/v1/children/search", json={"purpose": "case_work", "family_name": "Smith", "date_of_birth": "2016-03-27"}
+    )
     assert response.status_code == 401 and "vetting check has expired" in response.json["message"]
 
 

@@ -25,8 +25,10 @@ FOUND = '"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "201
 
 
 def _search_events() -> int:
-    return db.session.scalar(select(func.count()).select_from(AuditEvent).where(
-        AuditEvent.tag == AuditTag.RECORD_SEARCH)) or 0
+    return (
+        db.session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.tag == AuditTag.RECORD_SEARCH))
+        or 0
+    )
 
 
 def _send_json(client: FlaskClient, body: str | bytes) -> dict[str, object]:
@@ -44,19 +46,24 @@ def practitioner(client: FlaskClient) -> FlaskClient:
 
 
 def test_a_lone_surrogate_in_a_json_body_is_a_400_naming_where(practitioner: FlaskClient) -> None:
-    body = _send_json(practitioner, '{"purpose": "case_work", "family_name": "\\ud800Khan", '
-                                    '"date_of_birth": "2016-03-27"}')
-    assert body["message"] == ("The text at $.family_name contains a lone surrogate (U+D800), which is not a "
-                               "character.")
+    body = _send_json(
+        practitioner, '{"purpose": "case_work", "family_name": "\\ud800Khan", "date_of_birth": "2016-03-27"}'
+    )
+    assert body["message"] == (
+        "The text at $.family_name contains a lone surrogate (U+D800), which is not a character."
+    )
     assert "lone surrogate" in _send_json(practitioner, '{"purpose": "case_work", "\\udfff": 1}')["message"]
     assert _search_events() == 0, "a refused search is not a search"
 
 
 def test_a_nul_in_a_json_body_is_a_400(practitioner: FlaskClient) -> None:
-    body = _send_json(practitioner, '{"purpose": "other", "purpose_note": "a\\u0000b", "family_name": "Bennett", '
-                                    '"date_of_birth": "2016-03-27"}')
-    assert body["message"] == ("The text at $.purpose_note contains a NUL character (U+0000), which text may not "
-                               "contain.")
+    body = _send_json(
+        practitioner,
+        '{"purpose": "other", "purpose_note": "a\\u0000b", "family_name": "Bennett", "date_of_birth": "2016-03-27"}',
+    )
+    assert body["message"] == (
+        "The text at $.purpose_note contains a NUL character (U+0000), which text may not contain."
+    )
 
 
 @pytest.mark.parametrize("depth", [33, 1_000, 50_000])
@@ -66,19 +73,25 @@ def test_json_nested_deeper_than_the_limit_is_a_400(practitioner: FlaskClient, d
 
 
 def test_json_nested_within_the_limit_reaches_the_schema(practitioner: FlaskClient) -> None:
-    response = practitioner.post(SEARCH, data='{"purpose": "case_work", "family_name": ' + "[" * 31 + "]" * 31 + "}",
-                                 content_type="application/json")
+    response = practitioner.post(
+        SEARCH,
+        data='{"purpose": "case_work", "family_name": ' + "[" * 31 + "]" * 31 + "}",
+        content_type="application/json",
+    )
     assert response.status_code == 422 and "family_name" in response.json["fields"]
 
 
-@pytest.mark.parametrize("number, message", [
-    ("1e400", "The number at $.family_name is too large."),
-    ("-1e400", "The number at $.family_name is too large."),
-    ("9" * 5000, "A number in the body is too large."),
-    (str(10**19), "A number in the body is too large."),
-    ("NaN", "NaN is not a JSON number."),
-    ("Infinity", "Infinity is not a JSON number."),
-])
+@pytest.mark.parametrize(
+    "number, message",
+    [
+        ("1e400", "The number at $.family_name is too large."),
+        ("-1e400", "The number at $.family_name is too large."),
+        ("9" * 5000, "A number in the body is too large."),
+        (str(10**19), "A number in the body is too large."),
+        ("NaN", "NaN is not a JSON number."),
+        ("Infinity", "Infinity is not a JSON number."),
+    ],
+)
 def test_numbers_too_large_for_any_field_are_a_400(practitioner: FlaskClient, number: str, message: str) -> None:
     assert _send_json(practitioner, '{"purpose": "case_work", "family_name": ' + number + "}")["message"] == message
 
@@ -109,8 +122,15 @@ def test_a_nul_in_a_query_string_or_form_is_the_pages_400(practitioner: FlaskCli
     csrf = page_csrf(practitioner)
     for response in (
         practitioner.get("/search?family_name=Ben%00nett"),
-        practitioner.post("/search", data={"purpose": "case_work", "csrf_token": csrf, "family_name": "Ben\x00nett",
-                                           "date_of_birth": "27/03/2016"}),
+        practitioner.post(
+            "/search",
+            data={
+                "purpose": "case_work",
+                "csrf_token": csrf,
+                "family_name": "Ben\x00nett",
+                "date_of_birth": "27/03/2016",
+            },
+        ),
         practitioner.get("/children/%00"),
     ):
         assert response.status_code == 400
@@ -122,8 +142,10 @@ def test_a_nul_in_an_api_query_string_is_the_apis_400(client: FlaskClient) -> No
     sign_in(client, make_user(Role.AUDITOR))
     response = client.get("/api/v1/audit/sign-in-failures?from=2026-01-01%00")
     assert response.status_code == 400
-    assert response.json == {"status": 400, "message": "A value in the query string contains a NUL character "
-                                                       "(U+0000), which text may not contain."}
+    assert response.json == {
+        "status": 400,
+        "message": "A value in the query string contains a NUL character (U+0000), which text may not contain.",
+    }
 
 
 def test_a_nul_in_a_user_search_is_refused_before_the_database(client: FlaskClient) -> None:
@@ -183,8 +205,13 @@ def test_a_page_number_too_large_for_the_database_is_refused(client: FlaskClient
 
 def test_an_audit_event_stores_what_it_cannot_hold_as_replacement_characters(app: Flask) -> None:
     with app.test_request_context(headers={"User-Agent": "agent\x00"}):
-        record_event(AuditTag.RECORD_SEARCH, Outcome.SUCCESS, target_ids=["A\ud800"], reason="why\x00",
-                     details={"criteria": {"family_name": "\ud800Khan", "note": "a\x00b"}, "key\udfff": ["\ud800"]})
+        record_event(
+            AuditTag.RECORD_SEARCH,
+            Outcome.SUCCESS,
+            target_ids=["A\ud800"],
+            reason="why\x00",
+            details={"criteria": {"family_name": "\ud800Khan", "note": "a\x00b"}, "key\udfff": ["\ud800"]},
+        )
         db.session.commit()
     event = db.session.scalars(select(AuditEvent)).one()
     assert event.details == {"criteria": {"family_name": "\ufffdKhan", "note": "a\ufffdb"}, "key\ufffd": ["\ufffd"]}

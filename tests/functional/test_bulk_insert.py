@@ -24,17 +24,30 @@ LOAD_ROWS: Table = LoadRow.__table__  # type: ignore[assignment]
 
 def _children() -> list[dict[str, object]]:
     return [
-        {"index_id": new_index_id(), "given_name": "Zoë", "middle_names": None, "family_name": "O'Brien",
-         "date_of_birth": date(2015, 2, 28), "gender": Gender.FEMALE},
-        {"index_id": new_index_id(), "given_name": "Tab\tand\\slash", "middle_names": "Line\nbreak",
-         "family_name": "Nguyễn", "date_of_birth": date(2009, 12, 31), "gender": Gender.MALE},
+        {
+            "index_id": new_index_id(),
+            "given_name": "Zoë",
+            "middle_names": None,
+            "family_name": "O'Brien",
+            "date_of_birth": date(2015, 2, 28),
+            "gender": Gender.FEMALE,
+        },
+        {
+            "index_id": new_index_id(),
+            "given_name": "Tab\tand\\slash",
+            "middle_names": "Line\nbreak",
+            "family_name": "Nguyễn",
+            "date_of_birth": date(2009, 12, 31),
+            "gender": Gender.MALE,
+        },
     ]
 
 
 def _read_children(index_ids: list[str]) -> list[tuple[object, ...]]:
     found = db.session.scalars(select(Child).where(Child.index_id.in_(index_ids)).order_by(Child.id))
-    return [(c.given_name, c.middle_names, c.family_name, c.date_of_birth, c.gender, c.status, c.is_shielded)
-            for c in found]
+    return [
+        (c.given_name, c.middle_names, c.family_name, c.date_of_birth, c.gender, c.status, c.is_shielded) for c in found
+    ]
 
 
 def test_children_in_bulk_read_back_as_inserted_one_by_one_with_their_defaults(app: Flask) -> None:
@@ -45,8 +58,16 @@ def test_children_in_bulk_read_back_as_inserted_one_by_one_with_their_defaults(a
     db.session.execute(insert(CHILDREN), single)
     read = _read_children([r["index_id"] for r in bulk])  # type: ignore[misc]
     assert read == [
-        (r["given_name"], r["middle_names"], r["family_name"], r["date_of_birth"], r["gender"], ChildStatus.ACTIVE,
-         False) for r in bulk
+        (
+            r["given_name"],
+            r["middle_names"],
+            r["family_name"],
+            r["date_of_birth"],
+            r["gender"],
+            ChildStatus.ACTIVE,
+            False,
+        )
+        for r in bulk
     ]
     assert read == _read_children([r["index_id"] for r in single])  # type: ignore[misc]
     made = db.session.scalars(select(Child).where(Child.index_id == bulk[0]["index_id"])).one()
@@ -58,22 +79,40 @@ def test_rows_repeating_a_value_and_rows_changing_it_each_read_back_their_own(ap
     early, late = datetime(2026, 1, 1, 9, 30, tzinfo=UTC), datetime(2026, 6, 1, 17, 45, tzinfo=UTC)
     stamps = [early, early, late, early, datetime(2026, 1, 1, 9, 30, tzinfo=UTC)]
     genders = [Gender.FEMALE, Gender.FEMALE, Gender.MALE, Gender.FEMALE, Gender.OTHER]
-    rows = [{**_children()[0], "index_id": new_index_id(), "gender": gender, "created_at": stamp, "updated_at": late}
-            for stamp, gender in zip(stamps, genders, strict=True)]
+    rows = [
+        {**_children()[0], "index_id": new_index_id(), "gender": gender, "created_at": stamp, "updated_at": late}
+        for stamp, gender in zip(stamps, genders, strict=True)
+    ]
     insert_rows(db.session.connection(), CHILDREN, rows)
-    read = db.session.scalars(select(Child).where(Child.index_id.in_([r["index_id"] for r in rows]))
-                              .order_by(Child.id)).all()
+    read = db.session.scalars(
+        select(Child).where(Child.index_id.in_([r["index_id"] for r in rows])).order_by(Child.id)
+    ).all()
     assert [(child.created_at, child.updated_at, child.gender) for child in read] == [
-        (stamp, late, gender) for stamp, gender in zip(stamps, genders, strict=True)]
+        (stamp, late, gender) for stamp, gender in zip(stamps, genders, strict=True)
+    ]
 
 
 def test_report_rows_in_bulk_keep_their_outcomes_scores_and_reasons(app: Flask, tmp_path: Path) -> None:
     load = begin_load(make_source(), write_extract(tmp_path / "one.csv", [row("A1")]), LoadKind.DELTA)
     rows = [
-        {"load_id": load.id, "row_number": 1, "source_record_id": "A1", "outcome": RowOutcome.LINKED,
-         "child_id": None, "score": 99.25, "reasons": ["warning: the UPN's local authority is new", 'quote " ü']},
-        {"load_id": load.id, "row_number": 2, "source_record_id": None, "outcome": RowOutcome.REJECTED,
-         "child_id": None, "score": None, "reasons": []},
+        {
+            "load_id": load.id,
+            "row_number": 1,
+            "source_record_id": "A1",
+            "outcome": RowOutcome.LINKED,
+            "child_id": None,
+            "score": 99.25,
+            "reasons": ["warning: the UPN's local authority is new", 'quote " ü'],
+        },
+        {
+            "load_id": load.id,
+            "row_number": 2,
+            "source_record_id": None,
+            "outcome": RowOutcome.REJECTED,
+            "child_id": None,
+            "score": None,
+            "reasons": [],
+        },
     ]
     insert_rows(db.session.connection(), LOAD_ROWS, rows)
     read = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number)).all()
@@ -97,8 +136,9 @@ def test_nothing_to_insert_is_no_statement_and_rows_that_differ_are_refused(app:
 
 
 def test_a_column_left_out_with_a_sql_default_is_refused(app: Flask) -> None:
-    stamped = Table("stamped", MetaData(), Column("id", Integer, primary_key=True),
-                    Column("at", DateTime, default=func.now()))
+    stamped = Table(
+        "stamped", MetaData(), Column("id", Integer, primary_key=True), Column("at", DateTime, default=func.now())
+    )
     connection = db.session.connection()
     stamped.create(connection)
     with pytest.raises(ValueError, match="stamped.at has a SQL default"):

@@ -21,8 +21,18 @@ def test_orgs_add_and_users_add_print_the_provisioning_uri(app: Flask) -> None:
     result = runner.invoke(args=["orgs", "add", "Leeds City Council", "--type", "local_authority"])
     assert result.exit_code == 0, result.output
     result = runner.invoke(
-        args=["users", "add", "Sam.Jones@Leeds.gov.uk", "--org", "Leeds City Council", "--role", "practitioner",
-              "--role", "data_admin", "--password-stdin"],
+        args=[
+            "users",
+            "add",
+            "Sam.Jones@Leeds.gov.uk",
+            "--org",
+            "Leeds City Council",
+            "--role",
+            "practitioner",
+            "--role",
+            "data_admin",
+            "--password-stdin",
+        ],
         input="a long enough password\n",
     )
     assert result.exit_code == 0, result.output
@@ -36,14 +46,20 @@ def test_orgs_add_and_users_add_print_the_provisioning_uri(app: Flask) -> None:
 def test_users_add_refuses_bad_input_with_a_message(app: Flask) -> None:
     runner = app.test_cli_runner()
     runner.invoke(args=["orgs", "add", "Org A", "--type", "school"])
-    unknown_org = runner.invoke(args=["users", "add", "a@example.org", "--org", "Nope", "--role", "practitioner",
-                                      "--password-stdin"], input="a long enough password\n")
+    unknown_org = runner.invoke(
+        args=["users", "add", "a@example.org", "--org", "Nope", "--role", "practitioner", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert unknown_org.exit_code != 0 and "No organisation is called 'Nope'" in unknown_org.output
-    short = runner.invoke(args=["users", "add", "a@example.org", "--org", "Org A", "--role", "practitioner",
-                                "--password-stdin"], input="short\n")
+    short = runner.invoke(
+        args=["users", "add", "a@example.org", "--org", "Org A", "--role", "practitioner", "--password-stdin"],
+        input="short\n",
+    )
     assert short.exit_code != 0 and "at least 12 characters" in short.output
-    bad_role = runner.invoke(args=["users", "add", "a@example.org", "--org", "Org A", "--role", "wizard",
-                                   "--password-stdin"], input="a long enough password\n")
+    bad_role = runner.invoke(
+        args=["users", "add", "a@example.org", "--org", "Org A", "--role", "wizard", "--password-stdin"],
+        input="a long enough password\n",
+    )
     assert bad_role.exit_code != 0
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
     duplicate = runner.invoke(args=["orgs", "add", "Org A", "--type", "school"])
@@ -89,8 +105,9 @@ def test_sessions_purge_removes_only_dead_rows(app: Flask) -> None:
     live_client, gone_client = app.test_client(), app.test_client()
     sign_in(live_client, live)
     sign_in(gone_client, gone)
-    stale = db.session.scalars(select(UserSession).where(UserSession.user_id == gone.id,
-                                                         UserSession.ended_at.is_(None))).one()
+    stale = db.session.scalars(
+        select(UserSession).where(UserSession.user_id == gone.id, UserSession.ended_at.is_(None))
+    ).one()
     stale.last_seen_at = utcnow() - timedelta(hours=1)
     db.session.add(FailedAttempt(key="account:old@example.org", at=utcnow() - timedelta(hours=1)))
     db.session.add(FailedAttempt(key="account:new@example.org"))
@@ -121,11 +138,33 @@ def test_orgs_accredit_and_users_checks_let_the_first_people_in(app: Flask) -> N
 
     runner = app.test_cli_runner()
     runner.invoke(args=["orgs", "add", "Child Index National Team", "--type", "national_index"])
-    result = runner.invoke(args=["users", "add", "lead@index.example", "--org", "Child Index National Team",
-                                 "--role", "index_team", "--password-stdin"], input="a long enough password\n")
+    result = runner.invoke(
+        args=[
+            "users",
+            "add",
+            "lead@index.example",
+            "--org",
+            "Child Index National Team",
+            "--role",
+            "index_team",
+            "--password-stdin",
+        ],
+        input="a long enough password\n",
+    )
     assert result.exit_code == 0, result.output
-    checks = runner.invoke(args=["users", "checks", "lead@index.example", "--vetting-expires", "2099-01-31",
-                                 "--trained-on", "2026-01-05", "--approved-on", "2026-01-06"])
+    checks = runner.invoke(
+        args=[
+            "users",
+            "checks",
+            "lead@index.example",
+            "--vetting-expires",
+            "2099-01-31",
+            "--trained-on",
+            "2026-01-05",
+            "--approved-on",
+            "2026-01-06",
+        ]
+    )
     assert checks.exit_code == 0 and "not accredited" in checks.output
     past = runner.invoke(args=["orgs", "accredit", "Child Index National Team", "--until", "2020-01-01"])
     assert past.exit_code != 0 and "after today" in past.output
@@ -141,6 +180,8 @@ def test_orgs_accredit_and_users_checks_let_the_first_people_in(app: Flask) -> N
 def test_users_add_refuses_a_common_password(app: Flask) -> None:
     runner = app.test_cli_runner()
     runner.invoke(args=["orgs", "add", "Org B", "--type", "school"])
-    result = runner.invoke(args=["users", "add", "b@example.org", "--org", "Org B", "--role", "practitioner",
-                                 "--password-stdin"], input="qwerty123456\n")
+    result = runner.invoke(
+        args=["users", "add", "b@example.org", "--org", "Org B", "--role", "practitioner", "--password-stdin"],
+        input="qwerty123456\n",
+    )
     assert result.exit_code != 0 and "easy to guess" in result.output

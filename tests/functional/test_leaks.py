@@ -65,33 +65,68 @@ SCHOOL = "Larkspur Hollow Primary School"
 ACADEMY = "Saltmarsh Fen Academy"
 
 OLDER = ChildSpec(
-    given_name="Oriel", family_name="Penhallow", date_of_birth=date(2015, 8, 14), gender=Gender.FEMALE,
+    given_name="Oriel",
+    family_name="Penhallow",
+    date_of_birth=date(2015, 8, 14),
+    gender=Gender.FEMALE,
     address=AddressSpec("17 Quillfeather Mews", "Thornbury Wold", "ZE2 9XJ"),
     carers=(("Perpetua Hazelwick", "Mother", "07700 900417"),),
-    nhs_number="4010237147", upn="Y938202441701", source_record_id="R-A-1",
-    involvements=(InvolvementSpec(Service.EDUCATION, SCHOOL, "Class teacher", "Ms Ottoline Vantongeren",
-                                  "0113 496 0417", "o.vantongeren@larkspur-hollow.example",
-                                  start_date=date(2022, 9, 1)),),
+    nhs_number="4010237147",
+    upn="Y938202441701",
+    source_record_id="R-A-1",
+    involvements=(
+        InvolvementSpec(
+            Service.EDUCATION,
+            SCHOOL,
+            "Class teacher",
+            "Ms Ottoline Vantongeren",
+            "0113 496 0417",
+            "o.vantongeren@larkspur-hollow.example",
+            start_date=date(2022, 9, 1),
+        ),
+    ),
     is_shielded=True,
 )
 YOUNGER = ChildSpec(
-    given_name="Sable", family_name="Penhallow", date_of_birth=date(2018, 2, 3), gender=Gender.MALE,
+    given_name="Sable",
+    family_name="Penhallow",
+    date_of_birth=date(2018, 2, 3),
+    gender=Gender.MALE,
     address=AddressSpec("17 Quillfeather Mews", "Thornbury Wold", "ZE2 9XJ"),
     carers=(("Perpetua Hazelwick", "Mother", "07700 900417"),),
-    nhs_number="4010237155", source_record_id="R-B-1", is_shielded=True,
+    nhs_number="4010237155",
+    source_record_id="R-B-1",
+    is_shielded=True,
 )
 DUPLICATE = ChildSpec(
-    given_name="Oriel", family_name="Penhallow", date_of_birth=date(2015, 8, 14), gender=Gender.FEMALE,
-    address=AddressSpec("2 Brackenfold Row", "Thornbury Wold", "ZE2 9XL"), source_record_id="R-A-2",
+    given_name="Oriel",
+    family_name="Penhallow",
+    date_of_birth=date(2015, 8, 14),
+    gender=Gender.FEMALE,
+    address=AddressSpec("2 Brackenfold Row", "Thornbury Wold", "ZE2 9XL"),
+    source_record_id="R-A-2",
     is_shielded=True,
 )
 ELSEWHERE = ChildSpec(
-    given_name="Tamsin", family_name="Roskilly", date_of_birth=date(2013, 11, 30), gender=Gender.FEMALE,
+    given_name="Tamsin",
+    family_name="Roskilly",
+    date_of_birth=date(2013, 11, 30),
+    gender=Gender.FEMALE,
     address=AddressSpec("4 Wyvernholt Close", "Gorsemoor Quay", "HS8 5QX"),
     carers=(("Grizelda Tregothnan", "Aunt", "07700 900862"),),
-    nhs_number="4010237139", upn="K938202486203", source_record_id="R-C-1",
-    involvements=(InvolvementSpec(Service.SOCIAL_CARE, ACADEMY, "Social worker", "Mr Lysander Quennell",
-                                  "0113 496 0862", "l.quennell@saltmarsh-fen.example"),),
+    nhs_number="4010237139",
+    upn="K938202486203",
+    source_record_id="R-C-1",
+    involvements=(
+        InvolvementSpec(
+            Service.SOCIAL_CARE,
+            ACADEMY,
+            "Social worker",
+            "Mr Lysander Quennell",
+            "0113 496 0862",
+            "l.quennell@saltmarsh-fen.example",
+        ),
+    ),
     is_shielded=True,
 )
 NOTE = "Kestrelrefuge placement agreed with the police"
@@ -99,25 +134,65 @@ NOTE = "Kestrelrefuge placement agreed with the police"
 SHIELDED_POSTCODES = ("ZE2 9XJ", "ZE29XJ", "ZE2 9XL", "ZE29XL", "HS8 5QX", "HS85QX")
 # Every value a viewer without the right must never receive, in each form it might take.
 DISTINCTIVE = (
-    "Quillfeather", "Thornbury", "ZE2 9XJ", "ZE29XJ", "Brackenfold", "ZE2 9XL", "ZE29XL",
-    "Wyvernholt", "Gorsemoor", "HS8 5QX", "HS85QX",
-    "Hazelwick", "07700 900417", "07700900417", "Tregothnan", "07700 900862", "07700900862",
-    "4010237147", "401 023 7147", "4010237155", "401 023 7155", "4010237139", "401 023 7139",
-    "Y938202441701", "K938202486203",
-    SCHOOL, "Larkspur", ACADEMY, "Saltmarsh", "Vantongeren", "0113 496 0417", "Quennell", "0113 496 0862",
+    "Quillfeather",
+    "Thornbury",
+    "ZE2 9XJ",
+    "ZE29XJ",
+    "Brackenfold",
+    "ZE2 9XL",
+    "ZE29XL",
+    "Wyvernholt",
+    "Gorsemoor",
+    "HS8 5QX",
+    "HS85QX",
+    "Hazelwick",
+    "07700 900417",
+    "07700900417",
+    "Tregothnan",
+    "07700 900862",
+    "07700900862",
+    "4010237147",
+    "401 023 7147",
+    "4010237155",
+    "401 023 7155",
+    "4010237139",
+    "401 023 7139",
+    "Y938202441701",
+    "K938202486203",
+    SCHOOL,
+    "Larkspur",
+    ACADEMY,
+    "Saltmarsh",
+    "Vantongeren",
+    "0113 496 0417",
+    "Quennell",
+    "0113 496 0862",
     "Kestrelrefuge",
 )
 # Pages that list every organisation as a choice, whatever child they concern, and the index team's
 # pages about one organisation's accreditation: the school's name alone says nothing about any child there.
-ORGANISATION_DIRECTORIES = {"sources.register", "identity.register", "organisations.organisations",
-                            "organisations.organisation", "organisations.evidence", "organisations.accredit",
-                            "organisations.suspend"}
+ORGANISATION_DIRECTORIES = {
+    "sources.register",
+    "identity.register",
+    "organisations.organisations",
+    "organisations.organisation",
+    "organisations.evidence",
+    "organisations.accredit",
+    "organisations.suspend",
+}
 ORGANISATION_NAMES = (SCHOOL, "Larkspur", ACADEMY, "Saltmarsh")
 
 ECHO = re.compile(r'value="[^"]*"|<textarea[^>]*>[^<]*</textarea>', re.IGNORECASE)
-QUERY_VALUES = {"kind": "delta", "dry_run": "true", "file_name": "extract.csv", "from": "2020-01-01",
-                "to": "2030-12-31", "page": "1"}
+QUERY_VALUES = {
+    "kind": "delta",
+    "dry_run": "true",
+    "file_name": "extract.csv",
+    "from": "2020-01-01",
+    "to": "2030-12-31",
+    "page": "1",
+}
 PAGE_QUERY = {"page": "1", "outcome": "linked", "refresh": "off"}
+
 
 def _endpoints() -> list[Any]:
     """Every endpoint of the app, read when tests are collected; read-only ones first."""
@@ -161,11 +236,30 @@ def _mistyped(index_id: str) -> str:
 
 def _extract(tmp: Path) -> Path:
     """Rows that aim at the older child without carrying any of her hidden values."""
-    linked = row("R-A-1", given_name="Oriel", family_name="Penhallow", date_of_birth="2015-08-14", gender="f",
-                 address_line1="", town="", postcode="", parent_carer_name="", parent_carer_phone="")
-    resembling = row("U-1", given_name="Oriell", family_name="Penhalow", date_of_birth="2015-08-14", gender="u",
-                     address_line1="9 Elm Road", town="Leeds", postcode="LS1 4AP", parent_carer_name="",
-                     parent_carer_phone="")
+    linked = row(
+        "R-A-1",
+        given_name="Oriel",
+        family_name="Penhallow",
+        date_of_birth="2015-08-14",
+        gender="f",
+        address_line1="",
+        town="",
+        postcode="",
+        parent_carer_name="",
+        parent_carer_phone="",
+    )
+    resembling = row(
+        "U-1",
+        given_name="Oriell",
+        family_name="Penhalow",
+        date_of_birth="2015-08-14",
+        gender="u",
+        address_line1="9 Elm Road",
+        town="Leeds",
+        postcode="LS1 4AP",
+        parent_carer_name="",
+        parent_carer_phone="",
+    )
     rejected = row("X-1", given_name="Oriel", family_name="Penhallow", date_of_birth="31/02/2015")
     return write_extract(tmp / "aimed.csv", [linked, resembling, rejected])
 
@@ -191,9 +285,15 @@ def _signed_in(app: Flask, name: str, *roles: Role, organisation_id: int | None 
 
 def _acting_for_a_practitioner(caller: Caller) -> Caller:
     """The index team looks records up only for someone: start mediated access, as its lookups need."""
-    started = caller.client.post("/mediated-access", data={
-        "csrf_token": caller.token, "practitioner_name": "Ms Dana Okafor",
-        "practitioner_organisation": "Wexley Family Practice", "contact": "0161 496 0733"})
+    started = caller.client.post(
+        "/mediated-access",
+        data={
+            "csrf_token": caller.token,
+            "practitioner_name": "Ms Dana Okafor",
+            "practitioner_organisation": "Wexley Family Practice",
+            "contact": "0161 496 0733",
+        },
+    )
     assert started.status_code == 302, started.text
     return caller
 
@@ -208,19 +308,22 @@ def _build(app: Flask, tmp: Path) -> World:
     db.session.commit()
 
     shielder_user = make_user(Role.SHIELDER)
-    shields.shield(older, ShieldReason.DOMESTIC_ABUSE, NOTE, date.today() + timedelta(days=60), shielder_user,
-                   household=[younger])
+    shields.shield(
+        older, ShieldReason.DOMESTIC_ABUSE, NOTE, date.today() + timedelta(days=60), shielder_user, household=[younger]
+    )
     admin = make_user(Role.DATA_ADMIN, organisation=council)
     merge_children(older, duplicate, admin)
     db.session.commit()
     load_file(source, _extract(tmp))
 
     override_user = make_user(Role.OVERRIDE)
-    used = overrides.grant(older, OverrideReason.MISSING_CHILD, "The child is missing tonight; police ask.",
-                           override_user)
+    used = overrides.grant(
+        older, OverrideReason.MISSING_CHILD, "The child is missing tonight; police ask.", override_user
+    )
     used.viewed_at = utcnow()
-    expired = overrides.grant(elsewhere, OverrideReason.IMMEDIATE_RISK, "Immediate risk reported by the school.",
-                              override_user)
+    expired = overrides.grant(
+        elsewhere, OverrideReason.IMMEDIATE_RISK, "Immediate risk reported by the school.", override_user
+    )
     expired.expires_at = utcnow() - timedelta(minutes=1)
     registered, secret = register_client(source, [Scope.LOADS_WRITE])
     db.session.commit()
@@ -230,8 +333,13 @@ def _build(app: Flask, tmp: Path) -> World:
     merges = list(db.session.scalars(select(Merge.id)))
     assert loads and items and merges, "the world must hold a load, a review item and a merge aimed at the children"
     parameters: dict[str, list[Any]] = {
-        "index_id": [older.index_id, format_index_id(older.index_id).lower(), _mistyped(older.index_id),
-                     duplicate.index_id, elsewhere.index_id],
+        "index_id": [
+            older.index_id,
+            format_index_id(older.index_id).lower(),
+            _mistyped(older.index_id),
+            duplicate.index_id,
+            elsewhere.index_id,
+        ],
         "source_id": [source.id],
         "load_id": loads,
         "item_id": items,
@@ -265,9 +373,17 @@ def _build(app: Flask, tmp: Path) -> World:
         *searches,
         {"kept": older.index_id, "retired": elsewhere.index_id},
         {"email": "nobody@example.org", "password": "not the password", "code": "123456"},
-        {"index_id": older.index_id, "reason": "missing_child", "justification": "A child is missing right now.",
-         "code": "000000", "note": "Checking the record for the review.", "review_date": "01/01/2030",
-         "outcome": "justified", "household": younger.index_id, "active": "1"},
+        {
+            "index_id": older.index_id,
+            "reason": "missing_child",
+            "justification": "A child is missing right now.",
+            "code": "000000",
+            "note": "Checking the record for the review.",
+            "review_date": "01/01/2030",
+            "outcome": "justified",
+            "household": younger.index_id,
+            "active": "1",
+        },
     ]
     council_id, client_id = council.id, registered.client_id
     shielded_ids = [child.index_id for child in (older, younger, duplicate, elsewhere)]
@@ -289,8 +405,11 @@ def _build(app: Flask, tmp: Path) -> World:
     anonymous = app.test_client()
     callers.append(Caller("nobody", anonymous, csrf_token(anonymous.get("/sign-in").text)))
     system = app.test_client()
-    issued = system.post("/api/v1/oauth/token", data={"grant_type": "client_credentials"},
-                         headers={"Authorization": "Basic " + _basic(client_id, secret)})
+    issued = system.post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + _basic(client_id, secret)},
+    )
     assert issued.status_code == 200, issued.text
     bearer = {"Authorization": f"Bearer {issued.json['access_token']}"}
     callers.append(Caller("source system", system, None, bearer))
@@ -326,6 +445,7 @@ def world(migrated_app: Flask, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 # Building the requests.
 
+
 def _openapi_path(rule: Rule) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
 
@@ -334,8 +454,10 @@ def _paths(world: World, rule: Rule) -> list[str]:
     """The rule's URL for every value of each of its parameters aimed at the shielded children."""
     unknown = set(rule.arguments) - set(world.parameters)
     if unknown:
-        pytest.fail(f"{rule.endpoint} ({rule.rule}): the leak test does not know how to fill {sorted(unknown)}; "
-                    "add values aimed at the shielded children to World.parameters")
+        pytest.fail(
+            f"{rule.endpoint} ({rule.rule}): the leak test does not know how to fill {sorted(unknown)}; "
+            "add values aimed at the shielded children to World.parameters"
+        )
     combinations: list[dict[str, Any]] = [{}]
     for name in sorted(rule.arguments):
         combinations = [{**chosen, name: value} for chosen in combinations for value in world.parameters[name]]
@@ -370,8 +492,9 @@ def _api_calls(world: World, rule: Rule, method: str, path: str) -> list[Call]:
         if parameter["in"] != "query":
             continue
         if parameter["name"] not in QUERY_VALUES:
-            pytest.fail(f"{method} {rule.rule}: the leak test does not know how to fill the query parameter "
-                        f"{parameter['name']}")
+            pytest.fail(
+                f"{method} {rule.rule}: the leak test does not know how to fill the query parameter {parameter['name']}"
+            )
         query[parameter["name"]] = QUERY_VALUES[parameter["name"]]
     url = path + ("?" + urlencode(query) if query else "")
     content = operation.get("requestBody", {}).get("content", {})
@@ -394,16 +517,22 @@ def _api_calls(world: World, rule: Rule, method: str, path: str) -> list[Call]:
         elif content_type in ("text/csv", "application/x-ndjson", "application/jsonl"):
             named = {**query, "file_name": "extract.csv" if content_type == "text/csv" else "extract.jsonl"}
             aimed = path + "?" + urlencode(named if "file_name" in query else query)
-            calls.append(Call(method, aimed, {"data": _aimed_extract(content_type), "content_type": content_type},
-                              aimed))
+            calls.append(
+                Call(method, aimed, {"data": _aimed_extract(content_type), "content_type": content_type}, aimed)
+            )
         else:
             pytest.fail(f"{method} {rule.rule}: the leak test does not know how to send {content_type}")
     return calls
 
 
 def _aimed_extract(content_type: str) -> bytes:
-    record = {"source_record_id": "R-A-1", "given_name": "Oriel", "family_name": "Penhallow",
-              "date_of_birth": "2015-08-14", "gender": "f"}
+    record = {
+        "source_record_id": "R-A-1",
+        "given_name": "Oriel",
+        "family_name": "Penhallow",
+        "date_of_birth": "2015-08-14",
+        "gender": "f",
+    }
     if content_type == "text/csv":
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=list(record))
@@ -435,6 +564,7 @@ def _calls(world: World, endpoint: str) -> list[Call]:
 
 # Calling and checking.
 
+
 @dataclass(frozen=True)
 class Leak:
     caller: str
@@ -463,8 +593,7 @@ def _found(response: TestResponse, call: Call, allowed: tuple[str, ...] = ()) ->
 def _ids_shown(response: TestResponse, index_ids: list[str]) -> set[str]:
     """The shielded children's index ids in the response, outside the caller's own form fields."""
     text = ECHO.sub("", response.get_data(as_text=True).lower())
-    return {index_id for index_id in index_ids
-            if index_id.lower() in text or format_index_id(index_id).lower() in text}
+    return {index_id for index_id in index_ids if index_id.lower() in text or format_index_id(index_id).lower() in text}
 
 
 def _call(caller: Caller, call: Call) -> TestResponse:
@@ -487,8 +616,10 @@ def test_no_route_leaks_a_shielded_childs_details(world: World, endpoint: str) -
             response = _call(caller, call)
             if response.status_code >= 500:
                 failures.append(f"{caller.name}: {call.method} {call.path} answered {response.status_code}")
-            leaks += [Leak(caller.name, f"{call.method} {call.sent}", response.status_code, value)
-                      for value in _found(response, call, allowed)]
+            leaks += [
+                Leak(caller.name, f"{call.method} {call.sent}", response.status_code, value)
+                for value in _found(response, call, allowed)
+            ]
             # A postcode must never confirm where a shielded child lives: no child it brings up beyond
             # those the route shows anyway.
             key = (caller.name, call.method, call.path.split("?")[0])
@@ -496,9 +627,15 @@ def test_no_route_leaks_a_shielded_childs_details(world: World, endpoint: str) -
             if call.baseline:
                 baselines[key] = shown
             elif by_postcode:
-                leaks += [Leak(caller.name, f"{call.method} {call.sent}", response.status_code,
-                               f"index id {index_id}, found by its postcode")
-                          for index_id in shown - baselines.get(key, set())]
+                leaks += [
+                    Leak(
+                        caller.name,
+                        f"{call.method} {call.sent}",
+                        response.status_code,
+                        f"index id {index_id}, found by its postcode",
+                    )
+                    for index_id in shown - baselines.get(key, set())
+                ]
     report = "\n".join(f"  {leak.caller}: {leak.call} ({leak.status}) showed {leak.value!r}" for leak in leaks[:40])
     assert not leaks, f"{endpoint} leaks a shielded child's details {len(leaks)} time(s):\n{report}"
     assert not failures, "\n".join(failures)
@@ -509,17 +646,32 @@ def test_the_checks_see_the_values_when_they_are_shown(world: World) -> None:
     older = world.parameters["index_id"][0]
     call = Call("GET", f"/children/{older}", {}, f"/children/{older}")
     shown = _found(_call(world.shielder, call), call)
-    assert {"Quillfeather", "ZE2 9XJ", "Hazelwick", "4010237147", "Y938202441701", SCHOOL, "Vantongeren",
-            "Kestrelrefuge"} <= set(shown)
+    assert {
+        "Quillfeather",
+        "ZE2 9XJ",
+        "Hazelwick",
+        "4010237147",
+        "Y938202441701",
+        SCHOOL,
+        "Vantongeren",
+        "Kestrelrefuge",
+    } <= set(shown)
     search = Call("POST", "/api/v1/children/search", {"json": world.searches[0]}, "")
     assert "ZE2 9XJ" in _found(_call(world.shielder, search), search)
 
 
 def test_every_api_operation_in_the_openapi_document_is_a_route(world: World) -> None:
-    routes = {(_openapi_path(rule), method.lower())
-              for rule in world.app.url_map.iter_rules() for method in rule.methods or ()}
-    operations = {(path, method) for path, item in world.spec["paths"].items() for method in item
-                  if method in ("get", "post", "put", "patch", "delete")}
+    routes = {
+        (_openapi_path(rule), method.lower())
+        for rule in world.app.url_map.iter_rules()
+        for method in rule.methods or ()
+    }
+    operations = {
+        (path, method)
+        for path, item in world.spec["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
     assert operations and operations <= routes
 
 
@@ -546,22 +698,40 @@ def test_the_world_holds_shielded_children(world: World) -> None:
 # as loads. Every answer (report rows, summary counts, pages, the review queue) must be the same.
 
 HIDDEN = ChildSpec(
-    given_name="Isolde", family_name="Trevanion", date_of_birth=date(2016, 5, 9), gender=Gender.FEMALE,
+    given_name="Isolde",
+    family_name="Trevanion",
+    date_of_birth=date(2016, 5, 9),
+    gender=Gender.FEMALE,
     address=AddressSpec("3 Gannetwick Steps", "Porthgwidden", "TR19 7QZ"),
-    carers=(("Morwenna Tregarthen", "Mother", "07700 900531"),), nhs_number="4729133064",
-    source_record_id="H-1", is_shielded=True,
+    carers=(("Morwenna Tregarthen", "Mother", "07700 900531"),),
+    nhs_number="4729133064",
+    source_record_id="H-1",
+    is_shielded=True,
 )
-IDENTITY = {"given_name": "Isolde", "family_name": "Trevanion", "date_of_birth": "2016-05-09", "gender": "f",
-            "address_line1": "", "town": "", "postcode": "", "parent_carer_name": "", "parent_carer_phone": ""}
+IDENTITY = {
+    "given_name": "Isolde",
+    "family_name": "Trevanion",
+    "date_of_birth": "2016-05-09",
+    "gender": "f",
+    "address_line1": "",
+    "town": "",
+    "postcode": "",
+    "parent_carer_name": "",
+    "parent_carer_phone": "",
+}
 # Each hidden value: the right guess and a wrong one (a phone is guessed with the carer's name right).
 GUESSES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
     "postcode": ({"postcode": "TR19 7QZ"}, {"postcode": "TR19 7QY"}),
     "address line 1": ({"address_line1": "3 Gannetwick Steps"}, {"address_line1": "3 Kittiwake Steps"}),
-    "address": ({"address_line1": "3 Gannetwick Steps", "town": "Porthgwidden", "postcode": "TR19 7QZ"},
-                {"address_line1": "3 Gannetwick Steps", "town": "Porthgwidden", "postcode": "TR19 7QY"}),
+    "address": (
+        {"address_line1": "3 Gannetwick Steps", "town": "Porthgwidden", "postcode": "TR19 7QZ"},
+        {"address_line1": "3 Gannetwick Steps", "town": "Porthgwidden", "postcode": "TR19 7QY"},
+    ),
     "carer name": ({"parent_carer_name": "Morwenna Tregarthen"}, {"parent_carer_name": "Morwenna Tregarthan"}),
-    "carer phone": ({"parent_carer_name": "Morwenna Tregarthen", "parent_carer_phone": "07700 900531"},
-                    {"parent_carer_name": "Morwenna Tregarthen", "parent_carer_phone": "07700 900532"}),
+    "carer phone": (
+        {"parent_carer_name": "Morwenna Tregarthen", "parent_carer_phone": "07700 900531"},
+        {"parent_carer_name": "Morwenna Tregarthen", "parent_carer_phone": "07700 900532"},
+    ),
     "NHS number": ({"nhs_number": "4729133064"}, {"nhs_number": "4729133072"}),
 }
 # By the source record id it sent before, and by matching alone (a record id it never sent).
@@ -595,8 +765,7 @@ def oracle(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Oracl
     council = make_organisation("Penwith Council")
     source = make_source("Penwith census", organisation=council)
     child = create_child(HIDDEN, health, {})
-    child.identifiers.append(SourceIdentifier(kind=IdentifierKind.SOURCE_RECORD, value=AIMS["known"],
-                                              source=source))
+    child.identifiers.append(SourceIdentifier(kind=IdentifierKind.SOURCE_RECORD, value=AIMS["known"], source=source))
     db.session.commit()
     # Sent before: the record id, and the involvement the source's rows give her.
     load_file(source, write_extract(tmp_path / "before.csv", [row(AIMS["known"], **IDENTITY)]))
@@ -604,8 +773,11 @@ def oracle(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Oracl
     sign_in(web, make_user(Role.DATA_ADMIN, organisation=council))
     registered, secret = register_client(source, [Scope.LOADS_WRITE])
     db.session.commit()
-    issued = app.test_client().post("/api/v1/oauth/token", data={"grant_type": "client_credentials"},
-                                    headers={"Authorization": "Basic " + _basic(registered.client_id, secret)})
+    issued = app.test_client().post(
+        "/api/v1/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": "Basic " + _basic(registered.client_id, secret)},
+    )
     assert issued.status_code == 200, issued.text
     return Oracle(source.id, source.name, web, {"Authorization": f"Bearer {issued.json['access_token']}"}, tmp_path)
 
@@ -650,22 +822,41 @@ def _run(load_id: int) -> None:
 
 def _by_page(oracle: Oracle, path: Path, dry_run: bool) -> list[str]:
     form = f"/data/sources/{oracle.source_id}/loads/new"
-    data = {"kind": "delta", "action": "check" if dry_run else "load", "csrf_token": page_csrf(oracle.web, form),
-            "extract": FileStorage(io.BytesIO(path.read_bytes()), "guess.csv")}
+    data = {
+        "kind": "delta",
+        "action": "check" if dry_run else "load",
+        "csrf_token": page_csrf(oracle.web, form),
+        "extract": FileStorage(io.BytesIO(path.read_bytes()), "guess.csv"),
+    }
     boundary, body = encode_multipart(data)
     posted = oracle.web.post(form, data=body, content_type=f"multipart/form-data; boundary={boundary}")
     assert posted.status_code == 302, posted.text
     load_id = int(posted.location.rsplit("/", 1)[-1])
     _run(load_id)
-    pages = [f"/data/loads/{load_id}", f"/data/loads/{load_id}/report", f"/data/loads/{load_id}/report.csv",
-             "/data/review", "/data", f"/data/sources/{oracle.source_id}"]
+    pages = [
+        f"/data/loads/{load_id}",
+        f"/data/loads/{load_id}/report",
+        f"/data/loads/{load_id}/report.csv",
+        "/data/review",
+        "/data",
+        f"/data/sources/{oracle.source_id}",
+    ]
     return [_steady(oracle.web.get(page, buffered=True).get_data(as_text=True), load_id) for page in pages]
 
 
 def _by_command(app: Flask, oracle: Oracle, path: Path, dry_run: bool) -> list[str]:
     report = path.with_suffix(".report.csv")
-    ran = app.test_cli_runner().invoke(args=["sources", "load", oracle.source_name, str(path), "--report",
-                                             str(report), *(["--dry-run"] if dry_run else [])])
+    ran = app.test_cli_runner().invoke(
+        args=[
+            "sources",
+            "load",
+            oracle.source_name,
+            str(path),
+            "--report",
+            str(report),
+            *(["--dry-run"] if dry_run else []),
+        ]
+    )
     assert ran.exit_code == 0, ran.output
     load_id = db.session.scalar(select(func.max(Load.id)))
     assert load_id is not None
@@ -674,16 +865,22 @@ def _by_command(app: Flask, oracle: Oracle, path: Path, dry_run: bool) -> list[s
 
 def _by_api(oracle: Oracle, path: Path, dry_run: bool) -> list[str]:
     client = oracle.web.application.test_client()
-    posted = client.post(f"/api/v1/sources/{oracle.source_id}/loads", data=path.read_bytes(), content_type="text/csv",
-                         headers=oracle.bearer, query_string={"dry_run": str(dry_run).lower(),
-                                                              "file_name": "guess.csv"})
+    posted = client.post(
+        f"/api/v1/sources/{oracle.source_id}/loads",
+        data=path.read_bytes(),
+        content_type="text/csv",
+        headers=oracle.bearer,
+        query_string={"dry_run": str(dry_run).lower(), "file_name": "guess.csv"},
+    )
     assert posted.status_code == 202, posted.text
     load_id = posted.json["load_id"]
     _run(load_id)
     status = client.get(posted.json["status_url"], headers=oracle.bearer)
     report = client.get(posted.json["report_url"], headers=oracle.bearer, buffered=True)
-    return [_steady(text, load_id) for text in (posted.get_data(as_text=True), status.get_data(as_text=True),
-                                                report.get_data(as_text=True))]
+    return [
+        _steady(text, load_id)
+        for text in (posted.get_data(as_text=True), status.get_data(as_text=True), report.get_data(as_text=True))
+    ]
 
 
 def _answers(app: Flask, oracle: Oracle, aim: str, guess: dict[str, str], name: str) -> dict[str, list[str]]:
@@ -705,22 +902,32 @@ def _answers(app: Flask, oracle: Oracle, aim: str, guess: dict[str, str], name: 
 # names and date of birth but gives another NHS number goes to review (never a second record of
 # her), so matching alone is not asked to hide it. Sent under a record id the source sent before,
 # it must be hidden like the rest.
-CASES = [(aim, hidden) for aim in sorted(AIMS) for hidden in sorted(GUESSES)
-         if (aim, hidden) != ("matched", "NHS number")]
+CASES = [
+    (aim, hidden) for aim in sorted(AIMS) for hidden in sorted(GUESSES) if (aim, hidden) != ("matched", "NHS number")
+]
 
 
 @pytest.mark.parametrize(("aim", "hidden"), CASES)
 def test_a_row_on_a_shielded_record_answers_the_same_whatever_it_guesses(
-    app: Flask, oracle: Oracle, aim: str, hidden: str,
+    app: Flask,
+    oracle: Oracle,
+    aim: str,
+    hidden: str,
 ) -> None:
     right, wrong = GUESSES[hidden]
     told_right = _answers(app, oracle, aim, right, "right")
     told_wrong = _answers(app, oracle, aim, wrong, "wrong")
     differ = [way for way in told_right if told_right[way] != told_wrong[way]]
     first = differ[0] if differ else None
-    detail = "" if first is None else "\n".join(
-        f"  right: {a[:600]!r}\n  wrong: {b[:600]!r}" for a, b in zip(told_right[first], told_wrong[first],
-                                                                       strict=True) if a != b)
+    detail = (
+        ""
+        if first is None
+        else "\n".join(
+            f"  right: {a[:600]!r}\n  wrong: {b[:600]!r}"
+            for a, b in zip(told_right[first], told_wrong[first], strict=True)
+            if a != b
+        )
+    )
     assert not differ, f"a {hidden} guessed right and wrong answer differently: {differ}\n{detail}"
     # Not an accident of empty answers: the row landed on her record, and said no more than that.
     assert f"1,{AIMS[aim]},shielded," in told_right["load by command"][1]

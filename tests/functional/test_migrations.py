@@ -45,11 +45,17 @@ def test_0006_encrypts_existing_secrets_and_keeps_existing_grants(tmp_path: Path
     with app.app_context():
         upgrade(directory=str(MIGRATIONS), revision="0005")
         with db.engine.begin() as connection:
-            connection.execute(sa.text("INSERT INTO organisations (name, type, created_at) "
-                                       "VALUES ('Org', 'school', '2026-01-01 00:00:00')"))
-            connection.execute(sa.text(
-                "INSERT INTO users (email, display_name, organisation_id, password_hash, totp_secret, is_active, "
-                "created_at) VALUES ('a@example.org', 'A', 1, 'x', 'JBSWY3DPEHPK3PXP', 1, '2026-01-01 00:00:00')"))
+            connection.execute(
+                sa.text(
+                    "INSERT INTO organisations (name, type, created_at) VALUES ('Org', 'school', '2026-01-01 00:00:00')"
+                )
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO users (email, display_name, organisation_id, password_hash, totp_secret, is_active, "
+                    "created_at) VALUES ('a@example.org', 'A', 1, 'x', 'JBSWY3DPEHPK3PXP', 1, '2026-01-01 00:00:00')"
+                )
+            )
             connection.execute(sa.text("INSERT INTO user_roles (user_id, role) VALUES (1, 'shielder')"))
         upgrade(directory=str(MIGRATIONS))
         with db.engine.connect() as connection:

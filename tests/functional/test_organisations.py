@@ -34,15 +34,25 @@ def test_the_criteria_are_seeded_by_the_migration(app: Flask) -> None:
 
     codes = set(db.session.scalars(select(Criterion.code)))
     assert codes == {seed.code for seed in SEED_CRITERIA}, "the migration's seed and accreditation/criteria.py agree"
-    assert {"hr_records", "vetting", "exit_procedure", "shielding_policy", "token_management", "death_of_child",
-            "data_sharing_agreements", "disputed_data", "line_manager_monitoring"} <= codes
+    assert {
+        "hr_records",
+        "vetting",
+        "exit_procedure",
+        "shielding_policy",
+        "token_management",
+        "death_of_child",
+        "data_sharing_agreements",
+        "disputed_data",
+        "line_manager_monitoring",
+    } <= codes
 
 
 def test_an_organisation_is_accredited_only_when_every_mandatory_criterion_is_met(client: FlaskClient) -> None:
     _index_team(client)
     token = page_csrf(client, "/organisations/new")
-    created = client.post("/organisations/new", data={"name": "Wakefield Council", "type": "local_authority",
-                                                      "csrf_token": token})
+    created = client.post(
+        "/organisations/new", data={"name": "Wakefield Council", "type": "local_authority", "csrf_token": token}
+    )
     assert created.status_code == 302
     organisation = db.session.scalar(select(Organisation).where(Organisation.name == "Wakefield Council"))
     path = f"/organisations/{organisation.id}"
@@ -50,12 +60,19 @@ def test_an_organisation_is_accredited_only_when_every_mandatory_criterion_is_me
     early = client.post(f"{path}/accredit", data={"until": until, "csrf_token": token})
     assert early.status_code == 409 and "mandatory criteria are not met yet" in early.text
     assert _events(AuditTag.ORGANISATION_ACCREDIT)[-1].outcome is Outcome.DENIED
-    mandatory = db.session.scalars(select(Criterion).where(Criterion.mandatory.is_(True),
-                                                           Criterion.retired.is_(False))).all()
+    mandatory = db.session.scalars(
+        select(Criterion).where(Criterion.mandatory.is_(True), Criterion.retired.is_(False))
+    ).all()
     for criterion in mandatory:
-        response = client.post(f"{path}/evidence", data={"criterion_id": criterion.id, "met_on": "01/11/2026",
-                                                         "evidence": "Seen the policy, version 3.",
-                                                         "csrf_token": token})
+        response = client.post(
+            f"{path}/evidence",
+            data={
+                "criterion_id": criterion.id,
+                "met_on": "01/11/2026",
+                "evidence": "Seen the policy, version 3.",
+                "csrf_token": token,
+            },
+        )
         assert response.status_code == 302
     page = client.get(path)
     assert "not met yet" not in page.text and "Seen the policy, version 3." in page.text
@@ -75,8 +92,9 @@ def test_evidence_needs_a_text_and_a_date(client: FlaskClient) -> None:
     _index_team(client)
     organisation = make_organisation(accredited=False)
     token = page_csrf(client, "/organisations")
-    response = client.post(f"/organisations/{organisation.id}/evidence", data={"criterion_id": "1", "evidence": "",
-                                                                              "csrf_token": token})
+    response = client.post(
+        f"/organisations/{organisation.id}/evidence", data={"criterion_id": "1", "evidence": "", "csrf_token": token}
+    )
     assert response.status_code == 400
     assert "Describe the evidence" in response.text and "Enter the date the criterion was met" in response.text
     assert client.get("/organisations/999999").status_code == 404
@@ -92,8 +110,9 @@ def test_suspending_an_organisation_ends_its_staffs_sessions_at_once(client: Fla
     token = page_csrf(client, "/organisations")
     missing = client.post(f"/organisations/{organisation.id}/suspend", data={"reason": "", "csrf_token": token})
     assert missing.status_code == 400
-    response = client.post(f"/organisations/{organisation.id}/suspend",
-                           data={"reason": "Audit found shared log-ins.", "csrf_token": token})
+    response = client.post(
+        f"/organisations/{organisation.id}/suspend", data={"reason": "Audit found shared log-ins.", "csrf_token": token}
+    )
     assert response.status_code == 302
     assert theirs.get("/search").status_code == 302
     assert "accreditation is suspended" in unescape(theirs.get("/sign-in").text)
@@ -106,8 +125,10 @@ def test_suspending_needs_a_fresh_code_when_the_last_is_stale(client: FlaskClien
     sign_in(client, user)
     organisation = make_organisation()
     make_code_stale(user)
-    response = client.post(f"/organisations/{organisation.id}/suspend",
-                           data={"reason": "A reason.", "csrf_token": page_csrf(client, "/organisations")})
+    response = client.post(
+        f"/organisations/{organisation.id}/suspend",
+        data={"reason": "A reason.", "csrf_token": page_csrf(client, "/organisations")},
+    )
     assert response.status_code == 400 and "Enter a security code" in response.text
     db.session.expire_all()
     assert db.session.get(Organisation, organisation.id).accreditation_status is AccreditationStatus.ACCREDITED
@@ -116,18 +137,23 @@ def test_suspending_needs_a_fresh_code_when_the_last_is_stale(client: FlaskClien
 def test_criteria_are_managed_by_the_index_team(client: FlaskClient) -> None:
     _index_team(client)
     token = page_csrf(client, "/accreditation/criteria")
-    added = client.post("/accreditation/criteria", data={"code": "cctv_policy", "title": "A CCTV policy",
-                                                         "mandatory": "y", "csrf_token": token})
+    added = client.post(
+        "/accreditation/criteria",
+        data={"code": "cctv_policy", "title": "A CCTV policy", "mandatory": "y", "csrf_token": token},
+    )
     assert added.status_code == 302
-    duplicate = client.post("/accreditation/criteria", data={"code": "cctv_policy", "title": "Again",
-                                                             "csrf_token": token})
+    duplicate = client.post(
+        "/accreditation/criteria", data={"code": "cctv_policy", "title": "Again", "csrf_token": token}
+    )
     assert duplicate.status_code == 400 and "already exists" in duplicate.text
     bad = client.post("/accreditation/criteria", data={"code": "Bad Code", "title": "x", "csrf_token": token})
     assert bad.status_code == 400
     criterion = db.session.scalar(select(Criterion).where(Criterion.code == "cctv_policy"))
     assert criterion.mandatory
-    assert client.post(f"/accreditation/criteria/{criterion.id}", data={"retired": "y", "csrf_token": token}
-                       ).status_code == 302
+    assert (
+        client.post(f"/accreditation/criteria/{criterion.id}", data={"retired": "y", "csrf_token": token}).status_code
+        == 302
+    )
     db.session.expire_all()
     criterion = db.session.get(Criterion, criterion.id)
     assert criterion.retired and not criterion.mandatory
@@ -146,8 +172,10 @@ def test_a_line_manager_sees_their_own_staffs_use(client: FlaskClient, app: Flas
     theirs = app.test_client()
     sign_in(theirs, worker)
     theirs.get(f"/children/{child.index_id}")
-    theirs.post("/api/v1/children/search", json={"purpose": "case_work", "family_name": "Bennett",
-                                                 "date_of_birth": "2016-03-27"})
+    theirs.post(
+        "/api/v1/children/search",
+        json={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"},
+    )
     stranger_client = app.test_client()
     sign_in(stranger_client, stranger)
     stranger_client.get(f"/children/{child.index_id}")

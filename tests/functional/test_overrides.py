@@ -54,8 +54,12 @@ def _signed_in(client: FlaskClient, *roles: Role) -> User:
 
 def _break_glass(client: FlaskClient, child: Child, code: str, **changes: object) -> TestResponse:
     path = f"/children/{child.index_id}/override"
-    data: dict[str, object] = {"reason": "missing_child", "justification": JUSTIFICATION, "code": code,
-                               "csrf_token": page_csrf(client, path)}
+    data: dict[str, object] = {
+        "reason": "missing_child",
+        "justification": JUSTIFICATION,
+        "code": code,
+        "csrf_token": page_csrf(client, path),
+    }
     data.update(changes)
     return client.post(path, data={key: value for key, value in data.items() if value is not None})
 
@@ -79,8 +83,15 @@ def test_only_holders_of_override_may_break_the_glass(client: FlaskClient, shiel
     token = home_csrf(client)
     path = f"/children/{shielded.index_id}/override"
     assert client.get(path).status_code == 403
-    posted = client.post(path, data={"csrf_token": token, "reason": "missing_child", "justification": JUSTIFICATION,
-                                     "code": current_code(user)})
+    posted = client.post(
+        path,
+        data={
+            "csrf_token": token,
+            "reason": "missing_child",
+            "justification": JUSTIFICATION,
+            "code": current_code(user),
+        },
+    )
     assert posted.status_code == 403
     assert client.get("/overrides/OVR-AAAA-AAAA").status_code == 403
     if role in (Role.PRACTITIONER, Role.INDEX_TEAM, Role.DATA_ADMIN):
@@ -102,8 +113,11 @@ def test_an_override_shows_the_whole_record_once(client: FlaskClient, shielded: 
     assert override.expires_at - override.created_at == OVERRIDE_VALID_FOR
     [granted] = _events(AuditTag.SHIELD_OVERRIDE)
     assert (granted.user_id, granted.target_ids, granted.reason) == (user.id, [shielded.index_id], "missing_child")
-    assert granted.details == {"reference": override.reference, "justification": JUSTIFICATION,
-                               "expires_at": override.expires_at.isoformat()}
+    assert granted.details == {
+        "reference": override.reference,
+        "justification": JUSTIFICATION,
+        "expires_at": override.expires_at.isoformat(),
+    }
 
     shown = client.get(location)
     assert shown.status_code == 200
@@ -111,7 +125,10 @@ def test_an_override_shows_the_whole_record_once(client: FlaskClient, shielded: 
     assert f"Emergency access {override.reference}" in shown.text and "once" in shown.text
     [viewed] = _events(AuditTag.OVERRIDE_VIEW)
     assert (viewed.outcome, viewed.target_ids, viewed.details) == (
-        Outcome.SUCCESS, [shielded.index_id], {"reference": override.reference})
+        Outcome.SUCCESS,
+        [shielded.index_id],
+        {"reference": override.reference},
+    )
 
     again = client.get(location)
     assert again.status_code == 410 and "This emergency access has ended" in again.text
@@ -124,9 +141,16 @@ def test_an_override_shows_the_whole_record_once(client: FlaskClient, shielded: 
 def test_an_override_shows_nothing_of_the_shielding_decision(client: FlaskClient, shielded: Child) -> None:
     shielder = _signed_in(client, Role.SHIELDER)
     path = f"/children/{shielded.index_id}/shield"
-    response = client.post(path, data={"reason": "witness_protection", "note": "NOTE-kestrel-placement",
-                                       "review_date": (utcnow() + timedelta(days=30)).strftime("%d/%m/%Y"),
-                                       "code": current_code(shielder), "csrf_token": page_csrf(client, path)})
+    response = client.post(
+        path,
+        data={
+            "reason": "witness_protection",
+            "note": "NOTE-kestrel-placement",
+            "review_date": (utcnow() + timedelta(days=30)).strftime("%d/%m/%Y"),
+            "code": current_code(shielder),
+            "csrf_token": page_csrf(client, path),
+        },
+    )
     assert response.status_code == 302
     practitioner = client.application.test_client()
     user = _signed_in(practitioner, Role.OVERRIDE)
@@ -135,14 +159,17 @@ def test_an_override_shows_nothing_of_the_shielding_decision(client: FlaskClient
     assert "NOTE-kestrel" not in shown and "Witness protection" not in shown
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"reason": None}, "Select why you need emergency access"),
-    ({"justification": None}, "Explain why you need to see this record now"),
-    ({"justification": "   "}, "Explain why you need to see this record now"),
-    ({"justification": "Urgent, see notes"}, "Explain in at least 20 characters"),
-    ({"justification": "Urgent     please  "}, "Explain in at least 20 characters"),
-    ({"code": None}, "Enter the 6-digit security code"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"reason": None}, "Select why you need emergency access"),
+        ({"justification": None}, "Explain why you need to see this record now"),
+        ({"justification": "   "}, "Explain why you need to see this record now"),
+        ({"justification": "Urgent, see notes"}, "Explain in at least 20 characters"),
+        ({"justification": "Urgent     please  "}, "Explain in at least 20 characters"),
+        ({"code": None}, "Enter the 6-digit security code"),
+    ],
+)
 def test_an_override_without_a_reason_and_justification_is_refused(
     client: FlaskClient, shielded: Child, changes: dict[str, Any], message: str
 ) -> None:
@@ -162,7 +189,8 @@ def test_replayed_and_stale_codes_are_refused(client: FlaskClient, shielded: Chi
         assert response.status_code == 401 and "Enter a correct security code" in response.text
     assert _overrides() == []
     assert [e.details for e in _events(AuditTag.REAUTH_FAILURE)] == [
-        {"purpose": "override", "why": "wrong or reused code"}] * 2
+        {"purpose": "override", "why": "wrong or reused code"}
+    ] * 2
     _granted(client, shielded, user, offset=1)
     assert _break_glass(client, shielded, current_code(user, 1)).status_code == 401
     assert len(_overrides()) == 1
@@ -172,8 +200,11 @@ def test_an_override_expires_after_fifteen_minutes(client: FlaskClient, shielded
     user = _signed_in(client, Role.OVERRIDE)
     location = _granted(client, shielded, user)
     # The clock moves on as the repository's tests move it: the stored times go back.
-    db.session.execute(update(EmergencyOverride).values(created_at=utcnow() - timedelta(minutes=16),
-                                                        expires_at=utcnow() - timedelta(minutes=1)))
+    db.session.execute(
+        update(EmergencyOverride).values(
+            created_at=utcnow() - timedelta(minutes=16), expires_at=utcnow() - timedelta(minutes=1)
+        )
+    )
     db.session.commit()
     response = client.get(location)
     assert response.status_code == 410 and "expired 15 minutes after you asked" in response.text
@@ -185,8 +216,11 @@ def test_an_override_expires_after_fifteen_minutes(client: FlaskClient, shielded
 def test_an_override_lasts_until_just_before_it_expires(client: FlaskClient, shielded: Child) -> None:
     user = _signed_in(client, Role.OVERRIDE)
     location = _granted(client, shielded, user)
-    db.session.execute(update(EmergencyOverride).values(created_at=utcnow() - timedelta(minutes=14, seconds=50),
-                                                        expires_at=utcnow() + timedelta(seconds=10)))
+    db.session.execute(
+        update(EmergencyOverride).values(
+            created_at=utcnow() - timedelta(minutes=14, seconds=50), expires_at=utcnow() + timedelta(seconds=10)
+        )
+    )
     db.session.commit()
     assert client.get(location).status_code == 200
 
@@ -278,8 +312,9 @@ def test_someone_else_records_the_outcome(client: FlaskClient, shielded: Child) 
     path = f"/audit/overrides/{override.reference}"
     own = client.get(path)
     assert own.status_code == 200 and "someone else must review it" in own.text
-    refused = client.post(path, data={"outcome": "justified", "note": "I was right to look.",
-                                      "csrf_token": page_csrf(client, path)})
+    refused = client.post(
+        path, data={"outcome": "justified", "note": "I was right to look.", "csrf_token": page_csrf(client, path)}
+    )
     assert refused.status_code == 403 and "someone else must review it" in refused.text
     db.session.expire_all()
     assert _overrides()[0].outcome is None
@@ -292,16 +327,18 @@ def test_someone_else_records_the_outcome(client: FlaskClient, shielded: Child) 
     assert auditor_client.post(path, data={"outcome": "justified", "csrf_token": token}).status_code == 400
     short = auditor_client.post(path, data={"outcome": "justified", "note": "ok", "csrf_token": token})
     assert short.status_code == 400 and "at least 10 characters" in short.text
-    done = auditor_client.post(path, data={"outcome": "not_justified", "note": "No risk was recorded that night.",
-                                           "csrf_token": token})
+    done = auditor_client.post(
+        path, data={"outcome": "not_justified", "note": "No risk was recorded that night.", "csrf_token": token}
+    )
     assert done.status_code == 302
     db.session.expire_all()
     [reviewed] = _overrides()
     assert (reviewed.outcome, reviewed.reviewed_by_id) == (OverrideOutcome.NOT_JUSTIFIED, auditor.id)
     [audit] = _events(AuditTag.OVERRIDE_REVIEW)
     assert (audit.user_id, audit.reason, audit.target_ids) == (auditor.id, "not_justified", [shielded.index_id])
-    again = auditor_client.post(path, data={"outcome": "justified", "note": "Changed my mind entirely.",
-                                            "csrf_token": token})
+    again = auditor_client.post(
+        path, data={"outcome": "justified", "note": "Changed my mind entirely.", "csrf_token": token}
+    )
     assert again.status_code == 409 and "already been reviewed" in again.text
     dashboard = auditor_client.get("/audit/overrides").text
     assert "No emergency override is waiting for review" in dashboard and "Not justified" in dashboard
@@ -323,8 +360,11 @@ def test_repeated_overrides_by_one_user_within_a_day_are_highlighted(client: Fla
     review = auditor.get(f"/audit/overrides/{_overrides()[0].reference}").text
     assert _overrides()[1].reference in review and "1 other emergency access within a day" in review
 
-    db.session.execute(update(EmergencyOverride).where(EmergencyOverride.id == _overrides()[0].id)
-                       .values(created_at=utcnow() - timedelta(days=2), expires_at=utcnow() - timedelta(days=2)))
+    db.session.execute(
+        update(EmergencyOverride)
+        .where(EmergencyOverride.id == _overrides()[0].id)
+        .values(created_at=utcnow() - timedelta(days=2), expires_at=utcnow() - timedelta(days=2))
+    )
     db.session.commit()
     assert "within a day" not in auditor.get("/audit/overrides").text
 

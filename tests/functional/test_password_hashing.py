@@ -18,8 +18,13 @@ from index_service.config import load_settings
 from index_service.extensions import db
 from tests.factories import PASSWORD, make_user, sign_in
 
-PRODUCTION = {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/index",
-              "TOTP_ENCRYPTION_KEY": "A" * 43 + "=", "AUDIT_CHECKPOINT_KEY": "k" * 40}
+PRODUCTION = {
+    "CHILD_INDEX_ENV": "production",
+    "SECRET_KEY": "x" * 40,
+    "DATABASE_URL": "postgresql://db/index",
+    "TOTP_ENCRYPTION_KEY": "A" * 43 + "=",
+    "AUDIT_CHECKPOINT_KEY": "k" * 40,
+}
 STANDARD_PASSWORD = "$argon2id$v=19$m=65536,t=3,p=4$"  # argon2-cffi's default, RFC 9106's low-memory choice
 STANDARD_RECOVERY_CODE = "$argon2id$v=19$m=19456,t=2,p=1$"  # OWASP's smallest setting
 CHEAPEST = "$argon2id$v=19$m=8,t=1,p=1$"

@@ -46,8 +46,13 @@ GUESSABLE = {
     "abc123abc123": "Repeats like",
     "zzzzzzzzzzzzzz": "Repeats like",
 }
-SOUND = ["correct horse battery staple", "plum kettle orbit thistle", "lantern meadow copper quill",
-         "a long enough password", "Tr0ub4dor&3 skylark"]
+SOUND = [
+    "correct horse battery staple",
+    "plum kettle orbit thistle",
+    "lantern meadow copper quill",
+    "a long enough password",
+    "Tr0ub4dor&3 skylark",
+]
 
 
 @pytest.mark.parametrize("password", list(GUESSABLE))
@@ -100,11 +105,16 @@ def test_changing_ones_password_refuses_a_guessable_one_with_zxcvbns_reasons(cli
     user = make_user(organisation=organisation, email="dana.price@example.org")
     sign_in(client, user)
     token = page_csrf(client, "/account/password")
-    for new, reason in (("password1234", "This is a very common password."),
-                        ("qwertyuiop12", "This is similar to a commonly used password."),
-                        ("WakefieldCouncil1", OWN_DETAILS), ("DanaPrice2024!", OWN_DETAILS)):
-        response = client.post("/account/password", data={
-            "current_password": PASSWORD, "new_password": new, "confirm_password": new, "csrf_token": token})
+    for new, reason in (
+        ("password1234", "This is a very common password."),
+        ("qwertyuiop12", "This is similar to a commonly used password."),
+        ("WakefieldCouncil1", OWN_DETAILS),
+        ("DanaPrice2024!", OWN_DETAILS),
+    ):
+        response = client.post(
+            "/account/password",
+            data={"current_password": PASSWORD, "new_password": new, "confirm_password": new, "csrf_token": token},
+        )
         assert response.status_code == 400, new
         assert "This password would be easy to guess." in unescape(response.text), new
         assert reason in unescape(response.text), new
@@ -125,8 +135,15 @@ def test_the_first_sign_in_after_a_reset_refuses_a_guessable_password(client: Fl
     assert submit_password(theirs, person.email, one_time).status_code == 302
     assert submit_code(theirs, current_code(person)).status_code == 302
     token = page_csrf(theirs, "/account/password")
-    refused = theirs.post("/account/password", data={"current_password": one_time, "new_password": "password2024",
-                                                      "confirm_password": "password2024", "csrf_token": token})
+    refused = theirs.post(
+        "/account/password",
+        data={
+            "current_password": one_time,
+            "new_password": "password2024",
+            "confirm_password": "password2024",
+            "csrf_token": token,
+        },
+    )
     assert refused.status_code == 400 and "easy to guess" in refused.text
     assert theirs.get("/search").location.endswith("/account/password"), "still must change it"
 
@@ -135,12 +152,36 @@ def test_the_command_line_refuses_a_guessable_password_and_the_persons_own_detai
     runner = app.test_cli_runner()
     runner.invoke(args=["orgs", "add", "Calderdale Council", "--type", "local_authority"])
     for password in ("password1234", "CalderdaleCouncil99", "RobinHale1980"):
-        result = runner.invoke(args=["users", "add", "robin.hale@example.org", "--org", "Calderdale Council",
-                                     "--role", "practitioner", "--name", "Robin Hale", "--password-stdin"],
-                               input=password + "\n")
+        result = runner.invoke(
+            args=[
+                "users",
+                "add",
+                "robin.hale@example.org",
+                "--org",
+                "Calderdale Council",
+                "--role",
+                "practitioner",
+                "--name",
+                "Robin Hale",
+                "--password-stdin",
+            ],
+            input=password + "\n",
+        )
         assert result.exit_code != 0 and "easy to guess" in result.output, (password, result.output)
     assert db.session.scalar(select(func.count()).select_from(User)) == 0
-    accepted = runner.invoke(args=["users", "add", "robin.hale@example.org", "--org", "Calderdale Council",
-                                   "--role", "practitioner", "--name", "Robin Hale", "--password-stdin"],
-                             input="heron quarry velvet anchor\n")
+    accepted = runner.invoke(
+        args=[
+            "users",
+            "add",
+            "robin.hale@example.org",
+            "--org",
+            "Calderdale Council",
+            "--role",
+            "practitioner",
+            "--name",
+            "Robin Hale",
+            "--password-stdin",
+        ],
+        input="heron quarry velvet anchor\n",
+    )
     assert accepted.exit_code == 0, accepted.output

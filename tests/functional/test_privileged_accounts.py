@@ -73,20 +73,33 @@ def _take_over(app: Flask, admin: FlaskClient, person: User) -> tuple[FlaskClien
     page = theirs.get("/sign-in/enrol")
     found = re.search(r'id="manual-key">([A-Z2-7]+)<', page.text)
     assert found, page.text
-    enrolled = theirs.post("/sign-in/enrol", data={"code": code_at(found.group(1), time.time()),
-                                                   "csrf_token": csrf_token(page.text)})
+    enrolled = theirs.post(
+        "/sign-in/enrol", data={"code": code_at(found.group(1), time.time()), "csrf_token": csrf_token(page.text)}
+    )
     assert enrolled.status_code == 200, enrolled.text
     token = page_csrf(theirs, "/account/password")
-    changed = theirs.post("/account/password", data={"current_password": one_time, "new_password": NEW_PASSWORD,
-                                                      "confirm_password": NEW_PASSWORD, "csrf_token": token})
+    changed = theirs.post(
+        "/account/password",
+        data={
+            "current_password": one_time,
+            "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD,
+            "csrf_token": token,
+        },
+    )
     assert changed.status_code == 302, changed.text
     return theirs, unescape(enrolled.text)
 
 
 def _approve(index_team: FlaskClient, person: User, role: Role) -> int:
-    return index_team.post(f"/role-approvals/{person.id}", data={
-        "csrf_token": page_csrf(index_team, "/role-approvals"), "role": role.value, "decision": "approve",
-    }).status_code
+    return index_team.post(
+        f"/role-approvals/{person.id}",
+        data={
+            "csrf_token": page_csrf(index_team, "/role-approvals"),
+            "role": role.value,
+            "decision": "approve",
+        },
+    ).status_code
 
 
 def _reads_shielded_in_full(http: FlaskClient, child: Child) -> bool:
@@ -97,12 +110,23 @@ def _reads_shielded_in_full(http: FlaskClient, child: Child) -> bool:
 
 # Each privileged role, the other roles the person holds beside it, and whether they can use it.
 USES: dict[Role, tuple[tuple[Role, ...], Callable[[FlaskClient, Child], bool]]] = {
-    Role.SHIELDER: ((), lambda http, child: _reads_shielded_in_full(http, child)
-                    and http.get(f"/children/{child.index_id}/unshield").status_code == 200),
-    Role.AUDITOR: ((), lambda http, child: _reads_shielded_in_full(http, child)
-                   and http.get("/audit").status_code == 200),
-    Role.OVERRIDE: ((Role.PRACTITIONER,), lambda http, child: not _reads_shielded_in_full(http, child)
-                    and http.get(f"/children/{child.index_id}/override").status_code == 200),
+    Role.SHIELDER: (
+        (),
+        lambda http, child: (
+            _reads_shielded_in_full(http, child) and http.get(f"/children/{child.index_id}/unshield").status_code == 200
+        ),
+    ),
+    Role.AUDITOR: (
+        (),
+        lambda http, child: _reads_shielded_in_full(http, child) and http.get("/audit").status_code == 200,
+    ),
+    Role.OVERRIDE: (
+        (Role.PRACTITIONER,),
+        lambda http, child: (
+            not _reads_shielded_in_full(http, child)
+            and http.get(f"/children/{child.index_id}/override").status_code == 200
+        ),
+    ),
     Role.INDEX_TEAM: ((), lambda http, child: http.get("/role-approvals").status_code == 200),
 }
 
@@ -138,8 +162,7 @@ def test_a_reset_by_the_user_administrator_suspends_the_role_until_the_index_tea
     db.session.expire_all()
     [grant] = [g for g in db.session.get(User, person.id).role_grants if g.role is role]
     assert grant.in_effect and grant.suspended_at is None and grant.suspended_by_id is None
-    assert _events(AuditTag.ROLE_APPROVE)[-1].details == {"role": role.value,
-                                                          "suspended_because": "new token issued"}
+    assert _events(AuditTag.ROLE_APPROVE)[-1].details == {"role": role.value, "suspended_because": "new token issued"}
 
 
 def test_a_password_reset_alone_suspends_the_role_and_everyone_concerned_is_told(app: Flask) -> None:
@@ -175,9 +198,11 @@ def test_whoever_suspended_a_role_cannot_approve_it_again(app: Flask) -> None:
     person = make_user(Role.AUDITOR, organisation=organisation)
     both, _ = _signed_in(app, Role.USER_ADMIN, Role.INDEX_TEAM, organisation=organisation)
     assert both.post(f"/users/{person.id}/password", data={"csrf_token": page_csrf(both, "/users")}).status_code == 200
-    refused = both.post(f"/role-approvals/{person.id}", data={
-        "csrf_token": page_csrf(both, "/role-approvals"), "role": "auditor", "decision": "approve"},
-        follow_redirects=True)
+    refused = both.post(
+        f"/role-approvals/{person.id}",
+        data={"csrf_token": page_csrf(both, "/role-approvals"), "role": "auditor", "decision": "approve"},
+        follow_redirects=True,
+    )
     assert "someone else in the index team must approve it again" in unescape(refused.text)
     db.session.expire_all()
     assert Role.AUDITOR not in db.session.get(User, person.id).roles

@@ -23,8 +23,19 @@ def test_record_page_shows_details_and_who_is_working_with_the_child(client: Fla
     sign_in(client, make_user())
     response = client.get(f"/children/{child.index_id}")
     assert response.status_code == 200
-    for text in ("Oliver", "Bennett", "27 March 2016", "12 Meadow Lane", "LS6 2AB", "Sarah Bennett",
-                 "07700 900123", "Educational setting", "Ms Patel", "0113 496 0101", "Walsh"):
+    for text in (
+        "Oliver",
+        "Bennett",
+        "27 March 2016",
+        "12 Meadow Lane",
+        "LS6 2AB",
+        "Sarah Bennett",
+        "07700 900123",
+        "Educational setting",
+        "Ms Patel",
+        "0113 496 0101",
+        "Walsh",
+    ):
         assert text in response.text, text
     assert "9434765919" in response.text
 
@@ -33,12 +44,23 @@ def test_view_is_audited_with_the_search_reason(client: FlaskClient) -> None:
     child = make_child()
     user = make_user()
     sign_in(client, user)
-    client.post("/search", data={"purpose": "new_referral", "csrf_token": page_csrf(client),
-                                 "family_name": "Bennett", "date_of_birth": "27/03/2016"})
+    client.post(
+        "/search",
+        data={
+            "purpose": "new_referral",
+            "csrf_token": page_csrf(client),
+            "family_name": "Bennett",
+            "date_of_birth": "27/03/2016",
+        },
+    )
     client.get(f"/children/{child.index_id}")
     [event] = _views()
     assert (event.user_id, event.target_ids, event.reason, event.outcome) == (
-        user.id, [child.index_id], "new_referral", Outcome.SUCCESS)
+        user.id,
+        [child.index_id],
+        "new_referral",
+        Outcome.SUCCESS,
+    )
 
 
 def test_index_id_in_any_case_with_hyphens_finds_the_record(client: FlaskClient) -> None:
@@ -102,19 +124,25 @@ def test_shielded_record_is_shown_to_a_shielder(client: FlaskClient) -> None:
 def test_postcode_search_never_returns_a_shielded_child(client: FlaskClient) -> None:
     make_child(is_shielded=True)
     sign_in(client, make_user(Role.SHIELDER))
-    by_postcode = client.post("/api/v1/children/search", json={
-        "purpose": "case_work", "family_name": "Bennett", "given_name": "Oliver", "postcode": "LS6 2AB"})
+    by_postcode = client.post(
+        "/api/v1/children/search",
+        json={"purpose": "case_work", "family_name": "Bennett", "given_name": "Oliver", "postcode": "LS6 2AB"},
+    )
     assert by_postcode.json["results"] == []
-    by_birth = client.post("/api/v1/children/search", json={
-        "purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"})
+    by_birth = client.post(
+        "/api/v1/children/search",
+        json={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"},
+    )
     assert len(by_birth.json["results"]) == 1
 
 
 def test_shielded_search_result_shows_no_whereabouts(client: FlaskClient) -> None:
     make_child(is_shielded=True)
     sign_in(client, make_user(Role.PRACTITIONER))
-    body = client.post("/api/v1/children/search", json={
-        "purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"}).json
+    body = client.post(
+        "/api/v1/children/search",
+        json={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"},
+    ).json
     [result] = body["results"]
     assert result["shielded"] is True and "postcode" not in result and "town" not in result
 

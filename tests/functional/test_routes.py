@@ -15,9 +15,19 @@ from tests.factories import make_user, sign_in
 
 # The token endpoint is public in the guard's sense: it authenticates the client itself.
 # Signing in through an organisation's identity provider starts and returns before anyone is signed in.
-PUBLIC_ENDPOINTS = {"auth.login", "auth.code", "auth.enrol", "auth.recovery", "health.health", "static",
-                    "govuk_assets", "oauth.issue_token", "identity.choose", "identity.callback",
-                    "identity.link_self"}
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "auth.code",
+    "auth.enrol",
+    "auth.recovery",
+    "health.health",
+    "static",
+    "govuk_assets",
+    "oauth.issue_token",
+    "identity.choose",
+    "identity.callback",
+    "identity.link_self",
+}
 
 
 def _sample_path(rule) -> str:  # type: ignore[no-untyped-def]
@@ -74,8 +84,9 @@ def test_every_scope_guarded_endpoint_refuses_a_session_or_a_bad_token(app: Flas
     checked = 0
     for rule, method in _scope_guarded(app):
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic Zm9vOmJhcg=="}):
-            response = client.open(_sample_path(rule), method=method, headers=headers, data=b"x",
-                                   content_type="text/csv")
+            response = client.open(
+                _sample_path(rule), method=method, headers=headers, data=b"x", content_type="text/csv"
+            )
             assert response.status_code == 401, f"{method} {rule.rule} {headers}"
             assert response.headers["WWW-Authenticate"].startswith("Bearer "), rule.rule
             assert response.json["message"]

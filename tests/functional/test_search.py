@@ -42,8 +42,9 @@ def test_search_with_too_little_says_what_to_add(client: FlaskClient) -> None:
 
 def test_search_needs_a_reason(client: FlaskClient) -> None:
     sign_in(client, make_user())
-    response = client.post("/search", data={"csrf_token": page_csrf(client), "family_name": "Bennett",
-                                            "date_of_birth": "27/03/2016"})
+    response = client.post(
+        "/search", data={"csrf_token": page_csrf(client), "family_name": "Bennett", "date_of_birth": "27/03/2016"}
+    )
     assert "Select why you are searching" in response.text
 
 
@@ -55,8 +56,9 @@ def test_other_reason_needs_details(client: FlaskClient) -> None:
 
 def test_bad_values_get_field_messages(client: FlaskClient) -> None:
     sign_in(client, make_user())
-    response = _search(client, family_name="Bennett", date_of_birth="31/02/2016", postcode="NOT A CODE",
-                       nhs_number="1234567890")
+    response = _search(
+        client, family_name="Bennett", date_of_birth="31/02/2016", postcode="NOT A CODE", nhs_number="1234567890"
+    )
     assert "Enter the date of birth as day/month/year" in response.text
     assert "Enter a full UK postcode" in response.text
     assert "Enter a valid NHS number" in response.text
@@ -64,8 +66,9 @@ def test_bad_values_get_field_messages(client: FlaskClient) -> None:
 
 def test_search_without_csrf_token_is_refused(client: FlaskClient) -> None:
     sign_in(client, make_user())
-    response = client.post("/search", data={"purpose": "case_work", "family_name": "Bennett",
-                                            "date_of_birth": "27/03/2016"})
+    response = client.post(
+        "/search", data={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "27/03/2016"}
+    )
     assert "Your session expired or the form was not sent correctly" in response.text
     assert db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.RECORD_SEARCH)).all() == []
 
@@ -93,8 +96,11 @@ def test_search_by_identifiers(client: FlaskClient) -> None:
     child = make_child(upn="H801200001001")
     newer_authority = make_child(upn="U940200001001", nhs_number=None, given_name="Amara")
     sign_in(client, make_user())
-    for field, value in (("nhs_number", "943 476 5919"), ("index_id", child.index_id.lower()),
-                         ("upn", "H801200001001")):
+    for field, value in (
+        ("nhs_number", "943 476 5919"),
+        ("index_id", child.index_id.lower()),
+        ("upn", "H801200001001"),
+    ):
         response = _search(client, **{field: value})
         assert f"/children/{child.index_id}" in response.text, field
     response = _search(client, upn="U940200001001")
@@ -105,9 +111,15 @@ def test_search_by_identifiers(client: FlaskClient) -> None:
 def test_api_search_returns_ranked_results_with_matched_fields(client: FlaskClient) -> None:
     child = make_child()
     sign_in(client, make_user())
-    response = client.post("/api/v1/children/search", json={
-        "purpose": "new_referral", "family_name": " Bennett ", "given_name": "Olly", "date_of_birth": "2016-03-27",
-    })
+    response = client.post(
+        "/api/v1/children/search",
+        json={
+            "purpose": "new_referral",
+            "family_name": " Bennett ",
+            "given_name": "Olly",
+            "date_of_birth": "2016-03-27",
+        },
+    )
     assert response.status_code == 200
     body = response.json
     assert body["outcome"] == "results"
@@ -141,8 +153,10 @@ def test_api_too_many(client: FlaskClient) -> None:
     for number in range(11):
         make_child(given_name=f"Child{chr(65 + number)}", nhs_number=None)
     sign_in(client, make_user())
-    response = client.post("/api/v1/children/search", json={
-        "purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"})
+    response = client.post(
+        "/api/v1/children/search",
+        json={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"},
+    )
     assert response.json == {"outcome": "too_many", "message": response.json["message"], "results": []}
     assert "Too many matches" in response.json["message"]
 
@@ -152,8 +166,10 @@ def test_search_fails_whole_when_the_audit_event_cannot_be_written(client: Flask
     sign_in(client, make_user())
     csrf = page_csrf(client)
     db.session.execute(__import__("sqlalchemy").text("ALTER TABLE audit_events RENAME TO audit_events_gone"))
-    response = client.post("/search", data={"purpose": "case_work", "csrf_token": csrf, "family_name": "Bennett",
-                                            "date_of_birth": "27/03/2016"})
+    response = client.post(
+        "/search",
+        data={"purpose": "case_work", "csrf_token": csrf, "family_name": "Bennett", "date_of_birth": "27/03/2016"},
+    )
     assert response.status_code == 503  # written by the commit, which fails
     assert "Bennett" not in response.text and "/children/" not in response.text
 

@@ -41,8 +41,10 @@ def _page_search(client: FlaskClient) -> TestResponse:
 
 
 def _api_search(client: FlaskClient) -> TestResponse:
-    return client.post("/api/v1/children/search", json={"purpose": "case_work", "family_name": "Bennett",
-                                                        "date_of_birth": "2016-03-27"})
+    return client.post(
+        "/api/v1/children/search",
+        json={"purpose": "case_work", "family_name": "Bennett", "date_of_birth": "2016-03-27"},
+    )
 
 
 def _searches(client: FlaskClient, count: int) -> None:
@@ -73,13 +75,22 @@ def _retry_after(response: TestResponse) -> int:
 
 
 def _refused(user: User) -> list[AuditEvent]:
-    return list(db.session.scalars(select(AuditEvent).where(
-        AuditEvent.tag == AuditTag.RECORD_SEARCH, AuditEvent.user_id == user.id,
-        AuditEvent.outcome == Outcome.DENIED).order_by(AuditEvent.id)))
+    return list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(
+                AuditEvent.tag == AuditTag.RECORD_SEARCH,
+                AuditEvent.user_id == user.id,
+                AuditEvent.outcome == Outcome.DENIED,
+            )
+            .order_by(AuditEvent.id)
+        )
+    )
 
 
-def test_the_31st_search_in_a_minute_gets_a_page_saying_when_to_search_again(limited: Flask,
-                                                                            client: FlaskClient) -> None:
+def test_the_31st_search_in_a_minute_gets_a_page_saying_when_to_search_again(
+    limited: Flask, client: FlaskClient
+) -> None:
     _signed_in(client)
     _searches(client, PER_MINUTE - 1)
     assert _page_search(client).status_code == 200  # the 30th, on the page: page and API share one count
@@ -110,8 +121,9 @@ def test_the_31st_api_search_in_a_minute_is_a_429_in_the_error_shape(limited: Fl
     assert _api_search(client).status_code == 200
 
 
-def test_a_refused_search_is_audited_and_does_not_count(limited: Flask, client: FlaskClient,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_refused_search_is_audited_and_does_not_count(
+    limited: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(limited.config, "SEARCH_LIMIT_PER_MINUTE", 3)
     monkeypatch.setitem(limited.config, "SEARCH_LIMIT_PER_DAY", 5)
     user = _signed_in(client)
@@ -148,8 +160,7 @@ def test_limits_are_per_person_not_per_organisation(limited: Flask, client: Flas
     assert _api_search(client).status_code == 429
 
 
-def test_searches_a_day_ago_are_forgotten(limited: Flask, client: FlaskClient,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_searches_a_day_ago_are_forgotten(limited: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(limited.config, "SEARCH_LIMIT_PER_MINUTE", 2)
     monkeypatch.setitem(limited.config, "SEARCH_LIMIT_PER_DAY", 2)
     user = _signed_in(client)
@@ -161,14 +172,21 @@ def test_searches_a_day_ago_are_forgotten(limited: Flask, client: FlaskClient,
     assert len(db.session.scalars(select(RecentSearch).where(RecentSearch.user_id == user.id)).all()) == 1
 
 
-def test_mediated_searches_count_to_the_index_team_member_whoever_they_act_for(limited: Flask,
-                                                                              client: FlaskClient) -> None:
+def test_mediated_searches_count_to_the_index_team_member_whoever_they_act_for(
+    limited: Flask, client: FlaskClient
+) -> None:
     member = _signed_in(client, Role.INDEX_TEAM)
 
     def act_for(name: str) -> None:
-        response = client.post("/mediated-access", data={
-            "csrf_token": page_csrf(client, "/mediated-access"), "practitioner_name": name,
-            "practitioner_organisation": "Wexley Family Practice", "contact": "0161 496 0733"})
+        response = client.post(
+            "/mediated-access",
+            data={
+                "csrf_token": page_csrf(client, "/mediated-access"),
+                "practitioner_name": name,
+                "practitioner_organisation": "Wexley Family Practice",
+                "contact": "0161 496 0733",
+            },
+        )
         assert response.status_code == 302
 
     act_for("Ms Dana Okafor")
@@ -183,43 +201,61 @@ def test_mediated_searches_count_to_the_index_team_member_whoever_they_act_for(l
     assert counted == [member.id] * PER_MINUTE
 
 
-def test_a_search_that_is_not_run_is_not_counted(limited: Flask, client: FlaskClient,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_search_that_is_not_run_is_not_counted(
+    limited: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Too few details, or a bad field, is a message to put right, not a search."""
     monkeypatch.setitem(limited.config, "SEARCH_LIMIT_PER_MINUTE", 1)
     _signed_in(client)
     thin = client.post("/api/v1/children/search", json={"purpose": "case_work", "given_name": "Oliver"})
     assert thin.status_code == 400
-    assert client.post("/search", data={"purpose": "case_work", "csrf_token": page_csrf(client),
-                                        "family_name": "Bennett"}).status_code == 200
+    assert (
+        client.post(
+            "/search", data={"purpose": "case_work", "csrf_token": page_csrf(client), "family_name": "Bennett"}
+        ).status_code
+        == 200
+    )
     assert db.session.scalars(select(RecentSearch)).all() == []
     assert _api_search(client).status_code == 200
     assert _api_search(client).status_code == 429
 
 
 def test_search_limits_are_configured_and_checked(tmp_path: Path) -> None:
-    production = {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/index",
-                  "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "AUDIT_CHECKPOINT_KEY": "k" * 40}
+    production = {
+        "CHILD_INDEX_ENV": "production",
+        "SECRET_KEY": "x" * 40,
+        "DATABASE_URL": "postgresql://db/index",
+        "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "AUDIT_CHECKPOINT_KEY": "k" * 40,
+    }
     settings = load_settings(str(tmp_path), production)
     assert (settings.search_limit_per_minute, settings.search_limit_per_day) == (30, 300)
     assert settings.unusual_lookups_per_day == 200
     assert settings.flask_config()["SEARCH_LIMIT_PER_MINUTE"] == 30
-    chosen = load_settings(str(tmp_path), {**production, "SEARCH_LIMIT_PER_MINUTE": "10",
-                                           "SEARCH_LIMIT_PER_DAY": "100", "UNUSUAL_LOOKUPS_PER_DAY": "80"})
+    chosen = load_settings(
+        str(tmp_path),
+        {**production, "SEARCH_LIMIT_PER_MINUTE": "10", "SEARCH_LIMIT_PER_DAY": "100", "UNUSUAL_LOOKUPS_PER_DAY": "80"},
+    )
     assert (chosen.search_limit_per_minute, chosen.search_limit_per_day, chosen.unusual_lookups_per_day) == (
-        10, 100, 80)
-    for name, value, message in (("SEARCH_LIMIT_PER_MINUTE", "many", "must be a whole number"),
-                                 ("SEARCH_LIMIT_PER_MINUTE", "0", "must be at least 1"),
-                                 ("SEARCH_LIMIT_PER_DAY", "20", "must be at least SEARCH_LIMIT_PER_MINUTE"),
-                                 ("UNUSUAL_LOOKUPS_PER_DAY", "-5", "must be at least 1")):
+        10,
+        100,
+        80,
+    )
+    for name, value, message in (
+        ("SEARCH_LIMIT_PER_MINUTE", "many", "must be a whole number"),
+        ("SEARCH_LIMIT_PER_MINUTE", "0", "must be at least 1"),
+        ("SEARCH_LIMIT_PER_DAY", "20", "must be at least SEARCH_LIMIT_PER_MINUTE"),
+        ("UNUSUAL_LOOKUPS_PER_DAY", "-5", "must be at least 1"),
+    ):
         with pytest.raises(ConfigError, match=message):
             load_settings(str(tmp_path), {**production, name: value})
     testing = load_settings(str(tmp_path), {"CHILD_INDEX_ENV": "testing"})
     assert testing.search_limit_per_minute > 10_000, "the test suite and benchmarks search faster than a person"
 
 
-def test_one_persons_searches_on_many_workers_at_once_share_one_count(committed_app: Flask,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_persons_searches_on_many_workers_at_once_share_one_count(
+    committed_app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Requests in threads, each with its own context and database connection, as workers are: the
     count is the database's, so exactly the limit's searches run however they interleave."""
     monkeypatch.setitem(committed_app.config, "SEARCH_LIMIT_PER_MINUTE", 5)

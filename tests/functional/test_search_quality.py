@@ -37,15 +37,16 @@ def _found_in_top_three(query: Query, child: Child) -> bool:
 def _typo(name: str, rng: random.Random) -> str:
     position = rng.randrange(1, len(name))
     replacement = rng.choice([c for c in "abcdefghijklmnopqrstuvwxyz" if c != name[position].lower()])
-    return name[:position] + replacement + name[position + 1:]
+    return name[:position] + replacement + name[position + 1 :]
 
 
 def _variant(given: str) -> str | None:
     tokens = name_tokens(given)
     if not tokens:
         return None
-    others = sorted(name for name, canon in _given().items() if canon & _given().get(tokens[0], frozenset())
-                    and name != tokens[0])
+    others = sorted(
+        name for name, canon in _given().items() if canon & _given().get(tokens[0], frozenset()) and name != tokens[0]
+    )
     return others[0].capitalize() if others else None
 
 
@@ -55,8 +56,9 @@ def _build(app: Flask) -> tuple[list[tuple[ChildSpec, Child]], random.Random]:
     made = [(spec, create_child(spec, None, organisations)) for spec in factory.children(600)]
     rng = random.Random(5)
     for spec, _child in rng.sample(made, 30):
-        hyphenated = replace(spec, family_name=f"{spec.family_name}-{factory.faker.last_name()}", nhs_number=None,
-                             upn=None)
+        hyphenated = replace(
+            spec, family_name=f"{spec.family_name}-{factory.faker.last_name()}", nhs_number=None, upn=None
+        )
         made.append((hyphenated, create_child(hyphenated, None, organisations)))
     db.session.commit()
     return made, rng
@@ -72,24 +74,55 @@ def test_search_quality_on_generated_children(app: Flask) -> None:
 
     nicknames = [(s, c, v) for s, c in made if (v := _variant(s.given_name))]
     for spec, child, variant in rng.sample(nicknames, SAMPLE):
-        check("nickname", spec, child, given_name=variant, family_name=spec.family_name,
-              date_of_birth=spec.date_of_birth)
+        check(
+            "nickname", spec, child, given_name=variant, family_name=spec.family_name, date_of_birth=spec.date_of_birth
+        )
     for spec, child in rng.sample(made, SAMPLE):
-        check("typo", spec, child, given_name=spec.given_name, family_name=_typo(spec.family_name, rng),
-              date_of_birth=spec.date_of_birth)
-        check("typo in the given name", spec, child, given_name=_typo(spec.given_name, rng),
-              family_name=spec.family_name, date_of_birth=spec.date_of_birth)
-        check("given and family swapped", spec, child, given_name=spec.family_name,
-              family_name=spec.given_name, date_of_birth=spec.date_of_birth)
+        check(
+            "typo",
+            spec,
+            child,
+            given_name=spec.given_name,
+            family_name=_typo(spec.family_name, rng),
+            date_of_birth=spec.date_of_birth,
+        )
+        check(
+            "typo in the given name",
+            spec,
+            child,
+            given_name=_typo(spec.given_name, rng),
+            family_name=spec.family_name,
+            date_of_birth=spec.date_of_birth,
+        )
+        check(
+            "given and family swapped",
+            spec,
+            child,
+            given_name=spec.family_name,
+            family_name=spec.given_name,
+            date_of_birth=spec.date_of_birth,
+        )
     swappable = [(s, c) for s, c in made if swapped_day_month(s.date_of_birth)]
     for spec, child in rng.sample(swappable, SAMPLE):
-        check("day and month swapped", spec, child, given_name=spec.given_name, family_name=spec.family_name,
-              date_of_birth=swapped_day_month(spec.date_of_birth))
+        check(
+            "day and month swapped",
+            spec,
+            child,
+            given_name=spec.given_name,
+            family_name=spec.family_name,
+            date_of_birth=swapped_day_month(spec.date_of_birth),
+        )
     hyphenated = [(s, c) for s, c in made if "-" in s.family_name]
     for spec, child in hyphenated:
         for part in spec.family_name.split("-"):
-            check("one part of a hyphenated surname", spec, child, given_name=spec.given_name, family_name=part,
-                  date_of_birth=spec.date_of_birth)
+            check(
+                "one part of a hyphenated surname",
+                spec,
+                child,
+                given_name=spec.given_name,
+                family_name=part,
+                date_of_birth=spec.date_of_birth,
+            )
     assert misses == {}
 
 

@@ -65,8 +65,9 @@ def _person() -> tuple[str, str]:
 def _sign_in_form(client: FlaskClient, email: str, referer: str | None) -> tuple[int, str]:
     token = csrf_token(client.get(f"{ORIGIN}/sign-in").text)
     headers = {"Referer": referer} if referer else {}
-    response = client.post(f"{ORIGIN}/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": token},
-                           headers=headers)
+    response = client.post(
+        f"{ORIGIN}/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": token}, headers=headers
+    )
     return response.status_code, response.text
 
 
@@ -99,15 +100,25 @@ def test_production_signs_in_with_a_same_origin_referer(app_in: AppIn) -> None:
     status, _ = _sign_in_form(client, email, f"{ORIGIN}/sign-in")
     assert status == 302
     token = csrf_token(client.get(f"{ORIGIN}/sign-in/code").text)
-    response = client.post(f"{ORIGIN}/sign-in/code", data={"code": code_at(secret, time.time()), "csrf_token": token},
-                           headers={"Referer": f"{ORIGIN}/sign-in/code"})
+    response = client.post(
+        f"{ORIGIN}/sign-in/code",
+        data={"code": code_at(secret, time.time()), "csrf_token": token},
+        headers={"Referer": f"{ORIGIN}/sign-in/code"},
+    )
     assert response.status_code == 302
     assert client.get(f"{ORIGIN}/search").status_code == 200
     assert client.get_cookie("__Host-child_index_session", domain="childindex.example") is not None
 
 
-@pytest.mark.parametrize("referer", [None, "https://elsewhere.example/sign-in", "http://childindex.example/sign-in",
-                                     "https://childindex.example:8443/sign-in"])
+@pytest.mark.parametrize(
+    "referer",
+    [
+        None,
+        "https://elsewhere.example/sign-in",
+        "http://childindex.example/sign-in",
+        "https://childindex.example:8443/sign-in",
+    ],
+)
 def test_production_refuses_a_form_without_a_referer_from_its_own_origin(app_in: AppIn, referer: str | None) -> None:
     email, _ = _person()
     client = app_in("production").test_client()
@@ -119,8 +130,9 @@ def test_production_refuses_a_same_origin_form_without_its_token(app_in: AppIn) 
     email, _ = _person()
     client = app_in("production").test_client()
     client.get(f"{ORIGIN}/sign-in")
-    response = client.post(f"{ORIGIN}/sign-in", data={"email": email, "password": PASSWORD},
-                           headers={"Referer": f"{ORIGIN}/sign-in"})
+    response = client.post(
+        f"{ORIGIN}/sign-in", data={"email": email, "password": PASSWORD}, headers={"Referer": f"{ORIGIN}/sign-in"}
+    )
     assert response.status_code == 400
 
 
@@ -133,6 +145,7 @@ def test_behind_a_trusted_proxy_the_forwarded_scheme_makes_the_request_https(app
     form = {"email": email, "password": PASSWORD, "csrf_token": token}
     refused = client.post("http://childindex.example/sign-in", data=form, headers=forwarded)
     assert refused.status_code == 400
-    accepted = client.post("http://childindex.example/sign-in", data=form,
-                           headers={**forwarded, "Referer": f"{ORIGIN}/sign-in"})
+    accepted = client.post(
+        "http://childindex.example/sign-in", data=form, headers={**forwarded, "Referer": f"{ORIGIN}/sign-in"}
+    )
     assert accepted.status_code == 302

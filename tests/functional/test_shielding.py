@@ -36,8 +36,11 @@ def _events(tag: AuditTag) -> list[AuditEvent]:
 
 
 def _decisions(child: Child) -> list[ShieldingDecision]:
-    return list(db.session.scalars(
-        select(ShieldingDecision).where(ShieldingDecision.child_id == child.id).order_by(ShieldingDecision.id)))
+    return list(
+        db.session.scalars(
+            select(ShieldingDecision).where(ShieldingDecision.child_id == child.id).order_by(ShieldingDecision.id)
+        )
+    )
 
 
 def _signed_in_shielder(client: FlaskClient) -> User:
@@ -50,14 +53,20 @@ def _signed_in_shielder(client: FlaskClient) -> User:
 
 def _shield(client: FlaskClient, child: Child, code: str, **changes: object) -> TestResponse:
     path = f"/children/{child.index_id}/shield"
-    data: dict[str, object] = {"reason": "domestic_abuse", "note": "Mother and child in a refuge since May.",
-                               "review_date": REVIEW, "code": code, "csrf_token": page_csrf(client, path)}
+    data: dict[str, object] = {
+        "reason": "domestic_abuse",
+        "note": "Mother and child in a refuge since May.",
+        "review_date": REVIEW,
+        "code": code,
+        "csrf_token": page_csrf(client, path),
+    }
     data.update(changes)
     return client.post(path, data={key: value for key, value in data.items() if value is not None})
 
 
-def _unshield(client: FlaskClient, child: Child, code: str,
-              note: str = "Family rehoused; risk has passed.") -> TestResponse:
+def _unshield(
+    client: FlaskClient, child: Child, code: str, note: str = "Family rehoused; risk has passed."
+) -> TestResponse:
     path = f"/children/{child.index_id}/unshield"
     return client.post(path, data={"note": note, "code": code, "csrf_token": page_csrf(client, path)})
 
@@ -75,7 +84,10 @@ def test_a_shielder_shields_a_record_with_a_reason_a_note_and_a_review_date(clie
     assert child.is_shielded
     [decision] = _decisions(child)
     assert (decision.action, decision.reason, decision.decided_by_id) == (
-        ShieldAction.SHIELD, ShieldReason.DOMESTIC_ABUSE, shielder.id)
+        ShieldAction.SHIELD,
+        ShieldReason.DOMESTIC_ABUSE,
+        shielder.id,
+    )
     assert decision.review_date == date.today() + timedelta(days=90)
     [event] = _events(AuditTag.SHIELD_ADD)
     assert (event.user_id, event.target_ids, event.reason) == (shielder.id, [child.index_id], "domestic_abuse")
@@ -112,23 +124,40 @@ def test_every_other_role_is_refused_shielding_and_unshielding(client: FlaskClie
     for action in ("shield", "unshield"):
         path = f"/children/{child.index_id}/{action}"
         assert client.get(path).status_code == 403, (role, action)
-        posted = client.post(path, data={"csrf_token": token, "reason": "other", "note": "A note long enough.",
-                                         "review_date": REVIEW, "code": current_code(user)})
+        posted = client.post(
+            path,
+            data={
+                "csrf_token": token,
+                "reason": "other",
+                "note": "A note long enough.",
+                "review_date": REVIEW,
+                "code": current_code(user),
+            },
+        )
         assert posted.status_code == 403, (role, action)
     db.session.expire_all()
     assert child.is_shielded and _decisions(child) == []
     # Only the shielding requests count: an index-team user is also refused the search page on the way to a form.
-    refusals = [e for e in _events(AuditTag.ACCESS_DENIED) if e.details["endpoint"] in ("shields.shield",
-                                                                                          "shields.unshield")]
+    refusals = [
+        e for e in _events(AuditTag.ACCESS_DENIED) if e.details["endpoint"] in ("shields.shield", "shields.unshield")
+    ]
     assert len(refusals) == 4
 
 
 def test_the_children_at_the_same_address_are_offered_and_shielded_in_the_same_step(client: FlaskClient) -> None:
     child = make_child()
-    sister = make_child(given_name="Isla", date_of_birth=date(2018, 6, 1), nhs_number=None,
-                        address=AddressSpec("12, meadow lane", "Leeds", "ls62ab"))
-    neighbour = make_child(given_name="Noah", family_name="Carter", nhs_number=None,
-                           address=AddressSpec("14 Meadow Lane", "Leeds", "LS6 2AB"))
+    sister = make_child(
+        given_name="Isla",
+        date_of_birth=date(2018, 6, 1),
+        nhs_number=None,
+        address=AddressSpec("12, meadow lane", "Leeds", "ls62ab"),
+    )
+    neighbour = make_child(
+        given_name="Noah",
+        family_name="Carter",
+        nhs_number=None,
+        address=AddressSpec("14 Meadow Lane", "Leeds", "LS6 2AB"),
+    )
     already = make_child(given_name="Ava", date_of_birth=date(2014, 1, 9), nhs_number=None, is_shielded=True)
     shielder = _signed_in_shielder(client)
 
@@ -161,8 +190,9 @@ def test_a_shielder_is_warned_of_a_household_left_unshielded(client: FlaskClient
 
 def test_a_household_child_not_offered_cannot_be_slipped_in(client: FlaskClient) -> None:
     child = make_child()
-    elsewhere = make_child(given_name="Noah", family_name="Carter", nhs_number=None,
-                           address=AddressSpec("3 Other Road", "York", "YO1 7HH"))
+    elsewhere = make_child(
+        given_name="Noah", family_name="Carter", nhs_number=None, address=AddressSpec("3 Other Road", "York", "YO1 7HH")
+    )
     shielder = _signed_in_shielder(client)
     response = _shield(client, child, current_code(shielder), household=[elsewhere.index_id])
     assert response.status_code == 400 and "not a valid choice" in response.text
@@ -221,15 +251,18 @@ def test_repeated_wrong_codes_lock_the_account(client: FlaskClient) -> None:
     assert _events(AuditTag.REAUTH_FAILURE)[-1].outcome is Outcome.DENIED
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"reason": None}, "Select why the child must be shielded"),
-    ({"note": "   "}, "Write a note for shielders and auditors"),
-    ({"review_date": date.today().strftime("%d/%m/%Y")}, "The review date must be in the future"),
-    ({"review_date": (date.today() + timedelta(days=800)).strftime("%d/%m/%Y")}, "within a year"),
-    ({"review_date": "next spring"}, "Enter the review date as day/month/year"),
-    ({"code": "12345"}, "The security code must be 6 digits"),
-    ({"note": "x" * 2001}, "Field cannot be longer than 2000 characters"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"reason": None}, "Select why the child must be shielded"),
+        ({"note": "   "}, "Write a note for shielders and auditors"),
+        ({"review_date": date.today().strftime("%d/%m/%Y")}, "The review date must be in the future"),
+        ({"review_date": (date.today() + timedelta(days=800)).strftime("%d/%m/%Y")}, "within a year"),
+        ({"review_date": "next spring"}, "Enter the review date as day/month/year"),
+        ({"code": "12345"}, "The security code must be 6 digits"),
+        ({"note": "x" * 2001}, "Field cannot be longer than 2000 characters"),
+    ],
+)
 def test_a_shielding_form_with_a_mistake_is_refused_with_a_message(
     client: FlaskClient, changes: dict[str, object], message: str
 ) -> None:
@@ -265,14 +298,22 @@ def test_searches_by_name_find_a_shielded_child_and_postcode_searches_never_do(c
     assert child.index_id in page and "Shielded" in page and "LS6" not in page
     [result] = practitioner.post("/api/v1/children/search", json=by_name).json["results"]
     assert result["shielded"] is True and result["index_id"] == child.index_id
-    for with_postcode in ({"family_name": "Bennett", "given_name": "Oliver", "postcode": "LS6 2AB"},
-                          {"nhs_number": "9434765919", "postcode": "LS6 2AB", "family_name": "Bennett"},
-                          {"index_id": child.index_id, "postcode": "LS6 2AB", "family_name": "Bennett"}):
+    for with_postcode in (
+        {"family_name": "Bennett", "given_name": "Oliver", "postcode": "LS6 2AB"},
+        {"nhs_number": "9434765919", "postcode": "LS6 2AB", "family_name": "Bennett"},
+        {"index_id": child.index_id, "postcode": "LS6 2AB", "family_name": "Bennett"},
+    ):
         for searcher in (practitioner, client):
             body = searcher.post("/api/v1/children/search", json={"purpose": "case_work", **with_postcode}).json
             assert body["results"] == [], with_postcode
-            page = searcher.post("/search", data={"purpose": "case_work", "csrf_token": token if searcher is
-                                                  practitioner else page_csrf(client), **with_postcode}).text
+            page = searcher.post(
+                "/search",
+                data={
+                    "purpose": "case_work",
+                    "csrf_token": token if searcher is practitioner else page_csrf(client),
+                    **with_postcode,
+                },
+            ).text
             assert f'href="/children/{child.index_id}"' not in page, with_postcode
 
 

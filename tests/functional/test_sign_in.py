@@ -204,9 +204,16 @@ def test_cookie_holds_only_a_random_id(client: FlaskClient, app: Flask) -> None:
 def test_production_cookie_attributes(migrated_app: Flask) -> None:
     from index_service.config import load_settings
 
-    settings = load_settings("/tmp", {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40,
-                                      "DATABASE_URL": "postgresql://db/index",
-                                      "TOTP_ENCRYPTION_KEY": "A" * 43 + "=", "AUDIT_CHECKPOINT_KEY": "k" * 40})
+    settings = load_settings(
+        "/tmp",
+        {
+            "CHILD_INDEX_ENV": "production",
+            "SECRET_KEY": "x" * 40,
+            "DATABASE_URL": "postgresql://db/index",
+            "TOTP_ENCRYPTION_KEY": "A" * 43 + "=",
+            "AUDIT_CHECKPOINT_KEY": "k" * 40,
+        },
+    )
     config = settings.flask_config()
     assert config["SESSION_COOKIE_NAME"].startswith("__Host-")
     assert config["SESSION_COOKIE_SECURE"] is True

@@ -44,16 +44,18 @@ def _enrol(client: FlaskClient, user: User) -> list[str]:
     assert page.status_code == 200 and "<svg" in page.text and "QR code for your authenticator app" in page.text
     key = re.search(r'id="manual-key">([A-Z2-7]+)<', page.text).group(1)
     assert client.get("/sign-in/enrol").text.count(key) == 1, "a reload shows the same key"
-    response = client.post("/sign-in/enrol", data={"code": code_at(key, time.time()),
-                                                   "csrf_token": csrf_token(page.text)})
+    response = client.post(
+        "/sign-in/enrol", data={"code": code_at(key, time.time()), "csrf_token": csrf_token(page.text)}
+    )
     assert response.status_code == 200, response.text
     return re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", response.text)
 
 
 def test_secrets_are_encrypted_at_rest(client: FlaskClient) -> None:
     user = make_user()
-    stored = db.session.execute(text("SELECT totp_secret_encrypted FROM users WHERE id = :id"),
-                                {"id": user.id}).scalar_one()
+    stored = db.session.execute(
+        text("SELECT totp_secret_encrypted FROM users WHERE id = :id"), {"id": user.id}
+    ).scalar_one()
     assert user.totp_secret and user.totp_secret not in stored and stored.startswith("gAAAAA")
     assert unseal(TOTP_KEYS, stored) == user.totp_secret
     sign_in(client, user)
@@ -143,8 +145,10 @@ def test_a_recovery_code_works_once_and_alerts_the_administrator(app: Flask) -> 
     client = app.test_client()
     submit_password(client, user.email)
     page = client.get("/sign-in/recovery-code")
-    response = client.post("/sign-in/recovery-code", data={"recovery_code": codes[3].upper().replace("-", " "),
-                                                            "csrf_token": csrf_token(page.text)})
+    response = client.post(
+        "/sign-in/recovery-code",
+        data={"recovery_code": codes[3].upper().replace("-", " "), "csrf_token": csrf_token(page.text)},
+    )
     assert response.status_code == 302
     assert "you have 9 left" in client.get(response.location, follow_redirects=True).text
     notice = db.session.scalars(select(AdminNotice).where(AdminNotice.user_id == user.id)).one()
@@ -154,8 +158,7 @@ def test_a_recovery_code_works_once_and_alerts_the_administrator(app: Flask) -> 
     again = app.test_client()
     submit_password(again, user.email)
     page = again.get("/sign-in/recovery-code")
-    reused = again.post("/sign-in/recovery-code", data={"recovery_code": codes[3],
-                                                         "csrf_token": csrf_token(page.text)})
+    reused = again.post("/sign-in/recovery-code", data={"recovery_code": codes[3], "csrf_token": csrf_token(page.text)})
     assert reused.status_code == 401 and "Each recovery code works once" in reused.text
     assert again.get("/search").status_code == 302
 
@@ -192,7 +195,9 @@ def test_a_revoked_token_no_longer_signs_in_and_a_reissued_one_enrols_afresh(app
     codes = _enrol(app.test_client(), person)
     assert len(codes) == 10 and person.totp_secret != old_secret
     assert [e.tag for e in _events(AuditTag.TOKEN_REVOKE) + _events(AuditTag.TOKEN_ISSUE)] == [
-        AuditTag.TOKEN_REVOKE, AuditTag.TOKEN_ISSUE]
+        AuditTag.TOKEN_REVOKE,
+        AuditTag.TOKEN_ISSUE,
+    ]
 
 
 def test_recovery_codes_die_with_a_revoked_token(app: Flask) -> None:
@@ -202,8 +207,9 @@ def test_recovery_codes_die_with_a_revoked_token(app: Flask) -> None:
     client = app.test_client()
     assert submit_password(client, user.email).location.endswith("/sign-in/enrol")
     page = client.get("/sign-in/recovery-code")
-    response = client.post("/sign-in/recovery-code", data={"recovery_code": codes[0],
-                                                            "csrf_token": csrf_token(page.text)})
+    response = client.post(
+        "/sign-in/recovery-code", data={"recovery_code": codes[0], "csrf_token": csrf_token(page.text)}
+    )
     assert response.status_code == 401
 
 

@@ -91,13 +91,15 @@ def _source_system(app: Flask) -> tuple[Caller, dict[str, Any]]:
     db.session.commit()
     http = app.test_client()
     basic = base64.b64encode(f"{registered.client_id}:{secret}".encode()).decode()
-    issued = http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials"},
-                       headers={"Authorization": f"Basic {basic}"})
+    issued = http.post(
+        "/api/v1/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
     assert issued.status_code == 200, issued.text
     bearer = {"Authorization": f"Bearer {issued.json['access_token']}"}
     extract = ",".join(row("R1")) + "\n" + ",".join(row("R1").values()) + "\n"
-    submitted = http.post(f"/api/v1/sources/{source.id}/loads", data=extract.encode(), content_type="text/csv",
-                          headers=bearer)
+    submitted = http.post(
+        f"/api/v1/sources/{source.id}/loads", data=extract.encode(), content_type="text/csv", headers=bearer
+    )
     assert submitted.status_code == 202, submitted.text
     return Caller("source system", http, bearer), {"source_id": source.id, "load_id": submitted.json["load_id"]}
 
@@ -108,8 +110,12 @@ def _callers(app: Flask) -> tuple[list[Caller], dict[str, Any]]:
     auditor_client, auditor = _signed_in(app, Role.AUDITOR)
     system, theirs = _source_system(app)
     own = {"index_id": child.index_id, "user_id": auditor.id, "organisation_id": auditor.organisation_id, **theirs}
-    callers = [Caller("nobody", app.test_client()), Caller("practitioner", practitioner),
-               Caller("auditor", auditor_client), system]
+    callers = [
+        Caller("nobody", app.test_client()),
+        Caller("practitioner", practitioner),
+        Caller("auditor", auditor_client),
+        system,
+    ]
     return callers, own
 
 
@@ -120,8 +126,7 @@ def _operations(schema: Any) -> Iterator[Any]:
 
 def _send(case: Any, caller: Caller, tally: Tally) -> None:
     # Buffered: a streamed body (a load report) is read inside the request's own context, as a server reads it.
-    response = case.call(app=caller.client.application, session=caller.client, headers=caller.headers,
-                         buffered=True)
+    response = case.call(app=caller.client.application, session=caller.client, headers=caller.headers, buffered=True)
     tally.statuses[caller.role, response.status_code] += 1
     label = f"{caller.role}: {case.method} {case.formatted_path} -> {response.status_code}"
     if response.status_code >= 500:
@@ -135,8 +140,14 @@ def _send(case: Any, caller: Caller, tally: Tally) -> None:
 
 def _fuzz(operation: Any, mode: GenerationMode, callers: list[Caller], own: dict[str, Any], tally: Tally) -> None:
     @given(case=operation.as_strategy(generation_mode=mode), use_own=st.booleans())
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case: Any, use_own: bool) -> None:
         if use_own:
             for name in case.path_parameters or {}:
@@ -153,8 +164,9 @@ def _fuzz(operation: Any, mode: GenerationMode, callers: list[Caller], own: dict
 
 
 @pytest.mark.parametrize("shard", range(SHARDS))
-def test_no_operation_gives_a_server_error(app: Flask, shard: int, caplog: pytest.LogCaptureFixture,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_operation_gives_a_server_error(
+    app: Flask, shard: int, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Alembic's logging set-up disables the loggers that exist when the migrations run; the error's own is wanted.
     monkeypatch.setattr(logging.getLogger("index_service.errors"), "disabled", False)
     caplog.set_level(logging.ERROR)
@@ -169,8 +181,10 @@ def test_no_operation_gives_a_server_error(app: Flask, shard: int, caplog: pytes
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             _fuzz(operation, mode, callers, own, tally)
     requests = sum(tally.statuses.values())
-    print(f"\nshard {shard}: {len(tally.operations)} operations, {tally.cases} cases, {requests} requests, "
-          f"{len(tally.server_errors)} server errors, {len(tally.nonconforming)} answers unlike the document; "
-          f"statuses {sorted(tally.statuses.items())}")
+    print(
+        f"\nshard {shard}: {len(tally.operations)} operations, {tally.cases} cases, {requests} requests, "
+        f"{len(tally.server_errors)} server errors, {len(tally.nonconforming)} answers unlike the document; "
+        f"statuses {sorted(tally.statuses.items())}"
+    )
     assert not tally.server_errors, "\n".join(tally.server_errors[:10]) + "\n" + caplog.text[:5000]
     assert not tally.nonconforming, "\n".join(tally.nonconforming[:5])

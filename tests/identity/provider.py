@@ -42,9 +42,13 @@ class Provider:
         how = self.behaviour
         now = int(time.time())
         claims = {
-            "iss": how.get("iss", self.issuer), "sub": how.get("sub", "subject-1"),
-            "aud": how.get("aud", CLIENT_ID), "iat": now, "exp": now + how.get("expires_in", 300),
-            "nonce": how.get("nonce", grant["nonce"]), "amr": how.get("amr", ["pwd"]),
+            "iss": how.get("iss", self.issuer),
+            "sub": how.get("sub", "subject-1"),
+            "aud": how.get("aud", CLIENT_ID),
+            "iat": now,
+            "exp": now + how.get("expires_in", 300),
+            "nonce": how.get("nonce", grant["nonce"]),
+            "amr": how.get("amr", ["pwd"]),
             "at_hash": _half_hash(access_token),
         }
         key = self.stranger if how.get("sign_with") == "stranger" else self.key
@@ -69,8 +73,10 @@ def provider_app(provider: Provider) -> Flask:
             issuer=provider.behaviour.get("discovery_issuer", provider.issuer),
             authorization_endpoint=provider.behaviour.get("authorization_endpoint", provider.issuer + "/authorize"),
             token_endpoint=provider.issuer + "/token",
-            jwks_uri=provider.issuer + "/jwks", response_types_supported=["code"],
-            subject_types_supported=["public"], id_token_signing_alg_values_supported=["RS256"],
+            jwks_uri=provider.issuer + "/jwks",
+            response_types_supported=["code"],
+            subject_types_supported=["public"],
+            id_token_signing_alg_values_supported=["RS256"],
             token_endpoint_auth_methods_supported=["client_secret_basic"],
         )
 
@@ -83,16 +89,24 @@ def provider_app(provider: Provider) -> Flask:
     @app.get("/authorize")
     def authorize() -> Response:
         args = request.args
-        if (args.get("client_id") != CLIENT_ID or args.get("response_type") != "code"
-                or "openid" not in args.get("scope", "").split() or args.get("code_challenge_method") != "S256"):
+        if (
+            args.get("client_id") != CLIENT_ID
+            or args.get("response_type") != "code"
+            or "openid" not in args.get("scope", "").split()
+            or args.get("code_challenge_method") != "S256"
+        ):
             abort(400)
         state = provider.behaviour.get("state", args["state"])
         if "error" in provider.behaviour:
-            return redirect(args["redirect_uri"] + "?" + urlencode({"error": provider.behaviour["error"],
-                                                                     "state": state}))
+            return redirect(
+                args["redirect_uri"] + "?" + urlencode({"error": provider.behaviour["error"], "state": state})
+            )
         code = secrets.token_urlsafe(16)
-        provider.codes[code] = {"nonce": args["nonce"], "challenge": args["code_challenge"],
-                                "redirect_uri": args["redirect_uri"]}
+        provider.codes[code] = {
+            "nonce": args["nonce"],
+            "challenge": args["code_challenge"],
+            "redirect_uri": args["redirect_uri"],
+        }
         return redirect(args["redirect_uri"] + "?" + urlencode({"code": code, "state": state}))
 
     @app.post("/token")
@@ -102,13 +116,20 @@ def provider_app(provider: Provider) -> Flask:
         if auth is None or (auth.username, auth.password) != (CLIENT_ID, CLIENT_SECRET):
             return jsonify(error="invalid_client"), 401
         grant = provider.codes.pop(request.form.get("code", ""), None)
-        if (grant is None or request.form.get("grant_type") != "authorization_code"
-                or request.form.get("redirect_uri") != grant["redirect_uri"]
-                or _s256(request.form.get("code_verifier", "")) != grant["challenge"]):
+        if (
+            grant is None
+            or request.form.get("grant_type") != "authorization_code"
+            or request.form.get("redirect_uri") != grant["redirect_uri"]
+            or _s256(request.form.get("code_verifier", "")) != grant["challenge"]
+        ):
             return jsonify(error="invalid_grant"), 400
         access_token = secrets.token_urlsafe(24)
-        return jsonify(access_token=access_token, token_type="Bearer", expires_in=300,
-                       id_token=provider.id_token(grant, access_token))
+        return jsonify(
+            access_token=access_token,
+            token_type="Bearer",
+            expires_in=300,
+            id_token=provider.id_token(grant, access_token),
+        )
 
     return app
 

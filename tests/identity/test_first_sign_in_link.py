@@ -40,7 +40,8 @@ def _links() -> list[tuple[str, int]]:
 
 
 def test_password_and_code_link_the_subject_and_next_time_the_provider_is_enough(
-        client: FlaskClient, provider: Provider) -> None:
+    client: FlaskClient, provider: Provider
+) -> None:
     idp = register(provider)
     user = make_user(organisation=idp.organisation)
     assert through_provider(client, idp).location.endswith(LINK)
@@ -53,8 +54,12 @@ def test_password_and_code_link_the_subject_and_next_time_the_provider_is_enough
     link = events(AuditTag.IDENTITY_LINK)[-1]
     assert link.user_id == user.id and link.details["by"] == "the user, at sign-in, with their password and code"
     success = events(AuditTag.LOGIN_SUCCESS)[-1]
-    assert success.details == {"via": "identity provider", "provider_id": idp.id, "second_factor": "index code",
-                               "linked": "at this sign-in, by the index password and code"}
+    assert success.details == {
+        "via": "identity provider",
+        "provider_id": idp.id,
+        "second_factor": "index code",
+        "linked": "at this sign-in, by the index password and code",
+    }
     other = client.application.test_client()
     assert through_provider(other, idp).location.endswith("/sign-in/code")  # linked: straight to the code
     assert len(events(AuditTag.IDENTITY_LINK)) == 1
@@ -79,7 +84,10 @@ def test_a_user_of_another_organisation_cannot_link(client: FlaskClient, provide
     assert refused.status_code == 403 and "does not lead to a Child Index account" in refused.text
     event = events(AuditTag.LOGIN_OIDC_REFUSED)[-1]
     assert (event.details["why"], event.outcome, event.user_id) == (
-        "linking: user of another organisation", Outcome.DENIED, outsider.id)
+        "linking: user of another organisation",
+        Outcome.DENIED,
+        outsider.id,
+    )
     assert client.get("/sign-in/code").status_code == 302 and _links() == []
 
 

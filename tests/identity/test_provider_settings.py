@@ -23,8 +23,13 @@ from tests.factories import csrf_token, home_csrf, make_organisation, make_user,
 from tests.identity.provider import Provider, serving_provider
 
 SECRET = "kx9-Provider-Issued-Secret-0042"
-SETTINGS = {"issuer": "https://login.brindle-vale.example/tenant", "client_id": "child-index",
-            "client_secret": SECRET, "trusts_provider_mfa": "no", "is_enabled": "yes"}
+SETTINGS = {
+    "issuer": "https://login.brindle-vale.example/tenant",
+    "client_id": "child-index",
+    "client_secret": SECRET,
+    "trusts_provider_mfa": "no",
+    "is_enabled": "yes",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +51,10 @@ def _index_team(client: FlaskClient) -> None:
 
 def _register(client: FlaskClient, organisation: Organisation, /, **changes: str) -> object:
     token = csrf_token(client.get("/identity-providers/new").text)
-    return client.post("/identity-providers/new",
-                       data={"csrf_token": token, "organisation": str(organisation.id), **SETTINGS, **changes})
+    return client.post(
+        "/identity-providers/new",
+        data={"csrf_token": token, "organisation": str(organisation.id), **SETTINGS, **changes},
+    )
 
 
 def _events(tag: AuditTag) -> list[AuditEvent]:
@@ -55,8 +62,7 @@ def _events(tag: AuditTag) -> list[AuditEvent]:
 
 
 def _provider(organisation: Organisation) -> IdentityProvider:
-    return db.session.scalars(select(IdentityProvider).where(
-        IdentityProvider.organisation_id == organisation.id)).one()
+    return db.session.scalars(select(IdentityProvider).where(IdentityProvider.organisation_id == organisation.id)).one()
 
 
 def test_index_team_registers_a_provider_whose_secret_is_stored_encrypted(client: FlaskClient) -> None:
@@ -78,17 +84,19 @@ def test_index_team_registers_a_provider_whose_secret_is_stored_encrypted(client
     assert "Brindle Vale Trust" in listing.text and SECRET not in listing.text
 
 
-@pytest.mark.parametrize(("changes", "message", "status"), [
-    ({"issuer": "http://login.brindle-vale.example"}, "Enter the issuer as an https address", 400),
-    ({"issuer": "https://login.example/?tenant=1"}, "Enter the issuer as an https address", 400),
-    ({"issuer": "not a url"}, "Enter the issuer as an https address", 400),
-    ({"client_id": " "}, "Enter the client ID", 400),
-    ({"client_secret": ""}, "Enter the client secret the provider gave you", 400),
-    ({"trusts_provider_mfa": "maybe"}, "Not a valid choice", 400),
-    ({"organisation": "0"}, "Select the organisation", 400),
-])
-def test_bad_settings_get_messages(client: FlaskClient, changes: dict[str, str], message: str,
-                                   status: int) -> None:
+@pytest.mark.parametrize(
+    ("changes", "message", "status"),
+    [
+        ({"issuer": "http://login.brindle-vale.example"}, "Enter the issuer as an https address", 400),
+        ({"issuer": "https://login.example/?tenant=1"}, "Enter the issuer as an https address", 400),
+        ({"issuer": "not a url"}, "Enter the issuer as an https address", 400),
+        ({"client_id": " "}, "Enter the client ID", 400),
+        ({"client_secret": ""}, "Enter the client secret the provider gave you", 400),
+        ({"trusts_provider_mfa": "maybe"}, "Not a valid choice", 400),
+        ({"organisation": "0"}, "Select the organisation", 400),
+    ],
+)
+def test_bad_settings_get_messages(client: FlaskClient, changes: dict[str, str], message: str, status: int) -> None:
     organisation = make_organisation()
     _index_team(client)
     response = _register(client, organisation, **changes)
@@ -96,12 +104,16 @@ def test_bad_settings_get_messages(client: FlaskClient, changes: dict[str, str],
     assert db.session.scalars(select(IdentityProvider)).all() == []
 
 
-@pytest.mark.parametrize(("issuer", "says"), [
-    ("{issuer}/", "names the issuer “{issuer}”, not “{issuer}/”"),
-    ("{issuer}/tenant", "No discovery document could be read at {issuer}/tenant/.well-known/openid-configuration"),
-])
+@pytest.mark.parametrize(
+    ("issuer", "says"),
+    [
+        ("{issuer}/", "names the issuer “{issuer}”, not “{issuer}/”"),
+        ("{issuer}/tenant", "No discovery document could be read at {issuer}/tenant/.well-known/openid-configuration"),
+    ],
+)
 def test_registration_checks_the_issuer_against_the_discovery_document(
-        client: FlaskClient, provider: Provider, issuer: str, says: str) -> None:
+    client: FlaskClient, provider: Provider, issuer: str, says: str
+) -> None:
     organisation = make_organisation()
     _index_team(client)
     response = _register(client, organisation, issuer=issuer.format(issuer=provider.issuer))
@@ -111,7 +123,8 @@ def test_registration_checks_the_issuer_against_the_discovery_document(
 
 
 def test_plain_http_to_loopback_is_for_tests_only_never_production(
-        client: FlaskClient, app: Flask, provider: Provider, monkeypatch: pytest.MonkeyPatch) -> None:
+    client: FlaskClient, app: Flask, provider: Provider, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert provider.issuer.startswith("http://127.0.0.1:")
     _index_team(client)
     monkeypatch.setitem(app.config, "INDEX_ENVIRONMENT", "production")
@@ -151,8 +164,12 @@ def test_changing_settings_keeps_or_replaces_the_secret(client: FlaskClient) -> 
     _register(client, organisation)
     provider = _provider(organisation)
     path = f"/identity-providers/{provider.id}"
-    form = {**SETTINGS, "client_secret": "", "trusts_provider_mfa": "yes",
-            "csrf_token": csrf_token(client.get(path).text)}
+    form = {
+        **SETTINGS,
+        "client_secret": "",
+        "trusts_provider_mfa": "yes",
+        "csrf_token": csrf_token(client.get(path).text),
+    }
     assert client.post(path, data=form).status_code == 302
     db.session.refresh(provider)
     assert provider.trusts_provider_mfa and unseal(PROVIDER_KEYS, provider.client_secret_encrypted) == SECRET
@@ -184,11 +201,13 @@ def test_linking_subjects_to_the_organisation_users_only(client: FlaskClient) ->
     empty = client.post(path, data={"csrf_token": token, "email": "", "subject": ""})
     assert empty.status_code == 400 and "Enter the subject the provider gives this user" in empty.text
     assert [e.details["linked_user_id"] for e in _events(AuditTag.IDENTITY_LINK)] == [member.id]
-    wrong = client.post(f"/identity-providers/{provider.id + 1}/identities/{identity.id}/unlink",
-                        data={"csrf_token": token})
+    wrong = client.post(
+        f"/identity-providers/{provider.id + 1}/identities/{identity.id}/unlink", data={"csrf_token": token}
+    )
     assert wrong.status_code == 404
-    unlinked = client.post(f"/identity-providers/{provider.id}/identities/{identity.id}/unlink",
-                           data={"csrf_token": token})
+    unlinked = client.post(
+        f"/identity-providers/{provider.id}/identities/{identity.id}/unlink", data={"csrf_token": token}
+    )
     assert unlinked.status_code == 302 and db.session.scalars(select(ProviderIdentity)).all() == []
     assert _events(AuditTag.IDENTITY_UNLINK)[0].details["subject"] == "sub-77"
 
@@ -200,8 +219,9 @@ def test_only_the_index_team_configures_providers(client: FlaskClient, role: Rol
     token = home_csrf(client)
     assert client.get("/identity-providers").status_code == 403
     assert client.get("/identity-providers/new").status_code == 403
-    response = client.post("/identity-providers/new", data={"csrf_token": token, "organisation": str(organisation.id),
-                                                            **SETTINGS})
+    response = client.post(
+        "/identity-providers/new", data={"csrf_token": token, "organisation": str(organisation.id), **SETTINGS}
+    )
     assert response.status_code == 403
     assert db.session.scalars(select(IdentityProvider)).all() == []
     assert "Identity providers" not in client.get("/", follow_redirects=True).text
@@ -228,8 +248,13 @@ def test_secrets_survive_key_rotation_and_fail_without_the_key(app: Flask) -> No
 
 
 def test_keys_come_from_configuration_and_are_checked(tmp_path: Path) -> None:
-    production = {"CHILD_INDEX_ENV": "production", "SECRET_KEY": "x" * 40, "DATABASE_URL": "postgresql://db/index",
-                  "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode(), "AUDIT_CHECKPOINT_KEY": "k" * 40}
+    production = {
+        "CHILD_INDEX_ENV": "production",
+        "SECRET_KEY": "x" * 40,
+        "DATABASE_URL": "postgresql://db/index",
+        "TOTP_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "AUDIT_CHECKPOINT_KEY": "k" * 40,
+    }
     assert load_settings("/tmp", production).identity_provider_keys == ()
     key = Fernet.generate_key().decode()
     configured = load_settings("/tmp", {**production, "IDENTITY_PROVIDER_KEYS": f" {key} ,"})
@@ -253,10 +278,21 @@ def test_a_missing_key_stops_registration_with_a_message(client: FlaskClient, ap
         app.config["IDENTITY_PROVIDER_KEYS"] = (Fernet.generate_key().decode(),)
 
 
-@pytest.mark.parametrize(("trusted", "amr", "completes"), [
-    (True, ["pwd", "mfa"], True), (True, ["otp"], True), (True, ["hwk"], True), (True, ["mca"], True),
-    (True, ["pwd"], False), (True, ["pin", "pwd"], False), (True, [], False), (True, None, False),
-    (True, "mfa", False), (True, [{"mfa": 1}], False), (False, ["mfa"], False),
-])
+@pytest.mark.parametrize(
+    ("trusted", "amr", "completes"),
+    [
+        (True, ["pwd", "mfa"], True),
+        (True, ["otp"], True),
+        (True, ["hwk"], True),
+        (True, ["mca"], True),
+        (True, ["pwd"], False),
+        (True, ["pin", "pwd"], False),
+        (True, [], False),
+        (True, None, False),
+        (True, "mfa", False),
+        (True, [{"mfa": 1}], False),
+        (False, ["mfa"], False),
+    ],
+)
 def test_only_a_trusted_multi_factor_claim_completes_sign_in(trusted: bool, amr: object, completes: bool) -> None:
     assert completes_sign_in(trusted, amr) is completes

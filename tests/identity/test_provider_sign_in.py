@@ -37,11 +37,22 @@ def _fresh_behaviour(provider: Provider) -> None:
     provider.behaviour = {}
 
 
-def register(provider: Provider, organisation: Organisation | None = None, *, trusts_mfa: bool = False,
-             secret: str = CLIENT_SECRET, enabled: bool = True) -> IdentityProvider:
+def register(
+    provider: Provider,
+    organisation: Organisation | None = None,
+    *,
+    trusts_mfa: bool = False,
+    secret: str = CLIENT_SECRET,
+    enabled: bool = True,
+) -> IdentityProvider:
     row = IdentityProvider(
-        organisation_id=(organisation or make_organisation()).id, issuer=provider.issuer, client_id=CLIENT_ID,
-        client_secret_encrypted=seal(PROVIDER_KEYS, secret), trusts_provider_mfa=trusts_mfa, is_enabled=enabled)
+        organisation_id=(organisation or make_organisation()).id,
+        issuer=provider.issuer,
+        client_id=CLIENT_ID,
+        client_secret_encrypted=seal(PROVIDER_KEYS, secret),
+        trusts_provider_mfa=trusts_mfa,
+        is_enabled=enabled,
+    )
     db.session.add(row)
     db.session.commit()
     return row
@@ -114,10 +125,10 @@ def test_success_trusting_the_provider_multi_factor_claim(client: FlaskClient, p
     assert success[0].details == {"via": "identity provider", "provider_id": idp.id, "second_factor": "provider"}
 
 
-@pytest.mark.parametrize(("trusts_mfa", "amr"), [(False, ["pwd", "mfa"]), (True, ["pwd"]), (True, ["pin"]),
-                                                  (True, [])])
+@pytest.mark.parametrize(("trusts_mfa", "amr"), [(False, ["pwd", "mfa"]), (True, ["pwd"]), (True, ["pin"]), (True, [])])
 def test_multi_factor_claimed_but_not_trusted_still_needs_the_code(
-        client: FlaskClient, provider: Provider, trusts_mfa: bool, amr: object) -> None:
+    client: FlaskClient, provider: Provider, trusts_mfa: bool, amr: object
+) -> None:
     idp = register(provider, trusts_mfa=trusts_mfa)
     user = linked_user(idp)
     provider.behaviour = {"amr": amr}
@@ -129,20 +140,24 @@ def test_multi_factor_claimed_but_not_trusted_still_needs_the_code(
     assert submit_code(client, current_code(user)).status_code == 302 and signed_in(client)
 
 
-@pytest.mark.parametrize(("behaviour", "why"), [
-    ({"nonce": "not-the-nonce-we-sent"}, "id_token claim not valid"),
-    ({"state": "not-the-state-we-sent"}, "state does not match"),
-    ({"expires_in": -600}, "id_token expired"),
-    ({"sign_with": "stranger"}, "id_token signature not valid"),
-    ({"aud": "another-client"}, "id_token claim not valid"),
-    ({"iss": "https://impostor.example"}, "id_token claim not valid"),
-    ({"error": "access_denied"}, "provider refused: access_denied"),
-    ({"amr": "mfa"}, "id_token claim not valid"),  # amr must be a list
-    ({"jwks": {"keys": [{"kty": "nonsense"}]}}, "key set not valid"),
-    ({"jwks": ["not", "an", "object"]}, "key set is not a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("behaviour", "why"),
+    [
+        ({"nonce": "not-the-nonce-we-sent"}, "id_token claim not valid"),
+        ({"state": "not-the-state-we-sent"}, "state does not match"),
+        ({"expires_in": -600}, "id_token expired"),
+        ({"sign_with": "stranger"}, "id_token signature not valid"),
+        ({"aud": "another-client"}, "id_token claim not valid"),
+        ({"iss": "https://impostor.example"}, "id_token claim not valid"),
+        ({"error": "access_denied"}, "provider refused: access_denied"),
+        ({"amr": "mfa"}, "id_token claim not valid"),  # amr must be a list
+        ({"jwks": {"keys": [{"kty": "nonsense"}]}}, "key set not valid"),
+        ({"jwks": ["not", "an", "object"]}, "key set is not a JSON object"),
+    ],
+)
 def test_a_token_or_answer_that_does_not_check_out_is_refused(
-        client: FlaskClient, provider: Provider, behaviour: dict[str, object], why: str) -> None:
+    client: FlaskClient, provider: Provider, behaviour: dict[str, object], why: str
+) -> None:
     idp = register(provider, trusts_mfa=True)
     linked_user(idp)
     provider.behaviour = {"amr": ["mfa"], **behaviour}
@@ -169,7 +184,8 @@ def test_a_callback_is_good_once(client: FlaskClient, provider: Provider) -> Non
 
 
 def test_a_forged_callback_is_refused_without_a_request_to_the_provider(
-        client: FlaskClient, provider: Provider) -> None:
+    client: FlaskClient, provider: Provider
+) -> None:
     provider.token_requests = 0
     idp = register(provider, trusts_mfa=True)
     linked_user(idp)
@@ -203,8 +219,10 @@ def test_a_sign_in_left_too_long_is_refused(client: FlaskClient, provider: Provi
     callback = _started(client, idp)
     for row in db.session.scalars(select(UserSession).where(UserSession.ended_at.is_(None))):
         if "oidc_request" in row.data:
-            row.data = {**row.data, "oidc_request": {**row.data["oidc_request"],
-                                                     "at": (utcnow() - timedelta(minutes=11)).isoformat()}}
+            row.data = {
+                **row.data,
+                "oidc_request": {**row.data["oidc_request"], "at": (utcnow() - timedelta(minutes=11)).isoformat()},
+            }
     db.session.commit()
     refused(client, client.get(callback), "sign-in request expired")
 
@@ -228,8 +246,9 @@ def test_a_secret_sealed_with_a_retired_key_is_refused(client: FlaskClient, prov
         app.config["IDENTITY_PROVIDER_KEYS"] = keys
 
 
-def test_refusals_count_towards_the_address_lockout(client: FlaskClient, provider: Provider, app: Flask,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refusals_count_towards_the_address_lockout(
+    client: FlaskClient, provider: Provider, app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(app.config, "ADDRESS_LOCKOUT_FAILURES", 3)
     idp = register(provider, trusts_mfa=True)
     linked_user(idp)
@@ -290,8 +309,7 @@ def test_the_same_subject_at_another_provider_is_someone_else(client: FlaskClien
     assert not signed_in(client)
 
 
-def test_a_provider_whose_discovery_names_another_issuer_is_not_used(
-        client: FlaskClient, provider: Provider) -> None:
+def test_a_provider_whose_discovery_names_another_issuer_is_not_used(client: FlaskClient, provider: Provider) -> None:
     idp = register(provider)
     provider.behaviour = {"discovery_issuer": "https://impostor.example"}
     token = csrf_token(client.get("/sign-in/organisation").text)
@@ -318,7 +336,8 @@ def test_only_enabled_providers_are_offered(client: FlaskClient, provider: Provi
 
 @pytest.mark.parametrize("trusts_mfa", [True, False])
 def test_the_access_decision_applies_after_a_provider_as_after_a_password(
-        client: FlaskClient, provider: Provider, trusts_mfa: bool) -> None:
+    client: FlaskClient, provider: Provider, trusts_mfa: bool
+) -> None:
     idp = register(provider, trusts_mfa=trusts_mfa)
     user = linked_user(idp)
     user.vetting_expires_on = utcnow().date()  # a check stops counting on its expiry day
@@ -333,7 +352,8 @@ def test_the_access_decision_applies_after_a_provider_as_after_a_password(
 
 
 def test_a_trusted_provider_signs_in_without_the_code_but_is_no_fresh_code(
-        client: FlaskClient, provider: Provider) -> None:
+    client: FlaskClient, provider: Provider
+) -> None:
     idp = register(provider, trusts_mfa=True)
     linked_user(idp)
     provider.behaviour = {"amr": ["mfa"]}
@@ -343,8 +363,7 @@ def test_a_trusted_provider_signs_in_without_the_code_but_is_no_fresh_code(
         assert "code_at" not in session  # re-authentication still asks for the index's own code
 
 
-def test_a_trusted_provider_does_not_stand_in_for_a_token_not_enrolled(
-        client: FlaskClient, provider: Provider) -> None:
+def test_a_trusted_provider_does_not_stand_in_for_a_token_not_enrolled(client: FlaskClient, provider: Provider) -> None:
     idp = register(provider, trusts_mfa=True)
     user = linked_user(idp)
     user.totp_secret, user.token_enrolled_at = None, None
@@ -360,14 +379,17 @@ def test_a_trusted_provider_does_not_stand_in_for_a_token_not_enrolled(
 
 
 def test_a_crafted_callback_is_refused_without_cancelling_the_sign_in_in_progress(
-        client: FlaskClient, provider: Provider) -> None:
+    client: FlaskClient, provider: Provider
+) -> None:
     provider.token_requests = 0
     idp = register(provider)
     user = linked_user(idp)
     callback = _started(client, idp)
-    for crafted in ("/sign-in/organisation/callback?code=made-up&state=made-up",
-                    "/sign-in/organisation/callback?error=access_denied",
-                    "/sign-in/organisation/callback"):
+    for crafted in (
+        "/sign-in/organisation/callback?code=made-up&state=made-up",
+        "/sign-in/organisation/callback?error=access_denied",
+        "/sign-in/organisation/callback",
+    ):
         refused(client, client.get(crafted), "state does not match")
     assert provider.token_requests == 0
     back = client.get(callback)  # the provider's real answer still completes the first factor
@@ -377,7 +399,8 @@ def test_a_crafted_callback_is_refused_without_cancelling_the_sign_in_in_progres
 
 
 def test_the_chooser_may_send_its_form_on_to_the_offered_providers_only(
-        client: FlaskClient, provider: Provider) -> None:
+    client: FlaskClient, provider: Provider
+) -> None:
     register(provider, make_organisation("Brindle Vale Trust"))
     register(provider, make_organisation("Quarrymoor Academy"), enabled=False)
     policy = client.get("/sign-in/organisation").headers["Content-Security-Policy"]
@@ -397,7 +420,8 @@ def test_a_provider_signing_in_on_another_origin_gets_a_link(client: FlaskClient
 
 
 def test_every_refusal_is_in_the_failed_sign_ins_report_with_its_reason(
-        client: FlaskClient, provider: Provider) -> None:
+    client: FlaskClient, provider: Provider
+) -> None:
     idp = register(provider, make_organisation("Brindle Vale Trust"), trusts_mfa=True)
     outsider = make_user(organisation=make_organisation())
     db.session.add(ProviderIdentity(provider_id=idp.id, subject="subject-9", user_id=outsider.id))

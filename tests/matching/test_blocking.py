@@ -47,10 +47,12 @@ def test_a_load_meets_the_child_by_postcode_and_date_of_birth_whatever_the_names
     row = Person(given_name="Xavier", family_name="Quinn", date_of_birth=date(2015, 4, 9), postcode="LS62AB")
     assert not _meets(row)
     assert record_keys(CHILD) & load_query_keys(row)
-    assert record_keys(CHILD) & load_query_keys(Person(family_name="Other", date_of_birth=date(2015, 9, 4),
-                                                       postcode="LS62AB"))
-    assert not record_keys(CHILD) & load_query_keys(Person(family_name="Other", date_of_birth=date(2015, 4, 10),
-                                                           postcode="LS62AB"))
+    assert record_keys(CHILD) & load_query_keys(
+        Person(family_name="Other", date_of_birth=date(2015, 9, 4), postcode="LS62AB")
+    )
+    assert not record_keys(CHILD) & load_query_keys(
+        Person(family_name="Other", date_of_birth=date(2015, 4, 10), postcode="LS62AB")
+    )
 
 
 def test_load_keys_include_every_search_key() -> None:
@@ -59,17 +61,37 @@ def test_load_keys_include_every_search_key() -> None:
 
 
 def test_a_load_meets_the_child_by_address_and_date_of_birth_when_names_and_postcode_are_mistyped() -> None:
-    held = Person(given_name="Eliza", family_name="Keany", date_of_birth=date(2015, 4, 9), postcode="LS62AB",
-                  address_line="6 Nicklin Crescent")
-    row = Person(given_name="Eriaz", family_name="Keacny", date_of_birth=date(2015, 4, 9), postcode="LS62AP",
-                 address_line="6, nicklin cre scent")
+    held = Person(
+        given_name="Eliza",
+        family_name="Keany",
+        date_of_birth=date(2015, 4, 9),
+        postcode="LS62AB",
+        address_line="6 Nicklin Crescent",
+    )
+    row = Person(
+        given_name="Eriaz",
+        family_name="Keacny",
+        date_of_birth=date(2015, 4, 9),
+        postcode="LS62AP",
+        address_line="6, nicklin cre scent",
+    )
     assert not record_keys(held) & query_keys(row)  # a search by address and date of birth finds nobody
     assert record_keys(held) & load_query_keys(row)
-    next_door = Person(given_name="Eriaz", family_name="Keacny", date_of_birth=date(2015, 4, 9), postcode="LS62AP",
-                       address_line="8 Nicklin Crescent")
+    next_door = Person(
+        given_name="Eriaz",
+        family_name="Keacny",
+        date_of_birth=date(2015, 4, 9),
+        postcode="LS62AP",
+        address_line="8 Nicklin Crescent",
+    )
     assert not record_keys(held) & load_query_keys(next_door)
-    born_another_day = Person(given_name="Eriaz", family_name="Keacny", date_of_birth=date(2015, 4, 10),
-                              postcode="LS62AP", address_line="6 Nicklin Crescent")
+    born_another_day = Person(
+        given_name="Eriaz",
+        family_name="Keacny",
+        date_of_birth=date(2015, 4, 10),
+        postcode="LS62AP",
+        address_line="6 Nicklin Crescent",
+    )
     assert not record_keys(held) & load_query_keys(born_another_day)
 
 

@@ -11,11 +11,20 @@ from matching.normalise import normalise_postcode
 from matching.person import Person
 from matching.search import Candidate
 
-HELD = Person(given_name="Isolde", family_name="Trevanion", date_of_birth=date(2016, 5, 9), gender="female",
-              postcode=normalise_postcode("TR19 7QZ"), address_line="3 Gannetwick Steps",
-              carer_names=("Morwenna Tregarthen",))
-RIGHT = {"postcode": normalise_postcode("TR19 7QZ"), "address_line": "3 Gannetwick Steps",
-         "carer_names": ("Morwenna Tregarthen",)}
+HELD = Person(
+    given_name="Isolde",
+    family_name="Trevanion",
+    date_of_birth=date(2016, 5, 9),
+    gender="female",
+    postcode=normalise_postcode("TR19 7QZ"),
+    address_line="3 Gannetwick Steps",
+    carer_names=("Morwenna Tregarthen",),
+)
+RIGHT = {
+    "postcode": normalise_postcode("TR19 7QZ"),
+    "address_line": "3 Gannetwick Steps",
+    "carer_names": ("Morwenna Tregarthen",),
+}
 WRONG = {"postcode": normalise_postcode("PL4 8AA"), "address_line": "9 Quay Road", "carer_names": ("Jan Hosking",)}
 # From a row that is surely her to one that only shares her family name: every strength between.
 WHO = [
@@ -39,8 +48,9 @@ def _decided(who: dict[str, object], home: dict[str, object], shielded: bool) ->
 
 @pytest.mark.parametrize("who", WHO)
 def test_where_a_row_says_she_lives_never_changes_how_it_meets_a_shielded_record(who: dict[str, object]) -> None:
-    assert _decided(who, RIGHT, shielded=True) == _decided(who, WRONG, shielded=True) == _decided(
-        who, {}, shielded=True)
+    assert (
+        _decided(who, RIGHT, shielded=True) == _decided(who, WRONG, shielded=True) == _decided(who, {}, shielded=True)
+    )
 
 
 def test_an_unshielded_record_is_still_compared_by_where_the_child_lives() -> None:

@@ -240,16 +240,23 @@ def test_u_from_random_pairs_leaves_out_the_matches_among_them() -> None:
     levels = {c: [level for level in LEVELS[c] if level != MISSING] for c in COMPARISONS}
     agree = tuple(levels[c][0] for c in COMPARISONS)
     differ = tuple(levels[c][-1] for c in COMPARISONS)
-    m = {c: {level: 0.9 if level == levels[c][0] else 0.1 / (len(levels[c]) - 1) for level in levels[c]}
-         for c in COMPARISONS}
-    u = {c: {level: 0.01 if level == levels[c][0] else 0.99 / (len(levels[c]) - 1) for level in levels[c]}
-         for c in COMPARISONS}
+    m = {
+        c: {level: 0.9 if level == levels[c][0] else 0.1 / (len(levels[c]) - 1) for level in levels[c]}
+        for c in COMPARISONS
+    }
+    u = {
+        c: {level: 0.01 if level == levels[c][0] else 0.99 / (len(levels[c]) - 1) for level in levels[c]}
+        for c in COMPARISONS
+    }
     shares = non_match_shares({agree: 50, differ: 9_950}, m, u, match_share=0.005)
     assert shares["given name"]["exact"] < 0.001
     assert shares["given name"]["different"] > 0.99
     model = estimate(
-        [agree] * 900 + [differ] * 100, link_weight=8.0, review_weight=1.0,
-        random_vectors=[agree] * 50 + [differ] * 9_950, population_pairs=100_000,
+        [agree] * 900 + [differ] * 100,
+        link_weight=8.0,
+        review_weight=1.0,
+        random_vectors=[agree] * 50 + [differ] * 9_950,
+        population_pairs=100_000,
     )
     assert model.u["given name"]["exact"] < 0.001
     assert model.prior == pytest.approx(0.009, rel=0.1)
@@ -300,8 +307,14 @@ def test_two_different_identifiers_never_link(identifier: tuple[str, str], confl
 
 @pytest.mark.parametrize(
     ("held", "incoming", "level"),
-    [("1804974", "1804974", "same"), ("1804974", "1804794", "close"), ("1804974", "1894964", "close"),
-     ("1804974", "18049745", "close"), ("1804974", "2804064", "different"), ("1804974", None, MISSING)],
+    [
+        ("1804974", "1804974", "same"),
+        ("1804974", "1804794", "close"),
+        ("1804974", "1894964", "close"),
+        ("1804974", "18049745", "close"),
+        ("1804974", "2804064", "different"),
+        ("1804974", None, MISSING),
+    ],
 )
 def test_other_identifier_counts_a_slip_or_two_as_close(held: str, incoming: str | None, level: str) -> None:
     other = frozenset({(OTHER_ID_KIND, incoming)} if incoming else ())
@@ -350,8 +363,10 @@ def test_boy_and_girl_twins_with_similar_names_never_link() -> None:
 
 
 def test_each_twin_links_to_itself() -> None:
-    twins = [Candidate(1, replace(HELD, identifiers=frozenset()), "A"),
-             Candidate(2, replace(HELD, given_name="Samuel", middle_names="Ade", identifiers=frozenset()), "B")]
+    twins = [
+        Candidate(1, replace(HELD, identifiers=frozenset()), "A"),
+        Candidate(2, replace(HELD, given_name="Samuel", middle_names="Ade", identifiers=frozenset()), "B"),
+    ]
     sam = resolve(replace(HELD, given_name="Sam", middle_names=None, identifiers=frozenset()), twins)
     assert sam.best is not None and sam.best.child_id == 2
     resolution = resolve(replace(HELD, identifiers=frozenset()), twins)
@@ -360,8 +375,14 @@ def test_each_twin_links_to_itself() -> None:
 
 
 def test_sibling_is_a_new_child() -> None:
-    sibling = replace(HELD, given_name="Grace", middle_names=None, gender="female", date_of_birth=date(2012, 1, 30),
-                      identifiers=frozenset())
+    sibling = replace(
+        HELD,
+        given_name="Grace",
+        middle_names=None,
+        gender="female",
+        date_of_birth=date(2012, 1, 30),
+        identifiers=frozenset(),
+    )
     assert resolve(sibling, [_held()]).outcome == "new"
 
 
@@ -382,8 +403,10 @@ def test_two_children_over_the_link_threshold_go_to_review() -> None:
 def test_candidates_of_equal_weight_are_ranked_in_the_order_their_records_were_made() -> None:
     """Not by index id, which a load draws at random for a new child and a dry run has not got."""
     incoming = replace(HELD, identifiers=frozenset())
-    copies = [Candidate(child_id, replace(HELD), index_id)
-              for child_id, index_id in ((-2, "0000"), (-1, "1111"), (9, "2222"), (7, "ZZZZ"))]
+    copies = [
+        Candidate(child_id, replace(HELD), index_id)
+        for child_id, index_id in ((-2, "0000"), (-1, "1111"), (9, "2222"), (7, "ZZZZ"))
+    ]
     resolution = resolve(incoming, copies)
     assert [c.child_id for c in resolution.candidates] == [7, 9, -1, -2]
     assert resolution.outcome == "review" and resolution.best is not None and resolution.best.child_id == 7
@@ -406,8 +429,10 @@ def test_review_band_between_the_thresholds() -> None:
 
 
 def test_at_most_five_candidates_best_first() -> None:
-    others = [Candidate(i, replace(HELD, given_name=f"Child{i}", date_of_birth=date(2010, 1, i)), f"X{i}")
-              for i in range(2, 10)]
+    others = [
+        Candidate(i, replace(HELD, given_name=f"Child{i}", date_of_birth=date(2010, 1, i)), f"X{i}")
+        for i in range(2, 10)
+    ]
     resolution = resolve(replace(HELD, identifiers=frozenset()), [*others, _held()])
     assert len(resolution.candidates) == 5 and resolution.candidates[0].child_id == 1
     assert [c.weight for c in resolution.candidates] == sorted((c.weight for c in resolution.candidates), reverse=True)
@@ -503,8 +528,9 @@ def test_bounding_a_candidate_keeps_only_the_row_prepared() -> None:
 
 
 def test_a_candidate_sharing_an_identifier_always_matters() -> None:
-    stranger = Person(given_name="Grace", family_name="Smith", date_of_birth=date(2010, 1, 2),
-                      identifiers=frozenset({NHS_A}))
+    stranger = Person(
+        given_name="Grace", family_name="Smith", date_of_birth=date(2010, 1, 2), identifiers=frozenset({NHS_A})
+    )
     assert upper_bound(stranger, HELD.without_details()) < default_model().review_weight
     assert could_matter(stranger, HELD)
     assert not could_matter(replace(stranger, identifiers=frozenset()), HELD)

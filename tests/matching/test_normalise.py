@@ -44,4 +44,9 @@ def test_postcode_district_and_area_keep_only_the_outward_part() -> None:
     for bad in (None, "", "LS", "6LS", "LS6 2A", "not a postcode"):
         assert postcode_district(bad) is None, bad
     assert [postcode_area(code) for code in ("LS6 2AB", "EC1A", "B33 8TH", "W1A", "nonsense")] == [
-        "LS", "EC", "B", "W", None]
+        "LS",
+        "EC",
+        "B",
+        "W",
+        None,
+    ]

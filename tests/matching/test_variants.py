@@ -26,8 +26,14 @@ def test_given_names_are_variants_when_they_share_a_group(left: str, right: str,
 
 @pytest.mark.parametrize(
     ("left", "right", "variants"),
-    [("smyth", "smith", True), ("reed", "reade", True), ("smith", "reid", False), ("smith", "zed", False),
-     ("zed", "zed", True), ("zed", "zee", False)],
+    [
+        ("smyth", "smith", True),
+        ("reed", "reade", True),
+        ("smith", "reid", False),
+        ("smith", "zed", False),
+        ("zed", "zed", True),
+        ("zed", "zee", False),
+    ],
 )
 def test_family_names_are_variants_when_they_share_a_group(left: str, right: str, variants: bool) -> None:
     assert are_family_variants(left, right) is variants

@@ -15,18 +15,29 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from tests.factories import csrf_token, home_csrf, make_child, make_user, page_csrf, sign_in
 
-ACTING_FOR = {"practitioner_name": "Ms Dana Okafor", "practitioner_organisation": "Wexley Family Practice",
-              "contact": "0161 496 0733 ext 12"}
+ACTING_FOR = {
+    "practitioner_name": "Ms Dana Okafor",
+    "practitioner_organisation": "Wexley Family Practice",
+    "contact": "0161 496 0733 ext 12",
+}
 
 
 def _start(client: FlaskClient, **form: str) -> object:
-    return client.post("/mediated-access", data={"csrf_token": page_csrf(client, "/mediated-access"),
-                                                 **(form or ACTING_FOR)})
+    return client.post(
+        "/mediated-access", data={"csrf_token": page_csrf(client, "/mediated-access"), **(form or ACTING_FOR)}
+    )
 
 
 def _search(client: FlaskClient) -> object:
-    return client.post("/search", data={"purpose": "case_work", "family_name": "Bennett",
-                                        "date_of_birth": "27/03/2016", "csrf_token": home_csrf(client)})
+    return client.post(
+        "/search",
+        data={
+            "purpose": "case_work",
+            "family_name": "Bennett",
+            "date_of_birth": "27/03/2016",
+            "csrf_token": home_csrf(client),
+        },
+    )
 
 
 def _events(tag: AuditTag | None = None, user: User | None = None) -> list[AuditEvent]:
@@ -77,10 +88,16 @@ def test_searches_and_views_on_behalf_carry_both_names(client: FlaskClient) -> N
     events = _events(user=user)
     after_sign_in = [event for event in events if event.tag not in (AuditTag.LOGIN_PASSWORD, AuditTag.LOGIN_SUCCESS)]
     assert [event.tag for event in after_sign_in] == [
-        AuditTag.MEDIATED_START, AuditTag.RECORD_SEARCH, AuditTag.RECORD_VIEW, AuditTag.RECORD_SEARCH]
+        AuditTag.MEDIATED_START,
+        AuditTag.RECORD_SEARCH,
+        AuditTag.RECORD_VIEW,
+        AuditTag.RECORD_SEARCH,
+    ]
     for event in after_sign_in:
         assert (event.on_behalf_of_name, event.on_behalf_of_organisation) == (
-            "Ms Dana Okafor", "Wexley Family Practice"), event.tag
+            "Ms Dana Okafor",
+            "Wexley Family Practice",
+        ), event.tag
         assert event.user_id == user.id and event.organisation_id == user.organisation_id
     assert after_sign_in[0].details == {"contact": "0161 496 0733 ext 12"}
     assert all(event.on_behalf_of_name is None for event in events if event.tag == AuditTag.LOGIN_SUCCESS)
@@ -103,8 +120,7 @@ def test_ending_mediated_access_is_recorded_with_the_names_and_stops_lookups(cli
 def test_starting_again_ends_the_first(client: FlaskClient) -> None:
     user = _signed_in_index_team(client)
     _start(client)
-    _start(client, practitioner_name="Mr Ivo Brandt", practitioner_organisation="Northfold Police",
-           contact="REF-2231")
+    _start(client, practitioner_name="Mr Ivo Brandt", practitioner_organisation="Northfold Police", contact="REF-2231")
     end = _events(AuditTag.MEDIATED_END, user)
     assert [(e.reason, e.on_behalf_of_name) for e in end] == [("replaced", "Ms Dana Okafor")]
     starts = _events(AuditTag.MEDIATED_START, user)
@@ -125,23 +141,29 @@ def test_no_other_role_can_start_mediated_access(client: FlaskClient, role: Role
     assert "Acting for" not in client.get("/", follow_redirects=True).text
 
 
-@pytest.mark.parametrize(("form", "message", "status"), [
-    ({}, "Enter the name of the practitioner you are acting for", 400),
-    ({**ACTING_FOR, "practitioner_organisation": "   "}, "Enter the practitioner&#39;s organisation", 400),
-    ({**ACTING_FOR, "contact": ""}, "Enter a phone number or reference to call the practitioner back", 400),
-    ({**ACTING_FOR, "practitioner_name": "x" * 201}, "The name must be 200 characters or fewer", 400),
-])
+@pytest.mark.parametrize(
+    ("form", "message", "status"),
+    [
+        ({}, "Enter the name of the practitioner you are acting for", 400),
+        ({**ACTING_FOR, "practitioner_organisation": "   "}, "Enter the practitioner&#39;s organisation", 400),
+        ({**ACTING_FOR, "contact": ""}, "Enter a phone number or reference to call the practitioner back", 400),
+        ({**ACTING_FOR, "practitioner_name": "x" * 201}, "The name must be 200 characters or fewer", 400),
+    ],
+)
 def test_the_form_says_what_is_missing(client: FlaskClient, form: dict[str, str], message: str, status: int) -> None:
     user = _signed_in_index_team(client)
-    response = client.post("/mediated-access", data={"csrf_token": page_csrf(client, "/mediated-access"),
-                                                     **(form or {"practitioner_name": ""})})
+    response = client.post(
+        "/mediated-access",
+        data={"csrf_token": page_csrf(client, "/mediated-access"), **(form or {"practitioner_name": ""})},
+    )
     assert response.status_code == status and message in response.text
     assert _events(AuditTag.MEDIATED_START, user) == []
 
 
 def _age_on_behalf_of(user: User, by: timedelta) -> None:
-    for row in db.session.scalars(select(UserSession).where(UserSession.user_id == user.id,
-                                                            UserSession.ended_at.is_(None))):
+    for row in db.session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+    ):
         data = dict(row.data)
         if "on_behalf_of" in data:
             data["on_behalf_of"] = {**data["on_behalf_of"], "started_at": (utcnow() - by).isoformat()}
@@ -194,8 +216,9 @@ def test_auditors_see_the_on_behalf_of_trail(client: FlaskClient, app: object) -
 def test_an_unreadable_on_behalf_of_is_dropped_not_trusted(client: FlaskClient) -> None:
     user = _signed_in_index_team(client)
     _start(client)
-    for row in db.session.scalars(select(UserSession).where(UserSession.user_id == user.id,
-                                                            UserSession.ended_at.is_(None))):
+    for row in db.session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+    ):
         row.data = {**row.data, "on_behalf_of": {"name": "Ms Dana Okafor"}}
     db.session.commit()
     response = client.get("/search")

@@ -82,6 +82,9 @@ def test_a_good_client_still_gets_a_token_and_other_errors_keep_their_own_answer
     registered, secret = _registered()
     assert _ask(client, registered.client_id, secret, "basic").status_code == 200
     basic = base64.b64encode(f"{registered.client_id}:{secret}".encode()).decode()
-    scope = client.post(TOKEN_URL, data={"grant_type": "client_credentials", "scope": "nonsense"},
-                        headers={"Authorization": f"Basic {basic}"})
+    scope = client.post(
+        TOKEN_URL,
+        data={"grant_type": "client_credentials", "scope": "nonsense"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     assert scope.status_code == 400 and scope.json["error"] == "invalid_scope"

@@ -18,8 +18,15 @@ def _record(is_shielded: bool = True) -> dict[str, Any]:
         "given_name": "Amara",
         "middle_names": None,
         "family_name": "Okafor",
-        "other_names": [{"kind": "former", "given_name": None, "family_name": "Walsh", "source": "Leeds census",
-                         "supplied_at": None}],
+        "other_names": [
+            {
+                "kind": "former",
+                "given_name": None,
+                "family_name": "Walsh",
+                "source": "Leeds census",
+                "supplied_at": None,
+            }
+        ],
         "date_of_birth": date(2017, 5, 4),
         "gender": "female",
         "status": "active",
@@ -35,8 +42,19 @@ def _record(is_shielded: bool = True) -> dict[str, Any]:
 
 def test_a_practitioner_sees_only_who_the_shielded_child_is_and_whom_to_ask() -> None:
     seen = redact(_record(), PRACTITIONER)
-    assert set(seen) == {"index_id", "given_name", "middle_names", "family_name", "other_names", "date_of_birth",
-                         "gender", "status", "shielded", "shielded_contact", SHIELDING_DETAILS}
+    assert set(seen) == {
+        "index_id",
+        "given_name",
+        "middle_names",
+        "family_name",
+        "other_names",
+        "date_of_birth",
+        "gender",
+        "status",
+        "shielded",
+        "shielded_contact",
+        SHIELDING_DETAILS,
+    }
     assert seen["shielded"] is True and seen["shielded_contact"] == INDEX_TEAM_CONTACT
     assert seen[SHIELDING_DETAILS] is None
     assert seen["other_names"] == [{"kind": "former", "given_name": None, "family_name": "Walsh"}]

@@ -28,8 +28,20 @@ from tests.factories import make_organisation
 ROOT = Path(__file__).resolve().parents[2]
 TODAY = date(2026, 11, 26)
 COLUMNS = (
-    "source_record_id", "given_name", "family_name", "date_of_birth", "gender", "middle_names", "nhs_number",
-    "upn", "address_line1", "town", "postcode", "parent_carer_name", "parent_carer_phone", "practitioner_name",
+    "source_record_id",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "gender",
+    "middle_names",
+    "nhs_number",
+    "upn",
+    "address_line1",
+    "town",
+    "postcode",
+    "parent_carer_name",
+    "parent_carer_phone",
+    "practitioner_name",
     "practitioner_phone",
 )
 
@@ -63,20 +75,36 @@ def _letters(number: int) -> str:
 def distinct_children(prefix: str, count: int) -> list[dict[str, str]]:
     """Rows of `count` children plainly not one another: names, dates of birth and houses apart."""
     born = date(2009, 1, 1)
-    return [row(f"{prefix}{n}", given_name="Kit" + _letters(n), family_name="Stone" + _letters(n * 7 + 3),
-                date_of_birth=(born + timedelta(days=n % 6000)).isoformat(), address_line1=f"{n} Long Road",
-                postcode="", parent_carer_name="")
-            for n in range(count)]
+    return [
+        row(
+            f"{prefix}{n}",
+            given_name="Kit" + _letters(n),
+            family_name="Stone" + _letters(n * 7 + 3),
+            date_of_birth=(born + timedelta(days=n % 6000)).isoformat(),
+            address_line1=f"{n} Long Road",
+            postcode="",
+            parent_carer_name="",
+        )
+        for n in range(count)
+    ]
 
 
 def load_command(app: Flask, source_name: str, path: Path, **settings: str) -> subprocess.Popen[bytes]:
     """`flask sources load SOURCE FILE` in a process of its own on the app's database (batches of 100
     unless a setting says otherwise), its output and errors in one pipe."""
-    env = {**os.environ, "CHILD_INDEX_ENV": "testing", "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-           "LOAD_BATCH_ROWS": "100", **settings}
+    env = {
+        **os.environ,
+        "CHILD_INDEX_ENV": "testing",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "LOAD_BATCH_ROWS": "100",
+        **settings,
+    }
     return subprocess.Popen(  # noqa: S603 - our own command line, with arguments we made
         [sys.executable, "-m", "flask", "--app", "wsgi", "sources", "load", source_name, str(path)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -88,13 +116,13 @@ def rerun_resumes(app: Flask, source_name: str, path: Path, **settings: str) -> 
     db.session.rollback()
 
 
-
 def uploads_kept_in(folder: Path, app: Flask, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Uploads stored in the test's own folder (made here), and loads run only when a test runs them."""
     folder.mkdir()
     monkeypatch.setattr(uploads_module, "upload_folder", lambda: folder)
     monkeypatch.setitem(app.config, "LOADS_RUN_INLINE", True)
     return folder
+
 
 def stored_files(folder: Path) -> list[Path]:
     """The files stored in an upload folder (under each organisation's folder)."""
@@ -112,12 +140,14 @@ def write_extract(path: Path, rows: list[dict[str, str]]) -> Path:
 
 
 def make_source(
-    name: str = "Leeds school census", service: Service = Service.EDUCATION,
+    name: str = "Leeds school census",
+    service: Service = Service.EDUCATION,
     organisation: Organisation | None = None,
 ) -> DataSource:
     organisation = organisation or make_organisation(kind=OrganisationType.SCHOOL)
-    source = register_source(name, organisation, SourceKind.SCHOOL_CENSUS, service,
-                             involvement_role="Designated safeguarding lead")
+    source = register_source(
+        name, organisation, SourceKind.SCHOOL_CENSUS, service, involvement_role="Designated safeguarding lead"
+    )
     db.session.commit()
     return source
 

@@ -68,11 +68,13 @@ def _csv(tmp_path: Path, rows: list[dict[str, str]], name: str = "census.csv") -
     return write_extract(tmp_path / name, rows).read_bytes()
 
 
-def _submit(http: FlaskClient, source_id: int, body: bytes, token: str | None, content_type: str = "text/csv",
-            **query: str) -> TestResponse:
+def _submit(
+    http: FlaskClient, source_id: int, body: bytes, token: str | None, content_type: str = "text/csv", **query: str
+) -> TestResponse:
     headers = _bearer(token) if token else {}
-    return http.post(f"/api/v1/sources/{source_id}/loads", data=body, content_type=content_type, headers=headers,
-                     query_string=query)
+    return http.post(
+        f"/api/v1/sources/{source_id}/loads", data=body, content_type=content_type, headers=headers, query_string=query
+    )
 
 
 def _events(tag: AuditTag) -> list[AuditEvent]:
@@ -89,18 +91,27 @@ def _every_stored_value(*tables: str) -> str:
 
 # Tokens.
 
+
 def test_a_token_is_issued_for_good_credentials_and_stored_only_hashed(client: FlaskClient) -> None:
     source = make_source()
     registered, secret = _client(source)
-    basic = client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
-                        headers=_basic(registered.client_id, secret))
+    basic = client.post(
+        TOKEN_URL, data={"grant_type": "client_credentials"}, headers=_basic(registered.client_id, secret)
+    )
     assert basic.status_code == 200, basic.text
     assert basic.json["token_type"] == "Bearer"
     assert basic.json["expires_in"] == 3600
     assert basic.json["scope"] == "loads:write"
     assert "Set-Cookie" not in basic.headers  # no session for a source system
-    posted = client.post(TOKEN_URL, data={"grant_type": "client_credentials", "scope": "loads:write",
-                                          "client_id": registered.client_id, "client_secret": secret})
+    posted = client.post(
+        TOKEN_URL,
+        data={
+            "grant_type": "client_credentials",
+            "scope": "loads:write",
+            "client_id": registered.client_id,
+            "client_secret": secret,
+        },
+    )
     assert posted.status_code == 200, posted.text
     raw = [basic.json["access_token"], posted.json["access_token"]]
     assert raw[0] != raw[1]
@@ -117,12 +128,15 @@ def test_a_token_is_issued_for_good_credentials_and_stored_only_hashed(client: F
 
 def test_a_wrong_secret_is_invalid_client_and_audited(client: FlaskClient) -> None:
     registered, secret = _client(make_source())
-    response = client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
-                           headers=_basic(registered.client_id, secret + "x"))
+    response = client.post(
+        TOKEN_URL, data={"grant_type": "client_credentials"}, headers=_basic(registered.client_id, secret + "x")
+    )
     assert response.status_code == 401
     assert response.json["error"] == "invalid_client"
-    posted = client.post(TOKEN_URL, data={"grant_type": "client_credentials", "client_id": registered.client_id,
-                                          "client_secret": "guess"})
+    posted = client.post(
+        TOKEN_URL,
+        data={"grant_type": "client_credentials", "client_id": registered.client_id, "client_secret": "guess"},
+    )
     assert posted.status_code in (400, 401) and posted.json["error"] == "invalid_client"
     unknown = client.post(TOKEN_URL, data={"grant_type": "client_credentials"}, headers=_basic("nobody", secret))
     assert unknown.json["error"] == "invalid_client"
@@ -136,8 +150,11 @@ def test_a_wrong_secret_is_invalid_client_and_audited(client: FlaskClient) -> No
 def test_an_unknown_scope_or_one_the_client_lacks_is_invalid_scope(client: FlaskClient) -> None:
     registered, secret = _client(make_source())
     for scope in ("loads:admin", "children:read", "loads:write children:read"):
-        response = client.post(TOKEN_URL, data={"grant_type": "client_credentials", "scope": scope},
-                               headers=_basic(registered.client_id, secret))
+        response = client.post(
+            TOKEN_URL,
+            data={"grant_type": "client_credentials", "scope": scope},
+            headers=_basic(registered.client_id, secret),
+        )
         assert response.status_code == 400, scope
         assert response.json["error"] == "invalid_scope", scope
     assert db.session.scalar(select(OAuthToken)) is None
@@ -146,8 +163,11 @@ def test_an_unknown_scope_or_one_the_client_lacks_is_invalid_scope(client: Flask
 
 def test_only_the_client_credentials_grant_is_offered(client: FlaskClient) -> None:
     registered, secret = _client(make_source())
-    response = client.post(TOKEN_URL, data={"grant_type": "password", "username": "a", "password": "b"},
-                           headers=_basic(registered.client_id, secret))
+    response = client.post(
+        TOKEN_URL,
+        data={"grant_type": "password", "username": "a", "password": "b"},
+        headers=_basic(registered.client_id, secret),
+    )
     assert response.status_code == 400 and response.json["error"] == "unsupported_grant_type"
 
 
@@ -159,8 +179,9 @@ def test_a_revoked_client_gets_no_token_and_its_tokens_stop_working(client: Flas
     db.session.commit()
     response = _submit(client, source.id, _csv(tmp_path, [row("S1")]), token)
     assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("Bearer ")
-    again = client.post(TOKEN_URL, data={"grant_type": "client_credentials"},
-                        headers=_basic(registered.client_id, secret))
+    again = client.post(
+        TOKEN_URL, data={"grant_type": "client_credentials"}, headers=_basic(registered.client_id, secret)
+    )
     assert again.status_code == 401 and again.json["error"] == "invalid_client"
     assert db.session.scalar(select(OAuthToken)).revoked_at is not None
 
@@ -180,20 +201,23 @@ def test_a_client_whose_token_was_made_revoked_only_in_the_client_row_is_refused
 
 # Bearer tokens at the loads endpoint.
 
+
 def test_no_token_malformed_or_unknown_is_401_and_audited(client: FlaskClient, tmp_path: Path) -> None:
     source = make_source()
     body = _csv(tmp_path, [row("S1")])
     assert _submit(client, source.id, body, None).status_code == 401
     for header in ("Bearer", "Bearer two words", "Token abc", "Bearer " + "x" * 43):
-        response = client.post(f"/api/v1/sources/{source.id}/loads", data=body, content_type="text/csv",
-                               headers={"Authorization": header})
+        response = client.post(
+            f"/api/v1/sources/{source.id}/loads", data=body, content_type="text/csv", headers={"Authorization": header}
+        )
         assert response.status_code == 401, header
         assert response.headers["WWW-Authenticate"].startswith('Bearer realm="child-index"')
         assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
         assert response.json["status"] == 401 and response.json["message"]
     denied = _events(AuditTag.ACCESS_DENIED)
     assert [event.reason for event in denied] == ["no token"] + ["malformed authorization header"] * 3 + [
-        "unknown token"]
+        "unknown token"
+    ]
     assert all(event.details["endpoint"] == "sources_api.submit_load" for event in denied)
     assert db.session.scalar(select(Load)) is None
 
@@ -236,8 +260,12 @@ def test_a_client_loads_only_into_its_own_source(client: FlaskClient, tmp_path: 
     assert db.session.scalar(select(Load)) is None
     denied = _events(AuditTag.ACCESS_DENIED)
     assert [event.details["source_id"] for event in denied] == [theirs.id, 999_999]
-    assert all(event.details["client_id"] == registered.client_id and event.reason == "another source"
-               and event.organisation_id == mine.organisation_id for event in denied)
+    assert all(
+        event.details["client_id"] == registered.client_id
+        and event.reason == "another source"
+        and event.organisation_id == mine.organisation_id
+        for event in denied
+    )
 
 
 def test_a_client_sees_only_its_own_sources_loads(client: FlaskClient, tmp_path: Path) -> None:
@@ -282,16 +310,28 @@ def test_sessions_and_tokens_do_not_stand_in_for_each_other(app: Flask, client: 
 
 # Loads.
 
+
 def test_a_good_csv_is_accepted_loaded_and_reported(app: Flask, client: FlaskClient, tmp_path: Path) -> None:
     source = make_source()
     registered, secret = _client(source)
     token = _token(client, registered, secret)
-    body = _csv(tmp_path, [
-        row("S1", nhs_number="943 476 5919"),
-        row("S2", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f",
-            postcode="BD1 1AA", address_line1="3 Mill Street", parent_carer_name="Imran Khan"),
-        row("S3", date_of_birth="not a date"),
-    ])
+    body = _csv(
+        tmp_path,
+        [
+            row("S1", nhs_number="943 476 5919"),
+            row(
+                "S2",
+                given_name="Amelia",
+                family_name="Khan",
+                date_of_birth="2014-09-04",
+                gender="f",
+                postcode="BD1 1AA",
+                address_line1="3 Mill Street",
+                parent_carer_name="Imran Khan",
+            ),
+            row("S3", date_of_birth="not a date"),
+        ],
+    )
     response = _submit(client, source.id, body, token, file_name="census-2026-11.csv", kind="full")
     assert response.status_code == 202, response.text
     accepted = response.json
@@ -325,18 +365,25 @@ def test_a_good_csv_is_accepted_loaded_and_reported(app: Flask, client: FlaskCli
     lines = list(csv.reader(io.StringIO(report.text)))
     assert tuple(lines[0]) == REPORT_COLUMNS
     assert [(line[0], line[1], line[2]) for line in lines[1:]] == [
-        ("1", "S1", "created"), ("2", "S2", "created"), ("3", "S3", "rejected")]
+        ("1", "S1", "created"),
+        ("2", "S2", "created"),
+        ("3", "S3", "rejected"),
+    ]
     assert lines[1][3]  # the new child's index id
     assert _events(AuditTag.LOAD_REPORT_VIEW)[-1].details["client_id"] == registered.client_id
-    assert {event.organisation_id for event in _events(AuditTag.LOAD_START) + _events(AuditTag.LOAD_FINISH)
-            + _events(AuditTag.LOAD_REPORT_VIEW)} == {source.organisation_id}
+    assert {
+        event.organisation_id
+        for event in _events(AuditTag.LOAD_START) + _events(AuditTag.LOAD_FINISH) + _events(AuditTag.LOAD_REPORT_VIEW)
+    } == {source.organisation_id}
 
 
 def test_json_lines_are_accepted(client: FlaskClient) -> None:
     source = make_source()
     token = _token(client, *_client(source))
-    body = b'{"source_record_id": "S1", "given_name": "Oliver", "family_name": "Bennett", ' \
-           b'"date_of_birth": "2016-03-27", "gender": "m"}\n'
+    body = (
+        b'{"source_record_id": "S1", "given_name": "Oliver", "family_name": "Bennett", '
+        b'"date_of_birth": "2016-03-27", "gender": "m"}\n'
+    )
     response = _submit(client, source.id, body, token, content_type="application/x-ndjson", dry_run="true")
     assert response.status_code == 202, response.text
     load = db.session.get(Load, response.json["load_id"])
@@ -426,10 +473,15 @@ def test_a_header_lacking_a_required_column_is_422_naming_it(client: FlaskClient
     assert not stored_files(uploads) and db.session.scalar(select(Load)) is None
 
 
-@pytest.mark.parametrize("query, named", [
-    ({"kind": "partial"}, "kind"), ({"dry_run": "perhaps"}, "dry_run"), ({"file_name": "census.xlsx"}, "xlsx"),
-    ({"file_name": "census.jsonl"}, "text/csv"),
-])
+@pytest.mark.parametrize(
+    "query, named",
+    [
+        ({"kind": "partial"}, "kind"),
+        ({"dry_run": "perhaps"}, "dry_run"),
+        ({"file_name": "census.xlsx"}, "xlsx"),
+        ({"file_name": "census.jsonl"}, "text/csv"),
+    ],
+)
 def test_bad_parameters_are_422(client: FlaskClient, tmp_path: Path, query: dict[str, str], named: str) -> None:
     source = make_source()
     token = _token(client, *_client(source))
@@ -459,7 +511,8 @@ def test_the_api_is_in_the_openapi_document(app: Flask) -> None:
     with app.test_request_context():
         spec: dict[str, Any] = api.spec.to_dict()
     assert spec["paths"]["/api/v1/sources/{source_id}/loads"]["post"]["security"] == [
-        {"source_system": ["loads:write"]}]
+        {"source_system": ["loads:write"]}
+    ]
     assert "/api/v1/loads/{load_id}" in spec["paths"] and "/api/v1/loads/{load_id}/report" in spec["paths"]
     assert "/api/v1/oauth/token" in spec["paths"]
     flow = spec["components"]["securitySchemes"]["source_system"]["flows"]["clientCredentials"]
@@ -467,6 +520,7 @@ def test_the_api_is_in_the_openapi_document(app: Flask) -> None:
 
 
 # Registering clients.
+
 
 def test_the_cli_adds_a_client_showing_its_secret_once_and_revokes_it(app: Flask) -> None:
     source = make_source()
@@ -519,8 +573,12 @@ def test_repeated_wrong_secrets_lock_the_client_out_for_the_window(app: Flask, c
     _token(client, other, other_secret)  # another client is not held back by this one's failures
     db.session.execute(update(FailedAttempt).values(at=utcnow() - timedelta(minutes=16)))
     _token(client, registered, secret)  # the window has passed
-    assert db.session.scalar(select(func.count()).select_from(FailedAttempt).where(
-        FailedAttempt.key == client_key(registered.client_id))) == 0  # a success clears the count
+    assert (
+        db.session.scalar(
+            select(func.count()).select_from(FailedAttempt).where(FailedAttempt.key == client_key(registered.client_id))
+        )
+        == 0
+    )  # a success clears the count
 
 
 def test_a_wrong_scope_is_not_counted_against_the_client(app: Flask, client: FlaskClient) -> None:

@@ -47,20 +47,60 @@ OLIVER_NHS = "9434765919"
 GRACE_NHS = "4010231009"
 WARD_NHS = "4010231017"
 
-AMELIA = {"given_name": "Amelia", "family_name": "Khan", "date_of_birth": "2014-09-04", "gender": "f",
-          "postcode": "BD1 1AA", "address_line1": "3 Mill Street", "parent_carer_name": "Imran Khan"}
-GRACE = {"given_name": "Grace", "family_name": "Taylor", "date_of_birth": "2013-06-10", "gender": "f",
-         "postcode": "LS9 9AA", "address_line1": "8 Oak Road", "parent_carer_name": "Mary Taylor"}
-THOMAS = {"given_name": "Thomas", "family_name": "Hughes", "date_of_birth": "2015-01-02", "postcode": "LS7 3BB",
-          "address_line1": "1 Park Road", "parent_carer_name": "Paul Hughes"}
+AMELIA = {
+    "given_name": "Amelia",
+    "family_name": "Khan",
+    "date_of_birth": "2014-09-04",
+    "gender": "f",
+    "postcode": "BD1 1AA",
+    "address_line1": "3 Mill Street",
+    "parent_carer_name": "Imran Khan",
+}
+GRACE = {
+    "given_name": "Grace",
+    "family_name": "Taylor",
+    "date_of_birth": "2013-06-10",
+    "gender": "f",
+    "postcode": "LS9 9AA",
+    "address_line1": "8 Oak Road",
+    "parent_carer_name": "Mary Taylor",
+}
+THOMAS = {
+    "given_name": "Thomas",
+    "family_name": "Hughes",
+    "date_of_birth": "2015-01-02",
+    "postcode": "LS7 3BB",
+    "address_line1": "1 Park Road",
+    "parent_carer_name": "Paul Hughes",
+}
 HELD = [row("A1", nhs_number=OLIVER_NHS), row("A2", **AMELIA), row("A3", **GRACE), row("A4", **THOMAS)]
-NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",
-        "address_line1": "5 Elm Close", "parent_carer_name": "Kate Green"}
+NOAH = {
+    "given_name": "Noah",
+    "family_name": "Green",
+    "date_of_birth": "2013-02-03",
+    "postcode": "LS2 7AA",
+    "address_line1": "5 Elm Close",
+    "parent_carer_name": "Kate Green",
+}
 GRACE_MOVED = {"address_line1": "40 River View", "postcode": "LS10 1AA"}
-WARD = {"given_name": "Leo", "family_name": "Ward", "date_of_birth": "2012-08-08", "postcode": "BD2 2AA",
-        "address_line1": "12 Hill Top", "parent_carer_name": "Jo Ward", "nhs_number": WARD_NHS}
-RUBY = {"given_name": "Ruby", "family_name": "Price", "date_of_birth": "2014-04-04", "gender": "f",
-        "postcode": "M1 1AE", "address_line1": "2 Canal Street", "parent_carer_name": ""}
+WARD = {
+    "given_name": "Leo",
+    "family_name": "Ward",
+    "date_of_birth": "2012-08-08",
+    "postcode": "BD2 2AA",
+    "address_line1": "12 Hill Top",
+    "parent_carer_name": "Jo Ward",
+    "nhs_number": WARD_NHS,
+}
+RUBY = {
+    "given_name": "Ruby",
+    "family_name": "Price",
+    "date_of_birth": "2014-04-04",
+    "gender": "f",
+    "postcode": "M1 1AE",
+    "address_line1": "2 Canal Street",
+    "parent_carer_name": "",
+}
 # Each row meets a child that rows just before it made or changed: in-file duplicates and
 # near-duplicates, a twin, an NHS number given to a held child and then sent with other
 # names, a held child's move and then a row found only at the new address, a held child
@@ -71,13 +111,28 @@ ROWS = [
     row("N3", **{**NOAH, "given_name": "Noa"}),
     row("N4", **{**NOAH, "given_name": "Nina", "gender": "f"}),
     row("G1", **{**GRACE, **GRACE_MOVED, "nhs_number": GRACE_NHS}),
-    row("X1", given_name="Harry", family_name="Stone", date_of_birth="2011-11-11", nhs_number=GRACE_NHS,
-        address_line1="9 Far Lane", postcode="HX1 1AA", parent_carer_name=""),
-    row("G2", **{**GRACE, **GRACE_MOVED, "given_name": "Grayce", "family_name": "Tailer",
-                 "parent_carer_name": ""}),
+    row(
+        "X1",
+        given_name="Harry",
+        family_name="Stone",
+        date_of_birth="2011-11-11",
+        nhs_number=GRACE_NHS,
+        address_line1="9 Far Lane",
+        postcode="HX1 1AA",
+        parent_carer_name="",
+    ),
+    row("G2", **{**GRACE, **GRACE_MOVED, "given_name": "Grayce", "family_name": "Tailer", "parent_carer_name": ""}),
     row("K1", **{**AMELIA, "shield": "yes"}),
-    row("K2", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
-        address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name=""),
+    row(
+        "K2",
+        given_name="Amelia",
+        family_name="Holt",
+        date_of_birth="2014-09-04",
+        gender="f",
+        address_line1="3 Elm Close",
+        postcode="HG1 2AA",
+        parent_carer_name="",
+    ),
     row("W1", **WARD),
     row("W2", **{**WARD, "given_name": "Leon"}),
     row("W3", **{**WARD, "given_name": "Mia", "gender": "f"}),
@@ -95,8 +150,16 @@ ROWS = [
 REPEATED = [
     row("N1", **{**NOAH, "parent_carer_phone": "07700 900456"}),
     row("G1", **{**GRACE, **GRACE_MOVED, "nhs_number": GRACE_NHS}),
-    row("X1", given_name="Harry", family_name="Stone", date_of_birth="2011-11-11", nhs_number=GRACE_NHS,
-        address_line1="9 Far Lane", postcode="HX1 1AA", parent_carer_name=""),
+    row(
+        "X1",
+        given_name="Harry",
+        family_name="Stone",
+        date_of_birth="2011-11-11",
+        nhs_number=GRACE_NHS,
+        address_line1="9 Far Lane",
+        postcode="HX1 1AA",
+        parent_carer_name="",
+    ),
     row("B1", **NOAH),
     row("E1", given_name="Edith", family_name="Lane", date_of_birth="2001-06-01"),
     row("N2", **{**NOAH, "date_of_birth": "2013-13-03"}),
@@ -104,8 +167,18 @@ REPEATED = [
 CUTS = ((1, 0), (2, 0), (3, 0), (1, 2), (2, 2), (3, 2))  # with the whole file at once: every way tried
 IN_MEMORY = (1, 2)  # the most records a dry run holds in memory: it spills the others it carries
 # Every table a load writes to in the index (a dry run writes to none of them).
-INDEX_TABLES = (Child, ChildName, Address, CarerContact, SourceIdentifier, Involvement, FieldProvenance,
-                BlockingKey, ReviewItem, ShieldingDecision)
+INDEX_TABLES = (
+    Child,
+    ChildName,
+    Address,
+    CarerContact,
+    SourceIdentifier,
+    Involvement,
+    FieldProvenance,
+    BlockingKey,
+    ReviewItem,
+    ShieldingDecision,
+)
 
 
 @contextmanager
@@ -125,8 +198,11 @@ def _decisions(load: Load) -> list[tuple[Any, ...]]:
     """Each report row with the children the load made named by the row that made them (as a dry
     run names them itself)."""
     report = list(db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number)))
-    made = {r.child_id: f"made by row {r.row_number}" for r in report
-            if r.outcome is RowOutcome.CREATED and r.child_id is not None}
+    made = {
+        r.child_id: f"made by row {r.row_number}"
+        for r in report
+        if r.outcome is RowOutcome.CREATED and r.child_id is not None
+    }
     index_ids = dict(db.session.execute(select(Child.index_id, Child.id).where(Child.id.in_(made))).all())
     names = {index_id: made[child_id] for index_id, child_id in index_ids.items()}
 
@@ -135,8 +211,17 @@ def _decisions(load: Load) -> list[tuple[Any, ...]]:
             reason = reason.replace(index_id, name)
         return re.sub(r"\(new from row (\d+)\)", r"made by row \1", reason)
 
-    return [(r.row_number, r.source_record_id, r.outcome.value, made.get(r.child_id, r.child_id), r.score,
-             tuple(named(reason) for reason in r.reasons)) for r in report]
+    return [
+        (
+            r.row_number,
+            r.source_record_id,
+            r.outcome.value,
+            made.get(r.child_id, r.child_id),
+            r.score,
+            tuple(named(reason) for reason in r.reasons),
+        )
+        for r in report
+    ]
 
 
 def _report(load: Load) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
@@ -148,25 +233,41 @@ def _report(load: Load) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str
 def _index() -> dict[str, list[tuple[Any, ...]]]:
     """Everything in the index a load could change, and the audit trail less loads' own events."""
     tables: list[Table] = [model.__table__ for model in INDEX_TABLES]  # type: ignore[misc]
-    held = {table.name: [tuple(r) for r in db.session.execute(select(table).order_by(*table.primary_key.columns))]
-            for table in tables}
-    held["audit_events"] = [tuple(r) for r in db.session.execute(
-        select(AuditEvent.id, AuditEvent.tag).where(AuditEvent.tag.not_in((AuditTag.LOAD_START, AuditTag.LOAD_FINISH)))
-        .order_by(AuditEvent.id))]
+    held = {
+        table.name: [tuple(r) for r in db.session.execute(select(table).order_by(*table.primary_key.columns))]
+        for table in tables
+    }
+    held["audit_events"] = [
+        tuple(r)
+        for r in db.session.execute(
+            select(AuditEvent.id, AuditEvent.tag)
+            .where(AuditEvent.tag.not_in((AuditTag.LOAD_START, AuditTag.LOAD_FINISH)))
+            .order_by(AuditEvent.id)
+        )
+    ]
     return held
 
 
-def _load(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int,
-          workers: int) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
+def _load(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int, workers: int
+) -> tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]]:
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", size)
     monkeypatch.setitem(app.config, "LOAD_WORKERS", workers)
     with undone():
         return _report(load_file(source, path))
 
 
-def _dry_run(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, size: int,
-             workers: int, scratch: Callable[[], list[Path]], *, in_memory: int | None = None,
-             ) -> tuple[tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]], bool]:
+def _dry_run(
+    app: Flask,
+    monkeypatch: pytest.MonkeyPatch,
+    source: DataSource,
+    path: Path,
+    size: int,
+    workers: int,
+    scratch: Callable[[], list[Path]],
+    *,
+    in_memory: int | None = None,
+) -> tuple[tuple[list[tuple[Any, ...]], dict[str, int], dict[str, Any]], bool]:
     """A dry run that changes nothing in the index, holding at most `in_memory` records in memory
     (None: the default, more than these files carry), and leaves no scratch file behind; and whether it spilled."""
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", size)
@@ -196,8 +297,9 @@ def _as_predicted(decisions: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [(*d[:3], None if str(d[3]).startswith("made by row") else d[3], *d[4:]) for d in decisions]
 
 
-def _decided_alike_every_way(app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path,
-                             rows: int) -> list[tuple[Any, ...]]:
+def _decided_alike_every_way(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, source: DataSource, path: Path, rows: int
+) -> list[tuple[Any, ...]]:
     """The load's decisions, the same one row a batch, two, three or all at once, with workers
     or without, and predicted alike by a dry run cut each of those ways that holds one or two of
     the records it carries in memory, and by one that holds them all."""
@@ -212,7 +314,9 @@ def _decided_alike_every_way(app: Flask, monkeypatch: pytest.MonkeyPatch, source
         for in_memory in IN_MEMORY:
             # Spilling when it carries more than it may hold in memory, and predicting alike.
             assert _dry_run(app, monkeypatch, source, path, size, workers, scratch, in_memory=in_memory) == (
-                predicted, carried > in_memory), ("dry run", size, workers, in_memory)
+                predicted,
+                carried > in_memory,
+            ), ("dry run", size, workers, in_memory)
     return decisions
 
 
@@ -221,7 +325,9 @@ def _by_record(decisions: list[tuple[Any, ...]]) -> dict[str, tuple[Any, ...]]:
 
 
 def test_every_row_is_decided_alike_whatever_the_batch_size_and_workers(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     load_file(make_source("Held census"), write_extract(tmp_path / "held.csv", HELD))
     path = write_extract(tmp_path / "second.csv", ROWS)
@@ -231,13 +337,20 @@ def test_every_row_is_decided_alike_whatever_the_batch_size_and_workers(
     assert set(outcomes.values()) == {"created", "linked", "review", "rejected"}
     # Rows a batch used to decide without what earlier rows of the same batch made or changed.
     assert [outcomes[record] for record in ("X1", "G2", "K2", "W3", "P3")] == [
-        "review", "linked", "review", "review", "linked"]
+        "review",
+        "linked",
+        "review",
+        "review",
+        "linked",
+    ]
     # Rows that meet a child an earlier row made, which a dry run must link to it though it makes none.
     assert [decided[record][:2] for record in ("N2", "N5")] == [("linked", "made by row 1")] * 2
 
 
 def test_a_source_record_sent_again_names_the_child_its_first_row_went_to_whatever_the_batch_size(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A row repeating an earlier row's source record id is rejected, and names the child the
     earlier row made or linked, as it would had the earlier row been loaded in a batch before."""
@@ -245,8 +358,8 @@ def test_a_source_record_sent_again_names_the_child_its_first_row_went_to_whatev
     path = write_extract(tmp_path / "second.csv", ROWS + REPEATED)
 
     decided = _decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(ROWS + REPEATED))
-    first = {record: child for _, record, _, child, *_ in decided[:len(ROWS)]}
-    again = [(record, outcome, child) for _, record, outcome, child, *_ in decided[len(ROWS):]]
+    first = {record: child for _, record, _, child, *_ in decided[: len(ROWS)]}
+    again = [(record, outcome, child) for _, record, outcome, child, *_ in decided[len(ROWS) :]]
     assert again == [(r["source_record_id"], "rejected", first[r["source_record_id"]]) for r in REPEATED]
     assert [child for _, _, child in again][:3] == ["made by row 1", first["G1"], None]
     assert isinstance(first["G1"], int)
@@ -264,7 +377,9 @@ NEXT = [
 
 
 def test_a_row_meets_what_the_row_just_before_gave_its_source_record_and_nhs_number_whatever_the_batch_size(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The source record id sent again names the child the row before made, and the NHS number
     the row before gave a child it made is not given to the held child the next row links to."""
@@ -273,14 +388,22 @@ def test_a_row_meets_what_the_row_just_before_gave_its_source_record_and_nhs_num
     path = write_extract(tmp_path / "second.csv", NEXT)
 
     decided = _decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(NEXT))
-    assert [d[2:4] for d in decided] == [("created", "made by row 1"), ("rejected", "made by row 1"),
-                                         ("created", "made by row 3"), ("linked", thomas)]
-    assert f"conflict: this source gave the NHS number {PRICE_NHS} for another record too; not added here" in (
-        decided[3][5])
+    assert [d[2:4] for d in decided] == [
+        ("created", "made by row 1"),
+        ("rejected", "made by row 1"),
+        ("created", "made by row 3"),
+        ("linked", thomas),
+    ]
+    assert (
+        f"conflict: this source gave the NHS number {PRICE_NHS} for another record too; not added here"
+        in (decided[3][5])
+    )
 
 
 def test_a_changed_record_is_met_by_the_keys_it_is_stored_with(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An index not yet refreshed since the address key came: a row that gives a held child an
     NHS number leaves its stored keys as they were, so a row that only the address key would
@@ -292,8 +415,7 @@ def test_a_changed_record_is_met_by_the_keys_it_is_stored_with(
     rows = [row("C1", nhs_number=OLIVER_NHS), row("C2", given_name="Pliver", family_name="Vennett", postcode="LS6 2AP")]
     path = write_extract(tmp_path / "care.csv", rows)
 
-    decided = _by_record(_decided_alike_every_way(app, monkeypatch, make_source("Leeds social care"), path,
-                                                  len(rows)))
+    decided = _by_record(_decided_alike_every_way(app, monkeypatch, make_source("Leeds social care"), path, len(rows)))
     assert decided["C1"][:2] == ("linked", oliver.id)
     assert decided["C2"][:2] == ("created", "made by row 2")
 
@@ -312,12 +434,28 @@ EARLY = [
 LATE = [
     row("L1", **{**NOAH, "given_name": "Noa"}),
     row("L2", **{**GRACE, **GRACE_MOVED, "given_name": "Grayce", "family_name": "Tailer", "parent_carer_name": ""}),
-    row("L3", given_name="Harry", family_name="Stone", date_of_birth="2011-11-11", nhs_number=GRACE_NHS,
-        address_line1="9 Far Lane", postcode="HX1 1AA", parent_carer_name=""),
+    row(
+        "L3",
+        given_name="Harry",
+        family_name="Stone",
+        date_of_birth="2011-11-11",
+        nhs_number=GRACE_NHS,
+        address_line1="9 Far Lane",
+        postcode="HX1 1AA",
+        parent_carer_name="",
+    ),
     row("L4", **{**WARD, "given_name": "Leon"}),
     row("L5", **{**WARD, "given_name": "Mia", "gender": "f"}),
-    row("L6", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
-        address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name=""),
+    row(
+        "L6",
+        given_name="Amelia",
+        family_name="Holt",
+        date_of_birth="2014-09-04",
+        gender="f",
+        address_line1="3 Elm Close",
+        postcode="HG1 2AA",
+        parent_carer_name="",
+    ),
     row("L7", **{**NOAH, "given_name": "Nina", "gender": "f"}),
     row("L8", **GRACE),
     row("L9", given_name="Pliver", family_name="Vennett", postcode="LS6 2AP"),
@@ -327,7 +465,9 @@ LATE = [
 
 
 def test_a_dry_run_spilling_all_but_one_record_predicts_rows_meeting_records_made_or_changed_long_before(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Early rows make Noah and Leo Ward (with his NHS number), move held Grace and give her an NHS
     number, and shield held Amelia; a dozen other children follow; then rows meet each of them."""
@@ -336,10 +476,14 @@ def test_a_dry_run_spilling_all_but_one_record_predicts_rows_meeting_records_mad
     path = write_extract(tmp_path / "second.csv", rows)
 
     decided = _decided_alike_every_way(app, monkeypatch, make_source("Second census"), path, len(rows))
-    late = {record: (outcome, child, reasons) for _, record, outcome, child, _, reasons in decided[-len(LATE):]}
+    late = {record: (outcome, child, reasons) for _, record, outcome, child, _, reasons in decided[-len(LATE) :]}
     grace = decided[1][3]
     assert [late[record][:2] for record in ("L1", "L2", "L4", "L8")] == [
-        ("linked", "made by row 1"), ("linked", grace), ("linked", "made by row 3"), ("linked", grace)]
+        ("linked", "made by row 1"),
+        ("linked", grace),
+        ("linked", "made by row 3"),
+        ("linked", grace),
+    ]
     # Grace at her old address, found by the index's keys, met as moved: it is her previous address now.
     assert "household: same family name (Taylor), a previous address or the same carer" in late["L8"][2][1]
     # The NHS numbers given early on, to Grace and to the child Leo Ward's row made, with other names.
@@ -354,7 +498,9 @@ def test_a_dry_run_spilling_all_but_one_record_predicts_rows_meeting_records_mad
 
 
 def test_a_dry_run_spilling_recalls_a_record_changed_long_before_for_another_source_record_id_of_it(
-    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A source that sent Thomas twice, under two source record ids, gives his carer a new phone
     under one and, rows later, the same phone under the other: the second row finds him only by
@@ -367,4 +513,6 @@ def test_a_dry_run_spilling_recalls_a_record_changed_long_before_for_another_sou
 
     decided = _decided_alike_every_way(app, monkeypatch, source, path, len(rows))
     assert [(outcome, child) for _, _, outcome, child, *_ in (decided[0], decided[-1])] == [
-        ("updated", decided[0][3]), ("unchanged", decided[0][3])]
+        ("updated", decided[0][3]),
+        ("unchanged", decided[0][3]),
+    ]

@@ -25,10 +25,20 @@ from index_service.sources import loading
 from index_service.sources.dry_run import FOUND, KEY, Scratch
 from tests.sources.loads import TODAY, distinct_children, make_source, outcomes, row, scratch_in, write_extract
 
-NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",
-        "address_line1": "5 Elm Close", "parent_carer_name": "Kate Green"}
-ROWS = [row("D1", **NOAH), row("D2", date_of_birth="31/02/2015"), row("D3", **{**NOAH, "given_name": "Noa"}),
-        row("D4", **{**NOAH, "address_line1": "7 Elm Close"})]
+NOAH = {
+    "given_name": "Noah",
+    "family_name": "Green",
+    "date_of_birth": "2013-02-03",
+    "postcode": "LS2 7AA",
+    "address_line1": "5 Elm Close",
+    "parent_carer_name": "Kate Green",
+}
+ROWS = [
+    row("D1", **NOAH),
+    row("D2", date_of_birth="31/02/2015"),
+    row("D3", **{**NOAH, "given_name": "Noa"}),
+    row("D4", **{**NOAH, "address_line1": "7 Elm Close"}),
+]
 
 
 @pytest.fixture
@@ -40,7 +50,9 @@ def one_row_a_batch(app: Flask, monkeypatch: pytest.MonkeyPatch) -> pytest.Monke
 
 
 def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
-    app: Flask, tmp_path: Path, one_row_a_batch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    one_row_a_batch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch = one_row_a_batch
     source = make_source()
@@ -75,8 +87,9 @@ def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
     assert load.status is LoadStatus.COMPLETED and load.rows_done == 4
     assert load.counts == {"created": 1, "rejected": 1, "linked": 2}
     assert load.summary["rejected_by_field"] == {"date_of_birth": 1}
-    starts = db.session.scalars(select(AuditEvent).where(AuditEvent.tag == AuditTag.LOAD_START)
-                                .order_by(AuditEvent.id)).all()
+    starts = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.tag == AuditTag.LOAD_START).order_by(AuditEvent.id)
+    ).all()
     assert [(e.details["resumed"], e.details.get("started_again")) for e in starts] == [(False, None), (False, True)]
     assert db.session.scalar(select(func.count()).select_from(Child)) == 0
 
@@ -86,7 +99,9 @@ OVER = [row("D1", **NOAH), *distinct_children("K", 2), row("D4", **{**NOAH, "giv
 
 
 def test_a_dry_run_over_its_limit_spills_the_oldest_record_and_recalls_it_for_a_row_that_meets_it(
-    app: Flask, tmp_path: Path, one_row_a_batch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    one_row_a_batch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch = one_row_a_batch
     scratch = scratch_in(monkeypatch, tmp_path / "scratch")
@@ -97,8 +112,11 @@ def test_a_dry_run_over_its_limit_spills_the_oldest_record_and_recalls_it_for_a_
     load = loading.begin_load(source, path, LoadKind.DELTA, dry_run=True)
     db.session.commit()
 
-    loading.run_load(load, today=TODAY, progress=lambda ran: seen.update({ran.rows_done: [
-        str(file.relative_to(tmp_path)) for file in scratch()]}))
+    loading.run_load(
+        load,
+        today=TODAY,
+        progress=lambda ran: seen.update({ran.rows_done: [str(file.relative_to(tmp_path)) for file in scratch()]}),
+    )
     # Row 3's batch spilled Noah, made by row 1; row 4's recalled him, and links to him.
     assert outcomes(load) == {"D1": "created", "K0": "created", "K1": "created", "D4": "linked"}
     assert [len(files) for files in seen.values()] == [0, 0, 1, 1]
@@ -108,13 +126,14 @@ def test_a_dry_run_over_its_limit_spills_the_oldest_record_and_recalls_it_for_a_
 
 
 def test_a_dry_run_that_fails_after_spilling_leaves_no_scratch_file(
-    app: Flask, tmp_path: Path, one_row_a_batch: pytest.MonkeyPatch,
+    app: Flask,
+    tmp_path: Path,
+    one_row_a_batch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch = one_row_a_batch
     scratch = scratch_in(monkeypatch, tmp_path / "scratch")
     monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 1)
-    load = loading.begin_load(make_source(), write_extract(tmp_path / "census.csv", OVER), LoadKind.DELTA,
-                              dry_run=True)
+    load = loading.begin_load(make_source(), write_extract(tmp_path / "census.csv", OVER), LoadKind.DELTA, dry_run=True)
     db.session.commit()
     spilled: list[Path] = []
 
@@ -131,7 +150,8 @@ def test_a_dry_run_that_fails_after_spilling_leaves_no_scratch_file(
 
 @pytest.mark.perf
 def test_a_dry_run_finds_its_spilled_records_through_the_terms_index_never_by_reading_them_all(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scratch_in(monkeypatch, tmp_path / "scratch")
     scratch = Scratch()

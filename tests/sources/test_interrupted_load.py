@@ -28,9 +28,9 @@ def _rows_done(watcher: sa.Engine) -> tuple[int, LoadStatus | None]:
 
 
 def _created() -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(LoadRow).where(LoadRow.outcome == RowOutcome.CREATED)
-    ) or 0
+    return (
+        db.session.scalar(select(func.count()).select_from(LoadRow).where(LoadRow.outcome == RowOutcome.CREATED)) or 0
+    )
 
 
 def test_killed_load_resumes_with_no_duplicate_and_no_lost_row(committed_app: Flask, tmp_path: Path) -> None:
@@ -71,9 +71,7 @@ def test_killed_load_resumes_with_no_duplicate_and_no_lost_row(committed_app: Fl
     records = db.session.scalars(
         select(SourceIdentifier.value).where(SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD)
     ).all()
-    applied = db.session.scalars(
-        select(LoadRow.source_record_id).where(LoadRow.outcome != RowOutcome.REVIEW)
-    ).all()
+    applied = db.session.scalars(select(LoadRow.source_record_id).where(LoadRow.outcome != RowOutcome.REVIEW)).all()
     reviewed = db.session.scalars(select(ReviewItem.source_record_id)).all()
     assert sorted(records) == sorted(applied)
     assert sorted(records + reviewed) == sorted(f"K{n}" for n in range(ROWS))

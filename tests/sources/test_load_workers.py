@@ -42,36 +42,94 @@ OLIVER_NHS = "943 476 5919"
 
 
 def _held_index(source_path: Path) -> None:
-    load_file(make_source("Held census"), write_extract(source_path, [
-        row("A1", nhs_number=OLIVER_NHS),
-        row("A2", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f",
-            postcode="BD1 1AA", address_line1="3 Mill Street", parent_carer_name="Imran Khan"),
-        row("A3", given_name="Jessica", family_name="Wood", date_of_birth="2012-05-17", gender="f",
-            postcode="LS1 4AP", address_line1="9 High Street", parent_carer_name="Anne Wood", shield="yes"),
-        row("A4", given_name="Thomas", family_name="Hughes", date_of_birth="2015-01-02", postcode="LS7 3BB",
-            address_line1="1 Park Road", parent_carer_name="Paul Hughes"),
-    ]))
+    load_file(
+        make_source("Held census"),
+        write_extract(
+            source_path,
+            [
+                row("A1", nhs_number=OLIVER_NHS),
+                row(
+                    "A2",
+                    given_name="Amelia",
+                    family_name="Khan",
+                    date_of_birth="2014-09-04",
+                    gender="f",
+                    postcode="BD1 1AA",
+                    address_line1="3 Mill Street",
+                    parent_carer_name="Imran Khan",
+                ),
+                row(
+                    "A3",
+                    given_name="Jessica",
+                    family_name="Wood",
+                    date_of_birth="2012-05-17",
+                    gender="f",
+                    postcode="LS1 4AP",
+                    address_line1="9 High Street",
+                    parent_carer_name="Anne Wood",
+                    shield="yes",
+                ),
+                row(
+                    "A4",
+                    given_name="Thomas",
+                    family_name="Hughes",
+                    date_of_birth="2015-01-02",
+                    postcode="LS7 3BB",
+                    address_line1="1 Park Road",
+                    parent_carer_name="Paul Hughes",
+                ),
+            ],
+        ),
+    )
 
 
-NOAH = {"given_name": "Noah", "family_name": "Green", "date_of_birth": "2013-02-03", "postcode": "LS2 7AA",
-        "address_line1": "5 Elm Close", "parent_carer_name": "Kate Green"}
+NOAH = {
+    "given_name": "Noah",
+    "family_name": "Green",
+    "date_of_birth": "2013-02-03",
+    "postcode": "LS2 7AA",
+    "address_line1": "5 Elm Close",
+    "parent_carer_name": "Kate Green",
+}
 # Four rows a batch: rows 5 and 6 meet in one batch (a child made, then met again before it is
 # written), row 10 meets the same child from a later batch.
 ROWS = [
     row("B1", nhs_number=OLIVER_NHS),
     row("B2", given_name="Ollie"),
-    row("B3", given_name="Amelia", family_name="Kahn", date_of_birth="2014-09-04", gender="f", postcode="BD1 1AA",
-        address_line1="3 Mill Street"),
+    row(
+        "B3",
+        given_name="Amelia",
+        family_name="Kahn",
+        date_of_birth="2014-09-04",
+        gender="f",
+        postcode="BD1 1AA",
+        address_line1="3 Mill Street",
+    ),
     row("B4", given_name="Olivia", gender="f"),
     row("B5", **NOAH),
     row("B6", **{**NOAH, "given_name": "Noa"}),
     row("B7", given_name="Harry", family_name="Stone", date_of_birth="2011-11-11", nhs_number=OLIVER_NHS),
-    row("B8", given_name="Jessica", family_name="Wood", date_of_birth="2012-05-17", gender="f", postcode="M1 1AE",
-        address_line1="2 Canal Street", parent_carer_name=""),
+    row(
+        "B8",
+        given_name="Jessica",
+        family_name="Wood",
+        date_of_birth="2012-05-17",
+        gender="f",
+        postcode="M1 1AE",
+        address_line1="2 Canal Street",
+        parent_carer_name="",
+    ),
     row("B9", date_of_birth="31/02/2015"),
     row("B10", **{**NOAH, "address_line1": "7 Elm Close"}),
-    row("B11", given_name="Tom", family_name="Hughes", date_of_birth="2015-01-02", postcode="LS8 1AA",
-        address_line1="4 New Road", parent_carer_name="Paul Hughes"),
+    row(
+        "B11",
+        given_name="Tom",
+        family_name="Hughes",
+        date_of_birth="2015-01-02",
+        postcode="LS8 1AA",
+        address_line1="4 New Road",
+        parent_carer_name="Paul Hughes",
+    ),
     row("B12", given_name="Edith", family_name="Lane", date_of_birth="2001-06-01"),
 ]
 
@@ -95,8 +153,9 @@ def _load(source: DataSource, path: Path, *, dry_run: bool, watch: list[int] | N
     return run_load(load, today=TODAY, progress=count_helpers)
 
 
-def test_workers_decide_every_row_as_the_load_alone_does(committed_app: Flask, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_decide_every_row_as_the_load_alone_does(
+    committed_app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Committed: the workers read the index with connections of their own."""
     _held_index(tmp_path / "held.csv")
     path = write_extract(tmp_path / "second.csv", ROWS)
@@ -113,7 +172,12 @@ def test_workers_decide_every_row_as_the_load_alone_does(committed_app: Flask, t
     assert set(alone_processes) == {0}
     assert min(pooled_processes) >= 1  # a matching worker at every batch (the reader may have read all)
     assert {outcome for _, _, outcome, *_ in alone} == {
-        RowOutcome.LINKED, RowOutcome.CREATED, RowOutcome.SHIELDED, RowOutcome.REVIEW, RowOutcome.REJECTED}
+        RowOutcome.LINKED,
+        RowOutcome.CREATED,
+        RowOutcome.SHIELDED,
+        RowOutcome.REVIEW,
+        RowOutcome.REJECTED,
+    }
     assert pooled == alone
 
     applied = _report(_load(source, path, dry_run=False))  # for real, with the workers
@@ -136,8 +200,11 @@ def _matched_when_asked(_pool: MatchingPool, rows: list[ToMatch]) -> Callable[[]
 
 @pytest.mark.parametrize("matched", [_matched_now, _matched_when_asked], ids=["before", "after"])
 def test_a_batch_read_before_or_after_the_batch_before_commits_decides_every_row_the_same(
-        committed_app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        matched: Callable[[MatchingPool, list[ToMatch]], Callable[[], list[Matched]]]) -> None:
+    committed_app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    matched: Callable[[MatchingPool, list[ToMatch]], Callable[[], list[Matched]]],
+) -> None:
     """A worker reads a batch's candidates while the load writes the batch before, so before or
     after that batch commits; here the load's process reads them at one moment or the other."""
     _held_index(tmp_path / "held.csv")
@@ -160,32 +227,58 @@ PRICE_NHS = "401 023 1025"
 
 @pytest.mark.parametrize("matched", [_matched_now, _matched_when_asked], ids=["before", "after"])
 def test_a_batch_read_before_the_batch_before_commits_knows_what_that_batch_gave_its_source_records_and_nhs_numbers(
-        committed_app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        matched: Callable[[MatchingPool, list[ToMatch]], Callable[[], list[Matched]]]) -> None:
+    committed_app: Flask,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    matched: Callable[[MatchingPool, list[ToMatch]], Callable[[], list[Matched]]],
+) -> None:
     """One row a batch: row 2 sends row 1's source record id again, and row 4 the NHS number
     that row 3 gave the child it made, each read before or after the batch before commits."""
     _held_index(tmp_path / "held.csv")
     thomas = db.session.scalar(select(Child.id).where(Child.given_name == "Thomas"))
-    path = write_extract(tmp_path / "second.csv", [
-        row("C1", **NOAH),
-        row("C1", **{**NOAH, "parent_carer_phone": "07700 900456"}),
-        row("C2", given_name="Ruby", family_name="Price", date_of_birth="2016-03-04", gender="f",
-            nhs_number=PRICE_NHS),
-        row("C3", given_name="Thomas", family_name="Hughes", date_of_birth="2015-01-02", postcode="LS7 3BB",
-            address_line1="1 Park Road", parent_carer_name="Paul Hughes", nhs_number=PRICE_NHS),
-    ])
+    path = write_extract(
+        tmp_path / "second.csv",
+        [
+            row("C1", **NOAH),
+            row("C1", **{**NOAH, "parent_carer_phone": "07700 900456"}),
+            row(
+                "C2",
+                given_name="Ruby",
+                family_name="Price",
+                date_of_birth="2016-03-04",
+                gender="f",
+                nhs_number=PRICE_NHS,
+            ),
+            row(
+                "C3",
+                given_name="Thomas",
+                family_name="Hughes",
+                date_of_birth="2015-01-02",
+                postcode="LS7 3BB",
+                address_line1="1 Park Road",
+                parent_carer_name="Paul Hughes",
+                nhs_number=PRICE_NHS,
+            ),
+        ],
+    )
     monkeypatch.setitem(committed_app.config, "LOAD_BATCH_ROWS", 1)
     monkeypatch.setitem(committed_app.config, "LOAD_WORKERS", 1)
     monkeypatch.setattr(MatchingPool, "match", matched)
     applied = _report(_load(make_source("Second census"), path, dry_run=False))
 
     noah, ruby = applied[0][3], applied[2][3]
-    assert [r[2:4] for r in applied] == [(RowOutcome.CREATED, noah), (RowOutcome.REJECTED, noah),
-                                         (RowOutcome.CREATED, ruby), (RowOutcome.LINKED, thomas)]
-    assert "conflict: this source gave the NHS number 4010231025 for another record too; not added here" in (
-        applied[3][5])
-    nhs_holders = select(SourceIdentifier.child_id).where(SourceIdentifier.kind == IdentifierKind.NHS_NUMBER,
-                                                         SourceIdentifier.value == "4010231025")
+    assert [r[2:4] for r in applied] == [
+        (RowOutcome.CREATED, noah),
+        (RowOutcome.REJECTED, noah),
+        (RowOutcome.CREATED, ruby),
+        (RowOutcome.LINKED, thomas),
+    ]
+    assert (
+        "conflict: this source gave the NHS number 4010231025 for another record too; not added here" in (applied[3][5])
+    )
+    nhs_holders = select(SourceIdentifier.child_id).where(
+        SourceIdentifier.kind == IdentifierKind.NHS_NUMBER, SourceIdentifier.value == "4010231025"
+    )
     assert set(db.session.scalars(nhs_holders)) == {ruby}
 
 
@@ -201,7 +294,8 @@ def _write_then_count(_: object) -> tuple[str, int]:
 
 
 def test_a_matching_worker_reads_the_index_with_a_connection_of_its_own_that_cannot_write(
-        committed_app: Flask, tmp_path: Path) -> None:
+    committed_app: Flask, tmp_path: Path
+) -> None:
     held = write_extract(tmp_path / "held.csv", [row("A1"), row("A2", given_name="Ava")])
     load_file(make_source("Held census"), held)
     with matching_pool(1, read_only_settings(committed_app.config)) as pool:
@@ -230,8 +324,9 @@ def _spawned_children(parent: int) -> list[int]:
 
 
 @pytest.mark.parametrize(("helper", "error"), [("worker", "WorkerDied"), ("reader", "ReaderFailed")])
-def test_a_helper_that_dies_fails_the_load_and_a_rerun_finishes_it(committed_app: Flask, tmp_path: Path,
-                                                                    helper: str, error: str) -> None:
+def test_a_helper_that_dies_fails_the_load_and_a_rerun_finishes_it(
+    committed_app: Flask, tmp_path: Path, helper: str, error: str
+) -> None:
     make_source("Census with helpers")
     total = 3000
     path = write_extract(tmp_path / "census.csv", distinct_children("H", total))
@@ -265,11 +360,11 @@ def test_a_helper_that_dies_fails_the_load_and_a_rerun_finishes_it(committed_app
     assert load.status is LoadStatus.COMPLETED
     numbers = list(db.session.scalars(select(LoadRow.row_number).order_by(LoadRow.row_number)))
     assert numbers == list(range(1, total + 1))
-    created = db.session.scalar(select(func.count()).select_from(LoadRow).where(
-        LoadRow.outcome == RowOutcome.CREATED))
+    created = db.session.scalar(select(func.count()).select_from(LoadRow).where(LoadRow.outcome == RowOutcome.CREATED))
     assert db.session.scalar(select(func.count()).select_from(Child)) == created == load.counts["created"]
     records = db.session.scalars(
-        select(SourceIdentifier.value).where(SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD)).all()
+        select(SourceIdentifier.value).where(SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD)
+    ).all()
     reviewed = db.session.scalars(select(ReviewItem.source_record_id)).all()
     assert sorted(records + reviewed) == sorted(f"H{n}" for n in range(total))
 
@@ -301,8 +396,9 @@ def test_a_load_killed_leaves_no_helper_behind(committed_app: Flask, tmp_path: P
 
 
 @pytest.mark.parametrize(("cpus", "workers"), [(4, 3), (2, 1), (1, 0), (None, 0)])
-def test_a_load_has_one_worker_fewer_than_the_cpus_unless_told(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                               cpus: int | None, workers: int) -> None:
+def test_a_load_has_one_worker_fewer_than_the_cpus_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cpus: int | None, workers: int
+) -> None:
     monkeypatch.setattr(os, "cpu_count", lambda: cpus)
     development = {"CHILD_INDEX_ENV": "development"}
     assert load_settings(str(tmp_path), development).load_workers == workers

@@ -42,19 +42,30 @@ def _children() -> int:
 
 def _child_with_record(source_record_id: str) -> Child:
     return db.session.scalar(
-        select(Child).join(SourceIdentifier).where(
-            SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD, SourceIdentifier.value == source_record_id
-        )
+        select(Child)
+        .join(SourceIdentifier)
+        .where(SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD, SourceIdentifier.value == source_record_id)
     )
 
 
 def test_new_rows_create_children_with_involvement_and_provenance(app: Flask, tmp_path: Path) -> None:
     source = make_source()
-    path = write_extract(tmp_path / "census.csv", [
-        row("S1", nhs_number="943 476 5919", practitioner_name="Ms Patel"),
-        row("S2", given_name="Amelia", family_name="Khan", date_of_birth="04/09/2014", gender="f",
-            postcode="BD1 1AA", address_line1="3 Mill Street", parent_carer_name="Imran Khan"),
-    ])
+    path = write_extract(
+        tmp_path / "census.csv",
+        [
+            row("S1", nhs_number="943 476 5919", practitioner_name="Ms Patel"),
+            row(
+                "S2",
+                given_name="Amelia",
+                family_name="Khan",
+                date_of_birth="04/09/2014",
+                gender="f",
+                postcode="BD1 1AA",
+                address_line1="3 Mill Street",
+                parent_carer_name="Imran Khan",
+            ),
+        ],
+    )
     load = load_file(source, path)
     assert load.status is LoadStatus.COMPLETED
     assert outcomes(load) == {"S1": "created", "S2": "created"}
@@ -73,9 +84,14 @@ def test_new_rows_create_children_with_involvement_and_provenance(app: Flask, tm
 
 def test_loading_the_same_file_twice_changes_nothing_and_says_so(app: Flask, tmp_path: Path) -> None:
     source = make_source()
-    path = write_extract(tmp_path / "census.csv", [
-        row("S1"), row("S2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"), row("S3", given_name=""),
-    ])
+    path = write_extract(
+        tmp_path / "census.csv",
+        [
+            row("S1"),
+            row("S2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"),
+            row("S3", given_name=""),
+        ],
+    )
     first = load_file(source, path)
     children = _children()
     second = load_file(source, path)
@@ -90,8 +106,9 @@ def test_loading_the_same_file_twice_changes_nothing_and_says_so(app: Flask, tmp
 def test_a_known_record_is_updated_and_blank_values_never_erase(app: Flask, tmp_path: Path) -> None:
     source = make_source()
     load_file(source, write_extract(tmp_path / "one.csv", [row("S1", middle_names="James")]))
-    blanks = row("S1", middle_names="", postcode="", address_line1="", town="", parent_carer_name="",
-                 parent_carer_phone="")
+    blanks = row(
+        "S1", middle_names="", postcode="", address_line1="", town="", parent_carer_name="", parent_carer_phone=""
+    )
     second = load_file(source, write_extract(tmp_path / "two.csv", [blanks]))
     assert outcomes(second) == {"S1": "unchanged"}
     child = _child_with_record("S1")
@@ -111,9 +128,15 @@ def test_a_known_record_is_updated_and_blank_values_never_erase(app: Flask, tmp_
 def test_a_row_for_a_child_already_in_the_index_links_to_it(app: Flask, tmp_path: Path) -> None:
     existing = make_child()
     source = make_source("Leeds social care", Service.SOCIAL_CARE)
-    load = load_file(source, write_extract(tmp_path / "care.csv", [
-        row("C9", given_name="Ollie", nhs_number="9434765919", practitioner_name="Dee Okafor"),
-    ]))
+    load = load_file(
+        source,
+        write_extract(
+            tmp_path / "care.csv",
+            [
+                row("C9", given_name="Ollie", nhs_number="9434765919", practitioner_name="Dee Okafor"),
+            ],
+        ),
+    )
     assert outcomes(load) == {"C9": "linked"}
     [report] = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id))
     assert report.child_id == existing.id
@@ -128,9 +151,15 @@ def test_a_row_for_a_child_already_in_the_index_links_to_it(app: Flask, tmp_path
 def test_a_row_with_both_names_and_the_postcode_mistyped_is_found_by_its_address(app: Flask, tmp_path: Path) -> None:
     existing = make_child()
     source = make_source("Leeds social care", Service.SOCIAL_CARE)
-    load = load_file(source, write_extract(tmp_path / "care.csv", [
-        row("C7", given_name="Pliver", family_name="Vennett", postcode="LS6 2AP"),
-    ]))
+    load = load_file(
+        source,
+        write_extract(
+            tmp_path / "care.csv",
+            [
+                row("C7", given_name="Pliver", family_name="Vennett", postcode="LS6 2AP"),
+            ],
+        ),
+    )
     assert outcomes(load) == {"C7": "linked"}
     assert _child_with_record("C7").id == existing.id
 
@@ -146,8 +175,15 @@ def test_a_twin_is_never_linked_to_their_sibling(app: Flask, tmp_path: Path) -> 
 def test_an_uncertain_row_waits_for_review_once(app: Flask, tmp_path: Path) -> None:
     existing = make_child(nhs_number=None)
     source = make_source()
-    uncertain = row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
-                    postcode="BD1 1AA", parent_carer_name="")
+    uncertain = row(
+        "U1",
+        given_name="Olivr",
+        family_name="Bennet",
+        gender="u",
+        address_line1="2 Mill Street",
+        postcode="BD1 1AA",
+        parent_carer_name="",
+    )
     path = write_extract(tmp_path / "census.csv", [uncertain])
     first = load_file(source, path)
     assert outcomes(first) == {"U1": "review"}
@@ -163,13 +199,31 @@ def test_an_uncertain_row_waits_for_review_once(app: Flask, tmp_path: Path) -> N
 
 def test_a_review_lists_candidates_too_weak_to_have_been_read_in_full(app: Flask, tmp_path: Path) -> None:
     oliver = make_child(nhs_number=None)
-    harriet = make_child(given_name="Harriet", gender=Gender.FEMALE, nhs_number="9434765870",
-                         address=AddressSpec("3 Elm Road", "Bradford", "BD3 9QQ"), carers=())
+    harriet = make_child(
+        given_name="Harriet",
+        gender=Gender.FEMALE,
+        nhs_number="9434765870",
+        address=AddressSpec("3 Elm Road", "Bradford", "BD3 9QQ"),
+        carers=(),
+    )
     source = make_source()
-    uncertain = row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
-                    postcode="BD1 1AA", parent_carer_name="")
-    incoming = Person(given_name="Olivr", family_name="Bennet", date_of_birth=date(2016, 3, 27), gender="unknown",
-                      postcode="BD11AA", address_line="2 Mill Street")
+    uncertain = row(
+        "U1",
+        given_name="Olivr",
+        family_name="Bennet",
+        gender="u",
+        address_line1="2 Mill Street",
+        postcode="BD1 1AA",
+        parent_carer_name="",
+    )
+    incoming = Person(
+        given_name="Olivr",
+        family_name="Bennet",
+        date_of_birth=date(2016, 3, 27),
+        gender="unknown",
+        postcode="BD11AA",
+        address_line="2 Mill Street",
+    )
     assert not could_matter(incoming, person_of(harriet).without_details())  # a load reads her only for the review
     assert could_matter(incoming, person_of(oliver).without_details())
     load = load_file(source, write_extract(tmp_path / "census.csv", [uncertain]))
@@ -184,12 +238,38 @@ def test_a_review_lists_candidates_too_weak_to_have_been_read_in_full(app: Flask
 def test_an_nhs_number_the_index_holds_never_makes_a_second_record(app: Flask, tmp_path: Path) -> None:
     existing = make_child()
     source = make_source()
-    stranger = row("X1", given_name="Zara", family_name="Quinn", date_of_birth="2012-07-14", gender="f",
-                   nhs_number="9434765919", address_line1="4 Elm Road", postcode="BD3 9QQ", parent_carer_name="")
-    twice = [row("T1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f",
-                 nhs_number="9434765870"),
-             row("T2", given_name="Yusuf", family_name="Ahmed", date_of_birth="2010-01-30", gender="m",
-                 nhs_number="9434765870", address_line1="9 Far Lane", postcode="HX1 1AA", parent_carer_name="")]
+    stranger = row(
+        "X1",
+        given_name="Zara",
+        family_name="Quinn",
+        date_of_birth="2012-07-14",
+        gender="f",
+        nhs_number="9434765919",
+        address_line1="4 Elm Road",
+        postcode="BD3 9QQ",
+        parent_carer_name="",
+    )
+    twice = [
+        row(
+            "T1",
+            given_name="Amelia",
+            family_name="Khan",
+            date_of_birth="2014-09-04",
+            gender="f",
+            nhs_number="9434765870",
+        ),
+        row(
+            "T2",
+            given_name="Yusuf",
+            family_name="Ahmed",
+            date_of_birth="2010-01-30",
+            gender="m",
+            nhs_number="9434765870",
+            address_line1="9 Far Lane",
+            postcode="HX1 1AA",
+            parent_carer_name="",
+        ),
+    ]
     load = load_file(source, write_extract(tmp_path / "census.csv", [stranger, *twice]))
     assert outcomes(load) == {"X1": "review", "T1": "created", "T2": "review"}
     reasons = {r.source_record_id: r.reasons for r in db.session.scalars(select(LoadRow))}
@@ -202,10 +282,20 @@ def test_an_nhs_number_the_index_holds_never_makes_a_second_record(app: Flask, t
 def test_one_nhs_number_from_one_source_is_never_on_two_records(app: Flask, tmp_path: Path) -> None:
     oliver = make_child(nhs_number=None)
     source = make_source()
-    rows = [row("A1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f",
-                nhs_number="9434765870", address_line1="3 Mill Street", postcode="BD1 1AA",
-                parent_carer_name="Imran Khan"),
-            row("O1", nhs_number="9434765870")]
+    rows = [
+        row(
+            "A1",
+            given_name="Amelia",
+            family_name="Khan",
+            date_of_birth="2014-09-04",
+            gender="f",
+            nhs_number="9434765870",
+            address_line1="3 Mill Street",
+            postcode="BD1 1AA",
+            parent_carer_name="Imran Khan",
+        ),
+        row("O1", nhs_number="9434765870"),
+    ]
     load = load_file(source, write_extract(tmp_path / "census.csv", rows))
     report = {r.source_record_id: r for r in db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id))}
     assert report["O1"].outcome.value == "linked" and report["O1"].child_id == oliver.id
@@ -216,11 +306,14 @@ def test_one_nhs_number_from_one_source_is_never_on_two_records(app: Flask, tmp_
 
 def test_bad_rows_are_quarantined_with_every_reason_and_the_load_goes_on(app: Flask, tmp_path: Path) -> None:
     source = make_source()
-    path = write_extract(tmp_path / "census.csv", [
-        row("B1", date_of_birth="31/02/2015", nhs_number="9434765918"),
-        row("G1"),
-        row("B1", given_name="Amelia"),
-    ])
+    path = write_extract(
+        tmp_path / "census.csv",
+        [
+            row("B1", date_of_birth="31/02/2015", nhs_number="9434765918"),
+            row("G1"),
+            row("B1", given_name="Amelia"),
+        ],
+    )
     load = load_file(source, path)
     report = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id).order_by(LoadRow.row_number))
     assert [r.outcome.value for r in report] == ["rejected", "created", "rejected"]
@@ -266,10 +359,14 @@ def test_a_full_load_ends_involvements_no_longer_supplied_and_a_delta_does_not(a
 def test_a_dry_run_predicts_without_changing_the_index(app: Flask, tmp_path: Path) -> None:
     make_child()
     source = make_source()
-    path = write_extract(tmp_path / "census.csv", [
-        row("D1", nhs_number="9434765919"), row("D2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"),
-        row("D3", date_of_birth="yesterday"),
-    ])
+    path = write_extract(
+        tmp_path / "census.csv",
+        [
+            row("D1", nhs_number="9434765919"),
+            row("D2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"),
+            row("D3", date_of_birth="yesterday"),
+        ],
+    )
     dry = load_file(source, path, dry_run=True)
     assert outcomes(dry) == {"D1": "linked", "D2": "created", "D3": "rejected"}
     assert _children() == 1
@@ -285,8 +382,10 @@ def test_a_load_stopped_part_way_resumes_after_its_last_committed_batch(
 ) -> None:
     monkeypatch.setitem(app.config, "LOAD_BATCH_ROWS", 3)
     source = make_source()
-    rows = [row(f"R{n}", given_name=name, date_of_birth=f"2015-01-{n + 1:02d}")
-            for n, name in enumerate(["Ava", "Ben", "Cara", "Dev", "Ella", "Finn", "Gus", "Hana"])]
+    rows = [
+        row(f"R{n}", given_name=name, date_of_birth=f"2015-01-{n + 1:02d}")
+        for n, name in enumerate(["Ava", "Ben", "Cara", "Dev", "Ella", "Finn", "Gus", "Hana"])
+    ]
     path = write_extract(tmp_path / "census.csv", rows)
     load = begin_load(source, path, LoadKind.DELTA)
     db.session.commit()
@@ -311,8 +410,13 @@ def test_a_load_stopped_part_way_resumes_after_its_last_committed_batch(
 def test_every_load_is_audited(app: Flask, tmp_path: Path) -> None:
     source = make_source()
     load = load_file(source, write_extract(tmp_path / "census.csv", [row("S1")]))
-    events = list(db.session.scalars(select(AuditEvent).where(
-        AuditEvent.tag.in_((AuditTag.LOAD_START, AuditTag.LOAD_FINISH))).order_by(AuditEvent.id)))
+    events = list(
+        db.session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.tag.in_((AuditTag.LOAD_START, AuditTag.LOAD_FINISH)))
+            .order_by(AuditEvent.id)
+        )
+    )
     assert [e.tag for e in events] == [AuditTag.LOAD_START, AuditTag.LOAD_FINISH]
     assert events[1].details["load_id"] == load.id
     assert events[1].details["counts"] == {"created": 1}
@@ -321,14 +425,20 @@ def test_every_load_is_audited(app: Flask, tmp_path: Path) -> None:
     assert all(e.user_id is None and e.organisation_id == source.organisation_id for e in events)
 
 
-def test_a_new_record_never_takes_an_index_id_already_held(app: Flask, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_new_record_never_takes_an_index_id_already_held(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     existing = make_child()
     unused = new_index_id()
     fresh = iter([existing.index_id, existing.index_id, unused])
     monkeypatch.setattr("index_service.children.writes.new_index_id", lambda: next(fresh))
-    load = load_file(make_source(), write_extract(tmp_path / "census.csv", [
-        row("N1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f")]))
+    load = load_file(
+        make_source(),
+        write_extract(
+            tmp_path / "census.csv",
+            [row("N1", given_name="Amelia", family_name="Khan", date_of_birth="2014-09-04", gender="f")],
+        ),
+    )
     assert outcomes(load) == {"N1": "created"}
     assert _child_with_record("N1").index_id == unused
 
@@ -339,19 +449,27 @@ def _stored_keys(child: Child) -> set[int]:
 
 def test_rows_for_one_child_in_one_batch_land_on_one_record_with_every_change(app: Flask, tmp_path: Path) -> None:
     source = make_source()
-    load = load_file(source, write_extract(tmp_path / "census.csv", [
-        row("S1", nhs_number="9434765919", town=""),
-        row("S2", nhs_number="9434765919", middle_names="James", town="Leeds"),
-        row("S3", nhs_number="9434765919", address_line1="7 Hill Road", postcode="LS7 3QP", town=""),
-        row("S4", nhs_number="9434765919", address_line1="7 Hill Road", postcode="LS7 3QP", town="Leeds"),
-    ]))
+    load = load_file(
+        source,
+        write_extract(
+            tmp_path / "census.csv",
+            [
+                row("S1", nhs_number="9434765919", town=""),
+                row("S2", nhs_number="9434765919", middle_names="James", town="Leeds"),
+                row("S3", nhs_number="9434765919", address_line1="7 Hill Road", postcode="LS7 3QP", town=""),
+                row("S4", nhs_number="9434765919", address_line1="7 Hill Road", postcode="LS7 3QP", town="Leeds"),
+            ],
+        ),
+    )
     assert outcomes(load) == {"S1": "created", "S2": "linked", "S3": "linked", "S4": "linked"}
     assert _children() == 1
     child = _child_with_record("S1")
     assert {i.value for i in child.identifiers if i.kind is IdentifierKind.SOURCE_RECORD} == {"S1", "S2", "S3", "S4"}
     assert child.middle_names == "James"
     assert [(a.postcode, a.town, a.is_current) for a in child.addresses] == [
-        ("LS6 2AB", "Leeds", False), ("LS7 3QP", "Leeds", True)]
+        ("LS6 2AB", "Leeds", False),
+        ("LS7 3QP", "Leeds", True),
+    ]
     assert _stored_keys(child) == record_keys(person_of(child, household=True))
 
 
@@ -359,10 +477,21 @@ def test_a_change_to_a_known_record_refreshes_its_blocking_keys(app: Flask, tmp_
     existing = make_child()
     before = _stored_keys(existing)
     source = make_source("Leeds social care", Service.SOCIAL_CARE)
-    load = load_file(source, write_extract(tmp_path / "care.csv", [
-        row("C1", nhs_number="9434765919", family_name="Bennett-Hall", address_line1="7 Hill Road",
-            postcode="LS7 3QP"),
-    ]))
+    load = load_file(
+        source,
+        write_extract(
+            tmp_path / "care.csv",
+            [
+                row(
+                    "C1",
+                    nhs_number="9434765919",
+                    family_name="Bennett-Hall",
+                    address_line1="7 Hill Road",
+                    postcode="LS7 3QP",
+                ),
+            ],
+        ),
+    )
     assert outcomes(load) == {"C1": "linked"}
     db.session.expire_all()
     child = db.session.get_one(Child, existing.id)

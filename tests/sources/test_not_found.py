@@ -51,19 +51,27 @@ def _without_tokens(html: str) -> str:
 
 
 def test_every_data_page_naming_an_object_is_listed_here(app: Flask) -> None:
-    named = {(method, re.sub(r"<[^>]+>", "{}", rule.rule))
-             for rule in app.url_map.iter_rules() if rule.endpoint.startswith("sources.") and rule.arguments
-             for method in rule.methods - {"HEAD", "OPTIONS"}}
+    named = {
+        (method, re.sub(r"<[^>]+>", "{}", rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("sources.") and rule.arguments
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
     assert named == {(method, re.sub(r"\{[a-z]+\}", "{}", path)) for method, path in ROUTES}
 
 
-def test_another_organisations_objects_are_answered_as_missing_ones(
-    client: FlaskClient, tmp_path: Path
-) -> None:
+def test_another_organisations_objects_are_answered_as_missing_ones(client: FlaskClient, tmp_path: Path) -> None:
     owner = make_user(Role.DATA_ADMIN)
     source = make_source(organisation=owner.organisation)
-    uncertain = row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
-                    postcode="BD1 1AA", parent_carer_name="")
+    uncertain = row(
+        "U1",
+        given_name="Olivr",
+        family_name="Bennet",
+        gender="u",
+        address_line1="2 Mill Street",
+        postcode="BD1 1AA",
+        parent_carer_name="",
+    )
     make_child(nhs_number=None)
     load = load_file(source, write_extract(tmp_path / "uncertain.csv", [uncertain]), dry_run=False)
     item = db.session.scalar(select(ReviewItem).where(ReviewItem.source_id == source.id))

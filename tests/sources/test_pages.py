@@ -68,8 +68,16 @@ def _csv(rows: list[dict[str, str]], columns: tuple[str, ...] = COLUMNS) -> byte
     return out.getvalue().encode()
 
 
-def _upload(client: FlaskClient, source: DataSource, content: bytes, *, action: str = "load", kind: str = "delta",
-            name: str = "census.csv", token: str | None = "") -> TestResponse:
+def _upload(
+    client: FlaskClient,
+    source: DataSource,
+    content: bytes,
+    *,
+    action: str = "load",
+    kind: str = "delta",
+    name: str = "census.csv",
+    token: str | None = "",
+) -> TestResponse:
     path = f"/data/sources/{source.id}/loads/new"
     data: dict[str, object] = {"kind": kind, "action": action, "extract": FileStorage(io.BytesIO(content), name)}
     if token is not None:
@@ -100,22 +108,28 @@ def _events(tag: AuditTag) -> list[AuditEvent]:
 def _review_item(source: DataSource, tmp_path: Path) -> tuple[ReviewItem, Child]:
     """A row too like Oliver Bennett to create, not enough to link (as in test_loading)."""
     existing = make_child(nhs_number=None)
-    uncertain = row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
-                    postcode="BD1 1AA", parent_carer_name="")
+    uncertain = row(
+        "U1",
+        given_name="Olivr",
+        family_name="Bennet",
+        gender="u",
+        address_line1="2 Mill Street",
+        postcode="BD1 1AA",
+        parent_carer_name="",
+    )
     load_file(source, write_extract(tmp_path / "uncertain.csv", [uncertain]))
     item = db.session.scalar(select(ReviewItem).where(ReviewItem.source_id == source.id))
     assert item is not None
     return item, existing
 
 
-def _post(
-    client: FlaskClient, path: str, data: dict[str, str] | None = None, form_page: str = "/data"
-) -> TestResponse:
+def _post(client: FlaskClient, path: str, data: dict[str, str] | None = None, form_page: str = "/data") -> TestResponse:
     """A POST with a CSRF token taken from a page the user can see."""
     return client.post(path, data={"csrf_token": page_csrf(client, form_page), **(data or {})})
 
 
 # Who may reach the pages.
+
 
 def test_a_practitioner_is_refused_every_data_page(app: Flask, client: FlaskClient) -> None:
     practitioner = make_user(Role.PRACTITIONER)
@@ -141,11 +155,23 @@ def test_another_organisations_data_administrator_finds_nothing(
     load = item.load
     outsider = make_user(Role.DATA_ADMIN, organisation=make_organisation())
     sign_in(client, outsider)
-    for path in (f"/data/sources/{source.id}", f"/data/sources/{source.id}/loads/new", f"/data/loads/{load.id}",
-                 f"/data/loads/{load.id}/report", f"/data/loads/{load.id}/report.csv", f"/data/review/{item.id}"):
+    for path in (
+        f"/data/sources/{source.id}",
+        f"/data/sources/{source.id}/loads/new",
+        f"/data/loads/{load.id}",
+        f"/data/loads/{load.id}/report",
+        f"/data/loads/{load.id}/report.csv",
+        f"/data/review/{item.id}",
+    ):
         assert client.get(path).status_code == 404, path
-    for path in (f"/data/review/{item.id}/link", f"/data/review/{item.id}/create", f"/data/review/{item.id}/defer",
-                 f"/data/sources/{source.id}/active", f"/data/loads/{load.id}/resume", f"/data/loads/{load.id}/load"):
+    for path in (
+        f"/data/review/{item.id}/link",
+        f"/data/review/{item.id}/create",
+        f"/data/review/{item.id}/defer",
+        f"/data/sources/{source.id}/active",
+        f"/data/loads/{load.id}/resume",
+        f"/data/loads/{load.id}/load",
+    ):
         assert _post(client, path, {"index_id": item.candidates[0]["index_id"], "active": "0"}).status_code == 404, path
     assert _upload(client, source, _csv([row("X1")])).status_code == 404
     assert not _events(AuditTag.LOAD_REPORT_VIEW)
@@ -158,12 +184,18 @@ def test_another_organisations_data_administrator_finds_nothing(
 
 # Sources.
 
+
 def test_registering_a_source_and_refusing_a_duplicate_name(
     client: FlaskClient, admin: User, organisation: Organisation
 ) -> None:
     sign_in(client, admin)
-    form = {"name": "Leeds social care", "kind": "social_care", "service": "social_care",
-            "involvement_organisation": str(organisation.id), "involvement_role": "Social worker"}
+    form = {
+        "name": "Leeds social care",
+        "kind": "social_care",
+        "service": "social_care",
+        "involvement_organisation": str(organisation.id),
+        "involvement_role": "Social worker",
+    }
     page = client.get("/data/sources/new")
     assert f'<option value="{organisation.id}" selected>' in page.text
     response = client.post("/data/sources/new", data={**form, "csrf_token": csrf_token(page.text)})
@@ -197,12 +229,18 @@ def test_a_source_can_be_deactivated_and_then_refuses_loads(
 
 # Uploads, progress and dry runs.
 
+
 def test_an_upload_queues_a_load_and_the_progress_page_shows_its_counts(
     client: FlaskClient, admin: User, source: DataSource
 ) -> None:
     sign_in(client, admin)
-    content = _csv([row("S1"), row("S2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"),
-                    row("S3", date_of_birth="not a date")])
+    content = _csv(
+        [
+            row("S1"),
+            row("S2", given_name="Amelia", gender="f", date_of_birth="2014-09-04"),
+            row("S3", date_of_birth="not a date"),
+        ]
+    )
     load = _load_from(_upload(client, source, content))
     assert load.status is LoadStatus.QUEUED and not load.is_dry_run and load.rows_expected == 3
     queued = client.get(f"/data/loads/{load.id}")
@@ -227,8 +265,9 @@ def test_a_dry_run_changes_nothing_shows_predictions_and_can_be_loaded_for_real(
     make_child()
     sign_in(client, admin)
     before = _children()
-    content = _csv([row("D1", nhs_number="9434765919"),
-                    row("D2", given_name="Amelia", gender="f", date_of_birth="2014-09-04")])
+    content = _csv(
+        [row("D1", nhs_number="9434765919"), row("D2", given_name="Amelia", gender="f", date_of_birth="2014-09-04")]
+    )
     dry = _load_from(_upload(client, source, content, action="check"))
     assert dry.is_dry_run
     run_load(dry, today=TODAY)
@@ -308,11 +347,19 @@ def test_a_failed_dry_run_says_it_checks_the_file_again_from_the_first_row(
 
 # Reports.
 
+
 def _loaded(source: DataSource, tmp_path: Path) -> Load:
-    return load_file(source, write_extract(tmp_path / "census.csv", [
-        row("S1"), row("S2", date_of_birth="31/02/2015"), row("S3", given_name="Amelia", gender="f",
-                                                              date_of_birth="2014-09-04"),
-    ]))
+    return load_file(
+        source,
+        write_extract(
+            tmp_path / "census.csv",
+            [
+                row("S1"),
+                row("S2", date_of_birth="31/02/2015"),
+                row("S3", given_name="Amelia", gender="f", date_of_birth="2014-09-04"),
+            ],
+        ),
+    )
 
 
 def test_the_report_lists_rows_filters_by_outcome_and_is_audited(
@@ -335,8 +382,10 @@ def test_the_report_lists_rows_filters_by_outcome_and_is_audited(
 def test_the_report_is_paginated(
     app: Flask, client: FlaskClient, admin: User, source: DataSource, tmp_path: Path
 ) -> None:
-    rows = [row(f"R{n}", given_name="Ava", date_of_birth=f"2015-01-{n % 28 + 1:02d}", family_name=f"Name{n}")
-            for n in range(55)]
+    rows = [
+        row(f"R{n}", given_name="Ava", date_of_birth=f"2015-01-{n % 28 + 1:02d}", family_name=f"Name{n}")
+        for n in range(55)
+    ]
     load = load_file(source, write_extract(tmp_path / "many.csv", rows))
     sign_in(client, admin)
     first = client.get(f"/data/loads/{load.id}/report").text
@@ -357,13 +406,13 @@ def test_the_report_downloads_as_csv_and_is_audited(
     assert "attachment" in response.headers["Content-Disposition"]
     lines = list(csv.reader(io.StringIO(response.text)))
     assert lines[0] == ["row_number", "source_record_id", "outcome", "index_id", "score", "reasons"]
-    assert [line[:3] for line in lines[1:]] == [["1", "S1", "created"], ["2", "S2", "rejected"],
-                                                ["3", "S3", "created"]]
+    assert [line[:3] for line in lines[1:]] == [["1", "S1", "created"], ["2", "S2", "rejected"], ["3", "S3", "created"]]
     [event] = _events(AuditTag.LOAD_REPORT_VIEW)
     assert event.details["load_id"] == load.id and event.user_id == admin.id
 
 
 # The review queue.
+
 
 def test_the_queue_lists_an_item_and_its_page_explains_each_candidate(
     client: FlaskClient, admin: User, source: DataSource, tmp_path: Path
@@ -438,6 +487,7 @@ def test_linking_to_a_child_who_is_not_a_candidate_is_refused(
 
 # Merging.
 
+
 def _involvement_orgs(child: Child) -> set[int]:
     return {i.organisation_id for i in db.session.scalars(select(Involvement).where(Involvement.child_id == child.id))}
 
@@ -448,8 +498,12 @@ def test_merge_and_undo_round_trip_through_the_pages(client: FlaskClient, admin:
     kept_orgs, retired_orgs = _involvement_orgs(kept), _involvement_orgs(retired)
     sign_in(client, admin)
 
-    confirm = _post(client, "/data/merge", {"kept": format_index_id(kept.index_id),
-                                            "retired": retired.index_id.lower()}, "/data/merge")
+    confirm = _post(
+        client,
+        "/data/merge",
+        {"kept": format_index_id(kept.index_id), "retired": retired.index_id.lower()},
+        "/data/merge",
+    )
     assert confirm.status_code == 200 and "Are these the same child?" in confirm.text
     assert "Ollie" in confirm.text and "Oliver" in confirm.text
     merged = _post(client, "/data/merge/confirm", {"kept": kept.index_id, "retired": retired.index_id}, "/data/merge")
@@ -482,8 +536,7 @@ def test_merge_never_shows_another_organisations_record(client: FlaskClient, adm
     page = _post(client, "/data/merge", {"kept": ours.index_id, "retired": theirs.index_id}, "/data/merge")
     assert f"data sources supplied has the index ID {theirs.index_id}" in page.text
     assert "Quinn" not in page.text
-    confirm = _post(client, "/data/merge/confirm", {"kept": ours.index_id, "retired": theirs.index_id},
-                    "/data/merge")
+    confirm = _post(client, "/data/merge/confirm", {"kept": ours.index_id, "retired": theirs.index_id}, "/data/merge")
     assert confirm.status_code == 400
     assert db.session.scalar(select(func.count()).select_from(Merge)) == 0
 
@@ -503,14 +556,17 @@ def test_merge_refuses_a_bad_or_unknown_index_id(client: FlaskClient, admin: Use
 
 # CSRF.
 
-def test_every_form_needs_its_csrf_token(
-    client: FlaskClient, admin: User, source: DataSource, tmp_path: Path
-) -> None:
+
+def test_every_form_needs_its_csrf_token(client: FlaskClient, admin: User, source: DataSource, tmp_path: Path) -> None:
     item, existing = _review_item(source, tmp_path)
     sign_in(client, admin)
     posts = {
-        "/data/sources/new": {"name": "Another", "kind": "other", "service": "other",
-                              "involvement_organisation": str(admin.organisation_id)},
+        "/data/sources/new": {
+            "name": "Another",
+            "kind": "other",
+            "service": "other",
+            "involvement_organisation": str(admin.organisation_id),
+        },
         f"/data/sources/{source.id}/active": {"active": "0"},
         f"/data/review/{item.id}/link": {"index_id": existing.index_id},
         f"/data/review/{item.id}/create": {},

@@ -30,8 +30,15 @@ from tests.sources.loads import load_file, make_source, row, supplied_by, write_
 def _item(tmp_path: Path) -> tuple[Child, ReviewItem]:
     existing = make_child(nhs_number=None)
     source = make_source()
-    uncertain = row("U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
-                    postcode="BD1 1AA", parent_carer_name="")
+    uncertain = row(
+        "U1",
+        given_name="Olivr",
+        family_name="Bennet",
+        gender="u",
+        address_line1="2 Mill Street",
+        postcode="BD1 1AA",
+        parent_carer_name="",
+    )
     load_file(source, write_extract(tmp_path / "census.csv", [uncertain]))
     item = db.session.scalar(select(ReviewItem))
     assert item is not None
@@ -54,7 +61,7 @@ def test_linking_applies_the_row_to_the_chosen_candidate_and_is_audited(app: Fla
     child = review.link_item(item, existing.index_id, admin)
     assert child.id == existing.id
     assert item.status is ReviewStatus.LINKED and item.decided_by_id == admin.id
-    assert ("U1" in {i.value for i in existing.identifiers if i.kind is IdentifierKind.SOURCE_RECORD})
+    assert "U1" in {i.value for i in existing.identifiers if i.kind is IdentifierKind.SOURCE_RECORD}
     assert {i.service for i in existing.involvements} == {Service.EDUCATION}
     assert len(existing.involvements) == 2
     [event] = _decisions()
@@ -80,9 +87,23 @@ def test_creating_makes_a_new_child_and_a_later_load_knows_the_record(app: Flask
     assert child.id != existing.id
     assert child.given_name == "Olivr"
     assert db.session.scalar(select(func.count()).select_from(Child)) == 2
-    again = load_file(item.source, write_extract(tmp_path / "again.csv", [row(
-        "U1", given_name="Olivr", family_name="Bennet", gender="u", address_line1="2 Mill Street",
-        postcode="BD1 1AA", parent_carer_name="")]))
+    again = load_file(
+        item.source,
+        write_extract(
+            tmp_path / "again.csv",
+            [
+                row(
+                    "U1",
+                    given_name="Olivr",
+                    family_name="Bennet",
+                    gender="u",
+                    address_line1="2 Mill Street",
+                    postcode="BD1 1AA",
+                    parent_carer_name="",
+                )
+            ],
+        ),
+    )
     assert db.session.scalar(select(LoadRow.outcome).where(LoadRow.load_id == again.id)).value == "unchanged"
 
 
@@ -117,8 +138,7 @@ def test_merge_then_undo_restores_both_records(app: Flask) -> None:
     assert {i.id for i in kept.involvements} == kept_involvements | retired_involvements
     assert {i.value for i in kept.identifiers} >= {"9434765919", "9434765870"}
     viewer = Viewer(may_see_shielded=True)
-    found = search_children(Query(Person(family_name="Bennett", given_name="Ollie"), index_id=retired.index_id),
-                            viewer)
+    found = search_children(Query(Person(family_name="Bennett", given_name="Ollie"), index_id=retired.index_id), viewer)
     assert [r["index_id"] for r in found.results] == [kept.index_id]
     with pytest.raises(ReviewError, match="already been merged"):
         review.merge_children(kept, retired, admin)

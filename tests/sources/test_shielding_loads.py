@@ -31,8 +31,11 @@ def _children() -> int:
 
 
 def _with_record(source_record_id: str) -> Child:
-    return db.session.scalar(select(Child).join(SourceIdentifier).where(
-        SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD, SourceIdentifier.value == source_record_id))
+    return db.session.scalar(
+        select(Child)
+        .join(SourceIdentifier)
+        .where(SourceIdentifier.kind == IdentifierKind.SOURCE_RECORD, SourceIdentifier.value == source_record_id)
+    )
 
 
 def _decisions(child: Child) -> list[ShieldingDecision]:
@@ -41,16 +44,38 @@ def _decisions(child: Child) -> list[ShieldingDecision]:
 
 def _shielded_child() -> Child:
     """Amelia Khan, shielded, at a refuge: every row below is compared with her."""
-    return make_child(given_name="Amelia", family_name="Khan", date_of_birth=date(2014, 9, 4),
-                      address=AddressSpec("1 Refuge Row", "Bradford", "BD7 1AA"), carers=(), nhs_number=None,
-                      is_shielded=True)
+    return make_child(
+        given_name="Amelia",
+        family_name="Khan",
+        date_of_birth=date(2014, 9, 4),
+        address=AddressSpec("1 Refuge Row", "Bradford", "BD7 1AA"),
+        carers=(),
+        nhs_number=None,
+        is_shielded=True,
+    )
 
 
 def test_a_row_flagged_for_shielding_makes_a_shielded_record_with_a_decision(app: Flask, tmp_path: Path) -> None:
     source = make_source()
-    load = load_file(source, write_extract(tmp_path / "census.csv", [row("S1", shield="yes"), row(
-        "S2", given_name="Zara", family_name="Ahmed", date_of_birth="2013-01-02", gender="f", postcode="LS1 4AP",
-        address_line1="9 Park Row", parent_carer_name="")]))
+    load = load_file(
+        source,
+        write_extract(
+            tmp_path / "census.csv",
+            [
+                row("S1", shield="yes"),
+                row(
+                    "S2",
+                    given_name="Zara",
+                    family_name="Ahmed",
+                    date_of_birth="2013-01-02",
+                    gender="f",
+                    postcode="LS1 4AP",
+                    address_line1="9 Park Row",
+                    parent_carer_name="",
+                ),
+            ],
+        ),
+    )
     assert outcomes(load) == {"S1": "created", "S2": "created"}
     flagged, plain = _with_record("S1"), _with_record("S2")
     assert flagged.is_shielded and not plain.is_shielded
@@ -79,12 +104,21 @@ def test_a_flagged_row_shields_a_known_record_and_no_later_row_unshields_it(app:
 
 
 def test_a_row_weakly_like_a_shielded_child_goes_to_review_where_an_unshielded_one_would_be_new(
-    app: Flask, tmp_path: Path,
+    app: Flask,
+    tmp_path: Path,
 ) -> None:
     """An adopted child under a new family name at a new address: only the given name and date of birth agree."""
     amelia = _shielded_child()
-    adopted = row("A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
-                  address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name="")
+    adopted = row(
+        "A1",
+        given_name="Amelia",
+        family_name="Holt",
+        date_of_birth="2014-09-04",
+        gender="f",
+        address_line1="3 Elm Close",
+        postcode="HG1 2AA",
+        parent_carer_name="",
+    )
     load = load_file(make_source(), write_extract(tmp_path / "census.csv", [adopted]))
     assert outcomes(load) == {"A1": "review"}
     assert _children() == 1
@@ -100,8 +134,17 @@ def test_a_row_weakly_like_a_shielded_child_goes_to_review_where_an_unshielded_o
 
 def test_a_twin_of_a_shielded_child_goes_to_review_not_a_new_record(app: Flask, tmp_path: Path) -> None:
     _shielded_child()
-    twin = row("T1", given_name="Hana", family_name="Khan", date_of_birth="2014-09-04", gender="f",
-               address_line1="1 Refuge Row", town="Bradford", postcode="BD7 1AA", parent_carer_name="")
+    twin = row(
+        "T1",
+        given_name="Hana",
+        family_name="Khan",
+        date_of_birth="2014-09-04",
+        gender="f",
+        address_line1="1 Refuge Row",
+        town="Bradford",
+        postcode="BD7 1AA",
+        parent_carer_name="",
+    )
     load = load_file(make_source(), write_extract(tmp_path / "census.csv", [twin]))
     assert outcomes(load) == {"T1": "review"}
     assert _children() == 1
@@ -110,9 +153,24 @@ def test_a_twin_of_a_shielded_child_goes_to_review_not_a_new_record(app: Flask, 
 def test_a_record_made_in_review_from_such_a_row_is_shielded(app: Flask, tmp_path: Path) -> None:
     _shielded_child()
     source = make_source()
-    load_file(source, write_extract(tmp_path / "census.csv", [row(
-        "A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
-        address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name="")]))
+    load_file(
+        source,
+        write_extract(
+            tmp_path / "census.csv",
+            [
+                row(
+                    "A1",
+                    given_name="Amelia",
+                    family_name="Holt",
+                    date_of_birth="2014-09-04",
+                    gender="f",
+                    address_line1="3 Elm Close",
+                    postcode="HG1 2AA",
+                    parent_carer_name="",
+                )
+            ],
+        ),
+    )
     item = db.session.scalar(select(ReviewItem))
     admin = make_user(Role.DATA_ADMIN, organisation=source.organisation)
     made = review.create_from_item(item, admin)
@@ -123,13 +181,30 @@ def test_a_record_made_in_review_from_such_a_row_is_shielded(app: Flask, tmp_pat
 
 
 def test_a_data_administrator_cannot_see_or_link_to_a_shielded_candidate(
-    app: Flask, client: FlaskClient, tmp_path: Path,
+    app: Flask,
+    client: FlaskClient,
+    tmp_path: Path,
 ) -> None:
     amelia = _shielded_child()
     source = make_source()
-    load_file(source, write_extract(tmp_path / "census.csv", [row(
-        "A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
-        address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name="")]))
+    load_file(
+        source,
+        write_extract(
+            tmp_path / "census.csv",
+            [
+                row(
+                    "A1",
+                    given_name="Amelia",
+                    family_name="Holt",
+                    date_of_birth="2014-09-04",
+                    gender="f",
+                    address_line1="3 Elm Close",
+                    postcode="HG1 2AA",
+                    parent_carer_name="",
+                )
+            ],
+        ),
+    )
     item = db.session.scalar(select(ReviewItem))
     admin = make_user(Role.DATA_ADMIN, organisation=source.organisation)
     sign_in(client, admin)
@@ -150,12 +225,35 @@ def test_a_dry_run_of_a_flagged_row_shields_nothing(app: Flask, tmp_path: Path) 
 
 def test_the_load_report_never_names_a_shielded_record_a_row_resembles(app: Flask, tmp_path: Path) -> None:
     amelia = _shielded_child()
-    load = load_file(make_source(), write_extract(tmp_path / "census.csv", [
-        row("A1", given_name="Amelia", family_name="Holt", date_of_birth="2014-09-04", gender="f",
-            address_line1="3 Elm Close", postcode="HG1 2AA", parent_carer_name=""),
-        row("T1", given_name="Hana", family_name="Khan", date_of_birth="2014-09-04", gender="f",
-            address_line1="1 Refuge Row", town="Bradford", postcode="BD7 1AA", parent_carer_name=""),
-    ]))
+    load = load_file(
+        make_source(),
+        write_extract(
+            tmp_path / "census.csv",
+            [
+                row(
+                    "A1",
+                    given_name="Amelia",
+                    family_name="Holt",
+                    date_of_birth="2014-09-04",
+                    gender="f",
+                    address_line1="3 Elm Close",
+                    postcode="HG1 2AA",
+                    parent_carer_name="",
+                ),
+                row(
+                    "T1",
+                    given_name="Hana",
+                    family_name="Khan",
+                    date_of_birth="2014-09-04",
+                    gender="f",
+                    address_line1="1 Refuge Row",
+                    town="Bradford",
+                    postcode="BD7 1AA",
+                    parent_carer_name="",
+                ),
+            ],
+        ),
+    )
     assert outcomes(load) == {"A1": "review", "T1": "review"}
     report = "".join(report_csv(load.id))
     assert amelia.index_id not in report
@@ -166,8 +264,17 @@ def test_the_load_report_never_names_a_shielded_record_a_row_resembles(app: Flas
 def test_a_guessed_postcode_and_date_of_birth_never_reveal_a_shielded_child(app: Flask, tmp_path: Path) -> None:
     """Where a row says a child lives cannot make it resemble a shielded child: only who the child is can."""
     _shielded_child()
-    probe = row("P1", given_name="Oscar", family_name="Lindqvist", date_of_birth="2014-09-04", gender="m",
-                address_line1="2 Refuge Row", town="Bradford", postcode="BD7 1AA", parent_carer_name="")
+    probe = row(
+        "P1",
+        given_name="Oscar",
+        family_name="Lindqvist",
+        date_of_birth="2014-09-04",
+        gender="m",
+        address_line1="2 Refuge Row",
+        town="Bradford",
+        postcode="BD7 1AA",
+        parent_carer_name="",
+    )
     load = load_file(make_source(), write_extract(tmp_path / "census.csv", [probe]))
     assert outcomes(load) == {"P1": "created"}
     [reported] = db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id)).all()
@@ -177,23 +284,38 @@ def test_a_guessed_postcode_and_date_of_birth_never_reveal_a_shielded_child(app:
 def _sent_before(child: Child, source_record_id: str) -> DataSource:
     """A source that sent a record of the child before, under this id."""
     source = make_source()
-    child.identifiers.append(SourceIdentifier(kind=IdentifierKind.SOURCE_RECORD, value=source_record_id,
-                                              source=source))
+    child.identifiers.append(SourceIdentifier(kind=IdentifierKind.SOURCE_RECORD, value=source_record_id, source=source))
     db.session.commit()
     return source
 
 
 def test_a_row_on_a_shielded_record_is_applied_in_full_and_reported_the_same_way_whatever_it_holds(
-    app: Flask, tmp_path: Path,
+    app: Flask,
+    tmp_path: Path,
 ) -> None:
     amelia = _shielded_child()
     source = _sent_before(amelia, "K1")
-    sent = {"given_name": "Amelia", "family_name": "Khan", "date_of_birth": "2014-09-04", "gender": "f",
-            "parent_carer_name": ""}
-    same = load_file(source, write_extract(tmp_path / "same.csv", [row("K1", **sent, address_line1="1 Refuge Row",
-                                                                       town="Bradford", postcode="BD7 1AA")]))
-    moved = load_file(source, write_extract(tmp_path / "moved.csv", [row("K1", **sent, address_line1="4 Mill Lane",
-                                                                         town="Keighley", postcode="BD21 3AA")]))
+    sent = {
+        "given_name": "Amelia",
+        "family_name": "Khan",
+        "date_of_birth": "2014-09-04",
+        "gender": "f",
+        "parent_carer_name": "",
+    }
+    same = load_file(
+        source,
+        write_extract(
+            tmp_path / "same.csv",
+            [row("K1", **sent, address_line1="1 Refuge Row", town="Bradford", postcode="BD7 1AA")],
+        ),
+    )
+    moved = load_file(
+        source,
+        write_extract(
+            tmp_path / "moved.csv",
+            [row("K1", **sent, address_line1="4 Mill Lane", town="Keighley", postcode="BD21 3AA")],
+        ),
+    )
     reports = [db.session.scalars(select(LoadRow).where(LoadRow.load_id == load.id)).one() for load in (same, moved)]
     assert [(r.outcome.value, r.score, r.reasons) for r in reports] == [("shielded", None, [shielded.REASON])] * 2
     assert same.counts == moved.counts == {"shielded": 1}
@@ -206,9 +328,11 @@ def test_rows_on_an_unshielded_record_still_say_whether_they_changed_it(app: Fla
     oliver = make_child(nhs_number=None)
     source = _sent_before(oliver, "K1")
     same = load_file(source, write_extract(tmp_path / "same.csv", [row("K1")]))
-    moved = load_file(source, write_extract(tmp_path / "moved.csv", [row("K1", postcode="LS1 4AP",
-                                                                         address_line1="9 Park Row")]))
+    moved = load_file(
+        source, write_extract(tmp_path / "moved.csv", [row("K1", postcode="LS1 4AP", address_line1="9 Park Row")])
+    )
     assert outcomes(same) == {"K1": "updated"}  # the source's involvement is new
-    again = load_file(source, write_extract(tmp_path / "again.csv", [row("K1", postcode="LS1 4AP",
-                                                                         address_line1="9 Park Row")]))
+    again = load_file(
+        source, write_extract(tmp_path / "again.csv", [row("K1", postcode="LS1 4AP", address_line1="9 Park Row")])
+    )
     assert outcomes(again) == {"K1": "unchanged"} and outcomes(moved) == {"K1": "updated"}

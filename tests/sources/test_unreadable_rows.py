@@ -39,10 +39,15 @@ def _submit(http: FlaskClient, body: bytes, content_type: str) -> tuple[DataSour
     registered, secret = register_client(source, (Scope.LOADS_WRITE,))
     db.session.commit()
     basic = base64.b64encode(f"{registered.client_id}:{secret}".encode()).decode()
-    token = http.post("/api/v1/oauth/token", data={"grant_type": "client_credentials"},
-                      headers={"Authorization": f"Basic {basic}"}).json["access_token"]
-    response = http.post(f"/api/v1/sources/{source.id}/loads", data=body, content_type=content_type,
-                         headers={"Authorization": f"Bearer {token}"})
+    token = http.post(
+        "/api/v1/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    ).json["access_token"]
+    response = http.post(
+        f"/api/v1/sources/{source.id}/loads",
+        data=body,
+        content_type=content_type,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     return source, response
 
 
@@ -69,8 +74,9 @@ def test_an_ndjson_extract_whose_first_line_nests_100000_deep_is_a_422(client: F
     body = b'{"source_record_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n" + json.dumps(row("R1")).encode()
     _, response = _submit(client, body, NDJSON)
     assert response.status_code == 422
-    assert response.json["message"] == ("The first line cannot be read as a JSON object: line is nested too deeply "
-                                        "to read")
+    assert response.json["message"] == (
+        "The first line cannot be read as a JSON object: line is nested too deeply to read"
+    )
     assert db.session.scalar(select(Load)) is None and not stored_files(uploads)
 
 
@@ -94,8 +100,10 @@ def test_ndjson_rows_no_column_can_hold_are_rejected_with_reasons_and_the_load_g
     assert reasons[3] == ["family_name: invalid UTF-8 (bytes that are not UTF-8 were replaced)"]
     assert "family_name: contains a NUL byte" in reasons[4]
     assert reasons[5] == ["given_name: is a number too large to read"]
-    assert reasons[6] == ["given_name: is 5000 characters long; at most 100 are allowed",
-                          f"given_name: {'9' * 39}\u2026 must contain at least one letter"]
+    assert reasons[6] == [
+        "given_name: is 5000 characters long; at most 100 are allowed",
+        f"given_name: {'9' * 39}\u2026 must contain at least one letter",
+    ]
     assert reasons[7][0].startswith("line is not valid JSON: NaN is not a JSON value")
     assert reasons[8] == ["source_record_id: is 80 characters long; at most 64 are allowed"]
     assert "source_record_id: contains a NUL byte" in reasons[9]
@@ -118,5 +126,9 @@ def test_csv_rows_no_column_can_hold_are_rejected_with_reasons_and_the_load_goes
     assert reasons[2] == ["source_record_id: is 80 characters long; at most 64 are allowed"]
     assert "source_record_id: contains a NUL byte" in reasons[3]
     assert reasons[4] == ["family_name: invalid UTF-8 (bytes that are not UTF-8 were replaced)"]
-    assert _report(load) == {1: ("R1", RowOutcome.CREATED), 2: (None, RowOutcome.REJECTED),
-                             3: (None, RowOutcome.REJECTED), 4: ("R4", RowOutcome.REJECTED)}
+    assert _report(load) == {
+        1: ("R1", RowOutcome.CREATED),
+        2: (None, RowOutcome.REJECTED),
+        3: (None, RowOutcome.REJECTED),
+        4: ("R4", RowOutcome.REJECTED),
+    }

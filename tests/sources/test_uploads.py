@@ -67,8 +67,9 @@ def token(client: FlaskClient, source: DataSource) -> str:
     registered, secret = register_client(source, (Scope.LOADS_WRITE,))
     db.session.commit()
     basic = base64.b64encode(f"{registered.client_id}:{secret}".encode()).decode()
-    response = client.post("/api/v1/oauth/token", data={"grant_type": "client_credentials"},
-                           headers={"Authorization": f"Basic {basic}"})
+    response = client.post(
+        "/api/v1/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+    )
     return str(response.json["access_token"])
 
 
@@ -77,15 +78,25 @@ def _extract(tmp_path: Path, *ids: str, name: str = "census.csv") -> bytes:
 
 
 def _submit(client: FlaskClient, source: DataSource, body: bytes, token: str, **query: str) -> TestResponse:
-    return client.post(f"/api/v1/sources/{source.id}/loads", data=body, content_type="text/csv",
-                       headers={"Authorization": f"Bearer {token}"}, query_string=query)
+    return client.post(
+        f"/api/v1/sources/{source.id}/loads",
+        data=body,
+        content_type="text/csv",
+        headers={"Authorization": f"Bearer {token}"},
+        query_string=query,
+    )
 
 
-def _upload(client: FlaskClient, source: DataSource, content: bytes, *, action: str = "load",
-            name: str = "census.csv") -> TestResponse:
+def _upload(
+    client: FlaskClient, source: DataSource, content: bytes, *, action: str = "load", name: str = "census.csv"
+) -> TestResponse:
     path = f"/data/sources/{source.id}/loads/new"
-    data = {"kind": "delta", "action": action, "extract": FileStorage(io.BytesIO(content), name),
-            "csrf_token": page_csrf(client, path)}
+    data = {
+        "kind": "delta",
+        "action": action,
+        "extract": FileStorage(io.BytesIO(content), name),
+        "csrf_token": page_csrf(client, path),
+    }
     boundary, body = encode_multipart(data)
     return client.post(path, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
@@ -116,6 +127,7 @@ def _loads() -> int:
 
 
 # Deleted once the load no longer needs it.
+
 
 def test_a_completed_load_deletes_its_upload_from_the_page_and_the_api(
     client: FlaskClient, admin: User, source: DataSource, token: str, tmp_path: Path, uploads: Path
@@ -182,7 +194,12 @@ def test_a_dry_runs_file_expires_and_then_cannot_be_loaded_for_real(
 
 
 def test_a_failed_loads_file_is_kept_for_resuming_then_swept_and_a_new_copy_resumes_it(
-    client: FlaskClient, admin: User, source: DataSource, token: str, tmp_path: Path, uploads: Path,
+    client: FlaskClient,
+    admin: User,
+    source: DataSource,
+    token: str,
+    tmp_path: Path,
+    uploads: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = _extract(tmp_path, "F1", "F2")
@@ -199,8 +216,10 @@ def test_a_failed_loads_file_is_kept_for_resuming_then_swept_and_a_new_copy_resu
     assert sweep(utcnow() + timedelta(hours=25)).deleted == 1 and stored_files(uploads) == []
     db.session.expire_all()
     assert load.stored_path is None
-    assert "The file is no longer stored: upload the same file again to resume" in client.get(
-        f"/data/loads/{load.id}").text
+    assert (
+        "The file is no longer stored: upload the same file again to resume"
+        in client.get(f"/data/loads/{load.id}").text
+    )
     refused = client.post(f"/data/loads/{load.id}/resume", data={"csrf_token": page_csrf(client, "/data")})
     assert "The file is no longer stored" in client.get(refused.location).text
     db.session.expire_all()
@@ -217,7 +236,12 @@ def test_a_failed_loads_file_is_kept_for_resuming_then_swept_and_a_new_copy_resu
 
 
 def test_loading_a_dry_run_for_real_resumes_a_stopped_load_of_the_same_file_whose_copy_expired(
-    client: FlaskClient, admin: User, source: DataSource, token: str, tmp_path: Path, uploads: Path,
+    client: FlaskClient,
+    admin: User,
+    source: DataSource,
+    token: str,
+    tmp_path: Path,
+    uploads: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     body = _extract(tmp_path, "F1", "F2")
@@ -242,7 +266,12 @@ def test_loading_a_dry_run_for_real_resumes_a_stopped_load_of_the_same_file_whos
 
 
 def test_with_no_retention_a_failed_loads_file_goes_at_once(
-    app: Flask, client: FlaskClient, source: DataSource, token: str, tmp_path: Path, uploads: Path,
+    app: Flask,
+    client: FlaskClient,
+    source: DataSource,
+    token: str,
+    tmp_path: Path,
+    uploads: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(app.config, "UPLOAD_RETENTION_HOURS", 0)
@@ -272,7 +301,12 @@ def test_the_sweep_keeps_a_queued_loads_file_however_old_and_deletes_a_forgotten
 
 
 def test_sources_work_says_which_loads_need_their_file_again(
-    app: Flask, client: FlaskClient, source: DataSource, token: str, tmp_path: Path, uploads: Path,
+    app: Flask,
+    client: FlaskClient,
+    source: DataSource,
+    token: str,
+    tmp_path: Path,
+    uploads: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     load = _accepted(_submit(client, source, _extract(tmp_path, "F1"), token))
@@ -290,6 +324,7 @@ def test_sources_work_says_which_loads_need_their_file_again(
 
 # A quota per organisation.
 
+
 def test_the_api_refuses_an_upload_over_the_quota_with_the_figures(
     client: FlaskClient, source: DataSource, token: str, tmp_path: Path, uploads: Path
 ) -> None:
@@ -304,7 +339,8 @@ def test_the_api_refuses_an_upload_over_the_quota_with_the_figures(
         "Your organisation's stored extracts would go over its limit of 9.8 KB: "
         f"{uploads_module.size_text(len(first))} is stored now for loads that are waiting, running, stopped or "
         f"checked, and this file is {uploads_module.size_text(len(second))}. Send it again once those loads have "
-        "finished or their files have expired.")
+        "finished or their files have expired."
+    )
     assert stored_files(uploads) == stored and _loads() == 1
 
 
@@ -326,8 +362,14 @@ def test_the_page_refuses_an_upload_over_the_quota_and_other_organisations_do_no
 
 # Nothing left behind by an upload that fails.
 
+
 def test_no_failed_api_upload_leaves_a_file(
-    app: Flask, client: FlaskClient, source: DataSource, token: str, tmp_path: Path, uploads: Path,
+    app: Flask,
+    client: FlaskClient,
+    source: DataSource,
+    token: str,
+    tmp_path: Path,
+    uploads: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(app.config, "UPLOAD_QUOTA_BYTES", 10 * 1024**2)
@@ -340,8 +382,13 @@ def test_no_failed_api_upload_leaves_a_file(
         _submit(client, source, b"no,header\n", token).status_code,  # a header that cannot load
         client.post(path, data=nested, content_type="application/x-ndjson", headers=headers).status_code,
         # The sender goes away: fewer bytes than it announced.
-        client.post(path, data=body, content_type="text/csv", headers=headers,
-                    environ_overrides={"CONTENT_LENGTH": str(len(body) + 1000)}).status_code,
+        client.post(
+            path,
+            data=body,
+            content_type="text/csv",
+            headers=headers,
+            environ_overrides={"CONTENT_LENGTH": str(len(body) + 1000)},
+        ).status_code,
     ]
     assert answers[:2] == [400, 422] and answers[3] == 400
     assert answers[2] in (400, 422, 500)  # however the parser answers a first line nested 100,000 deep
@@ -349,6 +396,7 @@ def test_no_failed_api_upload_leaves_a_file(
         patch.setitem(app.config, "UPLOAD_MAX_BYTES", 100)
         assert _submit(client, source, body, token).status_code == 413
     with monkeypatch.context() as patch:
+
         def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("the parser broke")
 
@@ -365,7 +413,12 @@ def test_no_failed_api_upload_leaves_a_file(
 
 
 def test_no_failed_page_upload_leaves_a_file(
-    app: Flask, client: FlaskClient, admin: User, source: DataSource, tmp_path: Path, uploads: Path,
+    app: Flask,
+    client: FlaskClient,
+    admin: User,
+    source: DataSource,
+    tmp_path: Path,
+    uploads: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(app.config, "UPLOAD_QUOTA_BYTES", 10 * 1024**2)
@@ -378,6 +431,7 @@ def test_no_failed_page_upload_leaves_a_file(
         patch.setitem(app.config, "UPLOAD_MAX_BYTES", 100)
         assert _upload(client, source, body).status_code == 413
     with monkeypatch.context() as patch:
+
         def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("the database broke")
 
@@ -388,16 +442,20 @@ def test_no_failed_page_upload_leaves_a_file(
 
 # Settings.
 
+
 def test_the_upload_settings_are_read_and_checked() -> None:
     base = {"CHILD_INDEX_ENV": "testing"}
     settings = load_settings("/nonexistent", base)
     assert (settings.upload_quota_bytes, settings.upload_retention_hours) == (10 * 1024**3, 24)
     assert settings.flask_config()["UPLOAD_QUOTA_BYTES"] == 10 * 1024**3
-    chosen = load_settings("/nonexistent", {**base, "UPLOAD_QUOTA_BYTES": "5000", "UPLOAD_MAX_BYTES": "5000",
-                                            "UPLOAD_RETENTION_HOURS": "0"})
+    chosen = load_settings(
+        "/nonexistent",
+        {**base, "UPLOAD_QUOTA_BYTES": "5000", "UPLOAD_MAX_BYTES": "5000", "UPLOAD_RETENTION_HOURS": "0"},
+    )
     assert (chosen.upload_quota_bytes, chosen.upload_retention_hours) == (5000, 0)
     assert load_settings("/nonexistent", {**base, "UPLOAD_MAX_BYTES": str(20 * 1024**3)}).upload_quota_bytes == (
-        20 * 1024**3)
+        20 * 1024**3
+    )
     with pytest.raises(ConfigError, match="UPLOAD_QUOTA_BYTES must be at least UPLOAD_MAX_BYTES"):
         load_settings("/nonexistent", {**base, "UPLOAD_QUOTA_BYTES": "1000", "UPLOAD_MAX_BYTES": "5000"})
     with pytest.raises(ConfigError, match="UPLOAD_RETENTION_HOURS must be at least 0"):

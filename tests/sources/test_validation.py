@@ -444,7 +444,12 @@ def test_an_id_seen_earlier_in_the_file_is_refused() -> None:
 def test_first_rows_tells_ids_in_one_bucket_apart() -> None:
     first_rows, bucket = FirstRows(), 5 << (64 - FirstRows.BUCKET_BITS)
     assert [first_rows.first(bucket + low, row) for low, row in ((1, 10), (2, 11), (1, 12), (2, 13), (3, 14))] == [
-        10, 11, 10, 11, 14]
+        10,
+        11,
+        10,
+        11,
+        14,
+    ]
     # The same low bits in another bucket are another id.
     assert first_rows.first((6 << (64 - FirstRows.BUCKET_BITS)) + 1, 15) == 15
 
