@@ -18,7 +18,7 @@ from __future__ import annotations
 import gc
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -397,19 +397,7 @@ class _BatchRun:
         """Each child the batch made, linked, changed or archived, in that child's audit trail: which
         load and source, which row, and the names of the fields it changed (never their values).
         Queued with the batch's writes, and sealed into the chain when the batch commits."""
-        load, source = self.load, self.source
-        record_events(
-            AuditTag.LOAD_CHANGE,
-            (
-                (
-                    [record.index_id],
-                    {"load_id": load.id, "source": source.name, "row": number, "change": change, "fields": fields},
-                )
-                for record, number, change, fields in self.audited
-            ),
-            user=load.created_by,
-            organisation_id=source.organisation_id,
-        )
+        _record_changes(self.load, ((record.index_id, *rest) for record, *rest in self.audited))
 
     def _carry(self, carried: Carried) -> None:
         """What this dry run's batch would have written, for its later batches to find."""
@@ -759,6 +747,21 @@ def _write_batch(load: Load, batch: list[ValidRow | RejectedRow], results: list[
     insert_rows(db.session.connection(), QUARANTINED_ROWS, quarantine)
 
 
+def _record_changes(load: Load, changes: Iterable[tuple[str, int | None, str, list[str]]]) -> None:
+    """A `load:record:change` event for each (child's index id, row, what happened, fields' names):
+    which load and source, never a value."""
+    source = load.source
+    record_events(
+        AuditTag.LOAD_CHANGE,
+        (
+            ([index_id], {"load_id": load.id, "source": source.name, "row": row, "change": change, "fields": fields})
+            for index_id, row, change, fields in changes
+        ),
+        user=load.created_by,
+        organisation_id=source.organisation_id,
+    )
+
+
 def _end_involvements_not_supplied(load: Load, today: date) -> int:
     """A full load is the source's whole caseload: its other open involvements have ended (a dry
     run counts those it would end: its report names the same held children as the load's)."""
@@ -777,24 +780,7 @@ def _end_involvements_not_supplied(load: Load, today: date) -> int:
     result = db.session.execute(
         update(Involvement).where(not_supplied).values(end_date=today).execution_options(synchronize_session=False)
     )
-    record_events(
-        AuditTag.LOAD_CHANGE,
-        (
-            (
-                [index_id],
-                {
-                    "load_id": load.id,
-                    "source": load.source.name,
-                    "row": None,
-                    "change": "involvement ended",
-                    "fields": ["involvement"],
-                },
-            )
-            for index_id, _ in children
-        ),
-        user=load.created_by,
-        organisation_id=load.source.organisation_id,
-    )
+    _record_changes(load, ((index_id, None, "involvement ended", ["involvement"]) for index_id, _ in children))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
