@@ -1,8 +1,10 @@
-"""Form fields several features' forms share (a day typed as day/month/year, a security code), apart
-from any feature so each feature's forms import them without importing another feature."""
+"""Form fields and validators several features' forms share (a day typed as day/month/year, a
+security code, required text), apart from any feature so each feature's forms import them without
+importing another feature."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 
 from flask_wtf import FlaskForm
@@ -50,3 +52,27 @@ def optional_code_field() -> StringField:
 
 def parsed(field: Field) -> date | None:
     return getattr(field, "parsed", None)
+
+
+def security_code_field(label: str = "Security code") -> StringField:
+    """A 6-digit code from the authenticator app: at sign-in, and again before shielding or an override."""
+    return StringField(
+        label,
+        validators=[
+            DataRequired("Enter the 6-digit security code from your authenticator app"),
+            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
+        ],
+    )
+
+
+def required_text(missing: str, characters: int = 1, short: str = "") -> Callable[[FlaskForm, Field], None]:
+    """Required text, white space not counted, of at least `characters` (else the `short` message)."""
+
+    def validate(_form: FlaskForm, field: Field) -> None:
+        text = " ".join((field.data or "").split())
+        if not text:
+            raise ValidationError(missing)
+        if len(text) < characters:
+            raise ValidationError(short)
+
+    return validate

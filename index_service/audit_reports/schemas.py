@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from index_service.audit_reports.reports import Filters
-from index_service.children.schemas import StrippedSchema
+from index_service.schema_base import StrippedSchema
 
 # Days a report may name: the reports count days before and after them (a chart's year, the day after the
 # last), which must be dates too. No audit event is older than the first.

@@ -1,4 +1,4 @@
-"""Sign-in forms, and the security-code field that dangerous actions ask for again."""
+"""Sign-in forms; the security-code field they ask for is shared, in form_fields."""
 
 from __future__ import annotations
 
@@ -6,16 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp
 
-
-def security_code_field(label: str = "Security code") -> StringField:
-    """A 6-digit code from the authenticator app: at sign-in, and again before shielding or an override."""
-    return StringField(
-        label,
-        validators=[
-            DataRequired("Enter the 6-digit security code from your authenticator app"),
-            Regexp(r"^\s*\d{3}\s?\d{3}\s*$", message="The security code must be 6 digits, like 123456"),
-        ],
-    )
+from index_service.form_fields import security_code_field
 
 
 class PasswordForm(FlaskForm):

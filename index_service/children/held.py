@@ -8,13 +8,12 @@ written with a handful of statements per batch.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, func, select
+from sqlalchemy import select
 
 from index_service.children.models import (
     Address,
@@ -32,6 +31,7 @@ from index_service.children.models import (
     SourceIdentifier,
 )
 from index_service.extensions import db
+from index_service.sql_helpers import one_of
 from matching.person import OtherName, Person
 
 
@@ -158,20 +158,6 @@ def person_of(record: Child | HeldRecord, *, household: bool = False) -> Person:
         address_line=current.line1 if household and current else None,
         carer_names=tuple(carer.name for carer in record.carers) if household else (),
     )
-
-
-def one_of(column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
-    """`column IN values`, for the thousands of values a load asks about at once.
-
-    The values go as one parameter: an array on PostgreSQL (`= ANY(...)`), a JSON list read by
-    `json_each` on SQLite. With a parameter each, every query was new text to render and parse,
-    and that cost more than the query.
-    """
-    values = list(values)
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
-    listed = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued("value")
-    return column.in_(select(listed.c.value))
 
 
 Row = TypeVar("Row", HeldName, HeldAddress, HeldCarer, HeldIdentifier, HeldInvolvement)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from index_service.children.held import one_of, person_of
+from index_service.children.held import person_of
 from index_service.children.models import (
     Address,
     BlockingKey,
@@ -25,6 +25,7 @@ from index_service.children.models import (
     SourceIdentifier,
 )
 from index_service.extensions import db
+from index_service.sql_helpers import one_of
 from matching.blocking import query_keys, record_keys
 from matching.person import OtherName, Person
 from matching.search import Candidate, Query, Ranking, dates_to_widen, names_agree, rank

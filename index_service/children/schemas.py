@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from index_service.children import criteria as parse
 from index_service.children.criteria import SearchPurpose
+from index_service.schema_base import StrippedSchema
 
 
 class Parsed(fields.String):
@@ -24,26 +25,6 @@ class Parsed(fields.String):
             return self.parser(text)
         except parse.CriterionError as error:
             raise ValidationError(str(error)) from error
-
-
-class StrippedSchema(Schema):
-    """Strips whitespace from every string and drops blanks, so "  " means not given."""
-
-    class Meta:
-        unknown = EXCLUDE
-
-    @pre_load
-    def strip(self, data: Any, **_kwargs: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        cleaned = {}
-        for key, value in data.items():
-            if isinstance(value, str):
-                value = value.strip()
-                if not value:
-                    continue
-            cleaned[key] = value
-        return cleaned
 
 
 class SearchArgs(StrippedSchema):

@@ -10,7 +10,7 @@ from wtforms import Field, PasswordField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from index_service.shields.forms import required_text
+from index_service.form_fields import required_text
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 

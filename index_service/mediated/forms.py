@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length
 
-from index_service.shields.forms import required_text
+from index_service.form_fields import required_text
 
 NAME_MAX_LENGTH = 200  # the width of audit_events.on_behalf_of_name and _organisation
 CONTACT_MAX_LENGTH = 100

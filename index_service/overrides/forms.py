@@ -7,8 +7,7 @@ from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from index_service.auth.forms import security_code_field
-from index_service.shields.forms import required_text
+from index_service.form_fields import required_text, security_code_field
 from shielding.policy import (
     JUSTIFICATION_MIN_LENGTH,
     NOTE_MAX_LENGTH,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 
 from flask_wtf import FlaskForm
@@ -10,7 +9,7 @@ from wtforms import Field, RadioField, SelectMultipleField, StringField, TextAre
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from index_service.auth.forms import security_code_field
+from index_service.form_fields import required_text, security_code_field
 from shielding.policy import NOTE_MAX_LENGTH, ShieldReason, review_date_problem
 
 DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%d %m %Y")
@@ -32,19 +31,6 @@ def _review_date(_form: FlaskForm, field: Field) -> None:
         problem = review_date_problem(field.parsed, date.today())
         if problem:
             raise ValidationError(problem)
-
-
-def required_text(missing: str, characters: int = 1, short: str = "") -> Callable[[FlaskForm, Field], None]:
-    """Required text, white space not counted, of at least `characters` (else the `short` message)."""
-
-    def validate(_form: FlaskForm, field: Field) -> None:
-        text = " ".join((field.data or "").split())
-        if not text:
-            raise ValidationError(missing)
-        if len(text) < characters:
-            raise ValidationError(short)
-
-    return validate
 
 
 class ShieldForm(FlaskForm):

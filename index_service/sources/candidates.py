@@ -20,11 +20,11 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event, make_url, select
 
-from index_service.children.held import one_of
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people, with_details
 from index_service.children.writes import KEYS
 from index_service.database import configure_sqlite, snapshot_options
 from index_service.extensions import db
+from index_service.sql_helpers import one_of
 from matching.deciding import Incoming, Verdict, could_change, decided
 from matching.search import Candidate
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import url_for
 from marshmallow import Schema, fields, validate
 
-from index_service.children.schemas import StrippedSchema
 from index_service.load_models import Load, LoadKind, LoadStatus
+from index_service.schema_base import StrippedSchema
 from index_service.sources.uploads import kept_until
 
 
