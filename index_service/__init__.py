@@ -16,7 +16,6 @@ from werkzeug.wrappers import Response
 
 from accreditation.permissions import Permission, is_allowed
 from index_service import request_input
-from index_service.access import enforce_guard
 from index_service.after_commit import discard_after_commit, run_after_commit
 from index_service.auth.sessions import DatabaseSessionInterface, ServerSession
 from index_service.config import load_settings
@@ -24,6 +23,7 @@ from index_service.database import configure_sqlite
 from index_service.errors import ErrorSchema, error_response, register_error_handlers
 from index_service.extensions import api, csrf, db, migrate
 from index_service.filters import register_filters
+from index_service.guard_enforcement import enforce_guard
 from index_service.guards import is_api_request, public, uses_session
 from index_service.request_input import refuse_unstorable_text
 
@@ -135,7 +135,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from index_service.oauth.server import init_oauth
     from index_service.organisations.blueprint import blueprint as organisations_blueprint
     from index_service.overrides.blueprint import blueprint as overrides_blueprint
-    from index_service.shields.blueprint import blueprint as shields_blueprint
+    from index_service.record_shielding.blueprint import blueprint as record_shielding_blueprint
     from index_service.sources.api import blueprint as sources_api
     from index_service.sources.blueprint import blueprint as sources_blueprint
 
@@ -153,7 +153,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth_blueprint)
     app.register_blueprint(web_blueprint)
     app.register_blueprint(sources_blueprint)
-    app.register_blueprint(shields_blueprint)
+    app.register_blueprint(record_shielding_blueprint)
     app.register_blueprint(overrides_blueprint)
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(organisations_blueprint)

@@ -1,5 +1,5 @@
 """Route guards as each endpoint declares them: every endpoint declares who may reach it, and
-anything undeclared is refused (enforced by index_service/access.py, before every request).
+anything undeclared is refused (enforced by index_service/guard_enforcement.py, before every request).
 
 A view is either marked public (sign-in, health check, static files), requires a
 permission of a signed-in person (a browser session), or requires an OAuth2 scope of a source

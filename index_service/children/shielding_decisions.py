@@ -1,8 +1,9 @@
 """Shielding decisions: every shield and unshield, kept as history, as part of the child's record
 (the child's flag is the current state); and the history as plain data for the record page.
 
-They live with the children, not with the shielders' pages (index_service/shields/), because the
-record page shows them and shielding acts on children: the shielders' feature imports them.
+They live with the children, not with the shielders' pages (index_service/record_shielding/),
+because the record page shows them and shielding acts on children: the shielders' feature imports
+them.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ from index_service.load_models import (
     ReviewStatus,
     RowOutcome,
 )
-from index_service.shields.operations import shield_by_load
+from index_service.record_shielding.operations import shield_by_load
 from index_service.sources import shielded
 from index_service.sources.applying import apply_to_record, create_from_row, made_with
 from index_service.sources.candidates import Matched, ToMatch, match_rows, read_only_settings

@@ -34,7 +34,7 @@ from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.load_models import LoadRow, Merge, ReviewItem, ReviewStatus
-from index_service.shields.operations import shield_by_load
+from index_service.record_shielding.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
 from index_service.sources.validation import ValidRow
 

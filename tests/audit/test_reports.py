@@ -22,7 +22,7 @@ from index_service.auth.models import User
 from index_service.children.models import Child
 from index_service.children.records import AddressSpec
 from index_service.extensions import db
-from index_service.shields import operations as shields
+from index_service.record_shielding import operations as shields
 from shielding.policy import ShieldReason
 from tests.factories import PASSWORD, make_child, make_organisation, make_user, sign_in
 

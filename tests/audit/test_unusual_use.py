@@ -19,7 +19,7 @@ from index_service.children.models import Child
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.organisation_models import Organisation
-from index_service.shields import operations as shields
+from index_service.record_shielding import operations as shields
 from shielding.policy import ShieldReason
 from tests.factories import make_child, make_organisation, make_user, sign_in
 

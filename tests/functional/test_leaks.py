@@ -51,8 +51,8 @@ from index_service.load_models import Load, Merge, ReviewItem
 from index_service.oauth.operations import register_client
 from index_service.organisation_models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides
+from index_service.record_shielding import operations as shields
 from index_service.scopes import Scope
-from index_service.shields import operations as shields
 from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
 from index_service.sources.review import merge_children

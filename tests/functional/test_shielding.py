@@ -16,7 +16,7 @@ from index_service.children.models import Child
 from index_service.children.records import AddressSpec
 from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
-from index_service.shields.operations import shield
+from index_service.record_shielding.operations import shield
 from shielding.policy import ShieldAction, ShieldReason
 from tests.factories import (
     current_code,

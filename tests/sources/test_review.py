@@ -16,7 +16,7 @@ from index_service.children.models import Child, IdentifierKind, Service
 from index_service.children.shielding_decisions import shielding_details
 from index_service.extensions import db
 from index_service.load_models import LoadRow, ReviewItem, ReviewStatus
-from index_service.shields.operations import shield
+from index_service.record_shielding.operations import shield
 from index_service.sources import review
 from index_service.sources.review import ReviewError
 from matching.person import Person

@@ -20,8 +20,8 @@ from index_service.filters import long_date
 from index_service.guards import requires
 from index_service.index_ids import IndexIdError, format_index_id, parse_index_id
 from index_service.paging import page_asked, page_count
-from index_service.shields import operations
-from index_service.shields.forms import ShieldForm, UnshieldForm
+from index_service.record_shielding import operations
+from index_service.record_shielding.forms import ShieldForm, UnshieldForm
 from shielding.policy import ShieldReason
 
 blueprint = Blueprint("shields", __name__)
