@@ -1,8 +1,8 @@
 """Completeness: each action a person takes through the service leaves exactly its event, every field filled.
 
 Other suites check the events of their own features in detail (loads, reviews and merges in
-tests/sources, shielding and overrides in tests/functional); this walks one person's day and
-checks the fields every event must carry.
+tests/sources, shielding in tests/record_shielding, overrides in tests/overrides); this walks one
+person's day and checks the fields every event must carry.
 """
 
 from __future__ import annotations

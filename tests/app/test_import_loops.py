@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "index_service"
+PACKAGE = Path(__file__).resolve().parents[2] / "index_service"
 
 
 def parts_of(package: Path) -> list[str]:
