@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from index_service.auth.models import User
-from index_service.children.models import Child, DataSource
+from index_service.children.models import Child
 from index_service.database import UTCDateTime, utcnow
 from index_service.enums import enum_column
 from index_service.extensions import db
@@ -75,7 +75,8 @@ class Load(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    source: Mapped[DataSource] = relationship(lazy="joined")
+    # The source is named as a string and typed loosely: sources imports this module (see sources.models).
+    source: Mapped[Any] = relationship("DataSource", lazy="joined")
     created_by: Mapped[User | None] = relationship()
 
 
@@ -137,7 +138,7 @@ class ReviewItem(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     load: Mapped[Load] = relationship()
-    source: Mapped[DataSource] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
     child: Mapped[Child | None] = relationship()
 
 

@@ -35,7 +35,7 @@ from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
 from index_service.children.lookup import surviving
-from index_service.children.models import Child, DataSource, Service, SourceKind
+from index_service.children.models import Child, Service
 from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
 from index_service.extensions import csrf, db
@@ -63,6 +63,7 @@ from index_service.sources.forms import (
     ReportFilterForm,
     UploadForm,
 )
+from index_service.sources.models import DataSource, SourceKind
 from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
 from index_service.sources.uploads import size_text
 from shielding.redaction import INDEX_TEAM_CONTACT, redact_comparison

@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
-from index_service.children.models import DataSource, Service, SourceKind
+from index_service.children.models import Service
 from index_service.extensions import db
 from index_service.organisation_models import Organisation
+from index_service.sources.models import DataSource, SourceKind
 
 
 class SourceError(ValueError):

@@ -24,7 +24,6 @@ from index_service.children.models import (
     CarerContact,
     Child,
     ChildName,
-    DataSource,
     Involvement,
     NameKind,
     SourceIdentifier,
@@ -36,6 +35,7 @@ from index_service.extensions import db
 from index_service.load_models import LoadRow, Merge, ReviewItem, ReviewStatus
 from index_service.shields.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
+from index_service.sources.models import DataSource
 from index_service.sources.validation import ValidRow
 
 PENDING = (ReviewStatus.OPEN, ReviewStatus.DEFERRED)

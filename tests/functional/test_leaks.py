@@ -42,7 +42,7 @@ from werkzeug.test import TestResponse, encode_multipart
 from accreditation.permissions import Role
 from index_service import create_app
 from index_service.auth.models import User
-from index_service.children.models import Child, DataSource, Gender, IdentifierKind, Service, SourceIdentifier
+from index_service.children.models import Child, Gender, IdentifierKind, Service, SourceIdentifier
 from index_service.children.records import AddressSpec, ChildSpec, InvolvementSpec, create_child
 from index_service.database import utcnow
 from index_service.extensions import db
@@ -55,6 +55,7 @@ from index_service.scopes import Scope
 from index_service.shields import operations as shields
 from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
+from index_service.sources.models import DataSource
 from index_service.sources.review import merge_children
 from shielding.policy import OverrideReason, ShieldReason
 from tests.database import empty_database
