@@ -1,5 +1,6 @@
-"""Loads and what became of every row: the report, the quarantine, the review queue, merges (the rows
+"""Loads and what became of every row: the report, the quarantine, the review queue (the rows
 shielding decisions and reports point to, apart from the sources feature that makes them).
+Merges, which are about children, are in index_service.children.merges.
 
 A load is applied in batches, each committed with the report rows of the extract rows it
 applied, so a load that is interrupted resumes after its last committed row and no row is
@@ -140,22 +141,3 @@ class ReviewItem(db.Model):
     load: Mapped[Load] = relationship()
     source: Mapped[Any] = relationship("DataSource")
     child: Mapped[Child | None] = relationship()
-
-
-class Merge(db.Model):
-    """Two index records found to be one child; `moved` lists every row moved, so it can be undone."""
-
-    __tablename__ = "merges"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    surviving_child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
-    retired_child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
-    moved: Mapped[dict[str, list[int]]] = mapped_column(JSON, default=dict)
-    retired_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    merged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    surviving: Mapped[Child] = relationship(foreign_keys=[surviving_child_id])
-    retired: Mapped[Child] = relationship(foreign_keys=[retired_child_id])

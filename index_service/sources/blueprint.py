@@ -34,7 +34,9 @@ from accreditation.permissions import Permission
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
+from index_service.children import merges
 from index_service.children.lookup import surviving
+from index_service.children.merges import Merge
 from index_service.children.models import Child, Service
 from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
@@ -45,7 +47,6 @@ from index_service.load_models import (
     LoadKind,
     LoadRow,
     LoadStatus,
-    Merge,
     QuarantinedRow,
     ReviewItem,
     RowOutcome,
@@ -119,7 +120,7 @@ def _own_item(item_id: str) -> ReviewItem:
 def _own_merge(merge_id: str) -> Merge:
     """A merge of a record the user's organisation supplied (the only ones it may undo), or 404."""
     found = _by_id(Merge, merge_id)
-    if not review.supplied_by_organisation(found.surviving, g.user.organisation_id):
+    if not merges.supplied_by_organisation(found.surviving, g.user.organisation_id):
         abort(404)
     return found
 
@@ -558,20 +559,20 @@ def _child_by_index_id(index_id: str) -> Child | None:
 
 
 def _render_merge(form: MergeForm, status: int = 200) -> tuple[str, int]:
-    merges = db.session.scalars(
+    recent = db.session.scalars(
         select(Merge)
         .join(User, User.id == Merge.merged_by_id)
         .where(User.organisation_id == g.user.organisation_id)
         .order_by(Merge.id.desc())
         .limit(RECENT_MERGES)
     ).all()
-    return render_template("sources/merge.html", form=form, merges=merges), status
+    return render_template("sources/merge.html", form=form, merges=recent), status
 
 
 def _pair(form: MergeForm | ConfirmMergeForm) -> tuple[Child, Child] | None:
     kept, retired = _child_by_index_id(form.kept.parsed), _child_by_index_id(form.retired.parsed)
     for field, child in ((form.kept, kept), (form.retired, retired)):
-        if child is None or not review.supplied_by_organisation(surviving(child), g.user.organisation_id):
+        if child is None or not merges.supplied_by_organisation(surviving(child), g.user.organisation_id):
             # Another organisation's record is not shown here, nor is its existence confirmed.
             field.errors = [
                 *field.errors,
@@ -604,8 +605,8 @@ def merge_confirm() -> Response | tuple[str, int]:
         form.form_errors.append("Those records cannot be merged: check the index IDs and try again")
         return _render_merge(form, 400)
     try:
-        done = review.merge_children(pair[0], pair[1], g.user)
-    except review.ReviewError as error:
+        done = merges.merge_children(pair[0], pair[1], g.user)
+    except merges.MergeError as error:
         form.form_errors.append(str(error))
         return _render_merge(form, 409)
     flash(f"Merged {pair[1].index_id} into {pair[0].index_id}. You can undo this below.", "success")
@@ -617,8 +618,8 @@ def merge_confirm() -> Response | tuple[str, int]:
 def merge_undo(merge_id: str) -> Response:
     found = _own_merge(merge_id)
     try:
-        review.undo_merge(found, g.user)
-    except review.ReviewError as error:
+        merges.undo_merge(found, g.user)
+    except merges.MergeError as error:
         flash(str(error), "error")
     else:
         flash(
