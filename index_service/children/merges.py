@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, exists, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, selectinload
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
@@ -159,4 +159,36 @@ def undo_merge(merge: Merge, user: User) -> None:
     refresh_blocking_keys(retired)
     record_event(
         AuditTag.RECORD_UNMERGE, user=user, target_ids=[kept.index_id, retired.index_id], details={"merge": merge.id}
+    )
+
+
+def merge_by_id(merge_id: int) -> Merge | None:
+    return db.session.get(Merge, merge_id)
+
+
+def recent_merges(organisation_id: int, limit: int) -> list[Merge]:
+    """The latest merges made by the organisation's users, newest first."""
+    return list(
+        db.session.scalars(
+            select(Merge)
+            .join(User, User.id == Merge.merged_by_id)
+            .where(User.organisation_id == organisation_id)
+            .order_by(Merge.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def record_by_index_id(index_id: str) -> Child | None:
+    """The record with this index id itself (a retired one too, not the record it was merged into), with its details."""
+    return db.session.scalar(
+        select(Child)
+        .where(Child.index_id == index_id)
+        .options(
+            selectinload(Child.addresses),
+            selectinload(Child.identifiers),
+            selectinload(Child.involvements),
+            selectinload(Child.other_names),
+            selectinload(Child.carers),
+        )
     )

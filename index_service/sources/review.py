@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import case, exists, func, select
+from sqlalchemy.orm import selectinload
 
 from accreditation.permissions import Permission, is_allowed
 from index_service.audit.events import record_event
@@ -174,3 +175,25 @@ def defer_item(item: ReviewItem, user: User) -> None:
     """Not now: the item goes behind the open ones, still pending."""
     _pending(item, user)
     _decided(item, ReviewStatus.DEFERRED, None, user)
+
+
+def item_by_id(item_id: int) -> ReviewItem | None:
+    return db.session.get(ReviewItem, item_id)
+
+
+def candidate_records(item: ReviewItem) -> list[Child]:
+    """The records the item's candidates name, with what a page shows of each (still unredacted)."""
+    ids = [candidate["index_id"] for candidate in item.candidates]
+    return list(
+        db.session.scalars(
+            select(Child)
+            .where(Child.index_id.in_(ids))
+            .options(
+                selectinload(Child.addresses),
+                selectinload(Child.carers),
+                selectinload(Child.identifiers),
+                selectinload(Child.other_names),
+                selectinload(Child.involvements),
+            )
+        )
+    )
