@@ -27,6 +27,11 @@ from index_service.guard_enforcement import enforce_guard
 from index_service.guards import is_api_request, public, uses_session
 from index_service.request_input import refuse_unstorable_text
 
+# DataSource is named as a string by models that sources imports (children's, loads', OAuth
+# clients'): registered with the package, so that any process that uses the models (a matching
+# worker too, which builds no app) can configure the mappers.
+from index_service.sources import models as _source_models  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger(__name__)
 

@@ -9,11 +9,12 @@ from accreditation.permissions import Role
 from index_service.accounts.operations import add_user, record_checks
 from index_service.auth.passwords import random_password
 from index_service.auth.totp import provisioning_uri
-from index_service.children.models import DataSource, Service, SourceKind
+from index_service.children.models import Service
 from index_service.children.records import create_child
 from index_service.database import utc_today
 from index_service.extensions import db
 from index_service.organisations.operations import accredit, add_organisation
+from index_service.sources.models import DataSource, SourceKind
 from index_service.synthetic import ORGANISATIONS, ChildFactory
 
 USERS = (

@@ -1,5 +1,6 @@
-"""Loads and what became of every row: the report, the quarantine, the review queue, merges (the rows
+"""Loads and what became of every row: the report, the quarantine, the review queue (the rows
 shielding decisions and reports point to, apart from the sources feature that makes them).
+Merges, which are about children, are in index_service.children.merges.
 
 A load is applied in batches, each committed with the report rows of the extract rows it
 applied, so a load that is interrupted resumes after its last committed row and no row is
@@ -16,7 +17,7 @@ from sqlalchemy import JSON, Float, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from index_service.auth.models import User
-from index_service.children.models import Child, DataSource
+from index_service.children.models import Child
 from index_service.database import UTCDateTime, utcnow
 from index_service.enums import enum_column
 from index_service.extensions import db
@@ -75,7 +76,8 @@ class Load(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    source: Mapped[DataSource] = relationship(lazy="joined")
+    # The source is named as a string and typed loosely: sources imports this module (see sources.models).
+    source: Mapped[Any] = relationship("DataSource", lazy="joined")
     created_by: Mapped[User | None] = relationship()
 
 
@@ -137,24 +139,5 @@ class ReviewItem(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     load: Mapped[Load] = relationship()
-    source: Mapped[DataSource] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
     child: Mapped[Child | None] = relationship()
-
-
-class Merge(db.Model):
-    """Two index records found to be one child; `moved` lists every row moved, so it can be undone."""
-
-    __tablename__ = "merges"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    surviving_child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
-    retired_child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
-    moved: Mapped[dict[str, list[int]]] = mapped_column(JSON, default=dict)
-    retired_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    merged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    merged_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    undone_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    surviving: Mapped[Child] = relationship(foreign_keys=[surviving_child_id])
-    retired: Mapped[Child] = relationship(foreign_keys=[retired_child_id])

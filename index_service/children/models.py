@@ -1,13 +1,16 @@
 """The child record and nothing more: identity, whereabouts for matching, contacts, services.
 
 Every value that a source supplies carries that source and the time it was supplied, so the
-record can always say where each fact came from.
+record can always say where each fact came from. The source itself (DataSource) lives in
+index_service.sources.models; the relationships here name it as a string, and are typed loosely,
+since sources imports children and naming the class here would make an import loop.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import BigInteger, Date, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -70,46 +73,6 @@ SERVICE_LABELS = {
 }
 
 
-class SourceKind(StrEnum):
-    SOCIAL_CARE = "social_care"
-    HEALTH = "health"
-    GP = "gp"
-    SCHOOL_CENSUS = "school_census"
-    YOUTH_JUSTICE = "youth_justice"
-    POLICE = "police"
-    OTHER = "other"
-
-    @property
-    def label(self) -> str:
-        return self.value.replace("_", " ").capitalize()
-
-
-class DataSource(db.Model):
-    """A registered agency system that supplies extracts.
-
-    Each row it sends implies one involvement: `service` with `involvement_organisation`
-    (the school, the GP practice, the social care team), which may differ from the
-    organisation that owns and runs the source.
-    """
-
-    __tablename__ = "data_sources"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), unique=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"), index=True)
-    kind: Mapped[SourceKind] = mapped_column(enum_column(SourceKind, "source_kind"), default=SourceKind.OTHER)
-    service: Mapped[Service] = mapped_column(enum_column(Service, "service"), default=Service.OTHER)
-    involvement_organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
-    involvement_role: Mapped[str | None] = mapped_column(String(100))
-    is_active: Mapped[bool] = mapped_column(default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-    organisation: Mapped[Organisation] = relationship(lazy="joined", foreign_keys=[organisation_id])
-    involvement_organisation: Mapped[Organisation] = relationship(
-        lazy="joined", foreign_keys=[involvement_organisation_id]
-    )
-
-
 class Child(db.Model):
     __tablename__ = "children"
 
@@ -168,7 +131,7 @@ class ChildName(_Supplied, db.Model):
     family_name: Mapped[str | None] = mapped_column(String(100))
 
     child: Mapped[Child] = relationship(back_populates="other_names")
-    source: Mapped[DataSource | None] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
 
 
 class Address(_Supplied, db.Model):
@@ -184,7 +147,7 @@ class Address(_Supplied, db.Model):
     is_current: Mapped[bool] = mapped_column(default=True)
 
     child: Mapped[Child] = relationship(back_populates="addresses")
-    source: Mapped[DataSource | None] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
 
 
 class CarerContact(_Supplied, db.Model):
@@ -197,7 +160,7 @@ class CarerContact(_Supplied, db.Model):
     phone: Mapped[str | None] = mapped_column(String(40))
 
     child: Mapped[Child] = relationship(back_populates="carers")
-    source: Mapped[DataSource | None] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
 
 
 class SourceIdentifier(_Supplied, db.Model):
@@ -215,7 +178,7 @@ class SourceIdentifier(_Supplied, db.Model):
     value: Mapped[str] = mapped_column(String(64))
 
     child: Mapped[Child] = relationship(back_populates="identifiers")
-    source: Mapped[DataSource | None] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
 
 
 class Involvement(_Supplied, db.Model):
@@ -238,7 +201,7 @@ class Involvement(_Supplied, db.Model):
 
     child: Mapped[Child] = relationship(back_populates="involvements")
     organisation: Mapped[Organisation] = relationship(lazy="joined")
-    source: Mapped[DataSource | None] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
 
 
 class FieldProvenance(db.Model):
@@ -252,7 +215,7 @@ class FieldProvenance(db.Model):
     supplied_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     child: Mapped[Child] = relationship(back_populates="provenance")
-    source: Mapped[DataSource | None] = relationship()
+    source: Mapped[Any] = relationship("DataSource")
 
 
 class BlockingKey(db.Model):

@@ -11,7 +11,7 @@ from typing import Any
 
 from accreditation.permissions import Permission, is_allowed
 from index_service.auth.models import User
-from index_service.children.models import Child, DataSource
+from index_service.children.models import Child
 from index_service.children.shielding_decisions import shielding_details
 from shielding.redaction import SHIELDING_DETAILS, Viewer, redact
 
@@ -23,7 +23,8 @@ def viewer_for(user: User) -> Viewer:
     )
 
 
-def _source(source: DataSource | None) -> str | None:
+def _source(source: Any) -> str | None:
+    """The name of the source (a sources.models.DataSource) that supplied a value, if one did."""
     return source.name if source else None
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 from index_service.children.held import (
     HeldAddress,
@@ -14,12 +15,19 @@ from index_service.children.held import (
     HeldName,
     HeldRecord,
 )
-from index_service.children.models import Child, DataSource, Gender, IdentifierKind, NameKind, Service
+from index_service.children.models import Child, Gender, IdentifierKind, NameKind, Service
 from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.organisation_models import Organisation
 from matching.normalise import format_postcode, normalise_postcode
+
+
+class Supplier(Protocol):
+    """What a record needs of the source that supplies it (a sources.models.DataSource): its id."""
+
+    id: int
+
 
 IDENTITY_FIELDS = ("given_name", "middle_names", "family_name", "date_of_birth", "gender")
 
@@ -127,7 +135,7 @@ def new_record(spec: ChildSpec, source_id: int | None, organisation_ids: dict[st
     return record
 
 
-def create_child(spec: ChildSpec, source: DataSource | None, organisations: dict[str, Organisation]) -> Child:
+def create_child(spec: ChildSpec, source: Supplier | None, organisations: dict[str, Organisation]) -> Child:
     """Add a new child, everything it holds, its provenance and its blocking keys, now."""
     db.session.flush()
     writes = Writes(utcnow())

@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any
 
 from authlib.oauth2.rfc6749 import ClientMixin
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from index_service.auth.models import User
-from index_service.children.models import DataSource
 from index_service.database import UTCDateTime, utcnow
 from index_service.extensions import db
 from index_service.scopes import Scope, parse_scopes, scope_text
@@ -44,7 +44,8 @@ class OAuthClient(db.Model, ClientMixin):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
-    source: Mapped[DataSource] = relationship(lazy="joined")
+    # The source is named as a string and typed loosely: sources imports oauth (see sources.models).
+    source: Mapped[Any] = relationship("DataSource", lazy="joined")
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     revoked_by: Mapped[User | None] = relationship(foreign_keys=[revoked_by_id])
 

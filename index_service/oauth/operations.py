@@ -16,7 +16,6 @@ from sqlalchemy import select, update
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
-from index_service.children.models import DataSource
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.oauth.models import OAuthClient, OAuthToken, sha256_hex
@@ -41,10 +40,9 @@ def client_details(client: OAuthClient) -> dict[str, Any]:
     }
 
 
-def register_client(
-    source: DataSource, scopes: Iterable[Scope | str], user: User | None = None
-) -> tuple[OAuthClient, str]:
-    """A new client for the source, and its secret: shown to the caller once, stored only hashed."""
+def register_client(source: Any, scopes: Iterable[Scope | str], user: User | None = None) -> tuple[OAuthClient, str]:
+    """A new client for the source (a sources.models.DataSource, typed loosely since sources imports oauth),
+    and its secret: shown to the caller once, stored only hashed."""
     try:
         granted = parse_scopes(scopes)
     except ValueError as error:

@@ -25,7 +25,6 @@ from werkzeug.wrappers import Response
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.operations import clear_failures, client_key, is_client_locked, record_client_failure
-from index_service.children.models import DataSource
 from index_service.extensions import db
 from index_service.guards import public
 from index_service.oauth import operations
@@ -74,9 +73,11 @@ class SourceAuthorizationServer(AuthorizationServer):
 def _query_client(client_id: str) -> OAuthClient | None:
     """A client that may be issued tokens: not revoked, its data source active."""
     return db.session.scalar(
-        select(OAuthClient)
-        .join(OAuthClient.source)
-        .where(OAuthClient.client_id == client_id, OAuthClient.revoked_at.is_(None), DataSource.is_active.is_(True))
+        select(OAuthClient).where(
+            OAuthClient.client_id == client_id,
+            OAuthClient.revoked_at.is_(None),
+            OAuthClient.source.has(is_active=True),
+        )
     )
 
 

@@ -4,7 +4,7 @@ Every endpoint needs a bearer token with the scope loads:write (see index_servic
 a client reaches only its own data source and that source's loads. The extract is the request
 body itself, streamed to disk, its header checked at once (so a file that cannot load is refused
 here, not later in the background), then queued and run by a process of its own once this
-request has committed.
+request has committed: the same service (sources.operations) as the upload page's.
 """
 
 from __future__ import annotations
@@ -22,18 +22,14 @@ from werkzeug.exceptions import (
 )
 from werkzeug.wrappers import Response
 
-from index_service.audit.events import record_event
-from index_service.audit.models import AuditTag
-from index_service.extensions import db
 from index_service.guards import refuse_client, requires_scope
 from index_service.load_models import Load
-from index_service.oauth.operations import client_details
 from index_service.oauth.server import SECURITY_SCHEME
 from index_service.request_input import ApiBlueprint
 from index_service.scopes import Scope
-from index_service.sources import jobs, uploads
+from index_service.sources import operations, uploads
 from index_service.sources.extract import ExtractError, format_for
-from index_service.sources.loading import begin_load
+from index_service.sources.models import DataSource
 from index_service.sources.report import REPORT_COLUMNS, report_csv
 from index_service.sources.schemas import LoadAcceptedSchema, LoadArgs, LoadStatusSchema, report_url, status_url
 
@@ -60,7 +56,7 @@ def _client_source_id() -> int:
 
 def _own_load(load_id: int) -> Load:
     """The client's own load; another source's is "not found", word for word as a missing one."""
-    load = db.session.get(Load, load_id)
+    load = operations.load_by_id(load_id)
     if load is None:
         raise NotFound(NO_LOAD)
     if load.source_id != _client_source_id():
@@ -82,16 +78,14 @@ def _file_name(given: str | None, fmt: str) -> str:
     return name
 
 
-def _store_body(file_name: str) -> Path:
+def _store_body(source: DataSource, file_name: str) -> Path:
     """The request body, streamed to the upload folder under the larger upload limit."""
     request.max_content_length = current_app.config["UPLOAD_MAX_BYTES"]
     # With neither a length nor chunked encoding (which the server marks as input_terminated) there is no body.
     if not request.content_length and not request.environ.get("wsgi.input_terminated"):
         raise BadRequest("The body is empty: send the extract itself as the body.")
     try:
-        stored = uploads.store(
-            request.stream, file_name, g.oauth_client.source.organisation_id, expected=request.content_length
-        )
+        stored = operations.store_upload(source, request.stream, file_name, expected=request.content_length)
     except uploads.QuotaExceeded as error:
         raise RequestEntityTooLarge(str(error)) from error
     if stored.stat().st_size == 0:
@@ -137,34 +131,20 @@ def submit_load(args: dict[str, Any], source_id: int) -> dict[str, Any]:
             "Send the extract itself as the body, with Content-Type text/csv or application/x-ndjson."
         )
     file_name = _file_name(args["file_name"], fmt)
-    stored = _store_body(file_name)
+    stored = _store_body(client.source, file_name)
     try:
-        jobs.check_header(stored, fmt)
-        load = begin_load(client.source, stored, args["kind"], dry_run=args["dry_run"], file_name=file_name)
+        submitted = operations.submit(
+            client.source, stored, fmt, args["kind"], file_name=file_name, dry_run=args["dry_run"], client=client
+        )
     except ExtractError as error:
         raise UnprocessableEntity(str(error)) from error
-    # A repeat's copy is deleted at the end of the request: the unfinished load of the same file carries on.
-    repeat = uploads.adopt(load, stored)
-    jobs.start_after_commit(load, repeat=repeat)
-    record_event(
-        AuditTag.LOAD_SUBMIT,
-        details={
-            **client_details(client),
-            "load_id": load.id,
-            "file_name": load.file_name,
-            "file_sha256": load.file_sha256,
-            "kind": load.kind.value,
-            "dry_run": load.is_dry_run,
-            "repeat": repeat,
-        },
-        organisation_id=client.source.organisation_id,
-    )
+    load = submitted.load
     return {
         "load_id": load.id,
         "status": load.status,
         "status_url": status_url(load),
         "report_url": report_url(load),
-        "repeat": repeat,
+        "repeat": submitted.repeat,
     }
 
 
@@ -188,11 +168,7 @@ def load_status(load_id: int) -> Load:
 def load_report(load_id: int) -> Response:
     """The load's report so far, as CSV: one line per row of the extract, in row order."""
     load = _own_load(load_id)
-    record_event(
-        AuditTag.LOAD_REPORT_VIEW,
-        details={**client_details(g.oauth_client), "load_id": load.id},
-        organisation_id=g.oauth_client.source.organisation_id,
-    )
+    operations.record_report_view(load, client=g.oauth_client)
     return Response(
         stream_with_context(report_csv(load.id)),
         mimetype="text/csv",

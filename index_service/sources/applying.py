@@ -17,7 +17,7 @@ from index_service.children.held import (
     HeldName,
     HeldRecord,
 )
-from index_service.children.models import ChildStatus, DataSource, Gender, IdentifierKind, NameKind
+from index_service.children.models import ChildStatus, Gender, IdentifierKind, NameKind
 from index_service.children.records import (
     AddressSpec,
     ChildSpec,
@@ -26,6 +26,7 @@ from index_service.children.records import (
     new_record,
 )
 from index_service.children.writes import Writes
+from index_service.sources.models import DataSource
 from index_service.sources.validation import ValidRow
 from matching.normalise import name_key, normalise_postcode
 from matching.person import Person

@@ -2,8 +2,11 @@
 
 Everything here is scoped to the signed-in user's own organisation: another organisation's
 source, load, report or review item is "not found" (404), never shown and never acted on.
-Handlers do not commit: the request's one commit happens in `_finish_request`, and a load is
-handed to its background process only after that commit (jobs.start_after_commit).
+Handlers parse the request, call the services (sources.operations, registry, review, report,
+children.merges), turn their errors into a form error, a flash message or a 4xx, and render; they
+query nothing themselves. They do not commit: the request's one commit happens in
+`_finish_request`, and a load is handed to its background process only after that commit
+(jobs.start_after_commit, through operations.submit).
 """
 
 from __future__ import annotations
@@ -26,33 +29,26 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from accreditation.permissions import Permission
-from index_service.audit.events import record_event
-from index_service.audit.models import AuditTag
-from index_service.auth.models import User
+from index_service.children import merges
 from index_service.children.lookup import surviving
-from index_service.children.models import Child, DataSource, Service, SourceKind
+from index_service.children.merges import Merge
+from index_service.children.models import Child, Service
 from index_service.children.present import viewer_for, visible_record
 from index_service.database import utcnow
-from index_service.extensions import csrf, db
+from index_service.extensions import csrf
 from index_service.guards import requires
 from index_service.load_models import (
     Load,
     LoadKind,
-    LoadRow,
     LoadStatus,
-    Merge,
-    QuarantinedRow,
     ReviewItem,
     RowOutcome,
 )
-from index_service.organisation_models import Organisation
 from index_service.paging import page_asked, page_count
-from index_service.sources import jobs, loading, registry, review, uploads
+from index_service.sources import operations, registry, review, uploads
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.forms import (
     LOAD_KIND_HINTS,
@@ -63,7 +59,8 @@ from index_service.sources.forms import (
     ReportFilterForm,
     UploadForm,
 )
-from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
+from index_service.sources.models import DataSource, SourceKind
+from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv, report_page
 from index_service.sources.uploads import size_text
 from shielding.redaction import INDEX_TEAM_CONTACT, redact_comparison
 
@@ -73,21 +70,23 @@ blueprint.teardown_request(uploads.discard_unkept)  # an upload no committed loa
 REPORT_PAGE_SIZE = 50
 QUEUE_PAGE_SIZE = 20
 RECENT_MERGES = 20
+RECENT_LOADS = 10
+SOURCE_LOADS = 20
 REFRESH_SECONDS = 3
-NO_LONGER_STORED = (
-    "The file is no longer stored: upload it again (a stopped load of the same file carries on from where it stopped)"
-)
 Model = TypeVar("Model")
 
 
 # Loading objects: by id, and only the user's organisation's.
 
 
-def _by_id(model: type[Model], raw_id: str) -> Model:
-    """The object with this id, or 404 (ids in URLs are strings, so a malformed one is just "not found")."""
+def _id(raw_id: str) -> int:
+    """The id in a URL (a string there, so a malformed one is just "not found")."""
     if not raw_id.isdigit() or len(raw_id) > 18:
         abort(404)
-    found = db.session.get(model, int(raw_id))
+    return int(raw_id)
+
+
+def _found(found: Model | None) -> Model:
     if found is None:
         abort(404)
     return found
@@ -100,25 +99,25 @@ def _own(source: DataSource) -> DataSource:
 
 
 def _own_source(source_id: str) -> DataSource:
-    return _own(_by_id(DataSource, source_id))
+    return _own(_found(registry.source_by_id(_id(source_id))))
 
 
 def _own_load(load_id: str) -> Load:
-    load = _by_id(Load, load_id)
+    load = _found(operations.load_by_id(_id(load_id)))
     _own(load.source)
     return load
 
 
 def _own_item(item_id: str) -> ReviewItem:
-    item = _by_id(ReviewItem, item_id)
+    item = _found(review.item_by_id(_id(item_id)))
     _own(item.source)
     return item
 
 
 def _own_merge(merge_id: str) -> Merge:
     """A merge of a record the user's organisation supplied (the only ones it may undo), or 404."""
-    found = _by_id(Merge, merge_id)
-    if not review.supplied_by_organisation(found.surviving, g.user.organisation_id):
+    found = _found(merges.merge_by_id(_id(merge_id)))
+    if not merges.supplied_by_organisation(found.surviving, g.user.organisation_id):
         abort(404)
     return found
 
@@ -126,52 +125,31 @@ def _own_merge(merge_id: str) -> Merge:
 # Dashboard and sources.
 
 
-def _last_loads(source_ids: list[int]) -> dict[int, Load]:
-    if not source_ids:
-        return {}
-    latest = select(func.max(Load.id)).where(Load.source_id.in_(source_ids)).group_by(Load.source_id).scalar_subquery()
-    return {load.source_id: load for load in db.session.scalars(select(Load).where(Load.id.in_(latest)))}
-
-
-def _organisation_sources() -> list[DataSource]:
-    return list(
-        db.session.scalars(
-            select(DataSource).where(DataSource.organisation_id == g.user.organisation_id).order_by(DataSource.name)
-        )
-    )
-
-
 @blueprint.route("")
 @requires(Permission.SOURCE_MANAGE)
 def dashboard() -> str:
-    sources = _organisation_sources()
-    recent = db.session.scalars(
-        select(Load)
-        .join(DataSource)
-        .where(DataSource.organisation_id == g.user.organisation_id)
-        .order_by(Load.id.desc())
-        .limit(10)
-    ).all()
+    sources = registry.organisation_sources(g.user.organisation_id)
     return render_template(
         "sources/dashboard.html",
         sources=sources,
-        last_loads=_last_loads([s.id for s in sources]),
+        last_loads=operations.last_loads([s.id for s in sources]),
         counts=review.queue_counts(g.user),
-        recent=recent,
+        recent=operations.recent_loads(g.user.organisation_id, RECENT_LOADS),
     )
 
 
 @blueprint.route("/sources")
 @requires(Permission.SOURCE_MANAGE)
 def source_list() -> str:
-    sources = _organisation_sources()
-    return render_template("sources/sources.html", sources=sources, last_loads=_last_loads([s.id for s in sources]))
+    sources = registry.organisation_sources(g.user.organisation_id)
+    return render_template(
+        "sources/sources.html", sources=sources, last_loads=operations.last_loads([s.id for s in sources])
+    )
 
 
 def _register_form() -> RegisterSourceForm:
     form = RegisterSourceForm()
-    organisations = db.session.scalars(select(Organisation).order_by(Organisation.name)).all()
-    form.involvement_organisation.choices = [(o.id, o.name) for o in organisations]
+    form.involvement_organisation.choices = [(o.id, o.name) for o in registry.organisations()]
     if request.method == "GET":
         form.involvement_organisation.data = g.user.organisation_id
     return form
@@ -182,7 +160,7 @@ def _register_form() -> RegisterSourceForm:
 def register() -> str | Response:
     form = _register_form()
     if form.validate_on_submit():
-        involvement_organisation = db.session.get(Organisation, form.involvement_organisation.data)
+        involvement_organisation = registry.organisation_by_id(form.involvement_organisation.data)
         try:
             source = registry.register_source(
                 form.name.data or "",
@@ -205,8 +183,7 @@ def register() -> str | Response:
 @requires(Permission.SOURCE_MANAGE)
 def source(source_id: str) -> str:
     found = _own_source(source_id)
-    loads = db.session.scalars(select(Load).where(Load.source_id == found.id).order_by(Load.id.desc()).limit(20))
-    return render_template("sources/source.html", source=found, loads=list(loads))
+    return render_template("sources/source.html", source=found, loads=operations.source_loads(found, SOURCE_LOADS))
 
 
 @blueprint.route("/sources/<source_id>/active", methods=["POST"])
@@ -248,11 +225,11 @@ def upload(source_id: str) -> tuple[str, int] | Response:
         file_name = Path(upload_file.filename or "extract").name
         try:
             fmt = format_for(file_name)
-            stored = uploads.store(upload_file.stream, file_name, found.organisation_id)
-            jobs.check_header(stored, fmt)
-            load = loading.begin_load(
+            stored = operations.store_upload(found, upload_file.stream, file_name)
+            submitted = operations.submit(
                 found,
                 stored,
+                fmt,
                 LoadKind(form.kind.data),
                 file_name=file_name,
                 dry_run=request.form.get("action") != "load",
@@ -264,9 +241,7 @@ def upload(source_id: str) -> tuple[str, int] | Response:
             form.extract.errors = [*form.extract.errors, str(error)]
             status = 413
         else:
-            # A repeat's copy is deleted at the end of the request: the unfinished load of the same file carries on.
-            jobs.start_after_commit(load, repeat=uploads.adopt(load, stored))
-            return redirect(url_for("sources.load", load_id=load.id))
+            return redirect(url_for("sources.load", load_id=submitted.load.id))
     return render_template(
         "sources/upload.html",
         source=found,
@@ -339,25 +314,13 @@ def load(load_id: str) -> str:
 def load_for_real(load_id: str) -> Response:
     """The dry run looked right: load the same stored file for real."""
     found = _own_load(load_id)
-    if not found.is_dry_run or found.status is not LoadStatus.COMPLETED:
-        abort(409, "Only a completed dry run can be loaded for real from this page.")
-    if uploads.file_missing(found):
-        flash(NO_LONGER_STORED, "error")
-        return redirect(url_for("sources.load", load_id=found.id))
     try:
-        real = loading.begin_load(
-            found.source,
-            Path(found.stored_path or ""),
-            found.kind,
-            file_name=found.file_name,
-            dry_run=False,
-            user=g.user,
-        )
-    except (ExtractError, OSError):
-        flash(NO_LONGER_STORED, "error")
+        real = operations.load_for_real(found, g.user)
+    except operations.LoadConflict as error:
+        abort(409, str(error))
+    except operations.FileGone as error:
+        flash(str(error), "error")
         return redirect(url_for("sources.load", load_id=found.id))
-    uploads.adopt(real, Path(found.stored_path or ""))  # an unfinished load whose own copy expired runs from this one
-    jobs.start_after_commit(real, repeat=real.started_at is not None)
     return redirect(url_for("sources.load", load_id=real.id))
 
 
@@ -365,17 +328,13 @@ def load_for_real(load_id: str) -> Response:
 @requires(Permission.LOAD_RUN)
 def resume(load_id: str) -> Response:
     found = _own_load(load_id)
-    if found.status is not LoadStatus.FAILED:
-        abort(409, "Only a load that stopped can be resumed.")
-    if uploads.file_missing(found):
-        flash(NO_LONGER_STORED, "error")
-        return redirect(url_for("sources.load", load_id=found.id))
-    jobs.start_after_commit(found, repeat=True)
+    try:
+        operations.resume(found)
+    except operations.LoadConflict as error:
+        abort(409, str(error))
+    except operations.FileGone as error:
+        flash(str(error), "error")
     return redirect(url_for("sources.load", load_id=found.id))
-
-
-def _audit_report(load: Load, form: str) -> None:
-    record_event(AuditTag.LOAD_REPORT_VIEW, user=g.user, details={"load_id": load.id, "format": form})
 
 
 @blueprint.route("/loads/<load_id>/report")
@@ -384,36 +343,18 @@ def load_report(load_id: str) -> str:
     found = _own_load(load_id)
     form = ReportFilterForm(request.args)
     outcome = RowOutcome(form.outcome.data) if form.validate() and form.outcome.data else None
-    where = [LoadRow.load_id == found.id] + ([LoadRow.outcome == outcome] if outcome else [])
-    total = db.session.scalar(select(func.count()).select_from(LoadRow).where(*where)) or 0
-    page = min(page_asked(), page_count(total, REPORT_PAGE_SIZE))
-    rows = db.session.scalars(
-        select(LoadRow)
-        .where(*where)
-        .options(selectinload(LoadRow.child))
-        .order_by(LoadRow.row_number)
-        .limit(REPORT_PAGE_SIZE)
-        .offset((page - 1) * REPORT_PAGE_SIZE)
-    ).all()
-    quarantined = {
-        q.row_number: q
-        for q in db.session.scalars(
-            select(QuarantinedRow).where(
-                QuarantinedRow.load_id == found.id, QuarantinedRow.row_number.in_([r.row_number for r in rows])
-            )
-        )
-    }
-    _audit_report(found, "page")
+    shown = report_page(found, outcome, page_asked(), REPORT_PAGE_SIZE)
+    operations.record_report_view(found, user=g.user, form="page")
     return render_template(
         "sources/report.html",
         load=found,
-        rows=rows,
-        quarantined=quarantined,
+        rows=shown.rows,
+        quarantined=shown.quarantined,
         form=form,
         outcome=outcome,
-        page=page,
-        pages=page_count(total, REPORT_PAGE_SIZE),
-        total=total,
+        page=shown.page,
+        pages=shown.pages,
+        total=shown.total,
         label=outcome_label,
     )
 
@@ -422,7 +363,7 @@ def load_report(load_id: str) -> str:
 @requires(Permission.LOAD_RUN)
 def load_report_csv(load_id: str) -> Response:
     found = _own_load(load_id)
-    _audit_report(found, "csv")
+    operations.record_report_view(found, user=g.user, form="csv")
     loaded_id = found.id
     app = current_app._get_current_object()  # type: ignore[attr-defined]
 
@@ -457,19 +398,7 @@ def review_queue() -> str:
 def _render_item(item: ReviewItem, error: str | None = None) -> str:
     """The item with its candidates as this user may see them: a shielded one redacted, comparison too."""
     viewer = viewer_for(g.user)
-    ids = [candidate["index_id"] for candidate in item.candidates]
-    found = db.session.scalars(
-        select(Child)
-        .where(Child.index_id.in_(ids))
-        .options(
-            selectinload(Child.addresses),
-            selectinload(Child.carers),
-            selectinload(Child.identifiers),
-            selectinload(Child.other_names),
-            selectinload(Child.involvements),
-        )
-    )
-    children = {child.index_id: visible_record(child, viewer) for child in found}
+    children = {child.index_id: visible_record(child, viewer) for child in review.candidate_records(item)}
     shown = [
         redact_comparison(candidate, bool(children.get(candidate["index_id"], {}).get("shielded_contact")))
         for candidate in item.candidates
@@ -542,35 +471,15 @@ def review_defer(item_id: str) -> str | Response:
 # Merging and unmerging.
 
 
-def _child_by_index_id(index_id: str) -> Child | None:
-    return db.session.scalar(
-        select(Child)
-        .where(Child.index_id == index_id)
-        .options(
-            selectinload(Child.addresses),
-            selectinload(Child.identifiers),
-            selectinload(Child.involvements),
-            selectinload(Child.other_names),
-            selectinload(Child.carers),
-        )
-    )
-
-
 def _render_merge(form: MergeForm, status: int = 200) -> tuple[str, int]:
-    merges = db.session.scalars(
-        select(Merge)
-        .join(User, User.id == Merge.merged_by_id)
-        .where(User.organisation_id == g.user.organisation_id)
-        .order_by(Merge.id.desc())
-        .limit(RECENT_MERGES)
-    ).all()
-    return render_template("sources/merge.html", form=form, merges=merges), status
+    recent = merges.recent_merges(g.user.organisation_id, RECENT_MERGES)
+    return render_template("sources/merge.html", form=form, merges=recent), status
 
 
 def _pair(form: MergeForm | ConfirmMergeForm) -> tuple[Child, Child] | None:
-    kept, retired = _child_by_index_id(form.kept.parsed), _child_by_index_id(form.retired.parsed)
+    kept, retired = merges.record_by_index_id(form.kept.parsed), merges.record_by_index_id(form.retired.parsed)
     for field, child in ((form.kept, kept), (form.retired, retired)):
-        if child is None or not review.supplied_by_organisation(surviving(child), g.user.organisation_id):
+        if child is None or not merges.supplied_by_organisation(surviving(child), g.user.organisation_id):
             # Another organisation's record is not shown here, nor is its existence confirmed.
             field.errors = [
                 *field.errors,
@@ -603,8 +512,8 @@ def merge_confirm() -> Response | tuple[str, int]:
         form.form_errors.append("Those records cannot be merged: check the index IDs and try again")
         return _render_merge(form, 400)
     try:
-        done = review.merge_children(pair[0], pair[1], g.user)
-    except review.ReviewError as error:
+        done = merges.merge_children(pair[0], pair[1], g.user)
+    except merges.MergeError as error:
         form.form_errors.append(str(error))
         return _render_merge(form, 409)
     flash(f"Merged {pair[1].index_id} into {pair[0].index_id}. You can undo this below.", "success")
@@ -616,8 +525,8 @@ def merge_confirm() -> Response | tuple[str, int]:
 def merge_undo(merge_id: str) -> Response:
     found = _own_merge(merge_id)
     try:
-        review.undo_merge(found, g.user)
-    except review.ReviewError as error:
+        merges.undo_merge(found, g.user)
+    except merges.MergeError as error:
         flash(str(error), "error")
     else:
         flash(

@@ -10,9 +10,10 @@ from wtforms import Field, HiddenField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from index_service.children.models import Service, SourceKind
+from index_service.children.models import Service
 from index_service.index_ids import IndexIdError, parse_index_id
 from index_service.load_models import LoadKind, RowOutcome
+from index_service.sources.models import SourceKind
 
 LOAD_KIND_LABELS = {
     LoadKind.DELTA: "Changes only (delta)",

@@ -33,7 +33,7 @@ from index_service.audit.models import AuditTag, Outcome
 from index_service.auth.models import User
 from index_service.children.held import HeldRecord, one_of, read_held
 from index_service.children.lookup import MERGE_DEPTH, HeldPerson, held_people
-from index_service.children.models import Child, DataSource, IdentifierKind, Involvement, SourceIdentifier
+from index_service.children.models import Child, IdentifierKind, Involvement, SourceIdentifier
 from index_service.children.writes import Writes
 from index_service.database import insert_rows, shareable, tune_for_bulk_load, utcnow
 from index_service.extensions import db
@@ -54,6 +54,7 @@ from index_service.sources.candidates import Matched, ToMatch, match_rows, read_
 from index_service.sources.changed import Changed
 from index_service.sources.dry_run import NEW_CHILD, Carried, Unwritten
 from index_service.sources.extract import ExtractError, count_rows, format_for
+from index_service.sources.models import DataSource
 from index_service.sources.pool import MatchingPool, matching_pool
 from index_service.sources.reading import ReadBatch, batches_read_ahead, read_batches, unknown_columns
 from index_service.sources.uploads import load_stopped

@@ -7,9 +7,10 @@ from sqlalchemy import func, select
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
-from index_service.children.models import DataSource, Service, SourceKind
+from index_service.children.models import Service
 from index_service.extensions import db
 from index_service.organisation_models import Organisation
+from index_service.sources.models import DataSource, SourceKind
 
 
 class SourceError(ValueError):
@@ -64,3 +65,25 @@ def register_source(
 def set_active(source: DataSource, active: bool, user: User | None = None) -> None:
     source.is_active = active
     record_event(AuditTag.SOURCE_CHANGE, user=user, details={"source_id": source.id, "active": active})
+
+
+def source_by_id(source_id: int) -> DataSource | None:
+    return db.session.get(DataSource, source_id)
+
+
+def organisation_sources(organisation_id: int) -> list[DataSource]:
+    """The organisation's own data sources, by name."""
+    return list(
+        db.session.scalars(
+            select(DataSource).where(DataSource.organisation_id == organisation_id).order_by(DataSource.name)
+        )
+    )
+
+
+def organisations() -> list[Organisation]:
+    """Every organisation, by name: those a source's rows may imply an involvement with."""
+    return list(db.session.scalars(select(Organisation).order_by(Organisation.name)))
+
+
+def organisation_by_id(organisation_id: int | None) -> Organisation | None:
+    return None if organisation_id is None else db.session.get(Organisation, organisation_id)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import selectinload
 
 from index_service.children.models import Child
 from index_service.extensions import db
-from index_service.load_models import Load, LoadRow, RowOutcome
+from index_service.load_models import Load, LoadRow, QuarantinedRow, RowOutcome
+from index_service.paging import page_count
 from index_service.spreadsheets import paged_csv, spreadsheet_safe
 
 REPORT_PAGE = 1000
@@ -111,3 +114,39 @@ def report_csv(load_id: int) -> Iterator[str]:
         ).all()
 
     return paged_csv(REPORT_COLUMNS, read_page, lambda row: row.row_number, report_line, REPORT_PAGE)
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    rows: list[LoadRow]
+    quarantined: dict[int, QuarantinedRow]  # the raw values and reasons of the page's rejected rows, by row number
+    total: int  # rows of the report (of that outcome, if one is asked)
+    page: int  # the page shown: the one asked, or the last there is
+    pages: int
+
+
+def report_page(load: Load, outcome: RowOutcome | None, asked: int, per_page: int) -> ReportPage:
+    """One page of the load's report in row order, of one outcome or all."""
+    where = [LoadRow.load_id == load.id] + ([LoadRow.outcome == outcome] if outcome else [])
+    total = db.session.scalar(select(func.count()).select_from(LoadRow).where(*where)) or 0
+    pages = page_count(total, per_page)
+    page = min(asked, pages)
+    rows = list(
+        db.session.scalars(
+            select(LoadRow)
+            .where(*where)
+            .options(selectinload(LoadRow.child))
+            .order_by(LoadRow.row_number)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    quarantined = {
+        q.row_number: q
+        for q in db.session.scalars(
+            select(QuarantinedRow).where(
+                QuarantinedRow.load_id == load.id, QuarantinedRow.row_number.in_([r.row_number for r in rows])
+            )
+        )
+    }
+    return ReportPage(rows, quarantined, total, page, pages)

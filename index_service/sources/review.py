@@ -1,53 +1,37 @@
-"""The match-review queue and merges: a data administrator's decisions, each audited and reversible.
+"""The match-review queue: a data administrator's decisions on incoming rows, each audited.
 
 A review item is an incoming row that resembled a child too closely to create a new record
 and not closely enough to link. The data administrator links it to one of its candidates,
-creates a new child from it, or defers it. Two records later found to be one child are
-merged; the merge keeps a list of every row it moved, so it can be undone exactly.
+creates a new child from it, or defers it. Two records later found to be one child are merged
+in index_service.children.merges.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from sqlalchemy import case, exists, func, select
+from sqlalchemy.orm import selectinload
 
 from accreditation.permissions import Permission, is_allowed
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
 from index_service.auth.models import User
 from index_service.children.held import read_held
-from index_service.children.lookup import refresh_blocking_keys, surviving
+from index_service.children.lookup import surviving
 from index_service.children.models import (
-    Address,
-    CarerContact,
     Child,
-    ChildName,
-    DataSource,
-    Involvement,
-    NameKind,
-    SourceIdentifier,
 )
-from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
-from index_service.load_models import LoadRow, Merge, ReviewItem, ReviewStatus
+from index_service.load_models import LoadRow, ReviewItem, ReviewStatus
 from index_service.record_shielding.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
+from index_service.sources.models import DataSource
 from index_service.sources.validation import ValidRow
 
 PENDING = (ReviewStatus.OPEN, ReviewStatus.DEFERRED)
-MOVABLE: dict[str, type[Any]] = {
-    "child_names": ChildName,
-    "addresses": Address,
-    "carer_contacts": CarerContact,
-    "source_identifiers": SourceIdentifier,
-    "involvements": Involvement,
-    # The shielding history goes with the record whose shielding it explains.
-    "shielding_decisions": ShieldingDecision,
-}
 
 
 class ReviewError(ValueError):
@@ -193,99 +177,23 @@ def defer_item(item: ReviewItem, user: User) -> None:
     _decided(item, ReviewStatus.DEFERRED, None, user)
 
 
-def supplied_by_organisation(child: Child, organisation_id: int) -> bool:
-    """Whether one of the organisation's data sources supplied this record (its own record id for it)."""
-    return bool(
-        db.session.scalar(
-            select(
-                exists().where(
-                    SourceIdentifier.child_id == child.id,
-                    SourceIdentifier.source_id == DataSource.id,
-                    DataSource.organisation_id == organisation_id,
-                )
+def item_by_id(item_id: int) -> ReviewItem | None:
+    return db.session.get(ReviewItem, item_id)
+
+
+def candidate_records(item: ReviewItem) -> list[Child]:
+    """The records the item's candidates name, with what a page shows of each (still unredacted)."""
+    ids = [candidate["index_id"] for candidate in item.candidates]
+    return list(
+        db.session.scalars(
+            select(Child)
+            .where(Child.index_id.in_(ids))
+            .options(
+                selectinload(Child.addresses),
+                selectinload(Child.carers),
+                selectinload(Child.identifiers),
+                selectinload(Child.other_names),
+                selectinload(Child.involvements),
             )
         )
-    )
-
-
-def _may_merge(user: User, *children: Child) -> None:
-    """A data administrator merges only records their own organisation's sources supplied."""
-    if not all(supplied_by_organisation(child, user.organisation_id) for child in children):
-        raise ReviewError("You can merge only records that your organisation's data sources supplied")
-
-
-def merge_children(kept: Child, retired: Child, user: User) -> Merge:
-    """Move everything the retired record holds onto the kept one; the retired id redirects to it."""
-    if kept.id == retired.id:
-        raise ReviewError("A record cannot be merged with itself")
-    if kept.merged_into_id is not None or retired.merged_into_id is not None:
-        raise ReviewError("One of these records has already been merged into another")
-    _may_merge(user, kept, retired)
-    moved: dict[str, list[int]] = {}
-    for table, model in MOVABLE.items():
-        rows = db.session.scalars(select(model).where(model.child_id == retired.id)).all()
-        moved[table] = [row.id for row in rows]
-        for row in rows:
-            row.child_id = kept.id
-    demoted = []
-    if kept.current_address is not None:
-        demoted = [
-            a.id
-            for a in db.session.scalars(
-                select(Address).where(Address.id.in_(moved["addresses"]), Address.is_current.is_(True))
-            )
-        ]
-        for address in db.session.scalars(select(Address).where(Address.id.in_(demoted))):
-            address.is_current = False
-    name = ChildName(kind=NameKind.ALIAS, given_name=retired.given_name, family_name=retired.family_name)
-    kept.other_names.append(name)
-    retired.merged_into_id = kept.id
-    retired.blocking_keys = []
-    state = {"demoted_addresses": demoted, "kept_was_shielded": kept.is_shielded}
-    kept.is_shielded = kept.is_shielded or retired.is_shielded
-    db.session.flush()
-    state["added_name"] = name.id
-    db.session.expire(kept)
-    refresh_blocking_keys(kept)
-    merge = Merge(
-        surviving_child_id=kept.id, retired_child_id=retired.id, moved=moved, retired_state=state, merged_by_id=user.id
-    )
-    db.session.add(merge)
-    db.session.flush()
-    record_event(
-        AuditTag.RECORD_MERGE,
-        user=user,
-        target_ids=[kept.index_id, retired.index_id],
-        details={"merge": merge.id, "kept": kept.index_id, "retired": retired.index_id},
-    )
-    return merge
-
-
-def undo_merge(merge: Merge, user: User) -> None:
-    """Put back every row the merge moved; both records stand alone again."""
-    if merge.undone_at is not None:
-        raise ReviewError("This merge has already been undone")
-    kept, retired = merge.surviving, merge.retired
-    _may_merge(user, kept)
-    for table, ids in merge.moved.items():
-        model = MOVABLE[table]
-        for row in db.session.scalars(select(model).where(model.id.in_(ids))):
-            row.child_id = retired.id
-    state = merge.retired_state
-    for address in db.session.scalars(select(Address).where(Address.id.in_(state.get("demoted_addresses", [])))):
-        address.is_current = True
-    added = db.session.get(ChildName, state.get("added_name"))
-    if added is not None:
-        db.session.delete(added)
-    kept.is_shielded = bool(state.get("kept_was_shielded", kept.is_shielded))
-    retired.merged_into_id = None
-    merge.undone_at = utcnow()
-    merge.undone_by_id = user.id
-    db.session.flush()
-    db.session.expire(kept)
-    db.session.expire(retired)
-    refresh_blocking_keys(kept)
-    refresh_blocking_keys(retired)
-    record_event(
-        AuditTag.RECORD_UNMERGE, user=user, target_ids=[kept.index_id, retired.index_id], details={"merge": merge.id}
     )

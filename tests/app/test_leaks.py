@@ -42,12 +42,13 @@ from werkzeug.test import TestResponse, encode_multipart
 from accreditation.permissions import Role
 from index_service import create_app
 from index_service.auth.models import User
-from index_service.children.models import Child, DataSource, Gender, IdentifierKind, Service, SourceIdentifier
+from index_service.children.merges import Merge, merge_children
+from index_service.children.models import Child, Gender, IdentifierKind, Service, SourceIdentifier
 from index_service.children.records import AddressSpec, ChildSpec, InvolvementSpec, create_child
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.index_ids import format_index_id
-from index_service.load_models import Load, Merge, ReviewItem
+from index_service.load_models import Load, ReviewItem
 from index_service.oauth.operations import register_client
 from index_service.organisation_models import Criterion, Organisation, OrganisationType
 from index_service.overrides import operations as overrides
@@ -55,7 +56,7 @@ from index_service.record_shielding import operations as shields
 from index_service.scopes import Scope
 from index_service.sources import uploads as uploads_module
 from index_service.sources.loading import run_load
-from index_service.sources.review import merge_children
+from index_service.sources.models import DataSource
 from shielding.policy import OverrideReason, ShieldReason
 from tests.database import empty_database
 from tests.factories import csrf_token, home_csrf, make_organisation, make_user, page_csrf, sign_in

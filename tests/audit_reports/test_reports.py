@@ -252,7 +252,7 @@ def test_unusual_use_finds_each_of_its_four_kinds(app: Flask, client: FlaskClien
 
 
 def test_the_child_report_follows_the_child_through_a_merge(app: Flask, client: FlaskClient) -> None:
-    from index_service.sources.review import merge_children
+    from index_service.children.merges import merge_children
     from tests.sources.loads import supplied_by
 
     admin = make_user(Role.DATA_ADMIN)

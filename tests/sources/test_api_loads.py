@@ -20,7 +20,6 @@ from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag, Outcome
 from index_service.auth.models import FailedAttempt
 from index_service.auth.operations import client_key
-from index_service.children.models import DataSource
 from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.load_models import Load, LoadStatus
@@ -29,6 +28,7 @@ from index_service.oauth.operations import client_by_id, register_client, revoke
 from index_service.scopes import Scope
 from index_service.sources import jobs
 from index_service.sources.loading import run_load
+from index_service.sources.models import DataSource
 from index_service.sources.registry import set_active
 from index_service.sources.report import REPORT_COLUMNS
 from tests.factories import make_user, sign_in

@@ -29,7 +29,6 @@ from index_service.children.models import (
     CarerContact,
     Child,
     ChildName,
-    DataSource,
     FieldProvenance,
     Involvement,
     SourceIdentifier,
@@ -38,6 +37,7 @@ from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
 from index_service.load_models import Load, LoadKind, LoadRow, ReviewItem, RowOutcome
 from index_service.sources import loading
+from index_service.sources.models import DataSource
 from matching.blocking import address_code, key_hash
 from matching.deciding import RESEMBLES, SHIELDED_RESEMBLANCE
 from tests.factories import make_child

@@ -17,12 +17,13 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy import func, select
 
-from index_service.children.models import Child, DataSource, IdentifierKind, SourceIdentifier
+from index_service.children.models import Child, IdentifierKind, SourceIdentifier
 from index_service.config import ConfigError, load_settings
 from index_service.extensions import db
 from index_service.load_models import Load, LoadKind, LoadRow, LoadStatus, ReviewItem, RowOutcome
 from index_service.sources.candidates import Matched, ToMatch, match_rows, read_only_settings
 from index_service.sources.loading import begin_load, run_load
+from index_service.sources.models import DataSource
 from index_service.sources.pool import CHUNK_ROWS, MatchingPool, matching_pool
 from matching.levels import prepare
 from matching.person import Person

@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from accreditation.permissions import Role
+from index_service.children.merges import Merge, merge_children
 from index_service.extensions import db
-from index_service.load_models import Load, LoadStatus, Merge, ReviewItem, ReviewStatus
-from index_service.sources.review import merge_children
+from index_service.load_models import Load, LoadStatus, ReviewItem, ReviewStatus
 from tests.factories import make_child, make_organisation, make_user, page_csrf, sign_in
 from tests.sources.loads import load_file, make_source, row, supplied_by, uploads_kept_in, write_extract
 

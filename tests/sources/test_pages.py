@@ -18,12 +18,14 @@ from werkzeug.test import TestResponse, encode_multipart
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
 from index_service.auth.models import User
-from index_service.children.models import Child, DataSource, Involvement, Service
+from index_service.children.merges import Merge
+from index_service.children.models import Child, Involvement, Service
 from index_service.extensions import db
 from index_service.index_ids import ALPHABET, format_index_id
-from index_service.load_models import Load, LoadStatus, Merge, ReviewItem, ReviewStatus
+from index_service.load_models import Load, LoadStatus, ReviewItem, ReviewStatus
 from index_service.organisation_models import Organisation, OrganisationType
 from index_service.sources.loading import run_load
+from index_service.sources.models import DataSource
 from tests.factories import csrf_token, make_child, make_organisation, make_user, page_csrf, sign_in
 from tests.sources.loads import (
     COLUMNS,

@@ -13,12 +13,13 @@ from sqlalchemy import func, select
 
 from accreditation.permissions import Role
 from index_service.audit.models import AuditEvent, AuditTag
-from index_service.children.models import Child, DataSource, IdentifierKind, SourceIdentifier
+from index_service.children.models import Child, IdentifierKind, SourceIdentifier
 from index_service.children.records import AddressSpec
 from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
 from index_service.load_models import LoadRow, ReviewItem
 from index_service.sources import review, shielded
+from index_service.sources.models import DataSource
 from index_service.sources.report import report_csv
 from index_service.sources.review import ReviewError
 from shielding.policy import ShieldAction

@@ -17,12 +17,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from index_service.children.models import DataSource
 from index_service.extensions import db
 from index_service.load_models import Load, LoadRow, LoadStatus, QuarantinedRow, RowOutcome
 from index_service.oauth.operations import register_client
 from index_service.scopes import Scope
 from index_service.sources.loading import run_load
+from index_service.sources.models import DataSource
 from tests.sources.loads import TODAY, make_source, row, stored_files, uploads_kept_in
 
 NDJSON = "application/x-ndjson"

@@ -21,7 +21,6 @@ from werkzeug.test import TestResponse, encode_multipart
 
 from accreditation.permissions import Role
 from index_service.auth.models import User
-from index_service.children.models import DataSource
 from index_service.config import ConfigError, load_settings
 from index_service.database import utcnow
 from index_service.extensions import db
@@ -31,6 +30,7 @@ from index_service.organisation_models import Organisation
 from index_service.scopes import Scope
 from index_service.sources import jobs, loading
 from index_service.sources import uploads as uploads_module
+from index_service.sources.models import DataSource
 from index_service.sources.uploads import ORPHAN_GRACE, sweep
 from tests.factories import make_organisation, make_user, page_csrf, sign_in
 from tests.sources.loads import TODAY, load_file, make_source, row, stored_files, uploads_kept_in, write_extract
