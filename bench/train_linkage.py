@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from index_service.synthetic import ChildFactory  # noqa: E402
 from matching.blocking import load_query_keys, record_keys  # noqa: E402
-from matching.estimate import estimate  # noqa: E402
-from matching.levels import compare_people  # noqa: E402
+from matching.estimate import TrainingPass, estimate_by_passes  # noqa: E402
+from matching.levels import DOB, GIVEN, HOUSEHOLD, compare_people  # noqa: E402
 from matching.linkage import score  # noqa: E402
 from matching.model import MODEL_FILE, LinkageModel  # noqa: E402
 from matching.normalise import name_key, normalise_postcode  # noqa: E402
@@ -319,57 +319,97 @@ def candidate_pairs(data: Generated) -> Iterator[tuple[Row, Candidate]]:
             yield row, candidate
 
 
-def thresholds(model: LinkageModel, pairs: list[tuple[Row, Candidate]]) -> tuple[float, float]:
-    """The two thresholds from labelled pairs (see the module's docstring)."""
-    scored = []
-    for row, candidate in pairs:
-        result = score(row.person, candidate, model)
-        scored.append((result.weight, row.truth == candidate.child_id, bool(result.conflicts)))
-    scored.sort(key=lambda item: -item[0])
-    link = None
-    wrong = right = 0
-    for weight, same, conflicted in scored:
-        if conflicted:
-            continue
-        wrong += not same
-        right += same
-        if wrong > (wrong + right) / 2000 and wrong > 1:
-            break
-        link = weight
-    link = max(link if link is not None else 10.0, 6.65)
-    # Going down from the link threshold one bit at a time, the review band ends at the first
-    # band (of enough pairs) in which fewer than 1 in 10 pairs is the same child.
-    review = link
-    while review > link - 40:
-        band = [same for weight, same, _ in scored if review - 1 <= weight < review]
-        if len(band) >= 20 and sum(band) / len(band) < 0.1:
-            break
-        review -= 1
-    return round(link, 2), round(min(review, link), 2)
+LINK_PROBABILITY = 0.999
+REVIEW_PROBABILITY = 0.5
+RANDOM_PAIRS = 1_000_000
+MAX_BLOCK = 400  # records: a larger block (a very common name) is sampled, so a pass stays quick
+
+
+def _pairs_within(groups: Iterable[list[int]], rng: random.Random) -> Iterator[tuple[int, int]]:
+    for members in groups:
+        if len(members) > MAX_BLOCK:
+            members = rng.sample(members, MAX_BLOCK)
+        for i, left in enumerate(members):
+            for right in members[i + 1 :]:
+                yield left, right
+
+
+def _blocked(records: list[Person], key, rng: random.Random) -> list[tuple[str, ...]]:  # noqa: ANN001
+    groups: dict[object, list[int]] = defaultdict(list)
+    for number, person in enumerate(records):
+        value = key(person)
+        if value:
+            groups[value].append(number)
+    return [compare_people(records[a], records[b]).levels for a, b in _pairs_within(groups.values(), rng)]
+
+
+def training_passes(records: list[Person], rng: random.Random) -> list[TrainingPass]:
+    """Splink's training blocking rules, each leaving out of its EM what it blocks on: pairs born
+    on one day (m of everything but the date of birth, and the prior), pairs with one given and
+    family name (m of the date of birth, middle names, gender and identifiers), pairs with one
+    postcode (m of the given name and date of birth again)."""
+
+    def names(person: Person) -> tuple[str, str] | None:
+        given, family = name_key(person.given_name), name_key(person.family_name)
+        return (given, family) if given and family else None
+
+    return [
+        TrainingPass(
+            "date of birth",
+            _blocked(records, lambda p: p.date_of_birth, rng),
+            frozenset({DOB}),
+            {DOB: frozenset({"exact"})},
+        ),
+        TrainingPass("given and family name", _blocked(records, names, rng), frozenset({GIVEN, HOUSEHOLD}), {}),
+        TrainingPass("postcode", _blocked(records, lambda p: p.postcode, rng), frozenset({HOUSEHOLD}), {}),
+    ]
+
+
+def random_vectors(records: list[Person], pairs: int, rng: random.Random) -> Iterator[tuple[str, ...]]:
+    """Comparison vectors of pairs of records drawn at random (Splink's estimate_u_using_random_sampling)."""
+    count = len(records)
+    for _ in range(pairs):
+        a = rng.randrange(count)
+        b = rng.randrange(count - 1)
+        b += b >= a
+        yield compare_people(records[a], records[b]).levels
+
+
+def train_on_records(
+    records: list[Person],
+    seed: int,
+    *,
+    random_pairs: int = RANDOM_PAIRS,
+    link_probability: float = LINK_PROBABILITY,
+    review_probability: float = REVIEW_PROBABILITY,
+    notes: dict | None = None,
+) -> LinkageModel:
+    """A model from unlabelled records (every source's, several of one child among them)."""
+    rng = random.Random(seed)
+    passes = training_passes(records, rng)
+    return estimate_by_passes(
+        random_vectors(records, random_pairs, rng),
+        passes,
+        records=len(records),
+        link_probability=link_probability,
+        review_probability=review_probability,
+        surnames=(name_key(p.family_name) for p in records),
+        given_names=(name_key(p.given_name) for p in records),
+        notes={
+            "how": "Splink's method (bench/train_linkage.py): u from random pairs of records, m by EM in "
+            "passes blocked on date of birth, on given and family name, and on postcode (each leaving out "
+            "what it blocks on), term frequencies of given and family names, thresholds as match probabilities",
+            "records": len(records),
+            "seed": seed,
+            **(notes or {}),
+        },
+    )
 
 
 def train(children: int, seed: int) -> LinkageModel:
     data = generate(children, seed)
-    pairs = list(candidate_pairs(data))
-    vectors = [compare_people(row.person, candidate.person).levels for row, candidate in pairs]
-    notes = {
-        "how": "EM on unlabelled candidate pairs from bench/train_linkage.py (ChildFactory households "
-        "and noisy copies); thresholds from their labels",
-        "children": len(data.index),
-        "rows": len(data.rows),
-        "seed": seed,
-        "other identifier": "none in the generated data, so it weighs nothing here",
-    }
-    draft = estimate(
-        vectors,
-        (name_key(p.family_name) for p in data.index),
-        link_weight=10.0,
-        review_weight=0.0,
-        notes=notes,
-        given_names=(name_key(p.given_name) for p in data.index),
-    )
-    link, review = thresholds(draft, pairs)
-    return replace(draft, link_weight=link, review_weight=review)
+    records = list(data.index) + [row.person for row in data.rows]
+    return train_on_records(records, seed, notes={"data": "ChildFactory households and noisy copies"})
 
 
 def main() -> None:
@@ -379,6 +419,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
     args = parser.parse_args()
     model = train(args.children, args.seed)
+    print(
+        f"prior {model.prior:.3g}; link at probability {model.link_probability} ({model.link_weight:.2f}), review at {model.review_probability} ({model.review_weight:.2f})"
+    )
     model.save(args.out)
     print(f"wrote {args.out}: prior {model.prior:.4f}, link at {model.link_weight}, review at {model.review_weight}")
     for comparison, levels in model.weights.items():

@@ -85,8 +85,11 @@ SURNAME_EXACT_LEVELS = frozenset(
         "surname, no address",
     }
 )
-# Household levels that put the two records in one home under one family name (the twin rule).
-SAME_HOME_LEVELS = frozenset({"surname and address", "surname and postcode", "similar surname and address"})
+# Household levels that put the two records in one home under one family name (the twin rule):
+# "surname, moved" too, since it is a former address or the same carer, which twins share.
+SAME_HOME_LEVELS = frozenset(
+    {"surname and address", "surname and postcode", "similar surname and address", "surname, moved"}
+)
 
 JARO_WINKLER_TYPO = 0.92
 OTHER_ID_SLIPS = 2  # an identifier without a check digit this many edits away may be the same one mistyped
@@ -151,6 +154,7 @@ class Compared:
     levels: tuple[str, ...]
     notes: tuple[str, ...]
     surname: str | None  # the family name agreed on exactly, for the term-frequency adjustment
+    given: str | None = None  # the given name agreed on exactly, for the term-frequency adjustment
 
 
 def _address_key(text: str | None) -> tuple[str | None, frozenset[str]]:
@@ -561,14 +565,15 @@ def compare(incoming: Prepared, held: Prepared, explain: bool = True) -> Compare
         (given, household, dob, middle, gender, nhs, upn, other),
         (given_words, household_words, dob_words, middle_words, gender_words, nhs_words, upn_words, other_words),
         surname,
+        incoming.given if given == "exact" and incoming.given == held.given else None,
     )
 
 
 def possible_levels(incoming: Prepared, held: Prepared) -> Iterator[tuple[str, tuple[str, ...], str | None]]:
     """The levels compare could find, comparison by comparison (the cheapest first), for a held
     record whose identifiers, address, postcodes and carers are not yet known: each comparison,
-    its possible levels, and the family name agreed on exactly (for the term-frequency
-    adjustment) as compare gives it.
+    its possible levels, and the family name (for the household) or given name (for the given
+    name) agreed on exactly, for the term-frequency adjustment, as compare gives them.
 
     Every comparison but the household is found as compare finds it; the household may be any
     level its family names allow. Identifiers not held compare as missing, the best level that
@@ -583,7 +588,8 @@ def possible_levels(incoming: Prepared, held: Prepared) -> Iterator[tuple[str, t
     surname = _surname(incoming, held, False)[0]
     same = surname == "exact" and incoming.family == held.family
     yield HOUSEHOLD, HOUSEHOLD_BY_SURNAME[surname], (incoming.family if same else None)
-    yield GIVEN, (_given(incoming, held, False)[0],), None
+    given = _given(incoming, held, False)[0]
+    yield GIVEN, (given,), (incoming.given if given == "exact" and incoming.given == held.given else None)
 
 
 def compare_people(incoming: Person, held: Person) -> Compared:
