@@ -1,21 +1,28 @@
-"""Regenerate matching/data/linkage_model.json from generated data.
+"""Regenerate matching/data/linkage_model.json the way Splink trains a model.
 
-    python bench/train_linkage.py [--children N] [--seed S] [--out PATH]
+    python bench/train_linkage.py [--children N] [--seed S] [--random-pairs N] [--out PATH]
+    python bench/train_linkage.py --childfactory N [--seed S]   # the older ChildFactory set
 
-An "index" of ChildFactory children (households with siblings and twins) and a load of incoming
-rows made from it the way real extracts differ from the index: nicknames, typos, day and month
-swapped, one wrong digit, changed family names, given and family names swapped, house moves,
-missing fields, and children who are not in the index at all (among them the siblings and twins
-of children who are). Blocking (matching.blocking, plus NHS number and UPN equality) gives the
-candidate pairs; the model's m and u probabilities and prior are estimated from those pairs by
-EM without their labels (matching.estimate). The labels are used once, afterwards, to place the two thresholds:
+Trained on the realistic extracts (bench/realistic.py, 20,000 children, seed realistic.TRAIN_SEED
+= 1 by default; bench/matching.py scores on another seed): every row of the health, school and
+social care extracts, validated and made a Person as a load makes it (bench.matching.
+realistic_rows), with no labels. Splink's documented training (estimate_u_using_random_sampling,
+then estimate_parameters_using_expectation_maximisation with blocking rules, term frequency
+adjustments, threshold_match_probability):
 
-- link: the lowest weight at which fewer than 1 in 2,000 non-conflicted candidate pairs is a
-  different child (and never under probability 0.99);
-- review: going down from there one bit at a time, the band stops at the first bit-wide band in
-  which fewer than 1 in 10 candidate pairs is the same child.
+- u: the level shares of RANDOM_PAIRS pairs of records drawn at random: nearly all are two
+  different children, so u says how often two children agree by chance (a date of birth about
+  1 in 6,500, a household far less);
+- m: EM with u fixed, in three passes on the pairs that one training blocking rule finds (one
+  date of birth; one given and family name; one postcode), each leaving out of its EM the
+  comparisons its rule blocks on; a comparison's m is the mean over the passes that estimate it;
+- the prior (two random records being one child): the matches EM finds in the date-of-birth
+  pass over m of an exact date of birth, over all pairs of records;
+- term frequencies of given and family names among the records;
+- thresholds as match probabilities: link at LINK_PROBABILITY, review at REVIEW_PROBABILITY.
 
-The same generator makes the benchmark's data (bench/matching.py), with another seed.
+No label is used. The ChildFactory set (an index and a load of noisy rows against it, the set
+before the realistic one) stays for comparison: the ChildFactory households and rows below.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import string
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -37,7 +44,6 @@ from index_service.synthetic import ChildFactory  # noqa: E402
 from matching.blocking import load_query_keys, record_keys  # noqa: E402
 from matching.estimate import TrainingPass, estimate_by_passes  # noqa: E402
 from matching.levels import DOB, GIVEN, HOUSEHOLD, compare_people  # noqa: E402
-from matching.linkage import score  # noqa: E402
 from matching.model import MODEL_FILE, LinkageModel  # noqa: E402
 from matching.normalise import name_key, normalise_postcode  # noqa: E402
 from matching.person import OtherName, Person  # noqa: E402
@@ -412,18 +418,38 @@ def train(children: int, seed: int) -> LinkageModel:
     return train_on_records(records, seed, notes={"data": "ChildFactory households and noisy copies"})
 
 
+def train_realistic(children: int, seed: int, random_pairs: int = RANDOM_PAIRS) -> LinkageModel:
+    from bench import realistic
+    from bench.matching import realistic_rows
+
+    records = realistic_rows(children, seed).people
+    return train_on_records(
+        records,
+        seed,
+        random_pairs=random_pairs,
+        notes={"data": f"bench/realistic.py, {children:,} children, seed {seed}", "scored on": realistic.SCORE_SEED},
+    )
+
+
 def main() -> None:
+    from bench import realistic
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--children", type=int, default=30_000)
-    parser.add_argument("--seed", type=int, default=20250601)
+    parser.add_argument("--children", type=int, default=20_000, help="realistic population")
+    parser.add_argument("--seed", type=int, default=realistic.TRAIN_SEED)
+    parser.add_argument("--random-pairs", type=int, default=RANDOM_PAIRS)
+    parser.add_argument("--childfactory", type=int, help="train on this many ChildFactory children instead")
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
     args = parser.parse_args()
-    model = train(args.children, args.seed)
-    print(
-        f"prior {model.prior:.3g}; link at probability {model.link_probability} ({model.link_weight:.2f}), review at {model.review_probability} ({model.review_weight:.2f})"
-    )
+    if args.childfactory:
+        model = train(args.childfactory, args.seed)
+    else:
+        model = train_realistic(args.children, args.seed, args.random_pairs)
     model.save(args.out)
-    print(f"wrote {args.out}: prior {model.prior:.4f}, link at {model.link_weight}, review at {model.review_weight}")
+    print(
+        f"wrote {args.out}: prior {model.prior:.3g}; link at probability {model.link_probability:.4g} "
+        f"({model.link_weight:.2f} bits), review at {model.review_probability:.4g} ({model.review_weight:.2f} bits)"
+    )
     for comparison, levels in model.weights.items():
         print(f"  {comparison}: " + ", ".join(f"{level} {weight:+.2f}" for level, weight in levels.items()))
 

@@ -66,7 +66,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "different",
         MISSING,
     ),
-    DOB: ("exact", "swapped", "typo", "partial", "different", MISSING),
+    DOB: ("exact", "swapped", "typo", "day out", "partial", "different", MISSING),
     MIDDLE: ("exact", "similar", "different", MISSING),
     GENDER: ("same", "different", MISSING),
     NHS: ("same", "different", MISSING),
@@ -85,10 +85,17 @@ SURNAME_EXACT_LEVELS = frozenset(
         "surname, no address",
     }
 )
-# Household levels that put the two records in one home under one family name (the twin rule):
-# "surname, moved" too, since it is a former address or the same carer, which twins share.
+# Household levels that put the two records in one home (the twin rule): "surname, moved" too,
+# since it is a former address or the same carer, which twins share; and another family name at
+# the same address, since twins of a blended family, or one known by a former name, share a home.
 SAME_HOME_LEVELS = frozenset(
-    {"surname and address", "surname and postcode", "similar surname and address", "surname, moved"}
+    {
+        "surname and address",
+        "surname and postcode",
+        "similar surname and address",
+        "surname, moved",
+        "other surname, same address",
+    }
 )
 
 JARO_WINKLER_TYPO = 0.92
@@ -477,6 +484,8 @@ def _dob(a: Prepared, b: Prepared, explain: bool = True) -> tuple[str, str]:
         level, words = "swapped", "day and month swapped"
     elif digits_close(a.dob_digits, b.dob_digits):
         level, words = "typo", "one digit different"
+    elif abs((a.date_of_birth - b.date_of_birth).days) == 1:
+        level, words = "day out", "a day apart"
     else:
         x, y = a.date_of_birth, b.date_of_birth
         two = (x.year == y.year) + (x.month == y.month) + (x.day == y.day) == 2
