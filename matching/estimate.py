@@ -1,19 +1,22 @@
-"""Estimating the linkage model from unlabelled candidate pairs (Fellegi-Sunter by EM).
+"""Estimating the linkage model (Fellegi-Sunter) from unlabelled pairs of records.
 
-The pairs are what blocking finds: every incoming record against every child that shares a
-blocking key with it (or an identifier). Among them are the same child and different children;
-nobody says which. Expectation-maximisation fits a two-class mixture in which the comparisons are
-independent within each class: m (same child) and u (different children among the candidates)
-for every level, and the share of pairs that are the same child (the prior).
+The shipped model is estimated the way Splink documents (estimate_by_passes, run by
+bench/train_linkage.py): u from pairs of records drawn at random, which are nearly all two
+different children, so that u says how often two children agree by chance; m by
+expectation-maximisation with u fixed, in passes on the pairs one training blocking rule finds,
+each leaving out of its EM the comparisons its rule blocks on (within the pairs they agree by
+construction, so they say nothing there); the prior from the matches one pass finds; term
+frequencies of given and family names; thresholds as match probabilities. An earlier model took u
+from the blocked candidate pairs themselves (estimate, with u free), where agreement on the
+blocking fields is common: an exact date of birth was worth 2.7 bits and the household nothing.
 
-u is learnt from the candidate pairs rather than from random pairs on purpose: among candidates,
-different children are mostly siblings, twins and namesakes, so "same household" is common there
-and earns a modest weight, not the huge one random pairs would give it. The household is one
-comparison (family name with address, postcode and carers) because siblings agree on all of them
-together; as separate comparisons the independence assumption would count one fact four times.
+The household is one comparison (family name with address, postcode and carers) because siblings
+agree on all of them together; as separate comparisons the independence assumption would count
+one fact four times. "missing" levels are left out of the fit and weigh nothing. A small
+pseudo-count keeps every level possible, so that no weight is infinite.
 
-"missing" levels are left out of the fit and weigh nothing. A small pseudo-count keeps every
-level possible, so that no weight is infinite.
+estimate (EM with u free, or u from random pairs and m from candidate pairs) stays for data sets
+like FEBRL that bench/matching.py fits on their own candidate pairs.
 """
 
 from __future__ import annotations
