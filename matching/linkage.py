@@ -65,6 +65,10 @@ NEW = "new"
 DIFFERENT_NHS = "different NHS numbers"
 DIFFERENT_UPN = "different Unique Pupil Numbers"
 TWIN = "same family name, date of birth and address but a different child (twin or sibling)"
+MIDDLE_ONLY = (
+    "same date of birth and address, but another family name and a given name that matches only a middle name: "
+    "the child or a twin"
+)
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,10 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
         other_child = _two_names(mine, theirs, model)
     if same_home_and_birthday and other_child:
         conflicts.append(TWIN)
+    elif levels[HOUSEHOLD] == "other surname, same address" and levels[DOB] == "exact" and levels[GIVEN] == "middle":
+        # One home and birthday, but the family name differs and the given name is only the other's
+        # middle name: a twin of a blended family may bear it. Only a person can tell.
+        conflicts.append(MIDDLE_ONLY)
     return ScoredCandidate(
         child_id=candidate.child_id,
         index_id=candidate.index_id,

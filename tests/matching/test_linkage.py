@@ -35,6 +35,7 @@ from matching.linkage import (
     BOUND_SLACK,
     DIFFERENT_NHS,
     DIFFERENT_UPN,
+    MIDDLE_ONLY,
     TWIN,
     FieldContribution,
     Resolution,
@@ -438,6 +439,17 @@ def test_a_twin_under_another_family_name_at_the_same_address_never_links() -> N
     twin = replace(HELD, given_name="Samuel", family_name="Brown", middle_names=None, identifiers=frozenset())
     resolution = resolve(twin, [_held()])
     assert resolution.outcome == "new" and resolution.best is not None and TWIN in resolution.best.conflicts
+
+
+def test_another_family_name_and_a_given_name_only_the_middle_name_in_one_home_is_never_linked() -> None:
+    """Oscar Forster, and at his address, born the same day, Harry Oscar Richardson: the child known
+    by his middle name and another family name, or his twin in a blended family; a person decides."""
+    twin = replace(HELD, given_name="James", family_name="Forster", middle_names=None, identifiers=frozenset())
+    resolution = resolve(twin, [_held()])
+    assert resolution.outcome == "review" and resolution.best is not None
+    assert MIDDLE_ONLY in resolution.best.conflicts
+    known_by_middle_name = replace(twin, family_name=HELD.family_name)
+    assert MIDDLE_ONLY not in score(known_by_middle_name, _held()).conflicts  # the model weighs it
 
 
 def test_boy_and_girl_twins_with_similar_names_never_link() -> None:
