@@ -35,9 +35,9 @@ THE POPULATION
   44% have one child, 40% two, 16% three or more): sizes 1 to 4 at 44/40/12/4%. 15% of
   households of two or more are blended: a child has another family name than the rest.
 - Twins: a birth is a twin birth with probability 0.016 (ONS, Births in England and Wales:
-  about 15 to 16 multiple maternities per 1,000), so about 3% of children are twins. Two thirds
-  of twin pairs are same-sex (all identical twins and half of fraternal ones; about a third of
-  UK twins are identical). 40% of same-sex twins get similar names (Georgia and Georgina, Jack
+  about 14 to 16 multiple maternities per 1,000 in recent years), so about 3% of children are
+  twins. Two thirds of twin pairs are same-sex (all identical twins and half of fraternal ones;
+  about a third of UK twins are identical). 40% of same-sex twins get similar names (Georgia and Georgina, Jack
   and Jake, Amelia and Amelie; TWIN_NAMES), and opposite-sex twins 40% names with the same
   first letter: our reasoned estimate; "matching" names are a well-known habit of twins'
   parents, and they are the hardest case for the twin rule.
@@ -69,7 +69,7 @@ THE THREE SOURCES (their formats, then their errors)
   case, as PDS holds them; a parent or carer only for 10% (PDS does not hold one).
 - school: UPNs for every pupil (the census requires one), 25% of them with post-2011 local
   authority codes (838, 839, 940 to 943: reorganised authorities, which the checking library
-  does not know), no NHS numbers; gender M/F; dates DD/MM/YYYY; a contact (mother 70%) for 95%;
+  does not know), no NHS numbers; gender M/F; dates DD/MM/YYYY; a contact for 95%;
   "Rd" for "Road" in 30% of addresses.
 - social care: NHS numbers for 60%, UPNs for 50% of school-age children; gender Male/Female/
   Unknown; dates YYYY-MM-DD; a carer for 90%, postcodes often missing.
