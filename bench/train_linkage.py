@@ -1,21 +1,28 @@
-"""Regenerate matching/data/linkage_model.json from generated data.
+"""Regenerate matching/data/linkage_model.json the way Splink trains a model.
 
-    python bench/train_linkage.py [--children N] [--seed S] [--out PATH]
+    python bench/train_linkage.py [--children N] [--seed S] [--random-pairs N] [--out PATH]
+    python bench/train_linkage.py --childfactory N [--seed S]   # the older ChildFactory set
 
-An "index" of ChildFactory children (households with siblings and twins) and a load of incoming
-rows made from it the way real extracts differ from the index: nicknames, typos, day and month
-swapped, one wrong digit, changed family names, given and family names swapped, house moves,
-missing fields, and children who are not in the index at all (among them the siblings and twins
-of children who are). Blocking (matching.blocking, plus NHS number and UPN equality) gives the
-candidate pairs; the model's m and u probabilities and prior are estimated from those pairs by
-EM without their labels (matching.estimate). The labels are used once, afterwards, to place the two thresholds:
+Trained on the realistic extracts (bench/realistic.py, 20,000 children, seed realistic.TRAIN_SEED
+= 1 by default; bench/matching.py scores on another seed): every row of the health, school and
+social care extracts, validated and made a Person as a load makes it (bench.matching.
+realistic_rows), with no labels. Splink's documented training (estimate_u_using_random_sampling,
+then estimate_parameters_using_expectation_maximisation with blocking rules, term frequency
+adjustments, threshold_match_probability):
 
-- link: the lowest weight at which fewer than 1 in 2,000 non-conflicted candidate pairs is a
-  different child (and never under probability 0.99);
-- review: going down from there one bit at a time, the band stops at the first bit-wide band in
-  which fewer than 1 in 10 candidate pairs is the same child.
+- u: the level shares of RANDOM_PAIRS pairs of records drawn at random: nearly all are two
+  different children, so u says how often two children agree by chance (a date of birth about
+  1 in 6,500, a household far less);
+- m: EM with u fixed, in three passes on the pairs that one training blocking rule finds (one
+  date of birth; one given and family name; one postcode), each leaving out of its EM the
+  comparisons its rule blocks on; a comparison's m is the mean over the passes that estimate it;
+- the prior (two random records being one child): the matches EM finds in the date-of-birth
+  pass over m of an exact date of birth, over all pairs of records;
+- term frequencies of given and family names among the records;
+- thresholds as match probabilities: link at LINK_PROBABILITY, review at REVIEW_PROBABILITY.
 
-The same generator makes the benchmark's data (bench/matching.py), with another seed.
+No label is used. The ChildFactory set (an index and a load of noisy rows against it, the set
+before the realistic one) stays for comparison: the ChildFactory households and rows below.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import string
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -35,9 +42,8 @@ sys.path.insert(0, str(ROOT))
 
 from index_service.synthetic import ChildFactory  # noqa: E402
 from matching.blocking import load_query_keys, record_keys  # noqa: E402
-from matching.estimate import estimate  # noqa: E402
-from matching.levels import compare_people  # noqa: E402
-from matching.linkage import score  # noqa: E402
+from matching.estimate import TrainingPass, estimate_by_passes  # noqa: E402
+from matching.levels import DOB, GIVEN, HOUSEHOLD, compare_people  # noqa: E402
 from matching.model import MODEL_FILE, LinkageModel  # noqa: E402
 from matching.normalise import name_key, normalise_postcode  # noqa: E402
 from matching.person import OtherName, Person  # noqa: E402
@@ -319,68 +325,131 @@ def candidate_pairs(data: Generated) -> Iterator[tuple[Row, Candidate]]:
             yield row, candidate
 
 
-def thresholds(model: LinkageModel, pairs: list[tuple[Row, Candidate]]) -> tuple[float, float]:
-    """The two thresholds from labelled pairs (see the module's docstring)."""
-    scored = []
-    for row, candidate in pairs:
-        result = score(row.person, candidate, model)
-        scored.append((result.weight, row.truth == candidate.child_id, bool(result.conflicts)))
-    scored.sort(key=lambda item: -item[0])
-    link = None
-    wrong = right = 0
-    for weight, same, conflicted in scored:
-        if conflicted:
-            continue
-        wrong += not same
-        right += same
-        if wrong > (wrong + right) / 2000 and wrong > 1:
-            break
-        link = weight
-    link = max(link if link is not None else 10.0, 6.65)
-    # Going down from the link threshold one bit at a time, the review band ends at the first
-    # band (of enough pairs) in which fewer than 1 in 10 pairs is the same child.
-    review = link
-    while review > link - 40:
-        band = [same for weight, same, _ in scored if review - 1 <= weight < review]
-        if len(band) >= 20 and sum(band) / len(band) < 0.1:
-            break
-        review -= 1
-    return round(link, 2), round(min(review, link), 2)
+LINK_PROBABILITY = 0.99  # chosen on the training seed: see docs/matching.md, section 5
+REVIEW_PROBABILITY = 0.5
+RANDOM_PAIRS = 1_000_000
+MAX_BLOCK = 400  # records: a larger block (a very common name) is sampled, so a pass stays quick
+
+
+def _pairs_within(groups: Iterable[list[int]], rng: random.Random) -> Iterator[tuple[int, int]]:
+    for members in groups:
+        if len(members) > MAX_BLOCK:
+            members = rng.sample(members, MAX_BLOCK)
+        for i, left in enumerate(members):
+            for right in members[i + 1 :]:
+                yield left, right
+
+
+def _blocked(records: list[Person], key, rng: random.Random) -> list[tuple[str, ...]]:  # noqa: ANN001
+    groups: dict[object, list[int]] = defaultdict(list)
+    for number, person in enumerate(records):
+        value = key(person)
+        if value:
+            groups[value].append(number)
+    return [compare_people(records[a], records[b]).levels for a, b in _pairs_within(groups.values(), rng)]
+
+
+def training_passes(records: list[Person], rng: random.Random) -> list[TrainingPass]:
+    """Splink's training blocking rules, each leaving out of its EM what it blocks on: pairs born
+    on one day (m of everything but the date of birth, and the prior), pairs with one given and
+    family name (m of the date of birth, middle names, gender and identifiers), pairs with one
+    postcode (m of the given name and date of birth again)."""
+
+    def names(person: Person) -> tuple[str, str] | None:
+        given, family = name_key(person.given_name), name_key(person.family_name)
+        return (given, family) if given and family else None
+
+    return [
+        TrainingPass(
+            "date of birth",
+            _blocked(records, lambda p: p.date_of_birth, rng),
+            frozenset({DOB}),
+            {DOB: frozenset({"exact"})},
+        ),
+        TrainingPass("given and family name", _blocked(records, names, rng), frozenset({GIVEN, HOUSEHOLD}), {}),
+        TrainingPass("postcode", _blocked(records, lambda p: p.postcode, rng), frozenset({HOUSEHOLD}), {}),
+    ]
+
+
+def random_vectors(records: list[Person], pairs: int, rng: random.Random) -> Iterator[tuple[str, ...]]:
+    """Comparison vectors of pairs of records drawn at random (Splink's estimate_u_using_random_sampling)."""
+    count = len(records)
+    for _ in range(pairs):
+        a = rng.randrange(count)
+        b = rng.randrange(count - 1)
+        b += b >= a
+        yield compare_people(records[a], records[b]).levels
+
+
+def train_on_records(
+    records: list[Person],
+    seed: int,
+    *,
+    random_pairs: int = RANDOM_PAIRS,
+    link_probability: float = LINK_PROBABILITY,
+    review_probability: float = REVIEW_PROBABILITY,
+    notes: dict | None = None,
+) -> LinkageModel:
+    """A model from unlabelled records (every source's, several of one child among them)."""
+    rng = random.Random(seed)
+    passes = training_passes(records, rng)
+    return estimate_by_passes(
+        random_vectors(records, random_pairs, rng),
+        passes,
+        records=len(records),
+        link_probability=link_probability,
+        review_probability=review_probability,
+        surnames=(name_key(p.family_name) for p in records),
+        given_names=(name_key(p.given_name) for p in records),
+        notes={
+            "how": "Splink's method (bench/train_linkage.py): u from random pairs of records, m by EM in "
+            "passes blocked on date of birth, on given and family name, and on postcode (each leaving out "
+            "what it blocks on), term frequencies of given and family names, thresholds as match probabilities",
+            "records": len(records),
+            "seed": seed,
+            **(notes or {}),
+        },
+    )
 
 
 def train(children: int, seed: int) -> LinkageModel:
     data = generate(children, seed)
-    pairs = list(candidate_pairs(data))
-    vectors = [compare_people(row.person, candidate.person).levels for row, candidate in pairs]
-    notes = {
-        "how": "EM on unlabelled candidate pairs from bench/train_linkage.py (ChildFactory households "
-        "and noisy copies); thresholds from their labels",
-        "children": len(data.index),
-        "rows": len(data.rows),
-        "seed": seed,
-        "other identifier": "none in the generated data, so it weighs nothing here",
-    }
-    draft = estimate(
-        vectors,
-        (name_key(p.family_name) for p in data.index),
-        link_weight=10.0,
-        review_weight=0.0,
-        notes=notes,
-        given_names=(name_key(p.given_name) for p in data.index),
+    records = list(data.index) + [row.person for row in data.rows]
+    return train_on_records(records, seed, notes={"data": "ChildFactory households and noisy copies"})
+
+
+def train_realistic(children: int, seed: int, random_pairs: int = RANDOM_PAIRS) -> LinkageModel:
+    from bench import realistic
+    from bench.matching import realistic_rows
+
+    records = realistic_rows(children, seed).people
+    return train_on_records(
+        records,
+        seed,
+        random_pairs=random_pairs,
+        notes={"data": f"bench/realistic.py, {children:,} children, seed {seed}", "scored on": realistic.SCORE_SEED},
     )
-    link, review = thresholds(draft, pairs)
-    return replace(draft, link_weight=link, review_weight=review)
 
 
 def main() -> None:
+    from bench import realistic
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--children", type=int, default=30_000)
-    parser.add_argument("--seed", type=int, default=20250601)
+    parser.add_argument("--children", type=int, default=20_000, help="realistic population")
+    parser.add_argument("--seed", type=int, default=realistic.TRAIN_SEED)
+    parser.add_argument("--random-pairs", type=int, default=RANDOM_PAIRS)
+    parser.add_argument("--childfactory", type=int, help="train on this many ChildFactory children instead")
     parser.add_argument("--out", type=Path, default=MODEL_FILE)
     args = parser.parse_args()
-    model = train(args.children, args.seed)
+    if args.childfactory:
+        model = train(args.childfactory, args.seed)
+    else:
+        model = train_realistic(args.children, args.seed, args.random_pairs)
     model.save(args.out)
-    print(f"wrote {args.out}: prior {model.prior:.4f}, link at {model.link_weight}, review at {model.review_weight}")
+    print(
+        f"wrote {args.out}: prior {model.prior:.3g}; link at probability {model.link_probability:.4g} "
+        f"({model.link_weight:.2f} bits), review at {model.review_probability:.4g} ({model.review_weight:.2f} bits)"
+    )
     for comparison, levels in model.weights.items():
         print(f"  {comparison}: " + ", ".join(f"{level} {weight:+.2f}" for level, weight in levels.items()))
 

@@ -12,6 +12,12 @@ new family name and a typo in the given name), "ad" even when the postcode was m
 home holds few children born on one day (twins, or a namesake), so they add few candidates.
 Search never looks them up (query_keys): a search with an address and a date of birth but names
 that match nothing must not find anybody.
+
+And two kinds join a given name's code with a family name's code (as a pair, either way round)
+and a part of the date of birth: the year ("ny"), and the month and day ("nm"). They find the
+row whose date of birth is wrong in one part (a digit, a day out, the year) when there is no
+postcode to meet the child by name and postcode: every one-part error keeps either the year or
+the month and day. Loads only, like the household keys.
 """
 
 from __future__ import annotations
@@ -59,6 +65,32 @@ def name_codes(person: Person) -> set[str]:
     return codes
 
 
+def full_name_codes(person: Person) -> set[tuple[str, str]]:
+    """Pairs of a given name's code and a family name's code, in order of the codes (so that
+    given and family names swapped make the same pairs), over every name the person is known by."""
+    given = _codes(name_tokens(person.given_name), given_forms)
+    family = _codes(_family_tokens(person.family_name), family_forms)
+    for other in person.other_names:
+        given |= _codes(name_tokens(other.given_name), given_forms)
+        family |= _codes(_family_tokens(other.family_name), family_forms)
+    pairs: set[tuple[str, str]] = set()
+    for first in given:
+        for last in family:
+            pairs.add((first, last) if first <= last else (last, first))
+    return pairs
+
+
+def _full_name_keys(pairs: set[tuple[str, str]], dates: Iterable[str]) -> set[int]:
+    """Each pair of name codes with the year of birth, and with the month and day (dates as ISO text)."""
+    keys: set[int] = set()
+    for day in dates:
+        year, month_day = day[:4], day[5:]
+        for first, last in pairs:
+            keys.add(key_hash(f"ny|{first}|{last}|{year}"))
+            keys.add(key_hash(f"nm|{first}|{last}|{month_day}"))
+    return keys
+
+
 def _keys(codes: set[str], dates: Iterable[str], postcodes: Iterable[str]) -> set[int]:
     keys = {key_hash(f"nd|{code}|{day}") for code in codes for day in dates}
     keys |= {key_hash(f"np|{code}|{postcode}") for code in codes for postcode in postcodes}
@@ -94,8 +126,10 @@ def record_keys(person: Person) -> set[int]:
     """Keys stored for a child held in the index."""
     dates = [person.date_of_birth.isoformat()] if person.date_of_birth else []
     postcodes = [p for p in (person.postcode, *person.previous_postcodes) if p]
-    return _keys(name_codes(person), dates, postcodes) | _household_keys(
-        dates, postcodes, address_code(person.address_line)
+    return (
+        _keys(name_codes(person), dates, postcodes)
+        | _household_keys(dates, postcodes, address_code(person.address_line))
+        | _full_name_keys(full_name_codes(person), dates)
     )
 
 
@@ -117,8 +151,13 @@ def query_keys(query: Person) -> set[int]:
 
 
 def load_query_keys(row: Person) -> set[int]:
-    """Keys to look up for a row of a load: the search keys, and its postcode and its address
-    with its date of birth (both ways round) whatever the names."""
+    """Keys to look up for a row of a load: the search keys, its postcode and its address with its
+    date of birth (both ways round) whatever the names, and its given and family names with the
+    year, and with the month and day, of its date of birth."""
     dates = _query_dates(row)
     postcodes = [row.postcode] if row.postcode else []
-    return _keys(name_codes(row), dates, postcodes) | _household_keys(dates, postcodes, address_code(row.address_line))
+    return (
+        _keys(name_codes(row), dates, postcodes)
+        | _household_keys(dates, postcodes, address_code(row.address_line))
+        | _full_name_keys(full_name_codes(row), dates)
+    )

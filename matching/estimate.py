@@ -1,19 +1,22 @@
-"""Estimating the linkage model from unlabelled candidate pairs (Fellegi-Sunter by EM).
+"""Estimating the linkage model (Fellegi-Sunter) from unlabelled pairs of records.
 
-The pairs are what blocking finds: every incoming record against every child that shares a
-blocking key with it (or an identifier). Among them are the same child and different children;
-nobody says which. Expectation-maximisation fits a two-class mixture in which the comparisons are
-independent within each class: m (same child) and u (different children among the candidates)
-for every level, and the share of pairs that are the same child (the prior).
+The shipped model is estimated the way Splink documents (estimate_by_passes, run by
+bench/train_linkage.py): u from pairs of records drawn at random, which are nearly all two
+different children, so that u says how often two children agree by chance; m by
+expectation-maximisation with u fixed, in passes on the pairs one training blocking rule finds,
+each leaving out of its EM the comparisons its rule blocks on (within the pairs they agree by
+construction, so they say nothing there); the prior from the matches one pass finds; term
+frequencies of given and family names; thresholds as match probabilities. An earlier model took u
+from the blocked candidate pairs themselves (estimate, with u free), where agreement on the
+blocking fields is common: an exact date of birth was worth 2.7 bits and the household nothing.
 
-u is learnt from the candidate pairs rather than from random pairs on purpose: among candidates,
-different children are mostly siblings, twins and namesakes, so "same household" is common there
-and earns a modest weight, not the huge one random pairs would give it. The household is one
-comparison (family name with address, postcode and carers) because siblings agree on all of them
-together; as separate comparisons the independence assumption would count one fact four times.
+The household is one comparison (family name with address, postcode and carers) because siblings
+agree on all of them together; as separate comparisons the independence assumption would count
+one fact four times. "missing" levels are left out of the fit and weigh nothing. A small
+pseudo-count keeps every level possible, so that no weight is infinite.
 
-"missing" levels are left out of the fit and weigh nothing. A small pseudo-count keeps every
-level possible, so that no weight is infinite.
+estimate (EM with u free, or u from random pairs and m from candidate pairs) stays for data sets
+like FEBRL that bench/matching.py fits on their own candidate pairs.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from matching.levels import COMPARISONS, LEVELS, MISSING, spelling_close
-from matching.model import LinkageModel
+from matching.model import LinkageModel, weight_of
 
 PSEUDO_COUNT = 0.5
 TYPO_RATIO = 10  # a name at least this many times rarer than a name one slip away is a slip
@@ -209,4 +213,126 @@ def estimate(
         default_frequency=default,
         known_given_names=known_names(given_names),
         notes={**(notes or {}), "pairs": sum(counted.values()), "em_iterations": done},
+    )
+
+
+# Splink's method: u from random pairs, m by EM in passes, each on the pairs one blocking rule finds.
+
+
+@dataclass(frozen=True)
+class TrainingPass:
+    """The pairs one training blocking rule finds, and the comparisons that rule blocks on.
+
+    Within the pairs, the comparisons blocked on agree by construction, so they say nothing about
+    whether a pair is one child: they are left out of this pass's EM and their m is estimated in
+    another pass (Splink's estimate_parameters_using_expectation_maximisation). caught: for the
+    prior, the levels the rule demands (every level of a comparison not named may occur), so that
+    the matches the rule finds can be scaled up to all the matches (see estimate_by_passes).
+    """
+
+    name: str
+    vectors: Sequence[Sequence[str]]
+    blocked_on: frozenset[str]
+    caught: Mapping[str, frozenset[str]]
+
+
+def given_frequencies(given_names: Iterable[str]) -> tuple[dict[str, float], float]:
+    """Each normalised given name's share of the records (those seen twice or more; a name seen
+    once is kept out of the table and counts as unknown), and the share for an unknown name."""
+    counts = Counter(name for name in given_names if name)
+    total = sum(counts.values())
+    if not total:
+        return {}, 1e-4
+    return {name: count / total for name, count in counts.items() if count >= 2}, 1.0 / total
+
+
+def m_from_passes(
+    passes: Sequence[TrainingPass], u: Mapping[str, Mapping[str, float]], iterations: int = 500
+) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
+    """m by EM with u fixed, pass by pass; each comparison's m is the mean of its estimates in the
+    passes that do not block on it. Also each pass's share of matches among its pairs."""
+    estimates: dict[str, list[dict[str, float]]] = {c: [] for c in COMPARISONS}
+    shares: dict[str, float] = {}
+    for training in passes:
+        at = [i for i, c in enumerate(COMPARISONS) if c in training.blocked_on]
+        counted: Counter[tuple[str, ...]] = Counter()
+        for vector in training.vectors:
+            levels = list(vector)
+            for i in at:
+                levels[i] = MISSING
+            counted[tuple(levels)] += 1
+        if not counted:
+            continue
+        share, m, _, _ = fit(counted, iterations=iterations, prior=0.3, fixed_u=u)
+        shares[training.name] = share
+        for comparison in COMPARISONS:
+            if comparison not in training.blocked_on:
+                estimates[comparison].append(m[comparison])
+    m_mean: dict[str, dict[str, float]] = {}
+    for comparison in COMPARISONS:
+        found = estimates[comparison]
+        levels = [level for level in LEVELS[comparison] if level != MISSING]
+        if not found:
+            raise ValueError(f"no training pass estimates m for {comparison}")
+        m_mean[comparison] = {level: sum(e[level] for e in found) / len(found) for level in levels}
+    return m_mean, shares
+
+
+def estimate_by_passes(
+    random_vectors: Iterable[Sequence[str]],
+    passes: Sequence[TrainingPass],
+    *,
+    records: int,
+    link_probability: float,
+    review_probability: float,
+    surnames: Iterable[str] = (),
+    given_names: Iterable[str] = (),
+    prior_pass: str | None = None,
+    iterations: int = 500,
+    notes: Mapping[str, Any] | None = None,
+) -> LinkageModel:
+    """A model the way Splink trains one: u from pairs of records drawn at random (nearly all
+    different children: estimate_u_using_random_sampling), m by EM with u fixed in passes whose
+    blocking rule leaves out the comparison being estimated, term frequencies for given and
+    family names, and thresholds as match probabilities.
+
+    The prior (two random records being one child) is worked out from prior_pass (the first pass
+    by default): the matches EM finds among its pairs, over the share of all matches its rule
+    catches (by m of the levels it demands), over all pairs of records."""
+    random_vectors = list(random_vectors)
+    u = level_shares(random_vectors)
+    m, shares = m_from_passes(passes, u, iterations)
+    chosen = next(p for p in passes if p.name == (prior_pass or passes[0].name))
+    caught = 1.0
+    for comparison, levels in chosen.caught.items():
+        caught *= sum(m[comparison][level] for level in levels)
+    population_pairs = records * (records - 1) / 2
+    matches = shares[chosen.name] * len(chosen.vectors) / caught
+    prior = min(max(matches / population_pairs, 1e-12), 0.5)
+    for comparison in COMPARISONS:
+        if MISSING in LEVELS[comparison]:
+            m[comparison][MISSING] = 1.0
+            u[comparison][MISSING] = 1.0
+    surname_table, surname_default = surname_frequencies(surnames)
+    given_list = list(given_names)
+    given_table, given_default = given_frequencies(given_list)
+    return LinkageModel(
+        prior=prior,
+        m=m,
+        u=u,
+        link_weight=weight_of(link_probability),
+        review_weight=weight_of(review_probability),
+        surname_frequency=surname_table,
+        default_frequency=surname_default,
+        known_given_names=known_names(given_list),
+        given_frequency=given_table,
+        default_given_frequency=given_default,
+        notes={
+            **(notes or {}),
+            "random_pairs": len(random_vectors),
+            "passes": {
+                p.name: {"pairs": len(p.vectors), "match_share": round(shares.get(p.name, 0.0), 5)} for p in passes
+            },
+            "expected_matches": round(matches),
+        },
     )

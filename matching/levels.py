@@ -66,7 +66,7 @@ LEVELS: dict[str, tuple[str, ...]] = {
         "different",
         MISSING,
     ),
-    DOB: ("exact", "swapped", "typo", "partial", "different", MISSING),
+    DOB: ("exact", "swapped", "typo", "day out", "partial", "different", MISSING),
     MIDDLE: ("exact", "similar", "different", MISSING),
     GENDER: ("same", "different", MISSING),
     NHS: ("same", "different", MISSING),
@@ -85,8 +85,18 @@ SURNAME_EXACT_LEVELS = frozenset(
         "surname, no address",
     }
 )
-# Household levels that put the two records in one home under one family name (the twin rule).
-SAME_HOME_LEVELS = frozenset({"surname and address", "surname and postcode", "similar surname and address"})
+# Household levels that put the two records in one home (the twin rule): "surname, moved" too,
+# since it is a former address or the same carer, which twins share; and another family name at
+# the same address, since twins of a blended family, or one known by a former name, share a home.
+SAME_HOME_LEVELS = frozenset(
+    {
+        "surname and address",
+        "surname and postcode",
+        "similar surname and address",
+        "surname, moved",
+        "other surname, same address",
+    }
+)
 
 JARO_WINKLER_TYPO = 0.92
 OTHER_ID_SLIPS = 2  # an identifier without a check digit this many edits away may be the same one mistyped
@@ -151,6 +161,7 @@ class Compared:
     levels: tuple[str, ...]
     notes: tuple[str, ...]
     surname: str | None  # the family name agreed on exactly, for the term-frequency adjustment
+    given: str | None = None  # the given name agreed on exactly, for the term-frequency adjustment
 
 
 def _address_key(text: str | None) -> tuple[str | None, frozenset[str]]:
@@ -473,6 +484,8 @@ def _dob(a: Prepared, b: Prepared, explain: bool = True) -> tuple[str, str]:
         level, words = "swapped", "day and month swapped"
     elif digits_close(a.dob_digits, b.dob_digits):
         level, words = "typo", "one digit different"
+    elif abs((a.date_of_birth - b.date_of_birth).days) == 1:
+        level, words = "day out", "a day apart"
     else:
         x, y = a.date_of_birth, b.date_of_birth
         two = (x.year == y.year) + (x.month == y.month) + (x.day == y.day) == 2
@@ -561,14 +574,15 @@ def compare(incoming: Prepared, held: Prepared, explain: bool = True) -> Compare
         (given, household, dob, middle, gender, nhs, upn, other),
         (given_words, household_words, dob_words, middle_words, gender_words, nhs_words, upn_words, other_words),
         surname,
+        incoming.given if given == "exact" and incoming.given == held.given else None,
     )
 
 
 def possible_levels(incoming: Prepared, held: Prepared) -> Iterator[tuple[str, tuple[str, ...], str | None]]:
     """The levels compare could find, comparison by comparison (the cheapest first), for a held
     record whose identifiers, address, postcodes and carers are not yet known: each comparison,
-    its possible levels, and the family name agreed on exactly (for the term-frequency
-    adjustment) as compare gives it.
+    its possible levels, and the family name (for the household) or given name (for the given
+    name) agreed on exactly, for the term-frequency adjustment, as compare gives them.
 
     Every comparison but the household is found as compare finds it; the household may be any
     level its family names allow. Identifiers not held compare as missing, the best level that
@@ -583,7 +597,8 @@ def possible_levels(incoming: Prepared, held: Prepared) -> Iterator[tuple[str, t
     surname = _surname(incoming, held, False)[0]
     same = surname == "exact" and incoming.family == held.family
     yield HOUSEHOLD, HOUSEHOLD_BY_SURNAME[surname], (incoming.family if same else None)
-    yield GIVEN, (_given(incoming, held, False)[0],), None
+    given = _given(incoming, held, False)[0]
+    yield GIVEN, (given,), (incoming.given if given == "exact" and incoming.given == held.given else None)
 
 
 def compare_people(incoming: Person, held: Person) -> Compared:

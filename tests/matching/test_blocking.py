@@ -101,3 +101,17 @@ def test_an_address_key_needs_a_house_number_and_a_street() -> None:
     assert address_code("Rose Cottage") is None  # a house name alone may be anywhere
     assert address_code("20") is None
     assert address_code(None) is None
+
+
+def test_a_load_meets_the_child_by_names_and_part_of_the_date_of_birth_without_a_postcode() -> None:
+    """One part of the date of birth wrong and no postcode: the names with the year, or with the
+    month and day, still meet the child (a search does not look these keys up)."""
+    for born in (date(2015, 4, 19), date(2015, 4, 10), date(2016, 4, 9), date(2015, 8, 9)):
+        row = Person(given_name="Will", family_name="Smith-Jones", date_of_birth=born)
+        assert record_keys(CHILD) & load_query_keys(row), born
+    swapped = Person(given_name="Jones", family_name="William", date_of_birth=date(2015, 4, 19))
+    assert record_keys(CHILD) & load_query_keys(swapped)
+    other = Person(given_name="Amelia", family_name="Smith", date_of_birth=date(2015, 4, 19))
+    assert not record_keys(CHILD) & load_query_keys(other)
+    both_wrong = Person(given_name="William", family_name="Smith", date_of_birth=date(2016, 5, 9))
+    assert not record_keys(CHILD) & load_query_keys(both_wrong)

@@ -6,7 +6,14 @@ from datetime import date
 
 import pytest
 
-from matching.estimate import estimate, known_names, non_match_shares, surname_frequencies
+from matching.estimate import (
+    TrainingPass,
+    estimate,
+    estimate_by_passes,
+    known_names,
+    non_match_shares,
+    surname_frequencies,
+)
 from matching.levels import (
     COMPARISONS,
     DOB,
@@ -28,6 +35,7 @@ from matching.linkage import (
     BOUND_SLACK,
     DIFFERENT_NHS,
     DIFFERENT_UPN,
+    MIDDLE_ONLY,
     TWIN,
     FieldContribution,
     Resolution,
@@ -38,7 +46,7 @@ from matching.linkage import (
     score,
     upper_bound,
 )
-from matching.model import MODEL_FILE, LinkageModel
+from matching.model import MODEL_FILE, LinkageModel, probability_of, weight_of
 from matching.person import OtherName, Person
 from matching.search import Candidate
 
@@ -131,6 +139,8 @@ def test_given_name_matches_middle_name_or_names_swapped() -> None:
         (date(2015, 4, 8), "typo"),
         (date(2016, 4, 9), "typo"),
         (date(2015, 4, 19), "typo"),
+        (date(2015, 4, 10), "day out"),
+        (date(2015, 3, 31), "different"),
         (date(2014, 3, 9), "different"),
         (date(2020, 4, 9), "partial"),
         (date(2015, 4, 30), "partial"),
@@ -179,9 +189,15 @@ def test_shipped_model_holds_m_u_thresholds_and_surname_frequencies() -> None:
             assert 0 < values["m"] <= 1 and 0 < values["u"] <= 1
             if level != MISSING:
                 assert values["weight"] == pytest.approx(math.log2(values["m"] / values["u"]), abs=1e-2)
-    assert data["thresholds"]["link_weight"] > data["thresholds"]["review_weight"]
+    thresholds = data["thresholds"]
+    assert 0.5 <= thresholds["review_probability"] < thresholds["link_probability"] < 1
+    model = LinkageModel.from_json(data)
+    assert model.link_weight == pytest.approx(weight_of(thresholds["link_probability"]))
+    assert probability_of(model.review_weight) == pytest.approx(thresholds["review_probability"])
+    assert 0 < data["prior"] < 0.001  # two records drawn at random are seldom one child
     assert len(data["surname_frequency"]["names"]) > 100 and data["surname_frequency"]["default"] > 0
-    assert "EM" in data["notes"]["how"]
+    assert "random pairs" in data["notes"]["how"] and "EM" in data["notes"]["how"]
+    assert len(data["given_frequency"]["names"]) > 100
 
 
 def test_weights_point_the_right_way() -> None:
@@ -202,6 +218,54 @@ def test_rare_family_name_counts_for_more_than_smith() -> None:
     common = score(smith, Candidate(1, smith, "A"))
     assert rare.weight > common.weight + 2
     assert "uncommon family name" in _contribution(rare, "household").explanation
+
+
+def test_rare_given_name_counts_for_more_than_a_common_one() -> None:
+    model = default_model()
+    common = max(model.given_frequency, key=model.given_frequency.__getitem__)
+    assert model.given_adjustment("ebenezer") > model.given_adjustment(common) + 2
+    rare = replace(HELD, given_name="Ebenezer", identifiers=frozenset())
+    usual = replace(HELD, given_name=common.title(), identifiers=frozenset())
+    assert score(rare, Candidate(1, rare, "A")).weight > score(usual, Candidate(1, usual, "A")).weight + 2
+    assert "uncommon given name" in _contribution(score(rare, Candidate(1, rare, "A")), "given name").explanation
+
+
+def test_an_exact_date_of_birth_and_a_household_weigh_as_random_pairs_say() -> None:
+    """u from random pairs: two children share a birthday about once in 6,500 pairs, a home far
+    more seldom, so each is strong evidence (u from blocked candidates gave 2.7 bits and nothing)."""
+    weights = default_model().weights
+    assert weights[DOB]["exact"] > 10
+    assert weights[HOUSEHOLD]["surname and address"] > 8
+
+
+def _agreeing(share: float, rng: random.Random) -> tuple[str, ...]:
+    return tuple(LEVELS[c][0] if rng.random() < share else LEVELS[c][-2] for c in COMPARISONS)
+
+
+def test_u_from_random_pairs_and_m_by_passes_that_leave_out_what_they_block_on() -> None:
+    rng = random.Random(3)
+    random_pairs = [_agreeing(0.02, rng) for _ in range(20_000)]
+    # Pairs born on one day: a third are one child (agreeing on 90% of comparisons each).
+    born = [_agreeing(0.9, rng) if rng.random() < 1 / 3 else _agreeing(0.02, rng) for _ in range(6_000)]
+    born = [(*v[:2], LEVELS[DOB][0], *v[3:]) for v in born]
+    named = [_agreeing(0.9, rng) if rng.random() < 0.5 else _agreeing(0.02, rng) for _ in range(6_000)]
+    named = [(LEVELS[GIVEN][0], LEVELS[HOUSEHOLD][0], *v[2:]) for v in named]
+    model = estimate_by_passes(
+        random_pairs,
+        [
+            TrainingPass("born", born, frozenset({DOB}), {DOB: frozenset({"exact"})}),
+            TrainingPass("named", named, frozenset({GIVEN, HOUSEHOLD}), {}),
+        ],
+        records=10_000,
+        link_probability=0.999,
+        review_probability=0.5,
+    )
+    assert model.u[DOB]["exact"] == pytest.approx(0.02, abs=0.005)
+    assert model.m[DOB]["exact"] == pytest.approx(0.9, abs=0.03)  # from the names pass only
+    assert model.m[GIVEN]["exact"] == pytest.approx(0.9, abs=0.03)  # from the birthday pass only
+    # 2,000 matches among the birthday pass's pairs, 90% of all matches: about 2,222 of 5e7 pairs.
+    assert model.prior == pytest.approx(2_222 / (10_000 * 9_999 / 2), rel=0.1)
+    assert model.link_weight == pytest.approx(weight_of(0.999))
 
 
 def test_surname_frequencies_and_default() -> None:
@@ -356,6 +420,38 @@ def test_twins_never_link_even_with_everything_else_the_same() -> None:
     assert resolution.best is not None and TWIN in resolution.best.conflicts
 
 
+def test_a_twin_with_the_same_carer_at_another_address_never_links() -> None:
+    """A carer in common puts two children in one household, wherever each record says they live."""
+    twin = replace(
+        HELD,
+        given_name="Samuel",
+        middle_names=None,
+        postcode="M11AA",
+        previous_postcodes=(),
+        address_line="1 Elm St",
+        identifiers=frozenset(),
+    )
+    resolution = resolve(twin, [_held()])
+    assert resolution.outcome == "new" and resolution.best is not None and TWIN in resolution.best.conflicts
+
+
+def test_a_twin_under_another_family_name_at_the_same_address_never_links() -> None:
+    twin = replace(HELD, given_name="Samuel", family_name="Brown", middle_names=None, identifiers=frozenset())
+    resolution = resolve(twin, [_held()])
+    assert resolution.outcome == "new" and resolution.best is not None and TWIN in resolution.best.conflicts
+
+
+def test_another_family_name_and_a_given_name_only_the_middle_name_in_one_home_is_never_linked() -> None:
+    """Oscar Forster, and at his address, born the same day, Harry Oscar Richardson: the child known
+    by his middle name and another family name, or his twin in a blended family; a person decides."""
+    twin = replace(HELD, given_name="James", family_name="Forster", middle_names=None, identifiers=frozenset())
+    resolution = resolve(twin, [_held()])
+    assert resolution.outcome == "review" and resolution.best is not None
+    assert MIDDLE_ONLY in resolution.best.conflicts
+    known_by_middle_name = replace(twin, family_name=HELD.family_name)
+    assert MIDDLE_ONLY not in score(known_by_middle_name, _held()).conflicts  # the model weighs it
+
+
 def test_boy_and_girl_twins_with_similar_names_never_link() -> None:
     held = _held(given_name="Daniel", identifiers=frozenset())
     twin = replace(HELD, given_name="Danielle", gender="female", middle_names=None, identifiers=frozenset())
@@ -462,7 +558,8 @@ def test_a_letter_dropped_from_a_three_letter_name_is_a_slip_but_two_real_names_
     held = _held(given_name="Jay", gender="male", middle_names=None, identifiers=frozenset())
     slip = replace(HELD, given_name="Jy", gender="male", middle_names=None, identifiers=frozenset())
     assert TWIN not in score(slip, held, model).conflicts
-    assert resolve(slip, [held], model).outcome == "review"  # a slip, not a twin: a person decides
+    # A slip, not a twin: linked, or a person decides, as the rest of the record weighs; never a new child.
+    assert resolve(slip, [held], model).outcome in ("link", "review")
     jo = _held(given_name="Jo", gender="female", middle_names=None, identifiers=frozenset())
     joe = replace(HELD, given_name="Joe", gender="female", middle_names=None, identifiers=frozenset())
     assert TWIN in score(joe, jo, model).conflicts

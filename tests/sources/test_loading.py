@@ -201,6 +201,7 @@ def test_a_review_lists_candidates_too_weak_to_have_been_read_in_full(app: Flask
     oliver = make_child(nhs_number=None)
     harriet = make_child(
         given_name="Harriet",
+        middle_names="Rose",
         gender=Gender.FEMALE,
         nhs_number="9434765870",
         address=AddressSpec("3 Elm Road", "Bradford", "BD3 9QQ"),
@@ -210,17 +211,19 @@ def test_a_review_lists_candidates_too_weak_to_have_been_read_in_full(app: Flask
     uncertain = row(
         "U1",
         given_name="Olivr",
+        middle_names="James",
         family_name="Bennet",
-        gender="u",
+        gender="m",
         address_line1="2 Mill Street",
         postcode="BD1 1AA",
         parent_carer_name="",
     )
     incoming = Person(
         given_name="Olivr",
+        middle_names="James",
         family_name="Bennet",
         date_of_birth=date(2016, 3, 27),
-        gender="unknown",
+        gender="male",
         postcode="BD11AA",
         address_line="2 Mill Street",
     )
