@@ -33,7 +33,7 @@ from index_service.request_input import ApiBlueprint
 from index_service.scopes import Scope
 from index_service.sources import jobs, uploads
 from index_service.sources.extract import ExtractError, format_for
-from index_service.sources.loading import begin_load
+from index_service.sources.loading.run import begin_load
 from index_service.sources.report import REPORT_COLUMNS, report_csv
 from index_service.sources.schemas import LoadAcceptedSchema, LoadArgs, LoadStatusSchema, report_url, status_url
 

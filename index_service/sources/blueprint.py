@@ -52,7 +52,7 @@ from index_service.load_models import (
 )
 from index_service.organisation_models import Organisation
 from index_service.paging import page_asked, page_count
-from index_service.sources import jobs, loading, registry, review, uploads
+from index_service.sources import jobs, registry, review, uploads
 from index_service.sources.extract import ExtractError, format_for
 from index_service.sources.forms import (
     LOAD_KIND_HINTS,
@@ -63,6 +63,7 @@ from index_service.sources.forms import (
     ReportFilterForm,
     UploadForm,
 )
+from index_service.sources.loading.run import begin_load
 from index_service.sources.report import OUTCOME_ORDER, outcome_label, report_csv
 from index_service.sources.uploads import size_text
 from shielding.redaction import INDEX_TEAM_CONTACT, redact_comparison
@@ -250,7 +251,7 @@ def upload(source_id: str) -> tuple[str, int] | Response:
             fmt = format_for(file_name)
             stored = uploads.store(upload_file.stream, file_name, found.organisation_id)
             jobs.check_header(stored, fmt)
-            load = loading.begin_load(
+            load = begin_load(
                 found,
                 stored,
                 LoadKind(form.kind.data),
@@ -345,7 +346,7 @@ def load_for_real(load_id: str) -> Response:
         flash(NO_LONGER_STORED, "error")
         return redirect(url_for("sources.load", load_id=found.id))
     try:
-        real = loading.begin_load(
+        real = begin_load(
             found.source,
             Path(found.stored_path or ""),
             found.kind,
