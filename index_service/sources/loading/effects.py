@@ -28,7 +28,7 @@ from index_service.extensions import db
 from index_service.load_models import Load, LoadRow, ReviewItem
 from index_service.shields.operations import shield_by_load
 from index_service.sources.candidates import Matched
-from index_service.sources.changed import Changed
+from index_service.sources.changed import Changed, Key
 from index_service.sources.loading.report_rows import row_as_json
 from index_service.sources.validation import ValidRow
 from matching.linkage import Resolution, ScoredCandidate
@@ -56,9 +56,7 @@ class Effects(Protocol):
         far (numbered -1, -2, ...), and the records made or changed that matching finds otherwise."""
         ...
 
-    def recall_for_rows(
-        self, source_records: set[str], values: set[str], keys: Iterable[object]
-    ) -> dict[int, HeldRecord]:
+    def recall_for_rows(self, source_records: set[str], values: set[str], keys: Iterable[Key]) -> dict[int, HeldRecord]:
         """Held records set aside earlier that the batch's rows could meet, by their source record
         ids, NHS numbers and UPNs, and blocking keys and identifiers (by each id they are held under)."""
         ...
@@ -146,9 +144,7 @@ class Written:
         # Each batch reads what earlier batches wrote from the index: it starts from nothing.
         return {}, [], Changed()
 
-    def recall_for_rows(
-        self, source_records: set[str], values: set[str], keys: Iterable[object]
-    ) -> dict[int, HeldRecord]:
+    def recall_for_rows(self, source_records: set[str], values: set[str], keys: Iterable[Key]) -> dict[int, HeldRecord]:
         return {}
 
     def recall_for_candidates(self, matched: Iterable[Matched], known: Iterable[int]) -> dict[int, HeldRecord]:
