@@ -52,7 +52,7 @@ the twin rule must refuse):
   same, close (a slip or two) or different, and only the same one lifts the twin rule.
   Each set is loaded the way a bulk load runs: the records one at a time in a shuffled order
   into an empty index, each linked to a child already made, made a new child, or sent to review;
-  a row in review waits for a person and makes no child (index_service.sources.loading), so
+  a row in review waits for a person and makes no child (index_service.sources.loading.batch), so
   later rows do not find it.
 - Generated, with --childfactory N (bench/train_linkage.py, another seed from the one the
   shipped model was trained on; the set before the realistic one): an index of ChildFactory

@@ -99,7 +99,7 @@ class Settings:
             "TRUSTED_PROXY_HOPS": self.trusted_proxy_hops,
             "LOAD_BATCH_ROWS": self.load_batch_rows,
             "LOAD_WORKERS": self.load_workers,
-            # The most records a dry run carries from batch to batch (sources.dry_run): its memory bound.
+            # The most records a dry run carries from batch to batch (sources.loading.dry_run): its memory bound.
             "DRY_RUN_CARRIED_RECORDS": self.dry_run_carried_records,
             # An extract upload may be far larger than MAX_CONTENT_LENGTH; only the upload views allow it.
             "UPLOAD_MAX_BYTES": self.upload_max_bytes,

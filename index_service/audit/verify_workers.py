@@ -36,7 +36,7 @@ from index_service.audit.chain_rows import walk
 from index_service.audit.models import CheckpointKind
 from index_service.audit.walking import Stretch
 from index_service.database import sql_dialect
-from matching.worker import end_with_parent
+from index_service.helper_processes import end_with_parent
 
 SQLITE_MAP_BYTES = 2_147_418_112  # the most a Debian SQLite maps (SQLITE_MAX_MMAP_SIZE)
 STRETCH_EVENTS = 100_000  # events a task: enough to outweigh starting a query, few enough to share out

@@ -7,7 +7,7 @@ workers to be judged and then decided. It did all of a load's reading and writin
 limit of its speed, while its worker stood idle half the time. Now the worker reads what it
 matches. Each chunk of rows is read in one snapshot (see open_read_only), and a batch's chunks
 may be read before or after the batch before it commits: the load finds what that batch made and
-changed as its own rows' changes are found (`_BatchRun.follow`), so a row's outcome is the same
+changed as its own rows' changes are found (`loading.batch.Batch.follow`), so a row's outcome is the same
 either way.
 """
 

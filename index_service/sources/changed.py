@@ -22,7 +22,7 @@ class Changed:
     """Records made (under minus their number in the batch, until written) or changed by a batch.
 
     Each key's records are a tuple, and each record's keys too: nearly every key finds one record,
-    and a dry run carries tens of thousands of records (sources.dry_run), where a set for each of
+    and a dry run carries tens of thousands of records (sources.loading.dry_run), where a set for each of
     their dozens of keys cost more than the record itself.
     """
 
@@ -43,7 +43,7 @@ class Changed:
 
     def put(self, child_id: int, record: HeldRecord, person: Person, keys: Iterable[Key]) -> None:
         """Find the record through these keys and identifiers: as noted, or as it was found when
-        a dry run spilled it (see sources.dry_run)."""
+        a dry run spilled it (see sources.loading.dry_run)."""
         found_by = frozenset(keys)
         self.records[child_id] = record
         self.people[child_id] = person
@@ -55,7 +55,7 @@ class Changed:
         self._keys[child_id] = tuple(found_by)
 
     def take(self, child_id: int) -> tuple[Person, tuple[Key, ...]] | None:
-        """No longer find the record (a dry run spills it: see sources.dry_run); how it was found,
+        """No longer find the record (a dry run spills it: see sources.loading.dry_run); how it was found,
         if it was."""
         if child_id not in self.records:
             return None

@@ -17,7 +17,7 @@ from index_service.load_models import Load, LoadKind, LoadStatus
 from index_service.organisations.operations import OrganisationRefused, organisation_named
 from index_service.sources.claims import WAITING, loading_turn
 from index_service.sources.extract import ExtractError
-from index_service.sources.loading import begin_load, resumes_after, run_load
+from index_service.sources.loading.run import begin_load, resumes_after, run_load
 from index_service.sources.models import DataSource, SourceKind
 from index_service.sources.registry import SourceError, register_source, source_named
 from index_service.sources.report import report_csv, summary_lines

@@ -26,8 +26,9 @@ from index_service.extensions import db
 from index_service.load_models import Load, LoadKind, LoadStatus
 from index_service.oauth.models import OAuthClient
 from index_service.oauth.operations import client_details
-from index_service.sources import jobs, loading, uploads
+from index_service.sources import jobs, uploads
 from index_service.sources.extract import ExtractError
+from index_service.sources.loading import run as load_run
 from index_service.sources.models import DataSource
 
 NO_LONGER_STORED = (
@@ -77,7 +78,7 @@ def submit(
     here as load:submit; a person's upload is audited when its load starts (load:start).
     """
     jobs.check_header(stored, fmt)
-    load = loading.begin_load(source, stored, kind, file_name=file_name, dry_run=dry_run, user=user)
+    load = load_run.begin_load(source, stored, kind, file_name=file_name, dry_run=dry_run, user=user)
     repeat = uploads.adopt(load, stored)
     jobs.start_after_commit(load, repeat=repeat)
     if client is not None:
@@ -105,7 +106,7 @@ def load_for_real(dry_run: Load, user: User) -> Load:
         raise FileGone
     stored = Path(dry_run.stored_path or "")
     try:
-        real = loading.begin_load(
+        real = load_run.begin_load(
             dry_run.source, stored, dry_run.kind, file_name=dry_run.file_name, dry_run=False, user=user
         )
     except (ExtractError, OSError) as error:

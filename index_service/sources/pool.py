@@ -9,7 +9,9 @@ review, one whose candidates an earlier row of its batch, or the batch before, h
 changed), and works the chunks no worker has begun when it asks for the results.
 
 A worker that dies breaks the pool: the batch fails, nothing of it is committed, and the load
-stops as failed, to be resumed by running it again.
+stops as failed, to be resumed by running it again. A worker ends with the load that started it
+(index_service.helper_processes), however the load ends, and runs without the app: it is spawned,
+imports this module, and opens only its own read-only connection.
 """
 
 from __future__ import annotations
@@ -22,13 +24,15 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from index_service.helper_processes import end_with_parent
 from index_service.sources.candidates import Matched, ToMatch, match_rows, match_rows_in_worker, open_read_only
-from matching.worker import run_task, start_matching_worker
+from index_service.sources.collecting import CollectedBetween
 
 # Rows a task. Each task reads its rows' candidates in a few queries of its own, so a few large
 # tasks cost less than many small ones; small enough that every worker still gets a share of a
 # batch. The measurements behind the number are in docs/performance.md.
 CHUNK_ROWS = 250
+FULL_COLLECTION_EVERY = 200  # a matching worker's tasks between full collections
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -81,9 +85,8 @@ class MatchingPool:
         The load goes on with other work meanwhile (it reads and writes one batch while the
         workers match the next). When it asks for the results it works too: from the last chunk
         back, it takes each chunk no worker has begun (a worker is handed a chunk only when it is
-        nearly free) and works it itself, until it meets those the workers have. With a fixed
-        half for itself, the load waited an eighth of its time for a worker that got through the
-        other half more slowly (fed pickled chunks by the executor's threads in this process).
+        nearly free) and works it itself, until it meets those the workers have. So no chunk waits
+        for a busy worker while the load is idle, whatever the workers' speed.
         """
         chunks = list(_chunks(work))
         futures = [self._submit(each, chunk) for chunk in chunks]
@@ -110,10 +113,37 @@ class MatchingPool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
+_collector: CollectedBetween | None = None  # a matching worker's, from its start
+
+
 def _start_worker(parent: int, database: Mapping[str, Any] | None) -> None:
-    start_matching_worker(parent)
+    """A matching worker's start: it ends with its load, the cycle collector runs only between its
+    tasks (see run_task and sources.collecting), and it reads the database of these settings.
+
+    A task unpickles its rows and candidates and matches them; it leaves nothing that needs
+    collecting before it ends, so collecting during a task would only rescan the name
+    comparisons the worker keeps (docs/performance.md has the cost).
+    """
+    global _collector
+    end_with_parent(parent)
+    _collector = CollectedBetween(FULL_COLLECTION_EVERY)
     if database is not None:
         open_read_only(database)
+
+
+def run_task(function: Callable[[T], R], task: T) -> R:
+    """One task of a matching worker (started by _start_worker), then the collector run (which
+    forgets the task's prepared people: see sources.collecting).
+
+    A task's candidates are mostly others than the next task's. Kept in matching's cache, they
+    would be scanned by the collector after every task and never used again, so each task starts
+    with an empty cache (docs/performance.md has the cost).
+    """
+    try:
+        return function(task)
+    finally:
+        assert _collector is not None
+        _collector.after()
 
 
 @contextmanager

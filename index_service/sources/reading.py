@@ -16,12 +16,12 @@ from datetime import date
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from index_service.helper_processes import end_with_parent
 from index_service.sources.applying import person_of_row
 from index_service.sources.extract import open_extract
 from index_service.sources.validation import RejectedRow, RowValidator, ValidRow
 from matching.blocking import load_query_keys
 from matching.person import Person
-from matching.worker import end_with_parent
 
 
 @dataclass(frozen=True)

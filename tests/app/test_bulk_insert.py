@@ -15,7 +15,7 @@ from index_service.database import insert_rows
 from index_service.extensions import db
 from index_service.index_ids import new_index_id
 from index_service.load_models import LoadKind, LoadRow, RowOutcome
-from index_service.sources.loading import begin_load
+from index_service.sources.loading.run import begin_load
 from tests.sources.loads import make_source, row, write_extract
 
 CHILDREN: Table = Child.__table__  # type: ignore[assignment]

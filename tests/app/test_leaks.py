@@ -55,7 +55,7 @@ from index_service.overrides import operations as overrides
 from index_service.record_shielding import operations as shields
 from index_service.scopes import Scope
 from index_service.sources import uploads as uploads_module
-from index_service.sources.loading import run_load
+from index_service.sources.loading.run import run_load
 from index_service.sources.models import DataSource
 from shielding.policy import OverrideReason, ShieldReason
 from tests.database import empty_database

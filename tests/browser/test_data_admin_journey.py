@@ -19,7 +19,7 @@ from accreditation.permissions import Role
 from index_service.extensions import db
 from index_service.load_models import Load
 from index_service.organisation_models import OrganisationType
-from index_service.sources.loading import run_load
+from index_service.sources.loading.run import run_load
 from tests.browser.conftest import Practitioner, migrated_browser_app, serving
 from tests.browser.test_practitioner_journey import check_accessibility, screenshot, sign_in
 from tests.factories import make_child, make_organisation, make_user

@@ -20,8 +20,8 @@ from index_service.extensions import db
 from index_service.load_models import Load, LoadKind, LoadRow
 from index_service.organisation_models import Organisation, OrganisationType
 from index_service.sources import uploads as uploads_module
-from index_service.sources.dry_run import SCRATCH_PREFIX
-from index_service.sources.loading import begin_load, run_load
+from index_service.sources.loading.dry_run import SCRATCH_PREFIX
+from index_service.sources.loading.run import begin_load, run_load
 from index_service.sources.models import DataSource, SourceKind
 from index_service.sources.registry import register_source
 from tests.factories import make_organisation

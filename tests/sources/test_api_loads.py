@@ -27,7 +27,7 @@ from index_service.oauth.models import OAuthClient, OAuthToken, sha256_hex
 from index_service.oauth.operations import client_by_id, register_client, revoke_client
 from index_service.scopes import Scope
 from index_service.sources import jobs
-from index_service.sources.loading import run_load
+from index_service.sources.loading.run import run_load
 from index_service.sources.models import DataSource
 from index_service.sources.registry import set_active
 from index_service.sources.report import REPORT_COLUMNS

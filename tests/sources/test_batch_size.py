@@ -36,7 +36,7 @@ from index_service.children.models import (
 from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
 from index_service.load_models import Load, LoadKind, LoadRow, ReviewItem, RowOutcome
-from index_service.sources import loading
+from index_service.sources.loading import run
 from index_service.sources.models import DataSource
 from matching.blocking import address_code, key_hash
 from matching.deciding import RESEMBLES, SHIELDED_RESEMBLANCE
@@ -278,9 +278,9 @@ def _dry_run(
     seen: list[Path] = []
     with undone():
         before = _index()
-        load = loading.begin_load(source, path, LoadKind.DELTA, dry_run=True)
+        load = run.begin_load(source, path, LoadKind.DELTA, dry_run=True)
         db.session.commit()
-        loading.run_load(load, today=TODAY, progress=lambda _: seen.extend(scratch()))
+        run.run_load(load, today=TODAY, progress=lambda _: seen.extend(scratch()))
         report = _report(load)
         db.session.expire_all()
         assert _index() == before, "the dry run changed the index"

@@ -21,8 +21,8 @@ from index_service.audit.models import AuditEvent, AuditTag
 from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.load_models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow
-from index_service.sources import loading
-from index_service.sources.dry_run import FOUND, KEY, Scratch
+from index_service.sources.loading import run
+from index_service.sources.loading.dry_run import FOUND, KEY, Scratch
 from tests.sources.loads import TODAY, distinct_children, make_source, outcomes, row, scratch_in, write_extract
 
 NOAH = {
@@ -57,21 +57,21 @@ def test_a_stopped_dry_run_run_again_starts_again_from_its_first_row(
     monkeypatch = one_row_a_batch
     source = make_source()
     path = write_extract(tmp_path / "census.csv", ROWS)
-    write_batch = loading._write_batch
+    write_batch = run.write_batch
 
     def stop_at_the_third_batch(load: Load, batch: list[Any], results: list[Any]) -> None:
         if batch[0].row_number == 3:
             raise RuntimeError("the machine went away")
         write_batch(load, batch, results)
 
-    monkeypatch.setattr(loading, "_write_batch", stop_at_the_third_batch)
-    load = loading.begin_load(source, path, LoadKind.DELTA, dry_run=True)
+    monkeypatch.setattr(run, "write_batch", stop_at_the_third_batch)
+    load = run.begin_load(source, path, LoadKind.DELTA, dry_run=True)
     db.session.commit()
     with pytest.raises(RuntimeError):
-        loading.run_load(load)
+        run.run_load(load)
     assert load.status is LoadStatus.FAILED and load.rows_done == 2
     assert outcomes(load) == {"D1": "created", "D2": "rejected"}
-    monkeypatch.setattr(loading, "_write_batch", write_batch)
+    monkeypatch.setattr(run, "write_batch", write_batch)
 
     ran = app.test_cli_runner().invoke(args=["sources", "load", source.name, str(path), "--dry-run"])
     assert ran.exit_code == 0, ran.output
@@ -109,10 +109,10 @@ def test_a_dry_run_over_its_limit_spills_the_oldest_record_and_recalls_it_for_a_
     path = write_extract(tmp_path / "census.csv", OVER)
     monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 2)
     seen: dict[int, list[str]] = {}
-    load = loading.begin_load(source, path, LoadKind.DELTA, dry_run=True)
+    load = run.begin_load(source, path, LoadKind.DELTA, dry_run=True)
     db.session.commit()
 
-    loading.run_load(
+    run.run_load(
         load,
         today=TODAY,
         progress=lambda ran: seen.update({ran.rows_done: [str(file.relative_to(tmp_path)) for file in scratch()]}),
@@ -133,7 +133,7 @@ def test_a_dry_run_that_fails_after_spilling_leaves_no_scratch_file(
     monkeypatch = one_row_a_batch
     scratch = scratch_in(monkeypatch, tmp_path / "scratch")
     monkeypatch.setitem(app.config, "DRY_RUN_CARRIED_RECORDS", 1)
-    load = loading.begin_load(make_source(), write_extract(tmp_path / "census.csv", OVER), LoadKind.DELTA, dry_run=True)
+    load = run.begin_load(make_source(), write_extract(tmp_path / "census.csv", OVER), LoadKind.DELTA, dry_run=True)
     db.session.commit()
     spilled: list[Path] = []
 
@@ -143,7 +143,7 @@ def test_a_dry_run_that_fails_after_spilling_leaves_no_scratch_file(
             raise BrokenPipeError("the terminal showing its progress went away")
 
     with pytest.raises(BrokenPipeError):
-        loading.run_load(load, today=TODAY, progress=stop_after_the_third_batch)
+        run.run_load(load, today=TODAY, progress=stop_after_the_third_batch)
     assert load.status is LoadStatus.FAILED and load.rows_done == 3
     assert spilled and scratch() == [] and not list((tmp_path / "scratch").iterdir())
 

@@ -26,7 +26,7 @@ from index_service.database import SQLITE_LOAD_CACHE_KIB, SQLITE_LOAD_CHECKPOINT
 from index_service.extensions import db
 from index_service.index_ids import new_index_id
 from index_service.load_models import Load, LoadKind, LoadRow, LoadStatus, QuarantinedRow, ReviewItem
-from index_service.sources.loading import begin_load, run_load
+from index_service.sources.loading.run import begin_load, run_load
 from index_service.sources.report import summary_lines
 from matching.blocking import record_keys
 from matching.levels import prepare

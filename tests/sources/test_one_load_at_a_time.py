@@ -15,7 +15,7 @@ from index_service.children.models import Child
 from index_service.extensions import db
 from index_service.load_models import Load, LoadKind, LoadRow, LoadStatus
 from index_service.sources.claims import WAITING, loading_turn
-from index_service.sources.loading import begin_load
+from index_service.sources.loading.run import begin_load
 from tests.sources.loads import distinct_children, load_command, make_source, write_extract
 
 ROWS = 300

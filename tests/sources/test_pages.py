@@ -24,7 +24,7 @@ from index_service.extensions import db
 from index_service.index_ids import ALPHABET, format_index_id
 from index_service.load_models import Load, LoadStatus, ReviewItem, ReviewStatus
 from index_service.organisation_models import Organisation, OrganisationType
-from index_service.sources.loading import run_load
+from index_service.sources.loading.run import run_load
 from index_service.sources.models import DataSource
 from tests.factories import csrf_token, make_child, make_organisation, make_user, page_csrf, sign_in
 from tests.sources.loads import (

@@ -21,7 +21,7 @@ from index_service.extensions import db
 from index_service.load_models import Load, LoadRow, LoadStatus, QuarantinedRow, RowOutcome
 from index_service.oauth.operations import register_client
 from index_service.scopes import Scope
-from index_service.sources.loading import run_load
+from index_service.sources.loading.run import run_load
 from index_service.sources.models import DataSource
 from tests.sources.loads import TODAY, make_source, row, stored_files, uploads_kept_in
 

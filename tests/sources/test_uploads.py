@@ -28,8 +28,9 @@ from index_service.load_models import Load, LoadStatus
 from index_service.oauth.operations import register_client
 from index_service.organisation_models import Organisation
 from index_service.scopes import Scope
-from index_service.sources import jobs, loading
+from index_service.sources import jobs
 from index_service.sources import uploads as uploads_module
+from index_service.sources.loading import run
 from index_service.sources.models import DataSource
 from index_service.sources.uploads import ORPHAN_GRACE, sweep
 from tests.factories import make_organisation, make_user, page_csrf, sign_in
@@ -114,7 +115,7 @@ def _fail_the_next_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the disk went away")
 
-    monkeypatch.setattr(loading, "_apply_in_turn", broken)
+    monkeypatch.setattr(run, "_apply_in_turn", broken)
 
 
 def _age(path: Path, by: timedelta) -> None:
@@ -140,7 +141,7 @@ def test_a_completed_load_deletes_its_upload_from_the_page_and_the_api(
     assert all(path.parent == uploads / str(source.organisation_id) for path in stored)
     assert all(path.stat().st_mode & 0o777 == 0o600 for path in stored)
     for load in (from_api, from_page):
-        loading.run_load(load, today=TODAY)
+        run.run_load(load, today=TODAY)
         assert load.status is LoadStatus.COMPLETED and load.stored_path is None
     assert stored_files(uploads) == []
 
@@ -160,7 +161,7 @@ def test_a_dry_runs_file_is_kept_to_load_for_real_then_deleted_by_the_real_load(
 ) -> None:
     sign_in(client, admin)
     dry = _accepted(_upload(client, source, _extract(tmp_path, "D1"), action="check"))
-    loading.run_load(dry, today=TODAY)
+    run.run_load(dry, today=TODAY)
     [kept] = stored_files(uploads)
     assert dry.stored_path == str(kept)
     page = client.get(f"/data/loads/{dry.id}").text
@@ -171,7 +172,7 @@ def test_a_dry_runs_file_is_kept_to_load_for_real_then_deleted_by_the_real_load(
 
     real = _accepted(client.post(f"/data/loads/{dry.id}/load", data={"csrf_token": page_csrf(client, "/data")}))
     assert real.stored_path == str(kept)
-    loading.run_load(real, today=TODAY)
+    run.run_load(real, today=TODAY)
     db.session.expire_all()
     assert stored_files(uploads) == [] and real.stored_path is None and dry.stored_path is None
 
@@ -181,7 +182,7 @@ def test_a_dry_runs_file_expires_and_then_cannot_be_loaded_for_real(
 ) -> None:
     sign_in(client, admin)
     dry = _accepted(_upload(client, source, _extract(tmp_path, "D1"), action="check"))
-    loading.run_load(dry, today=TODAY)
+    run.run_load(dry, today=TODAY)
     assert sweep(utcnow() + timedelta(hours=23)).deleted == 0
     swept = sweep(utcnow() + timedelta(hours=24, seconds=1))
     assert swept.deleted == 1 and swept.freed > 0 and stored_files(uploads) == []
@@ -207,7 +208,7 @@ def test_a_failed_loads_file_is_kept_for_resuming_then_swept_and_a_new_copy_resu
     with monkeypatch.context() as patch:
         _fail_the_next_run(patch)
         with pytest.raises(RuntimeError):
-            loading.run_load(load, today=TODAY)
+            run.run_load(load, today=TODAY)
     assert load.status is LoadStatus.FAILED and len(stored_files(uploads)) == 1
     sign_in(client, admin)
     assert "The file is kept until" in client.get(f"/data/loads/{load.id}").text
@@ -230,7 +231,7 @@ def test_a_failed_loads_file_is_kept_for_resuming_then_swept_and_a_new_copy_resu
     db.session.expire_all()
     [copy] = stored_files(uploads)
     assert load.stored_path == str(copy) and load.status is LoadStatus.QUEUED
-    loading.run_load(load, today=TODAY)
+    run.run_load(load, today=TODAY)
     assert load.status is LoadStatus.COMPLETED and load.rows_done == 2
     assert stored_files(uploads) == []
 
@@ -249,11 +250,11 @@ def test_loading_a_dry_run_for_real_resumes_a_stopped_load_of_the_same_file_whos
     with monkeypatch.context() as patch:
         _fail_the_next_run(patch)
         with pytest.raises(RuntimeError):
-            loading.run_load(stopped, today=TODAY)
+            run.run_load(stopped, today=TODAY)
     _age(Path(stopped.stored_path or ""), timedelta(hours=25))
     assert sweep().deleted == 1
     dry = _accepted(_submit(client, source, body, token, dry_run="true"))
-    loading.run_load(dry, today=TODAY)
+    run.run_load(dry, today=TODAY)
     [checked] = stored_files(uploads)
 
     sign_in(client, admin)
@@ -261,7 +262,7 @@ def test_loading_a_dry_run_for_real_resumes_a_stopped_load_of_the_same_file_whos
     assert again.location.endswith(f"/data/loads/{stopped.id}")
     db.session.expire_all()
     assert stopped.stored_path == str(checked) and stopped.status is LoadStatus.QUEUED
-    loading.run_load(stopped, today=TODAY)
+    run.run_load(stopped, today=TODAY)
     assert stopped.status is LoadStatus.COMPLETED and stored_files(uploads) == []
 
 
@@ -278,7 +279,7 @@ def test_with_no_retention_a_failed_loads_file_goes_at_once(
     load = _accepted(_submit(client, source, _extract(tmp_path, "F1"), token))
     _fail_the_next_run(monkeypatch)
     with pytest.raises(RuntimeError):
-        loading.run_load(load, today=TODAY)
+        run.run_load(load, today=TODAY)
     assert load.status is LoadStatus.FAILED and load.stored_path is None and stored_files(uploads) == []
 
 
@@ -313,7 +314,7 @@ def test_sources_work_says_which_loads_need_their_file_again(
     with monkeypatch.context() as patch:
         _fail_the_next_run(patch)
         with pytest.raises(RuntimeError):
-            loading.run_load(load, today=TODAY)
+            run.run_load(load, today=TODAY)
     sweep(utcnow() + timedelta(hours=25))
     result = app.test_cli_runner().invoke(args=["sources", "work"])
     assert "its file is no longer stored; send the same file again to resume it" in result.output
@@ -435,7 +436,7 @@ def test_no_failed_page_upload_leaves_a_file(
         def broken(*args: object, **kwargs: object) -> None:
             raise RuntimeError("the database broke")
 
-        patch.setattr(loading, "begin_load", broken)
+        patch.setattr(run, "begin_load", broken)
         assert _upload(client, source, body).status_code == 500
     assert stored_files(uploads) == [] and _loads() == 0
 

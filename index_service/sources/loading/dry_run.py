@@ -6,7 +6,8 @@ a dry run writes nothing (no child, name, key, review item or shielding decision
 report rows and position, batch by batch, so that its progress shows), so it carries what its
 earlier batches would have written from one batch to the next instead (`Carried`), and its
 batches apply their rows through `Unwritten`, which changes the held records as `Writes` does
-and writes none of it.
+and writes none of it. `Predicted` is a dry run's side of sources.loading.effects: everything a
+dry run's batch does otherwise than a load's.
 
 Not writing at all, rather than writing each batch and rolling it back, is what lets a later
 batch see the earlier ones: a rolled-back batch leaves nothing to find, and ids its inserts took
@@ -24,7 +25,7 @@ size. The scratch file is not the index's database: on SQLite writing there woul
 index's write lock, on PostgreSQL it would write to the index.
 
 What is carried is lost if the dry run stops: a dry run run again starts from its first row
-(`loading.run_load`). The scratch file lives in a directory of its own in the temporary directory
+(`loading.run.run_load`). The scratch file lives in a directory of its own in the temporary directory
 (tempfile), made at the first spill and removed when the dry run ends or fails; a dry run killed
 outright (kill -9) leaves that directory behind, and nothing reads it again.
 """
@@ -36,12 +37,26 @@ import sqlite3
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
 
 from index_service.children.held import HeldRecord
+from index_service.children.models import Involvement
 from index_service.children.writes import Writes
+from index_service.extensions import db
+from index_service.load_models import Load
+from index_service.sources.candidates import Matched
 from index_service.sources.changed import Changed, Key
+from index_service.sources.loading.effects import not_supplied
+from index_service.sources.validation import ValidRow
+from matching.linkage import Resolution
+
+if TYPE_CHECKING:
+    from index_service.sources.loading.batch import Batch
 
 NEW_CHILD = "(new from row {row})"  # a child a dry run would make: it has no index id
 SCRATCH_PREFIX = "child-index-dry-run-"  # the scratch file's directory, in the temporary directory
@@ -58,9 +73,9 @@ CREATE TEMP TABLE wanted (kind INTEGER NOT NULL, value NOT NULL);
 CREATE TEMP TABLE taken (key INTEGER PRIMARY KEY);
 """
 
-# Each wanted term looked up in the terms' index. A plain JOIN let SQLite scan every spilled term
-# for each batch instead (it knows no table's size), so a dry run slowed as it spilled: a fifth of
-# a 100,000-row dry run's time at a million children.
+# Each wanted term looked up in the terms' index (CROSS JOIN fixes the order): with a plain JOIN,
+# SQLite, which knows no table's size, may scan every spilled term for each batch instead, and a
+# batch's recall would grow with all that was spilled rather than with what it wants.
 FOUND = (
     "SELECT DISTINCT terms.key FROM wanted CROSS JOIN terms ON terms.kind = wanted.kind AND terms.value = wanted.value"
 )
@@ -286,3 +301,67 @@ class Unwritten(Writes):
         for record in self.stale_keys.values():
             record.blocking_keys = self.keys_of(record, record.person())
         self._reset()
+
+
+class Predicted:
+    """A dry run's effects (see sources.loading.effects): each batch starts from what the batches
+    before it carried, changes records in memory only, and carries what a load would have written
+    to the next batch. What it carries is removed by `close`, when the dry run ends or fails."""
+
+    changes_index = False
+    overlaps = False
+
+    def __init__(self, limit: int) -> None:
+        self.carried = Carried(limit)
+
+    def writes(self, now: datetime) -> Writes:
+        return Unwritten(now)
+
+    def held(self) -> tuple[dict[int, HeldRecord], list[HeldRecord | None], Changed]:
+        carried = self.carried
+        return dict(carried.records), carried.created, carried.changed
+
+    def recall_for_rows(self, source_records: set[str], values: set[str], keys: Iterable[Key]) -> dict[int, HeldRecord]:
+        """The batch's first recall: what earlier batches spilled that its rows could meet, as if
+        it had never left memory, by the rows' source record ids, NHS numbers, UPNs, keys and
+        identifiers."""
+        return self.carried.recall(source_records=source_records, values=values, keys=list(keys))
+
+    def recall_for_candidates(self, matched: Iterable[Matched], known: Iterable[int]) -> dict[int, HeldRecord]:
+        """The batch's second recall: what was spilled of the held records the rows found, and of
+        those their source record ids name."""
+        return self.carried.recall(ids=set().union(*(m.survivors for m in matched), (i for i in known if i > 0)))
+
+    def known(self, source_records: set[str]) -> dict[str, int]:
+        known = self.carried.known
+        return {i: known[i] for i in source_records if i in known}
+
+    def owners(self, values: set[str]) -> dict[str, int | HeldRecord]:
+        owners = self.carried.owners
+        return {value: owners[value] for value in values if value in owners}
+
+    def name_made(self, child: HeldRecord, row_number: int) -> None:
+        """A child a dry run would make has no index id: the report names it by its row."""
+        child.index_id = NEW_CHILD.format(row=row_number)
+
+    def review(self, load: Load, row: ValidRow, resolution: Resolution) -> None:
+        """No review item: a source record id appears once in a file, so no later row of it could
+        wait for the item."""
+        return
+
+    def batch_done(self, batch: Batch) -> None:
+        """Carry what the batch would have written, for its later batches to find: the held
+        records its rows changed, the records it made or changed in turn, and what finds them."""
+        self.carried.keep(
+            {i: record for i, record in batch.records.items() if id(record) in batch.touched},
+            batch.recent,
+            batch.known,
+            batch.owners,
+        )
+
+    def end_involvements(self, load: Load, today: date) -> int:
+        """Those a load would end, counted: the report names the same held children as the load's."""
+        return db.session.scalar(select(func.count()).select_from(Involvement).where(not_supplied(load))) or 0
+
+    def close(self) -> None:
+        self.carried.close()

@@ -1,7 +1,7 @@
 """Python's cycle collector run between units of work (a load's batches, a matching worker's
-tasks) rather than whenever it likes.
+tasks: sources.loading.run, sources.pool) rather than whenever it likes.
 
-A unit makes many objects, nearly all freed when it ends; left to itself the collector ran again
+A unit makes many objects, nearly all freed when it ends; left to itself the collector runs again
 and again meanwhile, rescanning the long-lived objects (the app, matching's name caches) each
 time. Here what is held at the start is set aside (frozen), each unit's prepared people are
 forgotten and its young objects collected after it, and everything every so many units, so that
