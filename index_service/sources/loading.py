@@ -609,7 +609,10 @@ class _BatchRun:
 
     def _review(self, row: ValidRow, resolution: Resolution, reasons: tuple[str, ...]) -> _RowResult:
         """Send the row to review (a dry run makes no review item: a source record id appears once
-        in a file, so no later row of it could wait for the item)."""
+        in a file, so no later row of it could wait for the item). An item whose best candidate is
+        a shielded record is for those who may see shielded records only."""
+        best = resolution.best
+        best_shielded = best is not None and self._is_shielded(best.child_id)
         if self.carried is None:
             db.session.add(
                 ReviewItem(
@@ -619,10 +622,10 @@ class _BatchRun:
                     source_record_id=row.source_record_id,
                     incoming=row_as_json(row),
                     candidates=[candidate_as_json(c) for c in resolution.candidates],
+                    best_shielded=best_shielded,
                 )
             )
-        best = resolution.best
-        if best is not None and self._is_shielded(best.child_id):
+        if best_shielded:
             # The report names no shielded record a row resembles, nor how closely.
             return _RowResult(RowOutcome.REVIEW, reasons=reasons + (RESEMBLES,))
         return _RowResult(
