@@ -132,6 +132,9 @@ class ReviewItem(db.Model):
     source_record_id: Mapped[str] = mapped_column(String(64))
     incoming: Mapped[dict[str, Any]] = mapped_column(JSON)
     candidates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The best candidate was a shielded record: the item is for those who may see shielded
+    # records only (shielding.redaction.hides_review_item).
+    best_shielded: Mapped[bool] = mapped_column(default=False)
     status: Mapped[ReviewStatus] = mapped_column(enum_column(ReviewStatus, "review_status"), default=ReviewStatus.OPEN)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("children.id"))
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from matching.levels import DOB, HOUSEHOLD, SURNAME_EXACT_LEVELS
-from matching.linkage import Resolution, ScoredCandidate, could_matter, resembles_shielded, resolve, score
+from matching.linkage import (
+    Resolution,
+    ScoredCandidate,
+    could_matter,
+    resembles_shielded,
+    resolve,
+    score,
+    shares_nhs_or_upn,
+)
 from matching.person import Person
 from matching.search import Candidate
 
@@ -64,10 +72,21 @@ def as_met(candidates: list[Candidate], is_shielded: IsShielded) -> list[Candida
 
 
 def decide(row: Incoming, candidates: list[Candidate], is_shielded: IsShielded) -> tuple[Resolution, tuple[str, ...]]:
-    """Matching's resolution, with the rules of identifiers and shielding; the reasons they add."""
+    """Matching's resolution, with the rules of identifiers and shielding; the reasons they add.
+
+    A link to a shielded record needs a shared NHS number or UPN; without one, the row goes to
+    review (its best candidate is the shielded record). A row that would not link but resembles
+    a shielded record even weakly goes to review too; either way the reasons say it resembles
+    a shielded record, never how closely.
+    """
     candidates = as_met(candidates, is_shielded)
     resolution = resolve(row.person, candidates)
     reasons: tuple[str, ...] = ()
+    fuzzy = _fuzzy_link_to_shielded(resolution, is_shielded)
+    if fuzzy:
+        # Never linked to a shielded record on names and date of birth alone: a person who may
+        # see the record decides (a wrong link would move a shielded child's address).
+        resolution = replace(resolution, outcome=REVIEW)
     held = _identifier_held(row, candidates)
     if resolution.outcome != LINK and held:
         # An NHS number or UPN names one child: never a second record for it, whatever the names say.
@@ -79,8 +98,24 @@ def decide(row: Incoming, candidates: list[Candidate], is_shielded: IsShielded) 
         shown = {c.child_id for c in resolution.candidates}
         more = tuple(c for c in shielded if c.child_id not in shown)
         resolution = replace(resolution, outcome=REVIEW, candidates=resolution.candidates + more)
+    if shielded or fuzzy:
         reasons += (SHIELDED_RESEMBLANCE,)
     return resolution, reasons
+
+
+def _fuzzy_link_to_shielded(resolution: Resolution, is_shielded: IsShielded) -> bool:
+    """Whether the row would link to a shielded record that shares neither its NHS number nor its UPN.
+
+    Only a shared NHS number or UPN (checked identifiers, never shared by two children) lets a
+    row link to a shielded record on its own. Compared without where she lives (as_met), a
+    shielded record's score comes from who the row says the child is, so this cannot vary with a
+    guessed postcode, first line or carer; and it says the same whether the row gives no NHS
+    number or a wrong one (both: review), so it does not tell whether the record holds one.
+    """
+    best = resolution.best
+    return (
+        resolution.outcome == LINK and best is not None and is_shielded(best.child_id) and not shares_nhs_or_upn(best)
+    )
 
 
 def verdict_of(resolution: Resolution, reasons: tuple[str, ...], is_shielded: IsShielded) -> Verdict | None:

@@ -10,7 +10,9 @@ rules that forbid an automatic link whatever the score:
 - one family, one date of birth, one address, but a different given name (or a different
   gender, or two real names a letter or two apart such as Georgia and Georgina): twins or
   siblings, never linked (a new child). A given name only mistyped (Olvier, Bne, Talyaj: not
-  a name the model knows) is not a different name.
+  a name the model knows) is not a different name. The rule yields to a shared NHS number or
+  UPN: twins never share one, so such a candidate is the same child, and links if its score
+  passes like any other.
 
 Precision comes first: a wrong link shows one child's workers on another child's record.
 """
@@ -53,6 +55,7 @@ __all__ = [
     "resembles_shielded",
     "resolve",
     "score",
+    "shares_nhs_or_upn",
     "upper_bound",
 ]
 
@@ -95,6 +98,9 @@ class ScoredCandidate:
     incoming: Prepared = field(repr=False, compare=False)
     held: Prepared = field(repr=False, compare=False)
     model: LinkageModel = field(repr=False, compare=False)
+    # At the row's home and birthday: the same child by name, or (twin) another one by name.
+    same_home_and_birthday: bool = field(default=False, compare=False)
+    twin: bool = field(default=False, compare=False)
 
     @cached_property
     def contributions(self) -> tuple[FieldContribution, ...]:
@@ -158,7 +164,9 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
     other_child = levels[GIVEN] == "different" or (levels[GENDER] == "different" and levels[GIVEN] != "exact")
     if levels[GIVEN] in ("typo", "similar") and not other_child:
         other_child = _two_names(mine, theirs, model)
-    if same_home_and_birthday and other_child:
+    twin = same_home_and_birthday and other_child
+    if twin and not _shares_checked(mine, theirs):
+        # Twins never share an NHS number or UPN: with one shared, the rule yields (see resolve).
         conflicts.append(TWIN)
     elif levels[HOUSEHOLD] == "other surname, same address" and levels[DOB] == "exact" and levels[GIVEN] == "middle":
         # One home and birthday, but the family name differs and the given name is only the other's
@@ -170,6 +178,8 @@ def score(incoming: Person, candidate: Candidate, model: LinkageModel | None = N
         weight=round(total, 3),
         probability=probability(total),
         conflicts=tuple(conflicts),
+        same_home_and_birthday=same_home_and_birthday,
+        twin=twin,
         incoming=mine,
         held=theirs,
         model=model,
@@ -232,9 +242,19 @@ def _two_names(incoming: Prepared, held: Prepared, model: LinkageModel) -> bool:
     return incoming.given in names and held.given in names
 
 
+def _shares_checked(incoming: Prepared, held: Prepared) -> bool:
+    return bool(incoming.nhs & held.nhs or incoming.upn & held.upn)
+
+
+def shares_nhs_or_upn(scored: ScoredCandidate) -> bool:
+    """Whether the row and the candidate share an NHS number or a UPN: identifiers checked by
+    their check digits, never shared by two children (twins included), so one child."""
+    return _shares_checked(scored.incoming, scored.held)
+
+
 def _shares_identifier(scored: ScoredCandidate) -> bool:
-    mine, theirs = scored.incoming, scored.held
-    return bool(mine.nhs & theirs.nhs or mine.upn & theirs.upn or mine.other_ids & theirs.other_ids)
+    """Any identifier shared, an other identifier (no check digit) too: never a new child alone."""
+    return shares_nhs_or_upn(scored) or bool(scored.incoming.other_ids & scored.held.other_ids)
 
 
 # Bits under the review threshold at which a shielded record still resembles a row: on the scale of
@@ -262,6 +282,13 @@ def resembles_shielded(
     return names_agree(incoming, held) and scored.weight - max(home, 0.0) >= model.review_weight - SHIELDED_MARGIN
 
 
+def _names_its_twin(best: ScoredCandidate, ranked: Sequence[ScoredCandidate]) -> bool:
+    """Whether the row, twin-like to its best candidate but sharing its NHS number or UPN, names
+    another record of that home and birthday (the twin, under another identifier): the number
+    may be the twin's, given by mistake, so a person decides."""
+    return best.twin and any(s.same_home_and_birthday and not s.twin for s in ranked if s is not best)
+
+
 def made_order(child_id: int) -> tuple[bool, int]:
     """Candidates of equal weight in the order their records were made: a held child by its id,
     then children not yet written (numbered -1, -2, ... as a load or dry run makes them).
@@ -278,6 +305,10 @@ def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageMod
     A link needs the best candidate at or over the link threshold, breaking no rule, and no
     other candidate also over the link threshold. A candidate over the review threshold, or one
     that shares an identifier but breaks a rule, sends the row to review. Otherwise: new.
+    A twin-like candidate that shares an NHS number or UPN breaks no twin rule (see score), unless
+    the row also names another record of that home and birthday, its twin (then review); one
+    that shares only an other identifier (no check digit, twins are given neighbouring ones)
+    still does, and goes to review rather than a new child.
     """
     model = model or default_model()
     best_by_child: dict[int, ScoredCandidate] = {}
@@ -292,8 +323,9 @@ def resolve(incoming: Person, candidates: Sequence[Candidate], model: LinkageMod
     shown = tuple(ranked[:MAX_CANDIDATES])
     allowed = [s for s in ranked if not s.conflicts]
     if allowed and allowed[0].weight >= model.link_weight:
+        best = allowed[0]
         rivals = [s for s in allowed[1:] if s.weight >= model.link_weight]
-        return Resolution(REVIEW if rivals else LINK, allowed[0], shown)
+        return Resolution(REVIEW if rivals or _names_its_twin(best, ranked) else LINK, best, shown)
     for scored in ranked:
         if TWIN in scored.conflicts and not _shares_identifier(scored):
             continue

@@ -68,3 +68,15 @@ def redact_comparison(candidate: dict[str, Any], shown_redacted: bool) -> dict[s
     child lives to anyone who loads a guessed postcode and date of birth.
     """
     return None if shown_redacted else candidate
+
+
+def hides_review_item(best_is_shielded: bool, viewer: Viewer) -> bool:
+    """A review item whose best candidate is a shielded record is for those who may see it.
+
+    Its row resembles her more than any other child: by names and date of birth alone (a link
+    needs her NHS number or UPN), and so closely that the item is about her. Only someone who may
+    see the record can judge it, and no one else is shown it, nor decides it: others are told only
+    how many such items wait. The shielded candidate of any other item is left out as
+    redact_comparison says.
+    """
+    return best_is_shielded and not viewer.may_see_shielded

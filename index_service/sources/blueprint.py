@@ -111,6 +111,8 @@ def _own_load(load_id: str) -> Load:
 def _own_item(item_id: str) -> ReviewItem:
     item = _found(review.item_by_id(_id(item_id)))
     _own(item.source)
+    if not review.may_see(g.user, item):
+        abort(404)  # an item about a shielded record, for those who may see it
     return item
 
 
@@ -392,6 +394,8 @@ def review_queue() -> str:
         page=page,
         pages=page_count(total, QUEUE_PAGE_SIZE),
         counts=review.queue_counts(g.user),
+        held=review.held_for_shielded_viewers(g.user),
+        contact=INDEX_TEAM_CONTACT,
     )
 
 

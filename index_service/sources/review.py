@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import case, exists, func, select
+from sqlalchemy import ColumnElement, case, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from accreditation.permissions import Permission, is_allowed
@@ -22,6 +22,7 @@ from index_service.children.lookup import surviving
 from index_service.children.models import (
     Child,
 )
+from index_service.children.present import viewer_for
 from index_service.children.writes import Writes
 from index_service.database import utcnow
 from index_service.extensions import db
@@ -30,6 +31,7 @@ from index_service.record_shielding.operations import shield_by_load
 from index_service.sources.applying import apply_to_record, create_from_row
 from index_service.sources.models import DataSource
 from index_service.sources.validation import ValidRow
+from shielding.redaction import hides_review_item
 
 PENDING = (ReviewStatus.OPEN, ReviewStatus.DEFERRED)
 
@@ -43,9 +45,27 @@ def may_manage(user: User, source: DataSource) -> bool:
     return source.organisation_id == user.organisation_id
 
 
+def may_see(user: User, item: ReviewItem) -> bool:
+    """An item of the user's organisation's sources; one whose best candidate is a shielded record
+    only if the user may see shielded records."""
+    return may_manage(user, item.source) and not hides_review_item(item.best_shielded, viewer_for(user))
+
+
+def _visible(user: User) -> tuple[ColumnElement[bool], ...]:
+    """The pending items of the user's organisation's sources that the user may see."""
+    where: tuple[ColumnElement[bool], ...] = (
+        ReviewItem.status.in_(PENDING),
+        DataSource.organisation_id == user.organisation_id,
+    )
+    if hides_review_item(True, viewer_for(user)):
+        where += (ReviewItem.best_shielded.is_(False),)
+    return where
+
+
 def queue(user: User, page: int = 1, per_page: int = 20) -> tuple[list[ReviewItem], int]:
-    """Pending items of the user's organisation's sources: open ones oldest first, then deferred."""
-    where = (ReviewItem.status.in_(PENDING), DataSource.organisation_id == user.organisation_id)
+    """Pending items of the user's organisation's sources (those the user may see): open ones
+    oldest first, then deferred."""
+    where = _visible(user)
     total = db.session.scalar(select(func.count()).select_from(ReviewItem).join(DataSource).where(*where)) or 0
     deferred_last = case((ReviewItem.status == ReviewStatus.DEFERRED, 1), else_=0)
     items = db.session.scalars(
@@ -61,14 +81,31 @@ def queue(user: User, page: int = 1, per_page: int = 20) -> tuple[list[ReviewIte
 
 def queue_counts(user: User) -> dict[str, int]:
     rows = db.session.execute(
-        select(ReviewItem.status, func.count())
-        .join(DataSource)
-        .where(ReviewItem.status.in_(PENDING), DataSource.organisation_id == user.organisation_id)
-        .group_by(ReviewItem.status)
+        select(ReviewItem.status, func.count()).join(DataSource).where(*_visible(user)).group_by(ReviewItem.status)
     ).all()
     counts = {status.value: 0 for status in PENDING}
     counts.update({status.value: count for status, count in rows})
     return counts
+
+
+def held_for_shielded_viewers(user: User) -> int:
+    """How many pending items of the user's organisation's sources wait for someone who may see
+    shielded records, when the user may not (else none: the user sees them in the queue)."""
+    if not hides_review_item(True, viewer_for(user)):
+        return 0
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(ReviewItem)
+            .join(DataSource)
+            .where(
+                ReviewItem.status.in_(PENDING),
+                DataSource.organisation_id == user.organisation_id,
+                ReviewItem.best_shielded.is_(True),
+            )
+        )
+        or 0
+    )
 
 
 def incoming_row(item: ReviewItem) -> ValidRow:
@@ -86,6 +123,8 @@ def _pending(item: ReviewItem, user: User) -> None:
         raise ReviewError("This item has already been decided")
     if not may_manage(user, item.source):
         raise ReviewError("This item belongs to another organisation's data source")
+    if not may_see(user, item):
+        raise ReviewError("This item resembles a shielded record: someone who may see shielded records decides it")
 
 
 def _decided(item: ReviewItem, status: ReviewStatus, child: Child | None, user: User) -> None:

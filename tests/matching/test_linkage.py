@@ -395,10 +395,59 @@ def _weighing_other_identifier() -> LinkageModel:
     return replace(model, m=m, u=u)
 
 
-@pytest.mark.parametrize("identifier", [NHS_A, ("upn", "X0"), (OTHER_ID_KIND, "1804974")])
-def test_a_twin_looking_row_sharing_an_identifier_goes_to_review_not_a_link(identifier: tuple[str, str]) -> None:
-    """One identifier says one child, a different given name at one address and birthday says a
-    twin: a source may have given the sibling's number, so a person decides."""
+@pytest.mark.parametrize("identifier", [NHS_A, ("upn", "A801200001001")])
+def test_the_twin_rule_yields_to_a_shared_nhs_number_or_upn(identifier: tuple[str, str]) -> None:
+    """Twins never share an NHS number or a UPN: a row that looks like a twin but shares one is the
+    same child under another given name, and links like any other candidate."""
+    held = _held(identifiers=frozenset({identifier}))
+    renamed = replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({identifier}))
+    scored = score(renamed, held)
+    assert TWIN not in scored.conflicts and scored.conflicts == ()
+    resolution = resolve(renamed, [held])
+    assert resolution.outcome == "link" and resolution.best is not None and resolution.best.child_id == 1
+    # Without the identifier, the same row is a twin: a new child.
+    twin = replace(renamed, identifiers=frozenset())
+    assert TWIN in score(twin, held).conflicts and resolve(twin, [held]).outcome == "new"
+
+
+def test_a_twin_like_row_sharing_an_nhs_number_links_only_if_its_score_passes() -> None:
+    """The rule yields, the threshold does not: a weak score with a shared NHS number goes to review."""
+    held = _held(identifiers=frozenset({NHS_A}))
+    other = replace(HELD, given_name="Samuel", gender="female", middle_names="Tobi", identifiers=frozenset({NHS_A}))
+    scored = score(other, held)
+    assert TWIN not in scored.conflicts and scored.weight < default_model().link_weight
+    resolution = resolve(other, [held])
+    assert resolution.outcome == "review" and resolution.best is not None and resolution.best.child_id == 1
+
+
+def test_a_shared_nhs_number_does_not_lift_the_rule_of_two_different_upns() -> None:
+    held = _held(identifiers=frozenset({NHS_A, ("upn", "A801200001001")}))
+    renamed = replace(
+        HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({NHS_A, ("upn", "B801200001002")})
+    )
+    scored = score(renamed, held)
+    assert TWIN not in scored.conflicts and DIFFERENT_UPN in scored.conflicts
+    assert resolve(renamed, [held]).outcome == "review"
+
+
+def test_twins_with_their_own_nhs_numbers_each_link_to_their_own_record() -> None:
+    twins = [
+        Candidate(1, replace(HELD, identifiers=frozenset({NHS_A})), "A"),
+        Candidate(2, replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({NHS_B})), "B"),
+    ]
+    samuel = resolve(replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({NHS_B})), twins)
+    assert samuel.outcome == "link" and samuel.best is not None and samuel.best.child_id == 2
+    william_scored = next(c for c in samuel.candidates if c.child_id == 1)
+    assert TWIN in william_scored.conflicts and DIFFERENT_NHS in william_scored.conflicts
+    # Samuel's row with William's NHS number: one child's number, the other's name: never linked.
+    crossed = resolve(replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({NHS_A})), twins)
+    assert crossed.outcome == "review"
+
+
+def test_a_twin_looking_row_sharing_an_other_identifier_goes_to_review_not_a_link() -> None:
+    """An other identifier has no check digit and names no child nationally: the twin rule stands,
+    but the shared identifier keeps the row from making a new child alone."""
+    identifier = (OTHER_ID_KIND, "1804974")
     held = _held(identifiers=frozenset({identifier}))
     renamed = replace(HELD, given_name="Samuel", middle_names=None, identifiers=frozenset({identifier}))
     resolution = resolve(renamed, [held], _weighing_other_identifier())

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from shielding.redaction import INDEX_TEAM_CONTACT, SHIELDING_DETAILS, Viewer, hidden_from_search, redact
+from shielding.redaction import (
+    INDEX_TEAM_CONTACT,
+    SHIELDING_DETAILS,
+    Viewer,
+    hidden_from_search,
+    hides_review_item,
+    redact,
+)
 
 PRACTITIONER = Viewer(may_see_shielded=False)
 SHIELDER = Viewer(may_see_shielded=True, may_see_shielding_details=True)
@@ -90,3 +97,11 @@ def test_a_postcode_search_never_returns_a_shielded_child() -> None:
     assert hidden_from_search(True, True)
     assert not hidden_from_search(True, False)
     assert not hidden_from_search(False, True)
+
+
+def test_a_review_item_about_a_shielded_record_is_only_for_those_who_may_see_it() -> None:
+    assert hides_review_item(True, PRACTITIONER)
+    assert not hides_review_item(True, SHIELDER)
+    assert not hides_review_item(False, PRACTITIONER)
+    # Breaking the glass opens one record for one view, never the review queue.
+    assert hides_review_item(True, OVERRIDING)

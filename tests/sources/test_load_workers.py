@@ -39,6 +39,7 @@ from tests.sources.loads import (
 )
 
 OLIVER_NHS = "943 476 5919"
+JESSICA_NHS = "401 023 2137"
 
 
 def _held_index(source_path: Path) -> None:
@@ -67,6 +68,7 @@ def _held_index(source_path: Path) -> None:
                     postcode="LS1 4AP",
                     address_line1="9 High Street",
                     parent_carer_name="Anne Wood",
+                    nhs_number=JESSICA_NHS,
                     shield="yes",
                 ),
                 row(
@@ -92,7 +94,7 @@ NOAH = {
     "parent_carer_name": "Kate Green",
 }
 # Four rows a batch: rows 5 and 6 meet in one batch (a child made, then met again before it is
-# written), row 10 meets the same child from a later batch.
+# written), row 10 meets the same child from a later batch; rows 8 and 13 meet a shielded child.
 ROWS = [
     row("B1", nhs_number=OLIVER_NHS),
     row("B2", given_name="Ollie"),
@@ -118,6 +120,7 @@ ROWS = [
         postcode="M1 1AE",
         address_line1="2 Canal Street",
         parent_carer_name="",
+        nhs_number=JESSICA_NHS,
     ),
     row("B9", date_of_birth="31/02/2015"),
     row("B10", **{**NOAH, "address_line1": "7 Elm Close"}),
@@ -131,6 +134,17 @@ ROWS = [
         parent_carer_name="Paul Hughes",
     ),
     row("B12", given_name="Edith", family_name="Lane", date_of_birth="2001-06-01"),
+    # Shielded Jessica again, without her NHS number: never linked to her on names alone (review).
+    row(
+        "B13",
+        given_name="Jessica",
+        family_name="Wood",
+        date_of_birth="2012-05-17",
+        gender="f",
+        postcode="LS9 8AA",
+        address_line1="6 Cross Street",
+        parent_carer_name="",
+    ),
 ]
 
 
@@ -187,6 +201,8 @@ def test_workers_decide_every_row_as_the_load_alone_does(
     noah = applied[4][3]
     assert applied[4][2] is RowOutcome.CREATED and alone[5][2] is alone[9][2] is RowOutcome.LINKED
     assert applied[5][2:4] == applied[9][2:4] == (RowOutcome.LINKED, noah)
+    # Row 8 lands on shielded Jessica by her NHS number; row 13, on names alone, waits in review.
+    assert applied[7][2] is RowOutcome.SHIELDED and applied[12][2] is RowOutcome.REVIEW
 
 
 def _matched_now(_pool: MatchingPool, rows: list[ToMatch]) -> Callable[[], list[Matched]]:

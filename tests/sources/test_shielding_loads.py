@@ -18,11 +18,12 @@ from index_service.children.records import AddressSpec
 from index_service.children.shielding_decisions import ShieldingDecision
 from index_service.extensions import db
 from index_service.load_models import LoadRow, ReviewItem
+from index_service.record_shielding.operations import shield
 from index_service.sources import review, shielded
 from index_service.sources.models import DataSource
 from index_service.sources.report import report_csv
 from index_service.sources.review import ReviewError
-from shielding.policy import ShieldAction
+from shielding.policy import ShieldAction, ShieldReason
 from tests.factories import make_child, make_user, sign_in
 from tests.sources.loads import load_file, make_source, outcomes, row, write_extract
 
@@ -173,7 +174,8 @@ def test_a_record_made_in_review_from_such_a_row_is_shielded(app: Flask, tmp_pat
         ),
     )
     item = db.session.scalar(select(ReviewItem))
-    admin = make_user(Role.DATA_ADMIN, organisation=source.organisation)
+    # Its best candidate is the shielded record: decided by someone who may see it.
+    admin = make_user(Role.DATA_ADMIN, Role.SHIELDER, organisation=source.organisation)
     made = review.create_from_item(item, admin)
     db.session.commit()
     assert made.is_shielded
@@ -181,7 +183,7 @@ def test_a_record_made_in_review_from_such_a_row_is_shielded(app: Flask, tmp_pat
     assert decision.decided_by_id == admin.id and "resembled a shielded record" in decision.note
 
 
-def test_a_data_administrator_cannot_see_or_link_to_a_shielded_candidate(
+def test_a_data_administrator_cannot_see_or_decide_an_item_whose_best_candidate_is_shielded(
     app: Flask,
     client: FlaskClient,
     tmp_path: Path,
@@ -207,13 +209,50 @@ def test_a_data_administrator_cannot_see_or_link_to_a_shielded_candidate(
         ),
     )
     item = db.session.scalar(select(ReviewItem))
+    assert item.best_shielded
+    admin = make_user(Role.DATA_ADMIN, organisation=source.organisation)
+    sign_in(client, admin)
+    assert client.get(f"/data/review/{item.id}").status_code == 404
+    queue = client.get("/data/review").text
+    assert "1 more item resembles a shielded record" in queue and "Amelia" not in queue
+    assert amelia.index_id not in queue and "Refuge Row" not in queue and "BD7" not in queue
+    assert review.queue(admin) == ([], 0)
+    for decide in (
+        lambda: review.link_item(item, amelia.index_id, admin),
+        lambda: review.create_from_item(item, admin),
+    ):
+        with pytest.raises(ReviewError, match="shielded"):
+            decide()
+
+
+def test_a_candidate_shielded_after_the_item_was_made_is_hidden_and_cannot_be_linked(
+    app: Flask,
+    client: FlaskClient,
+    tmp_path: Path,
+) -> None:
+    oliver = make_child(nhs_number=None)
+    source = make_source()
+    uncertain = row(
+        "U1",
+        given_name="Olivr",
+        family_name="Bennet",
+        gender="u",
+        address_line1="2 Mill Street",
+        postcode="BD1 1AA",
+        parent_carer_name="",
+    )
+    load_file(source, write_extract(tmp_path / "census.csv", [uncertain]))
+    item = db.session.scalar(select(ReviewItem))
+    assert not item.best_shielded
+    shield(oliver, ShieldReason.DOMESTIC_ABUSE, "Moved to a refuge", date(2027, 5, 1), make_user(Role.SHIELDER))
+    db.session.commit()
     admin = make_user(Role.DATA_ADMIN, organisation=source.organisation)
     sign_in(client, admin)
     page = client.get(f"/data/review/{item.id}").text
     assert "resembles 1 shielded record" in page
-    assert amelia.index_id not in page and "Refuge Row" not in page and "BD7" not in page
+    assert oliver.index_id not in page and "Meadow Lane" not in page and "LS6" not in page
     with pytest.raises(ReviewError, match="shielded"):
-        review.link_item(item, amelia.index_id, admin)
+        review.link_item(item, oliver.index_id, admin)
 
 
 def test_a_dry_run_of_a_flagged_row_shields_nothing(app: Flask, tmp_path: Path) -> None:

@@ -448,10 +448,12 @@ class Batch:
         return RowResult(RowOutcome.CREATED, child, reasons=reasons)
 
     def _review(self, row: ValidRow, resolution: Resolution, reasons: tuple[str, ...]) -> RowResult:
-        """Send the row to review (by its effects: a dry run makes no review item)."""
-        self.effects.review(self.load, row, resolution)
+        """Send the row to review (by its effects: a dry run makes no review item). An item whose best
+        candidate is a shielded record is for those who may see shielded records only."""
         best = resolution.best
-        if best is not None and self._is_shielded(best.child_id):
+        best_shielded = best is not None and self._is_shielded(best.child_id)
+        self.effects.review(self.load, row, resolution, best_shielded=best_shielded)
+        if best_shielded:
             # The report names no shielded record a row resembles, nor how closely.
             return RowResult(RowOutcome.REVIEW, reasons=reasons + (RESEMBLES,))
         return RowResult(

@@ -344,7 +344,7 @@ class Predicted:
         """A child a dry run would make has no index id: the report names it by its row."""
         child.index_id = NEW_CHILD.format(row=row_number)
 
-    def review(self, load: Load, row: ValidRow, resolution: Resolution) -> None:
+    def review(self, load: Load, row: ValidRow, resolution: Resolution, *, best_shielded: bool) -> None:
         """No review item: a source record id appears once in a file, so no later row of it could
         wait for the item."""
         return

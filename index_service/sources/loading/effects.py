@@ -78,8 +78,8 @@ class Effects(Protocol):
         """Name a child a row makes, in the report."""
         ...
 
-    def review(self, load: Load, row: ValidRow, resolution: Resolution) -> None:
-        """Send the row to the review queue."""
+    def review(self, load: Load, row: ValidRow, resolution: Resolution, *, best_shielded: bool) -> None:
+        """Send the row to the review queue (an item whose best candidate is shielded is marked so)."""
         ...
 
     def batch_done(self, batch: Batch) -> None:
@@ -159,7 +159,7 @@ class Written:
     def name_made(self, child: HeldRecord, row_number: int) -> None:
         return  # its index id, reserved from the database
 
-    def review(self, load: Load, row: ValidRow, resolution: Resolution) -> None:
+    def review(self, load: Load, row: ValidRow, resolution: Resolution, *, best_shielded: bool) -> None:
         db.session.add(
             ReviewItem(
                 load=load,
@@ -168,6 +168,7 @@ class Written:
                 source_record_id=row.source_record_id,
                 incoming=row_as_json(row),
                 candidates=[candidate_as_json(c) for c in resolution.candidates],
+                best_shielded=best_shielded,
             )
         )
 
