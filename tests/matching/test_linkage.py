@@ -415,9 +415,12 @@ def test_a_twin_like_row_sharing_an_nhs_number_links_only_if_its_score_passes() 
     held = _held(identifiers=frozenset({NHS_A}))
     other = replace(HELD, given_name="Samuel", gender="female", middle_names="Tobi", identifiers=frozenset({NHS_A}))
     scored = score(other, held)
-    assert TWIN not in scored.conflicts and scored.weight < default_model().link_weight
-    resolution = resolve(other, [held])
+    assert TWIN not in scored.conflicts
+    # A model whose link threshold sits just over this score: the shared number does not lift it.
+    strict = replace(default_model(), link_weight=scored.weight + 1.0)
+    resolution = resolve(other, [held], strict)
     assert resolution.outcome == "review" and resolution.best is not None and resolution.best.child_id == 1
+    assert resolve(other, [held], replace(strict, link_weight=scored.weight)).outcome == "link"
 
 
 def test_a_shared_nhs_number_does_not_lift_the_rule_of_two_different_upns() -> None:
