@@ -158,3 +158,38 @@ class Merge(db.Model):
 
     surviving: Mapped[Child] = relationship(foreign_keys=[surviving_child_id])
     retired: Mapped[Child] = relationship(foreign_keys=[retired_child_id])
+
+
+class DuplicateStatus(StrEnum):
+    OPEN = "open"
+    MERGED = "merged"
+    NOT_SAME = "not_same"
+    UNMERGED = "unmerged"
+
+
+class DuplicateItem(db.Model):
+    """Two held records the duplicate sweep found alike enough for a person to decide whether they
+    are one child (index_service.duplicates). One row per pair, whatever became of it, so a pair
+    decided once is never proposed again."""
+
+    __tablename__ = "duplicate_items"
+    __table_args__ = (
+        UniqueConstraint("first_child_id", "second_child_id", name="uq_duplicate_items_first_child_id_second_child_id"),
+        Index("ix_duplicate_items_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_child_id: Mapped[int] = mapped_column(ForeignKey("children.id"))  # the lower id of the two
+    second_child_id: Mapped[int] = mapped_column(ForeignKey("children.id"), index=True)
+    comparison: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # as a load's review candidate
+    status: Mapped[DuplicateStatus] = mapped_column(
+        enum_column(DuplicateStatus, "duplicate_status"), default=DuplicateStatus.OPEN
+    )
+    merge_id: Mapped[int | None] = mapped_column(ForeignKey("merges.id"))
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    first: Mapped[Child] = relationship(foreign_keys=[first_child_id])
+    second: Mapped[Child] = relationship(foreign_keys=[second_child_id])
+    merge: Mapped[Merge | None] = relationship()
