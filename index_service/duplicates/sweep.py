@@ -50,8 +50,8 @@ from index_service.database import utcnow
 from index_service.extensions import db
 from index_service.load_models import DuplicateItem, DuplicateStatus, Merge
 from index_service.sources.loading import candidate_as_json
-from matching.deciding import LINK, REVIEW, Incoming, decide, review_reasons
-from matching.linkage import TWIN
+from matching.deciding import LINK, NEW, REVIEW, Incoming, decide, review_reasons
+from matching.linkage import TWIN, could_matter
 from matching.search import Candidate
 
 MAX_BLOCK = 30  # records sharing one key; a block of n records gives n(n-1)/2 pairs
@@ -169,6 +169,8 @@ def judge(first: HeldPerson, second: HeldPerson) -> Judged:
     shielded = first.is_shielded or second.is_shielded
     if shielded:
         mine, theirs = mine.without_household(), theirs.without_household()
+    if not could_matter(mine, theirs):
+        return Judged(NEW, None, False)  # below the review threshold whatever it is compared on, as a load prunes
     row = Incoming(mine, _identifier(mine, "nhs_number"), _identifier(mine, "upn"))
     resolution, reasons = decide(row, [Candidate(second.child_id, theirs, second.index_id)], lambda _: False)
     best = resolution.best
