@@ -8,8 +8,9 @@ the schema from the migrations), or reused with --keep. Then P children are held
 have a twin planted beside them, all with their blocking keys as a load stores them:
 
 - a planted duplicate is a second record of a child as another agency holds it: the same names,
-  date of birth, gender, address and carers, its UPN and no NHS number (the health record has the
-  NHS number, the school's the UPN, as issue 26's extracts have them);
+  date of birth, gender, address and carers, the child's UPN (taken from the first record, or a
+  new one) and no NHS number: the health record has the NHS number, the school's the UPN, as
+  issue 26's extracts have them;
 - a planted twin is a sibling born the same day at the same address: another given name (and
   gender), her own NHS number.
 
@@ -91,6 +92,7 @@ def plant(app: Any, count: int) -> dict[str, list[list[int]]]:
         for start in range(0, len(chosen), 5000):
             ids = chosen[start : start + 5000]
             held = read_held(ids)
+            moved: list[int] = []
             rows: dict[str, list[dict[str, Any]]] = {
                 "children": [],
                 "addresses": [],
@@ -147,7 +149,15 @@ def plant(app: Any, count: int) -> dict[str, list[list[int]]]:
                             "supplied_at": now,
                         }
                     )
-                kind, value = (IdentifierKind.NHS_NUMBER, _nhs(rng)) if twin else (IdentifierKind.UPN, _upn(next_id))
+                upns = [i for i in record.identifiers if i.kind is IdentifierKind.UPN]
+                if twin:
+                    kind, value = IdentifierKind.NHS_NUMBER, _nhs(rng)
+                elif upns:
+                    # The school's record has the child's UPN; the health record keeps the NHS number only.
+                    kind, value = IdentifierKind.UPN, upns[0].value
+                    moved += [i.id for i in upns]
+                else:
+                    kind, value = IdentifierKind.UPN, _upn(next_id)
                 rows["ids"].append(
                     {"child_id": next_id, "kind": kind.value, "value": value, "source_id": None, "supplied_at": now}
                 )
@@ -157,6 +167,7 @@ def plant(app: Any, count: int) -> dict[str, list[list[int]]]:
                 rows["keys"] += [{"key": key, "child_id": next_id} for key in record_keys(record.person())]
                 planted["twins" if twin else "duplicates"].append([original_id, next_id])
                 next_id += 1
+            db.session.execute(delete(SourceIdentifier).where(SourceIdentifier.id.in_(moved)))
             for table, name in (
                 (Child.__table__, "children"),
                 (Address.__table__, "addresses"),
