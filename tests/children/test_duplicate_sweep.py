@@ -270,3 +270,11 @@ def test_a_shielded_pair_is_seen_only_by_those_who_may_see_shielded_records(
     assert decisions.queue(allowed) == ([item], 1)
     decisions.merge_item(item, shielded_pair["school"].index_id, allowed)
     assert shielded_pair["school"].is_shielded  # a merge keeps the shielding
+
+
+def test_a_limited_sweep_stops_early_and_the_next_carries_on(app: Flask, planted: dict[str, Child]) -> None:
+    first = find_duplicates(limit=1)
+    assert first.limited and first.pairs_compared == 1
+    rest = find_duplicates()
+    assert rest.already_known == first.items_made
+    assert len(_items()) == 1  # the planted pair, once, whichever run found it
