@@ -108,7 +108,7 @@ def _streamed(statement: Any) -> Iterator[Any]:
     return iter(db.session.execute(statement.execution_options(stream_results=True, yield_per=STREAM_ROWS)))
 
 
-def candidate_pairs(counts: SweepCounts, progress: Callable[[str], None]) -> tuple[set[int], set[int]]:
+def candidate_pairs(counts: SweepCounts, progress: Callable[[str], None]) -> set[int]:
     """Every distinct pair of records that share a blocking key, and those that share an NHS
     number or UPN, read in key order; blocks over MAX_BLOCK records skipped and counted."""
     pairs: set[int] = set()
@@ -122,7 +122,6 @@ def candidate_pairs(counts: SweepCounts, progress: Callable[[str], None]) -> tup
         if counts.keys_read % 1_000_000 < len(ids):
             progress(f"{counts.keys_read:,} blocking keys read, {len(pairs):,} candidate pairs")
     identifier = SourceIdentifier.__table__.c
-    sharing: set[int] = set()
     for _value, rows in itertools.groupby(
         _streamed(
             select(identifier.kind, identifier.value, identifier.child_id)
@@ -133,10 +132,9 @@ def candidate_pairs(counts: SweepCounts, progress: Callable[[str], None]) -> tup
     ):
         ids = sorted({child_id for _, _, child_id in rows})
         counts.identifiers_read += len(ids)
-        _add_block(ids, sharing, counts)
-    pairs |= sharing
+        _add_block(ids, pairs, counts)
     progress(f"{counts.keys_read:,} blocking keys and {counts.identifiers_read:,} identifiers read")
-    return pairs, sharing
+    return pairs
 
 
 def known_pairs() -> set[int]:
@@ -240,7 +238,7 @@ def find_duplicates(
     counts = SweepCounts()
     started = time.perf_counter()
     with sweep_turn():
-        pairs, _sharing = candidate_pairs(counts, progress)
+        pairs = candidate_pairs(counts, progress)
         counts.candidate_pairs = len(pairs)
         known = known_pairs()
         fresh = sorted(pairs - known)
