@@ -134,6 +134,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from index_service.children.api import blueprint as children_api
     from index_service.children.blueprint import blueprint as web_blueprint
     from index_service.cli import register_commands
+    from index_service.duplicates.blueprint import blueprint as duplicates_blueprint
     from index_service.identity.blueprint import blueprint as identity_blueprint
     from index_service.mediated.blueprint import blueprint as mediated_blueprint
     from index_service.oauth.server import blueprint as oauth_blueprint
@@ -159,6 +160,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(web_blueprint)
     app.register_blueprint(sources_blueprint)
     app.register_blueprint(record_shielding_blueprint)
+    app.register_blueprint(duplicates_blueprint)
     app.register_blueprint(overrides_blueprint)
     app.register_blueprint(accounts_blueprint)
     app.register_blueprint(organisations_blueprint)

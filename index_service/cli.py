@@ -224,6 +224,33 @@ def children_refresh_keys(batch: int) -> None:
     click.echo(f"Refreshed the blocking keys of {stale:,} of {done:,} records")
 
 
+@children.command("find-duplicates")
+@click.option("--limit", type=click.IntRange(min=1), help="Compare at most this many new candidate pairs (a trial).")
+@click.option("--dry-run", is_flag=True, help="Compare and count only: no item is made, no event written.")
+def children_find_duplicates(limit: int | None, dry_run: bool) -> None:
+    """Compare held records with each other, as a load compares a row, and put each pair that may be
+    one child in the review queue ("possible duplicate found by the sweep").
+
+    Safe to run on a schedule, and from two machines at once: one sweep runs at a time, and a pair
+    is proposed once, whatever was decided. Counts only are printed and audited.
+    """
+    from index_service.duplicates.sweep import MAX_BLOCK, SweepBusy, find_duplicates
+
+    try:
+        counts = find_duplicates(limit=limit, dry_run=dry_run, progress=lambda line: click.echo(line, err=True))
+    except SweepBusy as busy:
+        click.echo(str(busy))
+        return
+    made = "would be made" if dry_run else "made"
+    click.echo(
+        f"{counts.pairs_compared:,} pairs compared in {counts.seconds:,.1f} s: {counts.items_made:,} possible "
+        f"duplicates {made} ({counts.shielded_items:,} with a shielded record), {counts.twins:,} twin pairs not "
+        f"proposed, {counts.already_known:,} pairs proposed or merged before, {counts.pairs_skipped:,} pairs "
+        f"skipped in {counts.blocks_skipped:,} blocks of over {MAX_BLOCK} records"
+        + (" (stopped at --limit)" if counts.limited else "")
+    )
+
+
 @click.command("demo")
 @click.option("--children", "count", default=5000, show_default=True, help="How many synthetic children.")
 @click.option(

@@ -79,6 +79,7 @@ class AuditTag(StrEnum):
     AUDIT_PRUNE = "audit:prune"
     # A load made, linked, changed or archived this child (target: its index id; details: field names only).
     LOAD_CHANGE = "load:record:change"
+    DUPLICATE_SWEEP = "duplicates:sweep"
 
 
 class Outcome(StrEnum):

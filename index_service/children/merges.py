@@ -85,13 +85,18 @@ def _may_merge(user: User, *children: Child) -> None:
         raise MergeError("You can merge only records that your organisation's data sources supplied")
 
 
-def merge_children(kept: Child, retired: Child, user: User) -> Merge:
-    """Move everything the retired record holds onto the kept one; the retired id redirects to it."""
+def merge_children(kept: Child, retired: Child, user: User, *, checked: bool = False) -> Merge:
+    """Move everything the retired record holds onto the kept one; the retired id redirects to it.
+
+    `checked`: the caller has checked that the user may merge these two (a possible duplicate the
+    sweep put in their organisation's queue, index_service.duplicates), which their organisation's
+    sources need not both have supplied."""
     if kept.id == retired.id:
         raise MergeError("A record cannot be merged with itself")
     if kept.merged_into_id is not None or retired.merged_into_id is not None:
         raise MergeError("One of these records has already been merged into another")
-    _may_merge(user, kept, retired)
+    if not checked:
+        _may_merge(user, kept, retired)
     moved: dict[str, list[int]] = {}
     for table, model in MOVABLE.items():
         rows = db.session.scalars(select(model).where(model.child_id == retired.id)).all()
