@@ -50,7 +50,7 @@ from index_service.children.models import BlockingKey, IdentifierKind, SourceIde
 from index_service.database import utcnow
 from index_service.duplicates.models import DuplicateItem, DuplicateStatus
 from index_service.extensions import db
-from index_service.sources.loading import candidate_as_json
+from index_service.sources.loading.effects import candidate_as_json
 from matching.deciding import LINK, NEW, REVIEW, Incoming, decide, review_reasons
 from matching.linkage import TWIN, could_matter
 from matching.search import Candidate
