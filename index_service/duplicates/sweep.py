@@ -31,16 +31,14 @@ says so and stops. Each run ends with one audit event holding its counts, never 
 
 from __future__ import annotations
 
-import fcntl
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from index_service.audit.events import record_event
 from index_service.audit.models import AuditTag
@@ -50,6 +48,7 @@ from index_service.children.models import BlockingKey, IdentifierKind, SourceIde
 from index_service.database import utcnow
 from index_service.duplicates.models import DuplicateItem, DuplicateStatus
 from index_service.extensions import db
+from index_service.index_locks import index_lock
 from index_service.sources.loading.effects import candidate_as_json
 from matching.deciding import LINK, NEW, REVIEW, Incoming, decide, review_reasons
 from matching.linkage import TWIN, could_matter
@@ -58,7 +57,7 @@ from matching.search import Candidate
 MAX_BLOCK = 30  # records sharing one key; a block of n records gives n(n-1)/2 pairs
 CHUNK = 20_000  # pairs compared (and their records read) at a time; items written once a chunk
 STREAM_ROWS = 50_000
-ADVISORY_KEY = {"kind": 0x4455504C, "which": 0}  # "DUPL": apart from the loads' lock
+SWEEP_LOCK = 0x4455504C  # "DUPL": apart from the loads' lock
 BUSY = "Another duplicate sweep is running; this one stops"
 SHIFT = 32  # a pair (a, b), a < b, kept as one integer a << SHIFT | b: a tuple each cost four times the memory
 
@@ -272,30 +271,10 @@ def find_duplicates(
 @contextmanager
 def sweep_turn() -> Iterator[None]:
     """The one sweep running in the whole index, or SweepBusy at once (a second sweep has nothing
-    to add: the first proposes every pair). Let go by the database server or the operating system
-    when the process ends, however it ends."""
-    engine = db.engine
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as connection:
-            if not connection.execute(text("SELECT pg_try_advisory_lock(:kind, :which)"), ADVISORY_KEY).scalar():
-                raise SweepBusy(BUSY)
-            connection.commit()  # the lock belongs to the connection, not to a transaction
-            try:
-                yield
-            finally:
-                connection.execute(text("SELECT pg_advisory_unlock(:kind, :which)"), ADVISORY_KEY)
-                connection.commit()
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
+    to add: the first proposes every pair). Let go when the process ends, however it ends."""
+
+    def busy() -> None:
+        raise SweepBusy(BUSY)
+
+    with index_lock(SWEEP_LOCK, ".duplicates", busy):
         yield
-        return
-    with Path(f"{database}.duplicates").open("a+b") as turn:
-        try:
-            fcntl.lockf(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as busy:
-            raise SweepBusy(BUSY) from busy
-        try:
-            yield
-        finally:
-            fcntl.lockf(turn, fcntl.LOCK_UN)
