@@ -28,7 +28,8 @@ from tests.factories import (
     wait_for_fresh_time_step,
 )
 
-REVIEW = (date.today() + timedelta(days=90)).strftime("%d/%m/%Y")
+REVIEW_DATE = date.today() + timedelta(days=90)  # the form sends it; the decision keeps it
+REVIEW = REVIEW_DATE.strftime("%d/%m/%Y")
 
 
 def _events(tag: AuditTag) -> list[AuditEvent]:
@@ -88,7 +89,7 @@ def test_a_shielder_shields_a_record_with_a_reason_a_note_and_a_review_date(clie
         ShieldReason.DOMESTIC_ABUSE,
         shielder.id,
     )
-    assert decision.review_date == date.today() + timedelta(days=90)
+    assert decision.review_date == REVIEW_DATE
     [event] = _events(AuditTag.SHIELD_ADD)
     assert (event.user_id, event.target_ids, event.reason) == (shielder.id, [child.index_id], "domestic_abuse")
     assert event.details["decision"] == decision.id and "note" not in event.details
