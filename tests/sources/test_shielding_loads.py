@@ -44,6 +44,18 @@ def _decisions(child: Child) -> list[ShieldingDecision]:
     return list(db.session.scalars(select(ShieldingDecision).where(ShieldingDecision.child_id == child.id)))
 
 
+# Amelia adopted: a new family name and a new home; only her given name and date of birth agree.
+ADOPTED_AMELIA = {
+    "given_name": "Amelia",
+    "family_name": "Holt",
+    "date_of_birth": "2014-09-04",
+    "gender": "f",
+    "address_line1": "3 Elm Close",
+    "postcode": "HG1 2AA",
+    "parent_carer_name": "",
+}
+
+
 def _shielded_child() -> Child:
     """Amelia Khan, shielded, at a refuge: every row below is compared with her."""
     return make_child(
@@ -111,16 +123,7 @@ def test_a_row_weakly_like_a_shielded_child_goes_to_review_where_an_unshielded_o
 ) -> None:
     """An adopted child under a new family name at a new address: only the given name and date of birth agree."""
     amelia = _shielded_child()
-    adopted = row(
-        "A1",
-        given_name="Amelia",
-        family_name="Holt",
-        date_of_birth="2014-09-04",
-        gender="f",
-        address_line1="3 Elm Close",
-        postcode="HG1 2AA",
-        parent_carer_name="",
-    )
+    adopted = row("A1", **ADOPTED_AMELIA)
     load = load_file(make_source(), write_extract(tmp_path / "census.csv", [adopted]))
     assert outcomes(load) == {"A1": "review"}
     assert _children() == 1
@@ -159,18 +162,7 @@ def test_a_record_made_in_review_from_such_a_row_is_shielded(app: Flask, tmp_pat
         source,
         write_extract(
             tmp_path / "census.csv",
-            [
-                row(
-                    "A1",
-                    given_name="Amelia",
-                    family_name="Holt",
-                    date_of_birth="2014-09-04",
-                    gender="f",
-                    address_line1="3 Elm Close",
-                    postcode="HG1 2AA",
-                    parent_carer_name="",
-                )
-            ],
+            [row("A1", **ADOPTED_AMELIA)],
         ),
     )
     item = db.session.scalar(select(ReviewItem))
@@ -194,18 +186,7 @@ def test_a_data_administrator_cannot_see_or_decide_an_item_whose_best_candidate_
         source,
         write_extract(
             tmp_path / "census.csv",
-            [
-                row(
-                    "A1",
-                    given_name="Amelia",
-                    family_name="Holt",
-                    date_of_birth="2014-09-04",
-                    gender="f",
-                    address_line1="3 Elm Close",
-                    postcode="HG1 2AA",
-                    parent_carer_name="",
-                )
-            ],
+            [row("A1", **ADOPTED_AMELIA)],
         ),
     )
     item = db.session.scalar(select(ReviewItem))
@@ -270,16 +251,7 @@ def test_the_load_report_never_names_a_shielded_record_a_row_resembles(app: Flas
         write_extract(
             tmp_path / "census.csv",
             [
-                row(
-                    "A1",
-                    given_name="Amelia",
-                    family_name="Holt",
-                    date_of_birth="2014-09-04",
-                    gender="f",
-                    address_line1="3 Elm Close",
-                    postcode="HG1 2AA",
-                    parent_carer_name="",
-                ),
+                row("A1", **ADOPTED_AMELIA),
                 row(
                     "T1",
                     given_name="Hana",
