@@ -235,6 +235,23 @@ def test_the_page_shows_both_records_and_merges_from_the_item(
     assert item.status is DuplicateStatus.UNMERGED and planted["health"].merged_into_id is None
 
 
+def test_a_merge_naming_neither_record_or_a_bad_item_id_is_refused_and_changes_nothing(
+    app: Flask, client: FlaskClient, planted: dict[str, Child], school: Organisation
+) -> None:
+    find_duplicates()
+    [item] = _items()
+    sign_in(client, make_user(Role.DATA_ADMIN, organisation=school))
+    path = f"/data/duplicates/{item.id}"
+    for kept in ("", "NOT-AN-ID", planted["twin"].index_id):
+        response = client.post(f"{path}/merge", data={"csrf_token": page_csrf(client, path), "kept": kept})
+        assert response.status_code == 409 and "Choose one of the two records to keep" in response.text
+    for bad in ("abc", "-1", "99999999999999999999", "0"):
+        assert client.get(f"/data/duplicates/{bad}").status_code == 404
+    db.session.expire_all()
+    assert item.status is DuplicateStatus.OPEN and db.session.scalar(select(Merge)) is None
+    assert planted["health"].merged_into_id is None and planted["school"].merged_into_id is None
+
+
 @pytest.fixture
 def shielded_pair(health: Organisation, school: Organisation) -> dict[str, Child]:
     """Freya held twice, her health record shielded."""
