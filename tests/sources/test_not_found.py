@@ -16,7 +16,7 @@ from accreditation.permissions import Role
 from index_service.children.merges import Merge, merge_children
 from index_service.extensions import db
 from index_service.load_models import Load, LoadStatus, ReviewItem, ReviewStatus
-from tests.factories import make_child, make_organisation, make_user, page_csrf, sign_in
+from tests.factories import make_child, make_organisation, make_user, page_csrf, sign_in, without_tokens
 from tests.sources.loads import load_file, make_source, row, supplied_by, uploads_kept_in, write_extract
 
 MISSING = 987_654
@@ -42,12 +42,6 @@ ROUTES = [
 @pytest.fixture(autouse=True)
 def _uploads(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     uploads_kept_in(tmp_path / "uploads", app, monkeypatch)
-
-
-def _without_tokens(html: str) -> str:
-    """The page without what changes on every response (its CSRF token and script nonce)."""
-    html = re.sub(r'name="csrf_token" value="[^"]*"', 'name="csrf_token"', html)
-    return re.sub(r'nonce="[^"]*"', "nonce", html)
 
 
 def test_every_data_page_naming_an_object_is_listed_here(app: Flask) -> None:
@@ -94,7 +88,7 @@ def test_another_organisations_objects_are_answered_as_missing_ones(client: Flas
         theirs = client.open(theirs_path, method=method, data=data)
         missing = client.open(missing_path, method=method, data=data)
         assert theirs.status_code == missing.status_code == 404, (method, path, theirs.status_code)
-        assert _without_tokens(theirs.text) == _without_tokens(missing.text), (method, path)
+        assert without_tokens(theirs.text) == without_tokens(missing.text), (method, path)
 
     db.session.expire_all()
     assert source.is_active and item.status is ReviewStatus.OPEN and merge.undone_at is None
